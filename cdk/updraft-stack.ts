@@ -1,0 +1,187 @@
+import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { WebSocketApi, WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
+import { WebSocketLambdaAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
+import { WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import { AttributeType, BillingMode, ProjectionType, StreamViewType, Table } from 'aws-cdk-lib/aws-dynamodb';
+import { FilterCriteria, FilterRule, StartingPosition } from 'aws-cdk-lib/aws-lambda';
+import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
+import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
+import type { Construct } from 'constructs';
+import { EnvVar } from '../shared/config';
+import { ConnectionsSchema } from '../shared/store/connections';
+import { UpdraftFunction } from './constructs/updraft-function';
+
+export interface UpdraftStackProps extends StackProps {
+  /** Stage name: the WebSocket stage and the tables' retention follow it. @default 'dev' */
+  readonly stage?: string;
+  /** Posts in flight at once in one fan-out invocation. @default 32 */
+  readonly fanOutConcurrency?: number;
+  /** Steady-state messages per second that the stage accepts. @default 500 */
+  readonly throttleRate?: number;
+  /** Burst of messages the stage accepts above the rate. @default 1000 */
+  readonly throttleBurst?: number;
+}
+
+/** Message routes: one per action of PROTOCOL.md, each with its own least-privilege Lambda. */
+const MESSAGE_ROUTES = ['post', 'subscribe', 'unsubscribe', 'history', 'ping'] as const;
+
+export class UpdraftStack extends Stack {
+  readonly statuses: Table;
+  readonly connections: Table;
+  readonly api: WebSocketApi;
+  readonly stage: WebSocketStage;
+
+  constructor(scope: Construct, id: string, props: UpdraftStackProps = {}) {
+    super(scope, id, props);
+    const stageName = props.stage ?? 'dev';
+    // Outside dev, user data survives a `cdk destroy` and cannot be deleted by accident.
+    const keepData = stageName !== 'dev';
+
+    this.statuses = new Table(this, 'Statuses', {
+      partitionKey: { name: 'channel', type: AttributeType.STRING },
+      sortKey: { name: 'id', type: AttributeType.STRING },
+      billingMode: BillingMode.PAY_PER_REQUEST,
+      stream: StreamViewType.NEW_IMAGE,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      deletionProtection: keepData,
+      removalPolicy: keepData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+    });
+
+    this.connections = new Table(this, 'Connections', {
+      partitionKey: { name: ConnectionsSchema.partitionKey, type: AttributeType.STRING },
+      sortKey: { name: ConnectionsSchema.sortKey, type: AttributeType.STRING },
+      billingMode: BillingMode.PAY_PER_REQUEST,
+      timeToLiveAttribute: ConnectionsSchema.ttlAttribute,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    this.connections.addGlobalSecondaryIndex({
+      indexName: ConnectionsSchema.byConnectionIndex,
+      partitionKey: { name: 'connectionId', type: AttributeType.STRING },
+      sortKey: { name: ConnectionsSchema.partitionKey, type: AttributeType.STRING },
+      projectionType: ProjectionType.KEYS_ONLY,
+    });
+
+    const jwtSecret = new Secret(this, 'JwtSecret', {
+      description: 'HS256 key that signs Updraft access tokens',
+      generateSecretString: { passwordLength: 64, excludePunctuation: true },
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+
+    const authorizerFn = new UpdraftFunction(this, 'Authorizer', {
+      handler: 'authorizer',
+      description: 'Verifies the JWT on $connect',
+    }).bindSecret(jwtSecret);
+    const connectFn = new UpdraftFunction(this, 'Connect', { handler: 'connect', description: '$connect' }).bindTable(
+      EnvVar.connectionsTable,
+      this.connections,
+      ['PutItem'],
+    );
+    const disconnectFn = new UpdraftFunction(this, 'Disconnect', { handler: 'disconnect', description: '$disconnect' }).bindTable(
+      EnvVar.connectionsTable,
+      this.connections,
+      ['Query', 'BatchWriteItem'],
+    );
+    const defaultFn = new UpdraftFunction(this, 'Default', { handler: 'default', description: '$default: non-JSON frames, unknown actions' });
+
+    const routes: Record<(typeof MESSAGE_ROUTES)[number], UpdraftFunction> = {
+      post: new UpdraftFunction(this, 'Post', { handler: 'post', description: 'post a status' })
+        .bindTable(EnvVar.statusesTable, this.statuses, ['GetItem', 'PutItem'])
+        // The idempotency claim lives in the Connections table, written in the same transaction.
+        .bindTable(EnvVar.connectionsTable, this.connections, ['GetItem', 'PutItem']),
+      subscribe: new UpdraftFunction(this, 'Subscribe', { handler: 'subscribe', description: 'subscribe, with replay' })
+        .bindTable(EnvVar.statusesTable, this.statuses, ['Query'])
+        .bindTable(EnvVar.connectionsTable, this.connections, ['BatchWriteItem']),
+      unsubscribe: new UpdraftFunction(this, 'Unsubscribe', { handler: 'unsubscribe', description: 'unsubscribe' }).bindTable(
+        EnvVar.connectionsTable,
+        this.connections,
+        ['BatchWriteItem'],
+      ),
+      history: new UpdraftFunction(this, 'History', { handler: 'history', description: 'page a channel' }).bindTable(
+        EnvVar.statusesTable,
+        this.statuses,
+        ['Query'],
+      ),
+      ping: new UpdraftFunction(this, 'Ping', { handler: 'ping', description: 'heartbeat' }),
+    };
+
+    this.api = new WebSocketApi(this, 'Api', {
+      apiName: `updraft-${stageName}`,
+      description: 'Updraft real-time statuses',
+      routeSelectionExpression: '$request.body.action',
+      connectRouteOptions: {
+        integration: new WebSocketLambdaIntegration('ConnectIntegration', connectFn),
+        authorizer: new WebSocketLambdaAuthorizer('TokenAuthorizer', authorizerFn, {
+          identitySource: ['route.request.querystring.token'],
+        }),
+      },
+      disconnectRouteOptions: { integration: new WebSocketLambdaIntegration('DisconnectIntegration', disconnectFn) },
+      defaultRouteOptions: {
+        integration: new WebSocketLambdaIntegration('DefaultIntegration', defaultFn),
+        returnResponse: true,
+      },
+    });
+    for (const [action, fn] of Object.entries(routes)) {
+      this.api.addRoute(action, {
+        integration: new WebSocketLambdaIntegration(`${fn.node.id}Integration`, fn),
+        returnResponse: true,
+      });
+    }
+
+    this.stage = new WebSocketStage(this, 'Stage', {
+      webSocketApi: this.api,
+      stageName,
+      autoDeploy: true,
+      throttle: { rateLimit: props.throttleRate ?? 500, burstLimit: props.throttleBurst ?? 1000 },
+    });
+
+    const fanOutDlq = new Queue(this, 'FanOutDlq', {
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    const fanOutConcurrency = props.fanOutConcurrency ?? 32;
+    const fanOutFn = new UpdraftFunction(this, 'FanOut', {
+      handler: 'fanout',
+      description: 'Delivers each new status to the live subscribers of its channels',
+      memorySize: 1024,
+      timeout: Duration.seconds(60),
+      environment: { [EnvVar.fanOutConcurrency]: String(fanOutConcurrency) },
+    })
+      .bindTable(EnvVar.connectionsTable, this.connections, ['Query', 'BatchWriteItem'])
+      .bindManagementApi(this.api, this.stage);
+    fanOutFn.addEventSource(
+      new DynamoEventSource(this.statuses, {
+        startingPosition: StartingPosition.LATEST,
+        batchSize: 100,
+        // Real time: hand records over as soon as the poller has them.
+        maxBatchingWindow: Duration.seconds(0),
+        parallelizationFactor: 2,
+        bisectBatchOnError: true,
+        retryAttempts: 5,
+        // A status older than this is no longer news; clients catch up with `since`.
+        maxRecordAge: Duration.hours(1),
+        reportBatchItemFailures: true,
+        onFailure: new SqsDlq(fanOutDlq),
+        // Only new rows on deliverable channels; the `status:<id>` copy is for reads by id.
+        filters: [
+          FilterCriteria.filter({
+            eventName: FilterRule.isEqual('INSERT'),
+            dynamodb: {
+              Keys: {
+                channel: {
+                  S: [...FilterRule.beginsWith('user:'), ...FilterRule.beginsWith('thread:'), ...FilterRule.beginsWith('inbox:')],
+                },
+              },
+            },
+          }),
+        ],
+      }),
+    );
+
+    new CfnOutput(this, 'WebSocketUrl', { value: this.stage.url, description: 'Clients connect to <url>?token=<JWT>' });
+    new CfnOutput(this, 'ManagementEndpoint', { value: this.stage.callbackUrl, description: 'API Gateway Management API' });
+    new CfnOutput(this, 'JwtSecretArn', { value: jwtSecret.secretArn, description: 'HS256 signing key for access tokens' });
+    new CfnOutput(this, 'FanOutDlqUrl', { value: fanOutDlq.queueUrl, description: 'Stream batches fan-out gave up on' });
+  }
+}

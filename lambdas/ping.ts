@@ -1,0 +1,6 @@
+import { messageHandler } from '../shared/edge';
+
+export const handler = messageHandler(
+  () => undefined,
+  async () => ({ type: 'pong' }),
+);

@@ -1,0 +1,17 @@
+import { documentClient } from '../shared/clients';
+import { config } from '../shared/config';
+import { post } from '../shared/domain/post';
+import { messageHandler } from '../shared/edge';
+import { newId } from '../shared/ids';
+import { validatePost } from '../shared/protocol';
+import { PostLog } from '../shared/store/posts';
+import { StatusStore } from '../shared/store/statuses';
+
+const db = documentClient();
+const tables = { statuses: config.statusesTable(), connections: config.connectionsTable() };
+const deps = { statuses: new StatusStore(db, tables.statuses), log: new PostLog(db, tables), newId, now: () => new Date() };
+
+export const handler = messageHandler(validatePost, async ({ caller, request, requestId }) => {
+  const { status } = await post(deps, caller.userId, request, requestId);
+  return { type: 'posted', status };
+});

@@ -1,0 +1,18 @@
+import { documentClient } from '../shared/clients';
+import { config } from '../shared/config';
+import { subscribe } from '../shared/domain/channels';
+import { messageHandler } from '../shared/edge';
+import { validateSubscribe } from '../shared/protocol';
+import { ConnectionStore } from '../shared/store/connections';
+import { StatusStore } from '../shared/store/statuses';
+
+const db = documentClient();
+const deps = {
+  connections: new ConnectionStore(db, config.connectionsTable()),
+  statuses: new StatusStore(db, config.statusesTable()),
+};
+
+export const handler = messageHandler(validateSubscribe, async ({ caller, request }) => ({
+  type: 'subscribed',
+  ...(await subscribe(deps, caller, request)),
+}));

@@ -1,0 +1,13 @@
+import { documentClient } from '../shared/clients';
+import { config } from '../shared/config';
+import { unsubscribe } from '../shared/domain/channels';
+import { messageHandler } from '../shared/edge';
+import { validateUnsubscribe } from '../shared/protocol';
+import { ConnectionStore } from '../shared/store/connections';
+
+const deps = { connections: new ConnectionStore(documentClient(), config.connectionsTable()) };
+
+export const handler = messageHandler(validateUnsubscribe, async ({ caller, request }) => ({
+  type: 'unsubscribed',
+  ...(await unsubscribe(deps, caller, request.channels)),
+}));

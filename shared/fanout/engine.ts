@@ -1,0 +1,127 @@
+import { PostToConnectionCommand, type ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
+import { unmarshall, type NativeAttributeValue } from '@aws-sdk/util-dynamodb';
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBBatchItemFailure, DynamoDBRecord } from 'aws-lambda';
+import type { Logger } from '@aws-lambda-powertools/logger';
+import pLimit from 'p-limit';
+import { parseChannel, type ServerFrame } from '../protocol';
+import type { ConnectionStore } from '../store/connections';
+import { toNotification, toStatus } from '../store/items';
+
+export type FanOutLogger = Pick<Logger, 'warn' | 'error'>;
+
+export interface FanOutDeps {
+  readonly connections: Pick<ConnectionStore, 'subscribers' | 'remove'>;
+  /** Built with managementClient(): keep-alive sockets, retries with backoff and jitter. */
+  readonly gateway: Pick<ApiGatewayManagementApiClient, 'send'>;
+  /** Posts in flight at once, across every record of the batch. */
+  readonly concurrency: number;
+  /** Subscribers read per Query page. @default 1000 */
+  readonly pageSize?: number;
+  readonly logger: FanOutLogger;
+  readonly now?: () => number;
+}
+
+export interface FanOutResult {
+  /** Records that could not be processed at all; Lambda retries only these and what follows them. */
+  readonly batchItemFailures: DynamoDBBatchItemFailure[];
+  readonly delivered: number;
+  readonly gone: number;
+  /** Deliveries that still failed after the client's retries; counted, never re-sent to everyone. */
+  readonly failed: number;
+  /** Milliseconds from a status's createdAt to the end of its fan-out, one entry per status record. */
+  readonly latencies: number[];
+}
+
+/**
+ * Delivers each new row of the Statuses table to the live subscribers of its
+ * channel. Cost grows with those subscribers only: a paginated Query on the
+ * channel, one serialized payload per row, and posts bounded by `concurrency`.
+ */
+export async function fanOut(records: readonly DynamoDBRecord[], deps: FanOutDeps): Promise<FanOutResult> {
+  const limit = pLimit(deps.concurrency);
+  const pageSize = deps.pageSize ?? 1000;
+  const now = deps.now ?? Date.now;
+  const cleanups = new Map<string, Promise<void>>();
+  const result = { batchItemFailures: [] as DynamoDBBatchItemFailure[], delivered: 0, gone: 0, failed: 0, latencies: [] as number[] };
+
+  const deliver = async (connectionId: string, payload: Uint8Array) => {
+    if (cleanups.has(connectionId)) return;
+    try {
+      await deps.gateway.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: payload }));
+      result.delivered++;
+    } catch (error) {
+      if (isGone(error)) {
+        result.gone++;
+        cleanups.set(connectionId, removeStale(connectionId));
+      } else {
+        result.failed++;
+        deps.logger.warn('delivery failed after retries', { connectionId, error: describe(error) });
+      }
+    }
+  };
+
+  const removeStale = (connectionId: string) =>
+    deps.connections.remove(connectionId).catch((error: unknown) => {
+      // Its rows expire by TTL anyway; the next Gone for it tries again.
+      deps.logger.warn('could not remove a stale connection', { connectionId, error: describe(error) });
+    });
+
+  const processRecord = async (record: DynamoDBRecord) => {
+    const image = record.dynamodb?.NewImage;
+    if (record.eventName !== 'INSERT' || !image) return;
+    const row = unmarshall(image as Record<string, AttributeValue>);
+    const frame = deliveryFrame(row);
+    if (!frame) return;
+    const payload = Buffer.from(JSON.stringify(frame));
+    const channel = row['channel'] as string;
+
+    // Fetch the next page of subscribers while this page's posts are in flight.
+    let page = deps.connections.subscribers(channel, pageSize);
+    for (;;) {
+      const { connectionIds, next } = await page;
+      const following = next && deps.connections.subscribers(channel, pageSize, next as Record<string, NativeAttributeValue>);
+      await Promise.all(connectionIds.map((id) => limit(() => deliver(id, payload))));
+      if (!following) break;
+      page = following;
+    }
+    if (frame.type === 'status') result.latencies.push(now() - Date.parse(frame.status.createdAt));
+  };
+
+  await Promise.all(
+    records.map(async (record) => {
+      try {
+        await processRecord(record);
+      } catch (error) {
+        deps.logger.error('could not fan out a record', { sequenceNumber: record.dynamodb?.SequenceNumber, error: describe(error) });
+        result.batchItemFailures.push({ itemIdentifier: record.dynamodb?.SequenceNumber ?? '' });
+      }
+    }),
+  );
+  await Promise.all(cleanups.values());
+  return result;
+}
+
+/** The frame a subscriber of the row's channel receives, or undefined for rows nobody subscribes to. */
+export function deliveryFrame(row: Record<string, unknown>): ServerFrame | undefined {
+  const channel = row['channel'];
+  if (typeof channel !== 'string' || !parseChannel(channel)) return undefined;
+  switch (row['kind']) {
+    case 'status':
+      return { type: 'status', channel, status: toStatus(row) };
+    case 'notification':
+      return { type: 'notification', notification: toNotification(row) };
+    default:
+      return undefined;
+  }
+}
+
+/** SDK v3 has no `statusCode`: Gone is known by the error's name or its HTTP status. */
+export function isGone(error: unknown): boolean {
+  const candidate = error as { name?: string; $metadata?: { httpStatusCode?: number } } | undefined;
+  return candidate?.name === 'GoneException' || candidate?.$metadata?.httpStatusCode === 410;
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}

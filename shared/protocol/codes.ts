@@ -1,0 +1,27 @@
+/** Error codes of PROTOCOL.md; a client switches on these, never on messages. */
+export const ErrorCode = {
+  BadRequest: 'bad_request',
+  UnknownAction: 'unknown_action',
+  Forbidden: 'forbidden',
+  NotFound: 'not_found',
+  RateLimited: 'rate_limited',
+  Internal: 'internal',
+} as const;
+
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/**
+ * An error the client is allowed to see. Anything else that escapes domain code
+ * reaches the client as `internal`, with no message or stack from the server.
+ */
+export class ProtocolError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ProtocolError';
+  }
+}
+
+export const badRequest = (message: string) => new ProtocolError(ErrorCode.BadRequest, message);

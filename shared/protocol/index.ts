@@ -1,0 +1,5 @@
+export * from './codes';
+export * from './channels';
+export * from './limits';
+export type * from './types';
+export * from './validate';

@@ -1,0 +1,20 @@
+/** The numbers PROTOCOL.md fixes, named once. */
+export const Limits = {
+  userIdPattern: /^[A-Za-z0-9_-]{1,64}$/,
+  /** ULID: 26 characters of Crockford's base 32; string order is creation order. */
+  statusIdPattern: /^[0-9A-HJKMNP-TV-Z]{26}$/,
+  requestIdMaxLength: 64,
+  textMaxCodePoints: 500,
+  channelsPerSubscribe: 50,
+  missedPerChannel: 100,
+  historyDefaultLimit: 20,
+  historyMaxLimit: 100,
+  /** How long `post` with the same request id returns the first status again. */
+  idempotencySeconds: 10 * 60,
+  /**
+   * API Gateway refuses messages over 128 KB, replies included. Replies that
+   * carry statuses (`missed`, `history`) stop adding items at this many bytes
+   * and say that more exist, so a full page of long statuses still arrives.
+   */
+  replyItemBytes: 96 * 1024,
+} as const;

@@ -1,0 +1,64 @@
+/** Message shapes of PROTOCOL.md, version 1. */
+
+export type UserId = string;
+export type StatusId = string;
+/** `user:<userId>`, `thread:<statusId>` or `inbox:<userId>`. */
+export type ChannelName = string;
+
+export interface Status {
+  readonly id: StatusId;
+  readonly author: UserId;
+  readonly text: string;
+  readonly createdAt: string;
+  readonly replyTo?: StatusId;
+  readonly thread?: StatusId;
+}
+
+export interface Notification {
+  /** Cursor for `history` on the inbox; for a reply, the reply's status id. */
+  readonly id: string;
+  readonly kind: 'reply' | 'follow';
+  readonly from: UserId;
+  readonly status?: Status;
+  readonly at: string;
+}
+
+/** What a channel holds: statuses on `user:` and `thread:`, notifications on `inbox:`. */
+export type ChannelItem = Status | Notification;
+
+export interface PostRequest {
+  readonly text: string;
+  readonly replyTo?: StatusId;
+}
+
+export interface SubscribeRequest {
+  readonly channels: readonly ChannelName[];
+  readonly since: Readonly<Record<ChannelName, StatusId>>;
+}
+
+export interface UnsubscribeRequest {
+  readonly channels: readonly ChannelName[];
+}
+
+export interface HistoryRequest {
+  readonly channel: ChannelName;
+  readonly before?: StatusId;
+  readonly after?: StatusId;
+  readonly limit: number;
+}
+
+export type ServerFrame =
+  | { type: 'posted'; id?: string; status: Status }
+  | {
+      type: 'subscribed';
+      id?: string;
+      channels: readonly ChannelName[];
+      missed?: Record<ChannelName, readonly ChannelItem[]>;
+      truncated?: readonly ChannelName[];
+    }
+  | { type: 'unsubscribed'; id?: string; channels: readonly ChannelName[] }
+  | { type: 'history'; id?: string; channel: ChannelName; items: readonly ChannelItem[]; next?: StatusId }
+  | { type: 'pong'; id?: string }
+  | { type: 'status'; channel: ChannelName; status: Status }
+  | { type: 'notification'; notification: Notification }
+  | { type: 'error'; id?: string; code: string; message: string };

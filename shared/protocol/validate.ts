@@ -1,0 +1,117 @@
+import { badRequest } from './codes';
+import { parseChannel } from './channels';
+import { Limits } from './limits';
+import type { ChannelName, HistoryRequest, PostRequest, SubscribeRequest, UnsubscribeRequest } from './types';
+
+/** A client frame once it is known to be a JSON object with a valid optional `id`. */
+export interface Frame {
+  readonly id?: string;
+  readonly action?: unknown;
+  readonly fields: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * Reads the envelope every frame shares. The request id is checked before any
+ * other field so that errors about the rest can still be matched to the request.
+ */
+export function parseFrame(body: string | undefined): Frame {
+  let value: unknown;
+  try {
+    value = JSON.parse(body ?? '');
+  } catch {
+    throw badRequest('frame is not valid JSON');
+  }
+  if (!isObject(value)) throw badRequest('frame must be a JSON object');
+  const id = value['id'];
+  if (id !== undefined && (typeof id !== 'string' || id.length > Limits.requestIdMaxLength)) {
+    throw badRequest(`id must be a string of at most ${Limits.requestIdMaxLength} characters`);
+  }
+  return { id, action: value['action'], fields: value };
+}
+
+export function validatePost(frame: Frame): PostRequest {
+  const raw = frame.fields['text'];
+  if (typeof raw !== 'string') throw badRequest('text must be a string');
+  const text = raw.trim();
+  const length = codePoints(text);
+  if (length < 1 || length > Limits.textMaxCodePoints) {
+    throw badRequest(`text must hold 1 to ${Limits.textMaxCodePoints} characters once trimmed`);
+  }
+  const replyTo = optionalStatusId(frame, 'replyTo');
+  return replyTo === undefined ? { text } : { text, replyTo };
+}
+
+export function validateSubscribe(frame: Frame): SubscribeRequest {
+  const channels = channelList(frame);
+  const since: Record<ChannelName, string> = {};
+  const rawSince = frame.fields['since'];
+  if (rawSince !== undefined) {
+    if (!isObject(rawSince)) throw badRequest('since must be an object of channel to status id');
+    for (const [channel, cursor] of Object.entries(rawSince)) {
+      if (!channels.includes(channel)) throw badRequest(`since names ${quote(channel)}, which is not in channels`);
+      if (!isStatusId(cursor)) throw badRequest(`since[${quote(channel)}] must be a status id`);
+      since[channel] = cursor;
+    }
+  }
+  return { channels, since };
+}
+
+export function validateUnsubscribe(frame: Frame): UnsubscribeRequest {
+  return { channels: channelList(frame) };
+}
+
+export function validateHistory(frame: Frame): HistoryRequest {
+  const channel = frame.fields['channel'];
+  if (typeof channel !== 'string' || !parseChannel(channel)) throw badRequest('channel must be a channel name');
+  const before = optionalStatusId(frame, 'before');
+  const after = optionalStatusId(frame, 'after');
+  if (before !== undefined && after !== undefined) throw badRequest('give before or after, not both');
+  const rawLimit = frame.fields['limit'] === undefined ? Limits.historyDefaultLimit : frame.fields['limit'];
+  if (!Number.isInteger(rawLimit) || (rawLimit as number) < 1 || (rawLimit as number) > Limits.historyMaxLimit) {
+    throw badRequest(`limit must be a whole number from 1 to ${Limits.historyMaxLimit}`);
+  }
+  const limit = rawLimit as number;
+  if (before !== undefined) return { channel, before, limit };
+  if (after !== undefined) return { channel, after, limit };
+  return { channel, limit };
+}
+
+/** Length in Unicode code points, as PROTOCOL.md counts text; not UTF-16 units. */
+export function codePoints(text: string): number {
+  let count = 0;
+  for (const _ of text) count++;
+  return count;
+}
+
+export const isStatusId = (value: unknown): value is string =>
+  typeof value === 'string' && Limits.statusIdPattern.test(value);
+
+function channelList(frame: Frame): ChannelName[] {
+  const raw = frame.fields['channels'];
+  if (!Array.isArray(raw) || raw.length < 1 || raw.length > Limits.channelsPerSubscribe) {
+    throw badRequest(`channels must be a list of 1 to ${Limits.channelsPerSubscribe} channel names`);
+  }
+  for (const channel of raw) {
+    if (typeof channel !== 'string' || !parseChannel(channel)) {
+      throw badRequest(`${quote(channel)} is not a channel: use user:<userId>, thread:<statusId> or inbox:<userId>`);
+    }
+  }
+  return [...new Set(raw as string[])];
+}
+
+function optionalStatusId(frame: Frame, field: string): string | undefined {
+  const value = frame.fields[field];
+  if (value === undefined) return undefined;
+  if (!isStatusId(value)) throw badRequest(`${field} must be a status id`);
+  return value;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Echoes a bad value into an error message, cut short so the reply stays small. */
+function quote(value: unknown): string {
+  const text = typeof value === 'string' ? value : JSON.stringify(value) ?? String(value);
+  return JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}…` : text);
+}

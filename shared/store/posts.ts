@@ -1,0 +1,57 @@
+import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { GetCommand, TransactWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { Limits, type Status } from '../protocol';
+import { toStatus, type LogItem } from './items';
+
+export interface RetryKey {
+  readonly userId: string;
+  readonly requestId: string;
+}
+
+export type AppendResult = { readonly status: Status; readonly duplicate: boolean };
+
+/**
+ * Writes a post: every log item it makes (the status on each of its channels,
+ * a notification) in one transaction, so a status is either stored everywhere
+ * or nowhere. With a retry key, a row in the Connections table claims the
+ * user's request id for 10 minutes in the same transaction; a second post with
+ * that id finds the claim and gets the first status back, writing nothing.
+ */
+export class PostLog {
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    private readonly tables: { readonly statuses: string; readonly connections: string },
+  ) {}
+
+  async append(status: Status, items: readonly LogItem[], retry?: RetryKey, nowMs = Date.now()): Promise<AppendResult> {
+    const claim = retry && {
+      Put: {
+        TableName: this.tables.connections,
+        Item: { ...retryRowKey(retry), status, expiresAt: Math.floor(nowMs / 1000) + Limits.idempotencySeconds },
+        // DynamoDB's TTL deletes late, so an expired claim is treated as absent.
+        ConditionExpression: 'attribute_not_exists(pk) OR expiresAt < :now',
+        ExpressionAttributeValues: { ':now': Math.floor(nowMs / 1000) },
+      },
+    };
+    const puts = items.map((Item) => ({ Put: { TableName: this.tables.statuses, Item } }));
+    try {
+      await this.db.send(new TransactWriteCommand({ TransactItems: claim ? [claim, ...puts] : puts }));
+      return { status, duplicate: false };
+    } catch (error) {
+      if (retry && error instanceof TransactionCanceledException && error.CancellationReasons?.[0]?.Code === 'ConditionalCheckFailed') {
+        const first = await this.claimed(retry);
+        if (first) return { status: first, duplicate: true };
+      }
+      throw error;
+    }
+  }
+
+  private async claimed(retry: RetryKey): Promise<Status | undefined> {
+    const { Item } = await this.db.send(
+      new GetCommand({ TableName: this.tables.connections, Key: retryRowKey(retry), ConsistentRead: true }),
+    );
+    return Item ? toStatus(Item['status'] as Record<string, unknown>) : undefined;
+  }
+}
+
+const retryRowKey = ({ userId, requestId }: RetryKey) => ({ pk: `post#${userId}#${requestId}`, sk: 'post' });

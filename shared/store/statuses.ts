@@ -1,0 +1,50 @@
+import { GetCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { ChannelItem, Status } from '../protocol';
+import { byIdChannel, channelItem, toStatus } from './items';
+
+export interface PageQuery {
+  readonly channel: string;
+  /** Oldest first from `after`, or newest first below `before` (or from the newest). */
+  readonly after?: string;
+  readonly before?: string;
+  readonly limit: number;
+}
+
+export interface Page {
+  readonly items: ChannelItem[];
+  /** True when the channel holds more items past the last one returned. */
+  readonly more: boolean;
+}
+
+/** Reads of the Statuses table. Writes go through PostLog, which keeps them atomic. */
+export class StatusStore {
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    private readonly table: string,
+  ) {}
+
+  async get(id: string): Promise<Status | undefined> {
+    const { Item } = await this.db.send(
+      new GetCommand({ TableName: this.table, Key: { channel: byIdChannel(id), id }, ConsistentRead: true }),
+    );
+    return Item ? toStatus(Item) : undefined;
+  }
+
+  /** One page of a channel, asking for one item more than the limit to learn whether more exist. */
+  async page(query: PageQuery): Promise<Page> {
+    const ascending = query.after !== undefined;
+    const cursor = query.after ?? query.before;
+    const { Items = [] } = await this.db.send(
+      new QueryCommand({
+        TableName: this.table,
+        KeyConditionExpression: cursor === undefined ? 'channel = :c' : `channel = :c AND id ${ascending ? '>' : '<'} :cursor`,
+        ExpressionAttributeValues: cursor === undefined ? { ':c': query.channel } : { ':c': query.channel, ':cursor': cursor },
+        ScanIndexForward: ascending,
+        Limit: query.limit + 1,
+        ConsistentRead: true,
+      }),
+    );
+    const items = Items.slice(0, query.limit).flatMap((item) => channelItem(item) ?? []);
+    return { items, more: Items.length > query.limit };
+  }
+}
