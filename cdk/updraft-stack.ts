@@ -82,7 +82,7 @@ export class UpdraftStack extends Stack {
       this.connections,
       ['Query', 'BatchWriteItem'],
     );
-    const defaultFn = new UpdraftFunction(this, 'Default', { handler: 'default', description: '$default: non-JSON frames, unknown actions' });
+    const defaultFn = new UpdraftFunction(this, 'DefaultRoute', { handler: 'default', description: '$default: non-JSON frames, unknown actions' });
 
     const routes: Record<(typeof MESSAGE_ROUTES)[number], UpdraftFunction> = {
       post: new UpdraftFunction(this, 'Post', { handler: 'post', description: 'post a status' })

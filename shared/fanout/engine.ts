@@ -2,13 +2,16 @@ import { PostToConnectionCommand, type ApiGatewayManagementApiClient } from '@aw
 import { unmarshall, type NativeAttributeValue } from '@aws-sdk/util-dynamodb';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBBatchItemFailure, DynamoDBRecord } from 'aws-lambda';
-import type { Logger } from '@aws-lambda-powertools/logger';
 import pLimit from 'p-limit';
 import { parseChannel, type ServerFrame } from '../protocol';
 import type { ConnectionStore } from '../store/connections';
 import { toNotification, toStatus } from '../store/items';
 
-export type FanOutLogger = Pick<Logger, 'warn' | 'error'>;
+/** What the engine logs through; Powertools' Logger is one. */
+export interface FanOutLogger {
+  warn(message: string, extra: Record<string, unknown>): void;
+  error(message: string, extra: Record<string, unknown>): void;
+}
 
 export interface FanOutDeps {
   readonly connections: Pick<ConnectionStore, 'subscribers' | 'remove'>;

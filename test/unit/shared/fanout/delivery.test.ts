@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { managementClient } from '../../../../shared/clients';
 import { fanOut } from '../../../../shared/fanout/engine';
 import { ConnectionStore } from '../../../../shared/store/connections';
-import { recordingLogger } from '../../../support/silent-logger';
+import { recordingLogger } from '../../../support/logger';
 import { statusRecord } from '../../../support/stream';
 
 /**
@@ -28,7 +28,7 @@ beforeAll(async () => {
     req.resume();
     req.on('end', () => {
       attempts[id] = (attempts[id] ?? 0) + 1;
-      const answer = (answers[id] ?? (() => ({ status: 200 })))(attempts[id]);
+      const answer = (answers[id] ?? ((): ReturnType<Answer> => ({ status: 200 })))(attempts[id]);
       const headers: Record<string, string> = { 'content-type': 'application/json' };
       if (answer.errorType) headers['x-amzn-ErrorType'] = answer.errorType;
       res.writeHead(answer.status, headers).end(answer.status === 200 ? '' : JSON.stringify({ message: answer.errorType }));

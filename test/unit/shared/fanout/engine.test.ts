@@ -5,7 +5,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { fanOut, type FanOutDeps } from '../../../../shared/fanout/engine';
 import { ConnectionStore } from '../../../../shared/store/connections';
 import { notificationItem, statusItem } from '../../../../shared/store/items';
-import { recordingLogger } from '../../../support/silent-logger';
+import { recordingLogger } from '../../../support/logger';
 import { aStatus, insertRecord, statusRecord } from '../../../support/stream';
 
 const ddb = mockClient(DynamoDBDocumentClient);

@@ -1,0 +1,190 @@
+import { App } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { UpdraftStack } from '../../cdk/updraft-stack';
+
+type Resource = { Type: string; Properties: Record<string, any> };
+type Statement = { Action: string | string[]; Resource: unknown; Effect: string };
+
+function synth(stage?: string): Template {
+  // Skip esbuild here: these tests read the template, not the bundles.
+  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  return Template.fromStack(new UpdraftStack(app, 'Test', stage === undefined ? {} : { stage }));
+}
+
+const template = synth();
+const resources = template.toJSON()['Resources'] as Record<string, Resource>;
+const logicalId = (type: string, prefix: string) => {
+  const id = Object.keys(resources).find((key) => key.startsWith(prefix) && resources[key]?.Type === type);
+  if (!id) throw new Error(`no ${type} named ${prefix}*`);
+  return id;
+};
+
+/** The statements a function's role holds, found through the role its policy attaches to. */
+function statementsOf(fn: string): Statement[] {
+  const role = resources[logicalId('AWS::Lambda::Function', fn)]?.Properties['Role']['Fn::GetAtt'][0];
+  return Object.values(resources)
+    .filter((r) => r.Type === 'AWS::IAM::Policy' && r.Properties['Roles'].some((ref: { Ref: string }) => ref.Ref === role))
+    .flatMap((r) => r.Properties['PolicyDocument'].Statement as Statement[]);
+}
+const actionsOf = (fn: string) => statementsOf(fn).flatMap((s) => [s.Action].flat()).sort();
+/** The actions a function may take on one table (the statement naming the table's ARN). */
+const tableActionsOf = (fn: string, table: string) => {
+  const arn = JSON.stringify({ 'Fn::GetAtt': [logicalId('AWS::DynamoDB::Table', table), 'Arn'] });
+  return statementsOf(fn)
+    .filter((s) => [s.Resource].flat().some((r) => JSON.stringify(r) === arn))
+    .flatMap((s) => [s.Action].flat())
+    .sort();
+};
+
+describe('WebSocket API', () => {
+  it('routes on the action field', () => {
+    template.hasResourceProperties('AWS::ApiGatewayV2::Api', { ProtocolType: 'WEBSOCKET', RouteSelectionExpression: '$request.body.action' });
+  });
+
+  it('has a route per action of PROTOCOL.md, each answering with a route response', () => {
+    for (const key of ['$default', 'post', 'subscribe', 'unsubscribe', 'history', 'ping']) {
+      template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: key, RouteResponseSelectionExpression: '$default' });
+    }
+    template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: '$disconnect', AuthorizationType: 'NONE' });
+    template.resourceCountIs('AWS::ApiGatewayV2::RouteResponse', 6);
+  });
+
+  it('puts the token authorizer on $connect, reading the query string', () => {
+    template.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', {
+      AuthorizerType: 'REQUEST',
+      IdentitySource: ['route.request.querystring.token'],
+    });
+    template.hasResourceProperties('AWS::ApiGatewayV2::Route', {
+      RouteKey: '$connect',
+      AuthorizationType: 'CUSTOM',
+      AuthorizerId: { Ref: logicalId('AWS::ApiGatewayV2::Authorizer', 'ApiTokenAuthorizer') },
+    });
+  });
+
+  it('names the stage from context, throttles it, and outputs both endpoints', () => {
+    template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      StageName: 'dev',
+      AutoDeploy: true,
+      DefaultRouteSettings: { ThrottlingRateLimit: 500, ThrottlingBurstLimit: 1000 },
+    });
+    synth('prod').hasResourceProperties('AWS::ApiGatewayV2::Stage', { StageName: 'prod' });
+    template.hasOutput('WebSocketUrl', { Value: { 'Fn::Join': ['', Match.arrayWith(['wss://', '/dev'])] } });
+    template.hasOutput('ManagementEndpoint', { Value: { 'Fn::Join': ['', Match.arrayWith(['https://', '/dev'])] } });
+  });
+});
+
+describe('tables', () => {
+  it('keeps statuses on demand, with PITR and a NEW_IMAGE stream', () => {
+    template.hasResourceProperties('AWS::DynamoDB::Table', {
+      KeySchema: [{ AttributeName: 'channel', KeyType: 'HASH' }, { AttributeName: 'id', KeyType: 'RANGE' }],
+      BillingMode: 'PAY_PER_REQUEST',
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      StreamSpecification: { StreamViewType: 'NEW_IMAGE' },
+    });
+  });
+
+  it('expires connection rows by TTL and indexes them by connection', () => {
+    template.hasResourceProperties('AWS::DynamoDB::Table', {
+      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }, { AttributeName: 'sk', KeyType: 'RANGE' }],
+      BillingMode: 'PAY_PER_REQUEST',
+      TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+      GlobalSecondaryIndexes: [
+        { IndexName: 'byConnection', KeySchema: [{ AttributeName: 'connectionId', KeyType: 'HASH' }, { AttributeName: 'pk', KeyType: 'RANGE' }], Projection: { ProjectionType: 'KEYS_ONLY' } },
+      ],
+    });
+  });
+
+  it('retains user data with deletion protection outside dev, and lets dev be destroyed', () => {
+    template.hasResource('AWS::DynamoDB::Table', { DeletionPolicy: 'Delete', Properties: Match.objectLike({ StreamSpecification: Match.anyValue(), DeletionProtectionEnabled: false }) });
+    synth('prod').hasResource('AWS::DynamoDB::Table', {
+      DeletionPolicy: 'Retain',
+      Properties: Match.objectLike({ StreamSpecification: Match.anyValue(), DeletionProtectionEnabled: true }),
+    });
+  });
+});
+
+describe('fan-out', () => {
+  it('consumes the stream with every setting spelled out', () => {
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      EventSourceArn: { 'Fn::GetAtt': [logicalId('AWS::DynamoDB::Table', 'Statuses'), 'StreamArn'] },
+      FunctionName: { Ref: logicalId('AWS::Lambda::Function', 'FanOut') },
+      StartingPosition: 'LATEST',
+      BatchSize: 100,
+      MaximumBatchingWindowInSeconds: 0,
+      BisectBatchOnFunctionError: true,
+      MaximumRetryAttempts: 5,
+      MaximumRecordAgeInSeconds: 3600,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [logicalId('AWS::SQS::Queue', 'FanOutDlq'), 'Arn'] } } },
+    });
+  });
+
+  it('is invoked only for new rows on deliverable channels', () => {
+    const mapping = Object.values(resources).find((r) => r.Type === 'AWS::Lambda::EventSourceMapping');
+    const patterns = mapping?.Properties['FilterCriteria'].Filters.map((f: { Pattern: string }) => JSON.parse(f.Pattern));
+    expect(patterns).toEqual([
+      { eventName: ['INSERT'], dynamodb: { Keys: { channel: { S: [{ prefix: 'user:' }, { prefix: 'thread:' }, { prefix: 'inbox:' }] } } } },
+    ]);
+  });
+
+  it('keeps failed batches in an encrypted DLQ for 14 days', () => {
+    template.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true, MessageRetentionPeriod: 14 * 24 * 3600 });
+  });
+
+  it('sends with a configured concurrency to the management endpoint', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ FANOUT_CONCURRENCY: '32', CONNECTIONS_ENDPOINT: Match.anyValue(), CONNECTIONS_TABLE: Match.anyValue() }) },
+    });
+  });
+});
+
+describe('functions', () => {
+  const functions = Object.values(resources).filter((r) => r.Type === 'AWS::Lambda::Function');
+
+  it('run Node.js 22 on arm64 with source maps and JSON logs in a retained log group', () => {
+    expect(functions).toHaveLength(10);
+    for (const fn of functions) {
+      expect(fn.Properties).toMatchObject({
+        Runtime: 'nodejs22.x',
+        Architectures: ['arm64'],
+        LoggingConfig: { LogFormat: 'JSON', LogGroup: { Ref: expect.any(String) } },
+        Environment: { Variables: expect.objectContaining({ NODE_OPTIONS: '--enable-source-maps' }) },
+      });
+      const logGroup = resources[fn.Properties['LoggingConfig'].LogGroup.Ref];
+      expect(logGroup?.Properties['RetentionInDays']).toBe(30);
+    }
+  });
+
+  it('grant each handler only the actions it uses', () => {
+    expect(actionsOf('Connect')).toEqual(['dynamodb:PutItem']);
+    expect(actionsOf('Disconnect')).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:Query']);
+    expect(tableActionsOf('Post', 'Statuses')).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem']);
+    expect(tableActionsOf('Post', 'Connections')).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem']);
+    expect(tableActionsOf('Subscribe', 'Statuses')).toEqual(['dynamodb:Query']);
+    expect(tableActionsOf('Subscribe', 'Connections')).toEqual(['dynamodb:BatchWriteItem']);
+    expect(actionsOf('Subscribe')).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:Query']);
+    expect(actionsOf('Unsubscribe')).toEqual(['dynamodb:BatchWriteItem']);
+    expect(actionsOf('History')).toEqual(['dynamodb:Query']);
+    expect(actionsOf('Authorizer')).toEqual(['secretsmanager:GetSecretValue']);
+    for (const fn of ['DefaultRoute', 'Ping']) expect(statementsOf(fn)).toEqual([]);
+  });
+
+  it('never grant a wildcard action on a table, and scope ManageConnections to POST on this stage', () => {
+    const all = Object.values(resources).filter((r) => r.Type === 'AWS::IAM::Policy').flatMap((r) => r.Properties['PolicyDocument'].Statement as Statement[]);
+    for (const action of all.flatMap((s) => [s.Action].flat())) expect(action).not.toMatch(/\*/);
+
+    const manage = statementsOf('FanOut').filter((s) => s.Action === 'execute-api:ManageConnections');
+    expect(manage).toHaveLength(1);
+    expect(JSON.stringify(manage[0]?.Resource)).toMatch(/\/dev\/POST\/@connections\/\*"\]\]\}$/);
+    expect(actionsOf('FanOut')).toEqual(
+      expect.arrayContaining(['dynamodb:BatchWriteItem', 'dynamodb:Query', 'execute-api:ManageConnections', 'sqs:SendMessage']),
+    );
+  });
+
+  it('read the JWT secret that the stack creates', () => {
+    template.resourceCountIs('AWS::SecretsManager::Secret', 1);
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ JWT_SECRET_ARN: { Ref: logicalId('AWS::SecretsManager::Secret', 'JwtSecret') } }) },
+    });
+  });
+});

@@ -1,0 +1,103 @@
+import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
+import { handler } from '../../../lambdas/post';
+import { messageEvent, replyOf } from '../../support/events';
+import { aStatus } from '../../support/stream';
+
+const ddb = mockClient(DynamoDBDocumentClient);
+
+const ROOT = aStatus({ id: '01JD00000000000000000R00T0', author: 'bob' });
+const written = () => ddb.commandCalls(TransactWriteCommand).flatMap((call) => call.args[0].input.TransactItems ?? []);
+const writtenChannels = () => written().map((item) => item.Put?.Item?.['channel'] ?? item.Put?.Item?.['pk']);
+
+beforeEach(() => {
+  ddb.reset();
+  ddb.on(TransactWriteCommand).resolves({});
+  ddb.on(GetCommand).resolves({});
+});
+
+describe('post', () => {
+  it('stores the status by id and on the author channel, then answers posted', async () => {
+    const reply = replyOf(await handler(messageEvent({ action: 'post', text: '  hello  ' })));
+
+    expect(reply).toMatchObject({ type: 'posted', status: { author: 'alice', text: 'hello' } });
+    const status = reply['status'] as { id: string; createdAt: string };
+    expect(status.id).toMatch(/^[0-9A-HJKMNP-TV-Z]{26}$/);
+    expect(writtenChannels()).toEqual([`status:${status.id}`, 'user:alice']);
+    expect(reply).not.toHaveProperty('id');
+  });
+
+  it('takes the author from the authorizer, never from the frame', async () => {
+    const reply = replyOf(await handler(messageEvent({ action: 'post', text: 'hi', author: 'mallory' }, { userId: 'alice' })));
+
+    expect(reply).toMatchObject({ status: { author: 'alice' } });
+  });
+
+  it('files a reply in the thread of its root and notifies the author answered', async () => {
+    const parent = aStatus({ id: '01JD0000000000000000PARENT', author: 'carol', replyTo: ROOT.id, thread: ROOT.id });
+    ddb.on(GetCommand, { Key: { channel: `status:${parent.id}`, id: parent.id } }).resolves({ Item: { ...parent, channel: `status:${parent.id}`, kind: 'status' } });
+
+    const reply = replyOf(await handler(messageEvent({ action: 'post', text: 'agreed', replyTo: parent.id, id: 'r1' })));
+
+    const status = reply['status'] as { id: string };
+    expect(reply).toMatchObject({ type: 'posted', id: 'r1', status: { replyTo: parent.id, thread: ROOT.id } });
+    expect(writtenChannels()).toEqual(['post#alice#r1', `status:${status.id}`, 'user:alice', `thread:${ROOT.id}`, 'inbox:carol']);
+    expect(written().at(-1)?.Put?.Item).toMatchObject({ kind: 'notification', notification: { kind: 'reply', from: 'alice', status } });
+  });
+
+  it('does not notify people who answer themselves', async () => {
+    ddb.on(GetCommand).resolves({ Item: { ...ROOT, author: 'alice', channel: `status:${ROOT.id}`, kind: 'status' } });
+
+    await handler(messageEvent({ action: 'post', text: 'and another thing', replyTo: ROOT.id }));
+
+    expect(writtenChannels()).toEqual([expect.stringMatching(/^status:/), 'user:alice', `thread:${ROOT.id}`]);
+  });
+
+  it('answers not_found for a reply to no status, and stores nothing', async () => {
+    const reply = replyOf(await handler(messageEvent({ action: 'post', text: 'hello?', replyTo: ROOT.id, id: 'r2' })));
+
+    expect(reply).toEqual({ type: 'error', id: 'r2', code: 'not_found', message: expect.stringContaining(ROOT.id) });
+    expect(ddb.commandCalls(TransactWriteCommand)).toHaveLength(0);
+  });
+
+  it('returns the first status for a request id used again, delivering nothing new', async () => {
+    const first = aStatus({ id: '01JD000000000000000F1RST0' });
+    ddb.on(TransactWriteCommand).rejects(
+      new TransactionCanceledException({
+        message: 'Transaction cancelled',
+        $metadata: {},
+        CancellationReasons: [{ Code: 'ConditionalCheckFailed' }, { Code: 'None' }, { Code: 'None' }],
+      }),
+    );
+    ddb.on(GetCommand, { Key: { pk: 'post#alice#retry-1', sk: 'post' } }).resolves({ Item: { pk: 'post#alice#retry-1', sk: 'post', status: first } });
+
+    const reply = replyOf(await handler(messageEvent({ action: 'post', text: 'hello', id: 'retry-1' })));
+
+    expect(reply).toEqual({ type: 'posted', id: 'retry-1', status: first });
+    const claim = ddb.commandCalls(TransactWriteCommand)[0]?.args[0].input.TransactItems?.[0]?.Put;
+    expect(claim).toMatchObject({ TableName: 'Connections', ConditionExpression: 'attribute_not_exists(pk) OR expiresAt < :now' });
+    expect(claim?.Item?.['expiresAt']).toBeGreaterThan(Date.now() / 1000 + 590);
+  });
+
+  it.each([
+    ['no text', { action: 'post' }],
+    ['blank text', { action: 'post', text: ' \n ' }],
+    ['text too long', { action: 'post', text: 'x'.repeat(501) }],
+    ['a malformed replyTo', { action: 'post', text: 'hi', replyTo: 'abc' }],
+    ['a numeric id', { action: 'post', text: 'hi', id: 7 }],
+  ])('answers bad_request for %s and stores nothing', async (_, frame) => {
+    const reply = replyOf(await handler(messageEvent(frame)));
+
+    expect(reply).toMatchObject({ type: 'error', code: 'bad_request' });
+    expect(ddb.commandCalls(TransactWriteCommand)).toHaveLength(0);
+  });
+
+  it('answers internal without leaking the cause when storage fails', async () => {
+    ddb.on(TransactWriteCommand).rejects(new Error('ProvisionedThroughputExceeded at arn:aws:dynamodb:secret-table'));
+
+    const reply = replyOf(await handler(messageEvent({ action: 'post', text: 'hi', id: 'r9' })));
+
+    expect(reply).toEqual({ type: 'error', id: 'r9', code: 'internal', message: 'internal error; try again' });
+  });
+});

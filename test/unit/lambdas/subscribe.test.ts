@@ -1,0 +1,91 @@
+import { BatchWriteCommand, DynamoDBDocumentClient, QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
+import { handler as subscribe } from '../../../lambdas/subscribe';
+import { handler as unsubscribe } from '../../../lambdas/unsubscribe';
+import { statusItem } from '../../../shared/store/items';
+import { messageEvent, replyOf } from '../../support/events';
+import { aStatus } from '../../support/stream';
+
+const ddb = mockClient(DynamoDBDocumentClient);
+const CURSOR = '01JD0000000000000000000000';
+
+/** `count` statuses on `channel` newer than the cursor, as DynamoDB answers an ascending Query. */
+function channelHolds(channel: string, count: number, text = 'hello') {
+  ddb.on(QueryCommand, { ExpressionAttributeValues: { ':c': channel, ':cursor': CURSOR } }).callsFake((input: QueryCommandInput) => ({
+    Items: Array.from({ length: Math.min(count, input.Limit ?? count) }, (_, i) =>
+      statusItem(channel, aStatus({ id: `01JD${String(i + 1).padStart(22, '0')}`, text })),
+    ),
+  }));
+}
+
+const subscriptionWrites = () =>
+  ddb.commandCalls(BatchWriteCommand).flatMap((call) => call.args[0].input.RequestItems?.['Connections'] ?? []);
+
+beforeEach(() => {
+  ddb.reset();
+  ddb.on(BatchWriteCommand).resolves({});
+});
+
+describe('subscribe', () => {
+  it('subscribes the calling connection to each channel', async () => {
+    const reply = replyOf(await subscribe(messageEvent({ action: 'subscribe', id: 's1', channels: ['user:bob', 'inbox:alice'] }, { connectionId: 'conn-1' })));
+
+    expect(reply).toEqual({ type: 'subscribed', id: 's1', channels: ['user:bob', 'inbox:alice'] });
+    expect(subscriptionWrites().map((w) => w.PutRequest?.Item)).toEqual([
+      expect.objectContaining({ pk: 'chan#user:bob', sk: 'conn-1', connectionId: 'conn-1', expiresAt: expect.any(Number) }),
+      expect.objectContaining({ pk: 'chan#inbox:alice', sk: 'conn-1' }),
+    ]);
+  });
+
+  it("refuses another user's inbox and subscribes to nothing", async () => {
+    const reply = replyOf(await subscribe(messageEvent({ action: 'subscribe', channels: ['user:bob', 'inbox:bob'] })));
+
+    expect(reply).toMatchObject({ type: 'error', code: 'forbidden' });
+    expect(subscriptionWrites()).toEqual([]);
+  });
+
+  it('replays what was missed since the cursor, oldest first, and names channels with more', async () => {
+    channelHolds('user:bob', 3);
+    channelHolds('user:carol', 150);
+
+    const reply = replyOf(
+      await subscribe(messageEvent({ action: 'subscribe', channels: ['user:bob', 'user:carol'], since: { 'user:bob': CURSOR, 'user:carol': CURSOR } })),
+    );
+
+    const missed = reply['missed'] as Record<string, { id: string }[]>;
+    expect(missed['user:bob']?.map((s) => s.id)).toEqual([1, 2, 3].map((i) => `01JD${String(i).padStart(22, '0')}`));
+    expect(missed['user:carol']).toHaveLength(100);
+    expect(reply['truncated']).toEqual(['user:carol']);
+    const query = ddb.commandCalls(QueryCommand)[0]?.args[0].input;
+    expect(query).toMatchObject({ ScanIndexForward: true, KeyConditionExpression: 'channel = :c AND id > :cursor', Limit: 101 });
+  });
+
+  it('keeps a replay of long statuses under the 128 KB message limit, marking what it cut', async () => {
+    const long = '😀'.repeat(500);
+    channelHolds('user:bob', 100, long);
+    channelHolds('user:carol', 100, long);
+
+    const result = await subscribe(messageEvent({ action: 'subscribe', channels: ['user:bob', 'user:carol'], since: { 'user:bob': CURSOR, 'user:carol': CURSOR } }));
+
+    expect(Buffer.byteLength(result.body ?? '')).toBeLessThan(128 * 1024);
+    const reply = replyOf(result);
+    expect(reply['truncated']).toEqual(['user:bob', 'user:carol']);
+    expect((reply['missed'] as Record<string, unknown[]>)['user:bob']?.length).toBeGreaterThan(0);
+  });
+
+  it('answers bad_request for a malformed frame', async () => {
+    const reply = replyOf(await subscribe(messageEvent({ action: 'subscribe', channels: ['lobby'] })));
+
+    expect(reply).toMatchObject({ type: 'error', code: 'bad_request' });
+    expect(subscriptionWrites()).toEqual([]);
+  });
+});
+
+describe('unsubscribe', () => {
+  it("removes the calling connection's subscriptions", async () => {
+    const reply = replyOf(await unsubscribe(messageEvent({ action: 'unsubscribe', id: 'u1', channels: ['user:bob'] }, { connectionId: 'conn-1' })));
+
+    expect(reply).toEqual({ type: 'unsubscribed', id: 'u1', channels: ['user:bob'] });
+    expect(subscriptionWrites()).toEqual([{ DeleteRequest: { Key: { pk: 'chan#user:bob', sk: 'conn-1' } } }]);
+  });
+});
