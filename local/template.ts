@@ -1,0 +1,256 @@
+import { existsSync, readFileSync } from 'node:fs';
+import * as path from 'node:path';
+
+/**
+ * Reads the synthesized cloud assembly into what the local stack runs. Every
+ * table, function, route, authorizer and stream mapping comes from the
+ * CloudFormation template, so the local stack cannot drift from `cdk deploy`.
+ */
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+interface CfnResource {
+  readonly Type: string;
+  readonly Properties?: Record<string, Json>;
+  readonly Metadata?: Record<string, Json>;
+}
+
+export interface TableModel {
+  readonly logicalId: string;
+  readonly name: string;
+  /** CreateTable input, as the template declares it. */
+  readonly definition: Record<string, Json>;
+  readonly ttlAttribute?: string;
+  readonly streamViewType?: string;
+}
+
+export interface FunctionModel {
+  readonly logicalId: string;
+  readonly name: string;
+  readonly bundleDir: string;
+  readonly handler: string;
+  readonly timeoutMs: number;
+  readonly memoryMb: number;
+  /** Environment with intrinsics still unresolved; the stack resolves them onto local endpoints. */
+  readonly environment: Record<string, Json>;
+}
+
+export interface RouteModel {
+  readonly routeKey: string;
+  readonly functionId: string;
+  /** Whether API Gateway sends the integration's response back to the client (a route response exists). */
+  readonly twoWay: boolean;
+  readonly authorizer?: AuthorizerModel;
+}
+
+export interface AuthorizerModel {
+  readonly functionId: string;
+  /** e.g. `route.request.querystring.token`. */
+  readonly identitySource: readonly string[];
+}
+
+export interface ApiModel {
+  readonly logicalId: string;
+  readonly name: string;
+  readonly routeSelectionExpression: string;
+  readonly stageName: string;
+  readonly routes: ReadonlyMap<string, RouteModel>;
+}
+
+export interface EventSourceMappingModel {
+  readonly logicalId: string;
+  readonly tableId: string;
+  readonly functionId: string;
+  readonly startingPosition: string;
+  readonly batchSize: number;
+  readonly batchingWindowMs: number;
+  readonly bisectOnError: boolean;
+  /** -1: retry until the record expires, as Lambda does. */
+  readonly maxRetries: number;
+  /** -1: no limit. */
+  readonly maxRecordAgeMs: number;
+  readonly reportBatchItemFailures: boolean;
+  readonly filterPatterns: readonly Record<string, Json>[];
+  readonly onFailureQueueId?: string;
+}
+
+export interface AppModel {
+  readonly stackName: string;
+  readonly assemblyDir: string;
+  readonly resources: Readonly<Record<string, CfnResource>>;
+  readonly tables: ReadonlyMap<string, TableModel>;
+  readonly functions: ReadonlyMap<string, FunctionModel>;
+  readonly api: ApiModel;
+  readonly mappings: readonly EventSourceMappingModel[];
+  readonly secretIds: readonly string[];
+  readonly queueIds: readonly string[];
+}
+
+/** Loads the one stack of the assembly in `assemblyDir` (cdk.out). */
+export function loadApp(assemblyDir: string): AppModel {
+  const manifestFile = path.join(assemblyDir, 'manifest.json');
+  if (!existsSync(manifestFile)) throw new Error(`no cloud assembly in ${assemblyDir}: run npx cdk synth`);
+  const manifest = JSON.parse(readFileSync(manifestFile, 'utf8')) as {
+    artifacts: Record<string, { type: string; properties?: { templateFile?: string } }>;
+  };
+  const stacks = Object.entries(manifest.artifacts).filter(([, a]) => a.type === 'aws:cloudformation:stack');
+  if (stacks.length !== 1) throw new Error(`expected one stack in ${assemblyDir}, found ${stacks.length}`);
+  const [stackName, artifact] = stacks[0]!;
+  const template = JSON.parse(readFileSync(path.join(assemblyDir, artifact.properties?.templateFile ?? `${stackName}.template.json`), 'utf8')) as {
+    Resources: Record<string, CfnResource>;
+  };
+  const resources = template.Resources;
+  const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
+  const props = (r: CfnResource) => r.Properties ?? {};
+
+  const tables = new Map<string, TableModel>();
+  for (const [id, r] of ofType('AWS::DynamoDB::Table')) {
+    const p = props(r);
+    const ttl = p['TimeToLiveSpecification'] as { AttributeName?: string; Enabled?: boolean } | undefined;
+    const stream = p['StreamSpecification'] as { StreamViewType?: string } | undefined;
+    const definition: Record<string, Json> = {
+      TableName: `${stackName}-${id}`,
+      KeySchema: p['KeySchema']!,
+      AttributeDefinitions: p['AttributeDefinitions']!,
+      BillingMode: p['BillingMode'] ?? 'PAY_PER_REQUEST',
+    };
+    if (p['GlobalSecondaryIndexes']) definition['GlobalSecondaryIndexes'] = p['GlobalSecondaryIndexes'];
+    if (p['LocalSecondaryIndexes']) definition['LocalSecondaryIndexes'] = p['LocalSecondaryIndexes'];
+    if (p['ProvisionedThroughput']) definition['ProvisionedThroughput'] = p['ProvisionedThroughput'];
+    if (stream?.StreamViewType) definition['StreamSpecification'] = { StreamEnabled: true, StreamViewType: stream.StreamViewType };
+    tables.set(id, {
+      logicalId: id,
+      name: `${stackName}-${id}`,
+      definition,
+      ...(ttl?.Enabled && ttl.AttributeName ? { ttlAttribute: ttl.AttributeName } : {}),
+      ...(stream?.StreamViewType ? { streamViewType: stream.StreamViewType } : {}),
+    });
+  }
+
+  const functions = new Map<string, FunctionModel>();
+  for (const [id, r] of ofType('AWS::Lambda::Function')) {
+    const p = props(r);
+    const assetPath = r.Metadata?.['aws:asset:path'];
+    if (typeof assetPath !== 'string') throw new Error(`function ${id} has no bundled asset in ${assemblyDir}`);
+    functions.set(id, {
+      logicalId: id,
+      name: `${stackName}-${id}`,
+      bundleDir: path.resolve(assemblyDir, assetPath),
+      handler: (p['Handler'] as string | undefined) ?? 'index.handler',
+      timeoutMs: ((p['Timeout'] as number | undefined) ?? 3) * 1000,
+      memoryMb: (p['MemorySize'] as number | undefined) ?? 128,
+      environment: ((p['Environment'] as { Variables?: Record<string, Json> } | undefined)?.Variables ?? {}) as Record<string, Json>,
+    });
+  }
+
+  const functionIn = (value: Json | undefined): string => {
+    const id = findGetAtt(value, (ref) => functions.has(ref));
+    if (!id) throw new Error(`no function found in ${JSON.stringify(value)}`);
+    return id;
+  };
+
+  const apis = ofType('AWS::ApiGatewayV2::Api').filter(([, r]) => props(r)['ProtocolType'] === 'WEBSOCKET');
+  if (apis.length !== 1) throw new Error(`expected one WebSocket API, found ${apis.length}`);
+  const [apiId, apiResource] = apis[0]!;
+  const authorizers = new Map<string, AuthorizerModel>();
+  for (const [id, r] of ofType('AWS::ApiGatewayV2::Authorizer')) {
+    const p = props(r);
+    authorizers.set(id, { functionId: functionIn(p['AuthorizerUri']), identitySource: (p['IdentitySource'] as string[] | undefined) ?? [] });
+  }
+  const twoWayRoutes = new Set(ofType('AWS::ApiGatewayV2::RouteResponse').map(([, r]) => refOf(props(r)['RouteId'])));
+  const routes = new Map<string, RouteModel>();
+  for (const [id, r] of ofType('AWS::ApiGatewayV2::Route')) {
+    const p = props(r);
+    const integrationId = findRef(p['Target'], (ref) => resources[ref]?.Type === 'AWS::ApiGatewayV2::Integration');
+    if (!integrationId) throw new Error(`route ${id} has no integration`);
+    const authorizer = p['AuthorizerId'] === undefined ? undefined : authorizers.get(refOf(p['AuthorizerId']) ?? '');
+    routes.set(p['RouteKey'] as string, {
+      routeKey: p['RouteKey'] as string,
+      functionId: functionIn(props(resources[integrationId]!)['IntegrationUri']),
+      twoWay: twoWayRoutes.has(id),
+      ...(authorizer ? { authorizer } : {}),
+    });
+  }
+  const stages = ofType('AWS::ApiGatewayV2::Stage');
+  if (stages.length !== 1) throw new Error(`expected one stage, found ${stages.length}`);
+
+  const mappings: EventSourceMappingModel[] = [];
+  for (const [id, r] of ofType('AWS::Lambda::EventSourceMapping')) {
+    const p = props(r);
+    const tableId = findGetAtt(p['EventSourceArn'], (ref) => tables.has(ref));
+    const functionId = refOf(p['FunctionName']);
+    if (!tableId || !functionId || !functions.has(functionId)) throw new Error(`event source mapping ${id} is not from a table to a function`);
+    const filters = ((p['FilterCriteria'] as { Filters?: { Pattern: string }[] } | undefined)?.Filters ?? []).map(
+      (f) => JSON.parse(f.Pattern) as Record<string, Json>,
+    );
+    const destination = (p['DestinationConfig'] as { OnFailure?: { Destination?: Json } } | undefined)?.OnFailure?.Destination;
+    const onFailureQueueId = destination === undefined ? undefined : findGetAtt(destination, (ref) => resources[ref]?.Type === 'AWS::SQS::Queue');
+    mappings.push({
+      logicalId: id,
+      tableId,
+      functionId,
+      startingPosition: (p['StartingPosition'] as string | undefined) ?? 'LATEST',
+      batchSize: (p['BatchSize'] as number | undefined) ?? 100,
+      batchingWindowMs: ((p['MaximumBatchingWindowInSeconds'] as number | undefined) ?? 0) * 1000,
+      bisectOnError: (p['BisectBatchOnFunctionError'] as boolean | undefined) ?? false,
+      maxRetries: (p['MaximumRetryAttempts'] as number | undefined) ?? -1,
+      maxRecordAgeMs: ((p['MaximumRecordAgeInSeconds'] as number | undefined) ?? -1) * 1000,
+      reportBatchItemFailures: ((p['FunctionResponseTypes'] as string[] | undefined) ?? []).includes('ReportBatchItemFailures'),
+      filterPatterns: filters,
+      ...(onFailureQueueId ? { onFailureQueueId } : {}),
+    });
+  }
+
+  return {
+    stackName,
+    assemblyDir,
+    resources,
+    tables,
+    functions,
+    api: {
+      logicalId: apiId,
+      name: (props(apiResource)['Name'] as string | undefined) ?? apiId,
+      routeSelectionExpression: (props(apiResource)['RouteSelectionExpression'] as string | undefined) ?? '$request.body.action',
+      stageName: props(stages[0]![1])['StageName'] as string,
+      routes,
+    },
+    mappings,
+    secretIds: ofType('AWS::SecretsManager::Secret').map(([id]) => id),
+    queueIds: ofType('AWS::SQS::Queue').map(([id]) => id),
+  };
+}
+
+function refOf(value: Json | undefined): string | undefined {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) && typeof value['Ref'] === 'string' ? value['Ref'] : undefined;
+}
+
+/** The first `Fn::GetAtt` target anywhere inside `value` that satisfies `accept`. */
+function findGetAtt(value: Json | undefined, accept: (logicalId: string) => boolean): string | undefined {
+  return walk(value, (node) => {
+    const getAtt = node['Fn::GetAtt'];
+    return Array.isArray(getAtt) && typeof getAtt[0] === 'string' && accept(getAtt[0]) ? getAtt[0] : undefined;
+  });
+}
+
+function findRef(value: Json | undefined, accept: (logicalId: string) => boolean): string | undefined {
+  return walk(value, (node) => (typeof node['Ref'] === 'string' && accept(node['Ref']) ? node['Ref'] : undefined));
+}
+
+function walk(value: Json | undefined, visit: (node: { [key: string]: Json }) => string | undefined): string | undefined {
+  if (value === null || typeof value !== 'object') return undefined;
+  if (Array.isArray(value)) {
+    for (const item of value) {
+      const found = walk(item, visit);
+      if (found) return found;
+    }
+    return undefined;
+  }
+  const here = visit(value);
+  if (here) return here;
+  for (const child of Object.values(value)) {
+    const found = walk(child, visit);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+export type { Json, CfnResource };

@@ -1,0 +1,97 @@
+import { DeleteItemCommand, ScanCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { TableModel } from './template';
+
+/**
+ * Keys the sweeper deleted, so the stream emulation can mark their REMOVE
+ * records as DynamoDB marks TTL deletions (a Service user identity).
+ */
+export class ServiceDeletions {
+  private readonly keys = new Set<string>();
+
+  add(table: string, key: Record<string, AttributeValue>): void {
+    this.keys.add(identify(table, key));
+  }
+
+  /** True, once, for a key the sweeper deleted. */
+  take(table: string, key: Record<string, unknown>): boolean {
+    return this.keys.delete(identify(table, key));
+  }
+}
+
+const identify = (table: string, key: Record<string, unknown>) =>
+  `${table}|${JSON.stringify(Object.keys(key).sort().map((name) => [name, key[name]]))}`;
+
+/**
+ * DynamoDB Local accepts a TTL setting but never expires anything. The sweeper
+ * does what DynamoDB does in the background: deletes items whose TTL attribute
+ * (epoch seconds) has passed.
+ */
+export class TtlSweeper {
+  private timer?: NodeJS.Timeout;
+  private running?: Promise<void>;
+
+  constructor(
+    private readonly client: DynamoDBClient,
+    private readonly tables: readonly TableModel[],
+    private readonly deletions: ServiceDeletions,
+    private readonly intervalMs: number,
+    private readonly log: (line: string) => void,
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => {
+      if (!this.running) this.running = this.sweep().then(
+          () => undefined,
+          (error: Error) => this.log(`TTL sweep failed: ${error.message}`),
+        ).finally(() => (this.running = undefined));
+    }, this.intervalMs);
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.running;
+  }
+
+  /** One pass over every table with TTL; returns how many items expired. */
+  async sweep(): Promise<number> {
+    let expired = 0;
+    for (const table of this.tables) {
+      if (!table.ttlAttribute) continue;
+      const keyNames = (table.definition['KeySchema'] as { AttributeName: string }[]).map((k) => k.AttributeName);
+      const now = String(Math.floor(Date.now() / 1000));
+      let start: Record<string, AttributeValue> | undefined;
+      do {
+        const page = await this.client.send(
+          new ScanCommand({
+            TableName: table.name,
+            FilterExpression: '#ttl < :now',
+            ExpressionAttributeNames: { '#ttl': table.ttlAttribute, ...Object.fromEntries(keyNames.map((k, i) => [`#k${i}`, k])) },
+            ExpressionAttributeValues: { ':now': { N: now } },
+            ProjectionExpression: keyNames.map((_, i) => `#k${i}`).join(', '),
+            ExclusiveStartKey: start,
+          }),
+        );
+        for (const key of page.Items ?? []) {
+          this.deletions.add(table.name, key);
+          try {
+            await this.client.send(
+              new DeleteItemCommand({
+                TableName: table.name,
+                Key: key,
+                ConditionExpression: '#ttl < :now',
+                ExpressionAttributeNames: { '#ttl': table.ttlAttribute },
+                ExpressionAttributeValues: { ':now': { N: now } },
+              }),
+            );
+            expired++;
+          } catch (error) {
+            this.deletions.take(table.name, key);
+            if ((error as Error).name !== 'ConditionalCheckFailedException') this.log(`TTL sweep on ${table.name}: ${(error as Error).message}`);
+          }
+        }
+        start = page.LastEvaluatedKey;
+      } while (start);
+    }
+    return expired;
+  }
+}
