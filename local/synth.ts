@@ -1,29 +1,38 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { LocalStackError } from './errors';
 
 /** What the synthesized template is made from; a change to any of these calls for a new synth. */
 const SOURCES = ['cdk', 'lambdas', 'shared', 'cdk.json', 'package-lock.json'];
+const STAMP = '.updraft-source-hash';
 
-function newestMtime(file: string): number {
-  if (!existsSync(file)) return 0;
-  const stat = statSync(file);
-  if (!stat.isDirectory()) return stat.mtimeMs;
-  return Math.max(0, ...readdirSync(file).map((name) => newestMtime(path.join(file, name))));
+/** A hash of the sources' paths and contents: unlike times, it does not lie after a clone or a checkout. */
+export function sourceHash(root: string): string {
+  const hash = createHash('sha256');
+  const visit = (file: string) => {
+    if (!existsSync(file)) return;
+    if (statSync(file).isDirectory()) {
+      for (const name of readdirSync(file).sort()) visit(path.join(file, name));
+      return;
+    }
+    hash.update(path.relative(root, file)).update('\0').update(readFileSync(file)).update('\0');
+  };
+  for (const source of SOURCES) visit(path.join(root, source));
+  return hash.digest('hex');
 }
 
 export function isStale(root: string, assemblyDir: string): boolean {
-  const manifest = path.join(assemblyDir, 'manifest.json');
-  if (!existsSync(manifest)) return true;
-  const built = statSync(manifest).mtimeMs;
-  return SOURCES.some((source) => newestMtime(path.join(root, source)) > built);
+  const stamp = path.join(assemblyDir, STAMP);
+  return !existsSync(path.join(assemblyDir, 'manifest.json')) || !existsSync(stamp) || readFileSync(stamp, 'utf8') !== sourceHash(root);
 }
 
 /** Runs `cdk synth` into `assemblyDir` when the sources changed since the last one. Returns whether it ran. */
 export function synthIfStale(root: string, assemblyDir: string, log: (line: string) => void): boolean {
   if (!isStale(root, assemblyDir)) return false;
   log(`synthesizing the stack into ${path.relative(root, assemblyDir) || '.'} (the source changed)…`);
+  const hash = sourceHash(root);
   const cdk = path.join(root, 'node_modules', '.bin', 'cdk');
   const result = spawnSync(cdk, ['synth', '--quiet', '--output', assemblyDir], {
     cwd: root,
@@ -33,5 +42,6 @@ export function synthIfStale(root: string, assemblyDir: string, log: (line: stri
   if (result.status !== 0) {
     throw new LocalStackError(`cdk synth failed:\n${result.stderr || result.stdout || result.error?.message}`);
   }
+  writeFileSync(path.join(assemblyDir, STAMP), hash);
   return true;
 }
