@@ -8,6 +8,8 @@ const shared = {
 };
 
 module.exports = {
+  // Integration tests start a whole stack; a hung one should fail, not stall CI.
+  testTimeout: 60_000,
   projects: [
     { ...shared, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts', '<rootDir>/test/cdk/**/*.test.ts'] },
     {
@@ -16,7 +18,6 @@ module.exports = {
       testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
       // One synth for every suite; each suite then starts its own stack on ports of its own.
       globalSetup: '<rootDir>/test/integration/global-setup.ts',
-      testTimeout: 60_000,
     },
   ],
 };

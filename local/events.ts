@@ -58,11 +58,15 @@ export function headerMaps(req: IncomingMessage, port: number) {
   const multiValueHeaders: Record<string, string[]> = {};
   for (let i = 0; i < req.rawHeaders.length; i += 2) {
     const name = req.rawHeaders[i]!;
+    // Hop-by-hop headers of the upgrade stay at API Gateway's edge.
+    if (/^(connection|upgrade)$/i.test(name)) continue;
     const value = req.rawHeaders[i + 1]!;
     headers[name] = headers[name] === undefined ? value : `${headers[name]},${value}`;
     (multiValueHeaders[name] ??= []).push(value);
   }
-  const forwarded = { 'X-Forwarded-For': req.socket.remoteAddress ?? '127.0.0.1', 'X-Forwarded-Port': String(port), 'X-Forwarded-Proto': 'http' };
+  const forwarded = {
+    'X-Amzn-Trace-Id': `Root=1-${Math.floor(Date.now() / 1000).toString(16)}-${randomBytes(12).toString('hex')}`,
+    'X-Forwarded-For': req.socket.remoteAddress ?? '127.0.0.1', 'X-Forwarded-Port': String(port), 'X-Forwarded-Proto': 'http' };
   for (const [name, value] of Object.entries(forwarded)) {
     headers[name] = value;
     multiValueHeaders[name] = [value];

@@ -119,6 +119,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
     });
 
     const eventLog = options.eventLog;
+    const onEvent = eventLog ? { onEvent: (kind: string, event: unknown) => appendFileSync(eventLog, `${JSON.stringify({ kind, event })}\n`) } : {};
     const gateway = new Gateway({
       port,
       host: HOST,
@@ -127,7 +128,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
       functions,
       limits: options.limits,
       log,
-      ...(eventLog ? { onEvent: (kind: string, event: unknown) => appendFileSync(eventLog, `${JSON.stringify({ kind, event })}\n`) } : {}),
+      ...onEvent,
       extraRoutes: (req, res, url) => extraRoutes(req, res, url, { secrets, wsUrl, httpUrl, app }),
     });
     try {
@@ -155,6 +156,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
         serviceDeletions: deletions,
         onFailure: (failed) => recordFailure(failuresDir, failed, log),
         log,
+        ...onEvent,
       });
       mapping.start();
       cleanups.push(() => mapping.stop());

@@ -33,6 +33,8 @@ export interface StreamMappingOptions {
   readonly serviceDeletions: ServiceDeletions;
   readonly onFailure: (failed: FailedBatch) => void;
   readonly log: (line: string) => void;
+  /** Called with every event sent to the function; for fidelity tests and debugging. */
+  readonly onEvent?: (kind: string, event: unknown) => void;
 }
 
 interface Shard {
@@ -182,7 +184,9 @@ export class StreamMapping {
         }
         let failedFrom: number;
         try {
-          const result = (await this.options.fn.invoke({ Records: batch })) as { batchItemFailures?: { itemIdentifier?: string }[] } | null;
+          const event = { Records: batch };
+          this.options.onEvent?.('stream', event);
+          const result = (await this.options.fn.invoke(event)) as { batchItemFailures?: { itemIdentifier?: string }[] } | null;
           failedFrom = model.reportBatchItemFailures ? firstFailure(batch, result?.batchItemFailures) : batch.length;
           if (failedFrom === batch.length) break;
         } catch (error) {

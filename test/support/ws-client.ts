@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
 
 export type Frame = Record<string, unknown> & { type?: string; id?: string };
@@ -11,6 +12,8 @@ export class TestClient {
   readonly closed: Promise<{ code: number; reason: string }>;
   private waiters: { match: (f: Frame) => boolean; resolve: (f: Frame) => void }[] = [];
   private counter = 0;
+  /** Request ids are unique across clients: a user's repeated id means an idempotent retry. */
+  private readonly prefix = randomUUID().slice(0, 8);
 
   private constructor(readonly socket: WebSocket) {
     socket.on('message', (data) => {
@@ -22,9 +25,9 @@ export class TestClient {
   }
 
   /** Opens a connection; rejects with the HTTP status when the handshake is refused. */
-  static open(url: string): Promise<TestClient> {
+  static open(url: string, headers: Record<string, string> = {}): Promise<TestClient> {
     return new Promise((resolve, reject) => {
-      const socket = new WebSocket(url);
+      const socket = new WebSocket(url, { headers });
       socket.once('open', () => resolve(new TestClient(socket)));
       socket.once('unexpected-response', (_req, res) => {
         reject(Object.assign(new Error(`handshake refused with HTTP ${res.statusCode}`), { status: res.statusCode }));
@@ -36,7 +39,7 @@ export class TestClient {
 
   /** Sends a frame with a fresh id (unless it has one) and waits for the reply carrying that id. */
   async request(frame: Frame, timeoutMs = 10_000): Promise<Frame> {
-    const id = frame.id ?? `r${++this.counter}`;
+    const id = frame.id ?? `${this.prefix}-${++this.counter}`;
     const reply = this.next((f) => f.id === id, timeoutMs);
     this.socket.send(JSON.stringify({ ...frame, id }));
     return reply;

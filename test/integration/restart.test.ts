@@ -1,0 +1,48 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { LocalStack } from '../support/local-stack';
+import { TestClient } from '../support/ws-client';
+
+/**
+ * Data outlives the process: after a clean stop and after a kill -9, every
+ * status that was acknowledged with `posted` is still there, and tokens from
+ * the first run still work (the secret is kept with the data).
+ */
+const dataDir = mkdtempSync(path.join(tmpdir(), 'updraft-restart-'));
+afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+const dynamoProcesses = (port: number) => {
+  try {
+    return execFileSync('pgrep', ['-f', `DynamoDBLocal.jar --port ${port}`], { encoding: 'utf8' }).trim();
+  } catch {
+    return '';
+  }
+};
+
+it('keeps acknowledged statuses across a clean stop and a crash, and leaves no process behind', async () => {
+  const first = await LocalStack.start({ dataDir });
+  const token = await first.token('keeper');
+  const alice = await TestClient.open(`${first.wsUrl}?token=${token}`);
+  const before = await alice.request({ action: 'post', text: 'survives a restart' });
+  await alice.close();
+  expect(await first.stop('SIGTERM')).toBe(0);
+  expect(first.output).toContain('stopped');
+  expect(dynamoProcesses(first.ports.dynamodb)).toBe('');
+
+  const second = await LocalStack.start({ dataDir, ports: first.ports });
+  const again = await TestClient.open(`${second.wsUrl}?token=${token}`);
+  const crashed = await again.request({ action: 'post', text: 'survives a crash' });
+  expect(crashed).toMatchObject({ type: 'posted' });
+  await second.stop('SIGKILL');
+  expect(dynamoProcesses(first.ports.dynamodb)).toBe('');
+
+  const third = await LocalStack.start({ dataDir, ports: first.ports });
+  const reader = await TestClient.open(`${third.wsUrl}?token=${token}`);
+  const history = await reader.request({ action: 'history', channel: 'user:keeper' });
+  await reader.close();
+  expect(await third.stop()).toBe(0);
+
+  expect(history['items']).toEqual([crashed['status'], before['status']]);
+}, 120_000);
