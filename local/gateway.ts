@@ -87,6 +87,9 @@ export class Gateway {
   /** Closes every socket as API Gateway does when it goes away, runs their $disconnect, then stops listening. */
   async stop(): Promise<void> {
     for (const connection of this.connections.values()) this.close(connection, 1001, 'Going away');
+    // Each socket's close event starts its $disconnect; wait for those, then for every invocation.
+    const deadline = Date.now() + 3000;
+    while (this.connections.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
     await Promise.allSettled([...this.inflight]);
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeAllConnections();
@@ -203,7 +206,8 @@ export class Gateway {
   }
 
   private close(connection: LiveConnection, code: number, reason: string): void {
-    if (connection.closing) return;
+    // A client that started the close handshake keeps its own code for $disconnect.
+    if (connection.closing || connection.socket.readyState !== connection.socket.OPEN) return;
     connection.closing = { code, reason };
     connection.socket.close(code, reason);
     // A peer that never answers the close handshake is cut, as API Gateway does.
@@ -261,7 +265,7 @@ export class Gateway {
     if (req.method === 'POST' && body.length > this.options.limits.messageBytes) {
       return json(res, 413, { message: 'Request Entity Too Large' }, { ...headers, 'x-amzn-ErrorType': 'PayloadTooLargeException' });
     }
-    if (!connection || connection.closing) {
+    if (!connection || connection.closing || connection.socket.readyState !== connection.socket.OPEN) {
       return json(res, 410, {}, { ...headers, 'x-amzn-ErrorType': 'GoneException' });
     }
     switch (req.method) {

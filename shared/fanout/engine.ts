@@ -71,9 +71,7 @@ export async function fanOut(records: readonly DynamoDBRecord[], deps: FanOutDep
     });
 
   const processRecord = async (record: DynamoDBRecord) => {
-    const image = record.dynamodb?.NewImage;
-    if (record.eventName !== 'INSERT' || !image) return;
-    const row = unmarshall(image as Record<string, AttributeValue>);
+    const row = unmarshall(record.dynamodb!.NewImage as Record<string, AttributeValue>);
     const frame = deliveryFrame(row);
     if (!frame) return;
     const payload = Buffer.from(JSON.stringify(frame));
@@ -91,13 +89,25 @@ export async function fanOut(records: readonly DynamoDBRecord[], deps: FanOutDep
     if (frame.type === 'status') result.latencies.push(now() - Date.parse(frame.status.createdAt));
   };
 
+  // Channels fan out side by side; within a channel, records go in stream order, so a
+  // subscriber sees a channel's statuses in the order they were written.
+  const byChannel = new Map<string, DynamoDBRecord[]>();
+  for (const record of records) {
+    if (record.eventName !== 'INSERT' || !record.dynamodb?.NewImage) continue;
+    const channel = record.dynamodb.NewImage['channel']?.S ?? '';
+    const queue = byChannel.get(channel);
+    if (queue) queue.push(record);
+    else byChannel.set(channel, [record]);
+  }
   await Promise.all(
-    records.map(async (record) => {
-      try {
-        await processRecord(record);
-      } catch (error) {
-        deps.logger.error('could not fan out a record', { sequenceNumber: record.dynamodb?.SequenceNumber, error: describe(error) });
-        result.batchItemFailures.push({ itemIdentifier: record.dynamodb?.SequenceNumber ?? '' });
+    [...byChannel.values()].map(async (channelRecords) => {
+      for (const record of channelRecords) {
+        try {
+          await processRecord(record);
+        } catch (error) {
+          deps.logger.error('could not fan out a record', { sequenceNumber: record.dynamodb?.SequenceNumber, error: describe(error) });
+          result.batchItemFailures.push({ itemIdentifier: record.dynamodb?.SequenceNumber ?? '' });
+        }
       }
     }),
   );

@@ -130,6 +130,30 @@ describe('fanOut', () => {
     expect(peak).toBe(5);
   });
 
+  it("keeps a channel's records in stream order, and fans out other channels alongside", async () => {
+    serveSubscribers({ 'user:alice': ['a'], 'user:bob': ['b'] }, 10);
+    const order: string[] = [];
+    gateway.on(PostToConnectionCommand).callsFake(async (input: { ConnectionId: string; Data: Uint8Array }) => {
+      const { status } = JSON.parse(Buffer.from(input.Data).toString()) as { status: { text: string } };
+      // The first status is the slowest to deliver; it must still arrive first on its channel.
+      await new Promise((resolve) => setTimeout(resolve, status.text === 'first' ? 30 : 1));
+      order.push(`${input.ConnectionId}:${status.text}`);
+      return {};
+    });
+
+    await fanOut(
+      [
+        statusRecord('user:alice', aStatus({ id: '01JD0000000000000000000001', text: 'first' })),
+        statusRecord('user:alice', aStatus({ id: '01JD0000000000000000000002', text: 'second' })),
+        statusRecord('user:bob', aStatus({ id: '01JD0000000000000000000003', text: 'other' })),
+      ],
+      deps(),
+    );
+
+    expect(order.filter((o) => o.startsWith('a:'))).toEqual(['a:first', 'a:second']);
+    expect(order[0]).toBe('b:other');
+  });
+
   it('counts a delivery that still fails after retries, and does not fail the record', async () => {
     serveSubscribers({ 'user:alice': ['a', 'b'] }, 10);
     gateway.on(PostToConnectionCommand, { ConnectionId: 'b' }).rejects(Object.assign(new Error('slow down'), { name: 'LimitExceededException', $metadata: { httpStatusCode: 429 } }));
