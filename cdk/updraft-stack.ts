@@ -10,6 +10,7 @@ import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { EnvVar } from '../shared/config';
 import { ConnectionsSchema } from '../shared/store/connections';
+import { FollowsSchema } from '../shared/store/follows';
 import { UpdraftFunction } from './constructs/updraft-function';
 
 export interface UpdraftStackProps extends StackProps {
@@ -24,11 +25,12 @@ export interface UpdraftStackProps extends StackProps {
 }
 
 /** Message routes: one per action of PROTOCOL.md, each with its own least-privilege Lambda. */
-const MESSAGE_ROUTES = ['post', 'subscribe', 'unsubscribe', 'history', 'ping'] as const;
+const MESSAGE_ROUTES = ['post', 'subscribe', 'unsubscribe', 'history', 'ping', 'follow', 'unfollow', 'presence'] as const;
 
 export class UpdraftStack extends Stack {
   readonly statuses: Table;
   readonly connections: Table;
+  readonly follows: Table;
   readonly api: WebSocketApi;
   readonly stage: WebSocketStage;
 
@@ -55,11 +57,22 @@ export class UpdraftStack extends Stack {
       timeToLiveAttribute: ConnectionsSchema.ttlAttribute,
       removalPolicy: RemovalPolicy.DESTROY,
     });
+    // Sparse: only connection rows carry userId. Presence and follows read it.
     this.connections.addGlobalSecondaryIndex({
-      indexName: ConnectionsSchema.byConnectionIndex,
-      partitionKey: { name: 'connectionId', type: AttributeType.STRING },
-      sortKey: { name: ConnectionsSchema.partitionKey, type: AttributeType.STRING },
-      projectionType: ProjectionType.KEYS_ONLY,
+      indexName: ConnectionsSchema.byUserIndex,
+      partitionKey: { name: 'userId', type: AttributeType.STRING },
+      sortKey: { name: 'connectionId', type: AttributeType.STRING },
+      projectionType: ProjectionType.INCLUDE,
+      nonKeyAttributes: ['connectedAt'],
+    });
+
+    this.follows = new Table(this, 'Follows', {
+      partitionKey: { name: FollowsSchema.partitionKey, type: AttributeType.STRING },
+      sortKey: { name: FollowsSchema.sortKey, type: AttributeType.STRING },
+      billingMode: BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      deletionProtection: keepData,
+      removalPolicy: keepData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
     });
 
     const jwtSecret = new Secret(this, 'JwtSecret', {
@@ -72,15 +85,13 @@ export class UpdraftStack extends Stack {
       handler: 'authorizer',
       description: 'Verifies the JWT on $connect',
     }).bindSecret(jwtSecret);
-    const connectFn = new UpdraftFunction(this, 'Connect', { handler: 'connect', description: '$connect' }).bindTable(
-      EnvVar.connectionsTable,
-      this.connections,
-      ['PutItem'],
-    );
+    const connectFn = new UpdraftFunction(this, 'Connect', { handler: 'connect', description: '$connect: record, subscribe to follows' })
+      .bindTable(EnvVar.connectionsTable, this.connections, ['PutItem', 'UpdateItem', 'BatchWriteItem'])
+      .bindTable(EnvVar.followsTable, this.follows, ['Query']);
     const disconnectFn = new UpdraftFunction(this, 'Disconnect', { handler: 'disconnect', description: '$disconnect' }).bindTable(
       EnvVar.connectionsTable,
       this.connections,
-      ['Query', 'BatchWriteItem'],
+      ['GetItem', 'BatchWriteItem', 'UpdateItem'],
     );
     const defaultFn = new UpdraftFunction(this, 'DefaultRoute', { handler: 'default', description: '$default: non-JSON frames, unknown actions' });
 
@@ -91,11 +102,11 @@ export class UpdraftStack extends Stack {
         .bindTable(EnvVar.connectionsTable, this.connections, ['GetItem', 'PutItem']),
       subscribe: new UpdraftFunction(this, 'Subscribe', { handler: 'subscribe', description: 'subscribe, with replay' })
         .bindTable(EnvVar.statusesTable, this.statuses, ['Query'])
-        .bindTable(EnvVar.connectionsTable, this.connections, ['BatchWriteItem']),
+        .bindTable(EnvVar.connectionsTable, this.connections, ['UpdateItem', 'BatchWriteItem']),
       unsubscribe: new UpdraftFunction(this, 'Unsubscribe', { handler: 'unsubscribe', description: 'unsubscribe' }).bindTable(
         EnvVar.connectionsTable,
         this.connections,
-        ['BatchWriteItem'],
+        ['UpdateItem', 'BatchWriteItem'],
       ),
       history: new UpdraftFunction(this, 'History', { handler: 'history', description: 'page a channel' }).bindTable(
         EnvVar.statusesTable,
@@ -103,6 +114,19 @@ export class UpdraftStack extends Stack {
         ['Query'],
       ),
       ping: new UpdraftFunction(this, 'Ping', { handler: 'ping', description: 'heartbeat' }),
+      follow: new UpdraftFunction(this, 'Follow', { handler: 'follow', description: 'follow a user' })
+        .bindTable(EnvVar.followsTable, this.follows, ['PutItem', 'UpdateItem'])
+        .bindTable(EnvVar.connectionsTable, this.connections, ['Query', 'UpdateItem', 'BatchWriteItem'])
+        // The follow notification is a row in the followed user's inbox.
+        .bindTable(EnvVar.statusesTable, this.statuses, ['PutItem']),
+      unfollow: new UpdraftFunction(this, 'Unfollow', { handler: 'unfollow', description: 'unfollow a user' })
+        .bindTable(EnvVar.followsTable, this.follows, ['DeleteItem', 'UpdateItem'])
+        .bindTable(EnvVar.connectionsTable, this.connections, ['Query', 'UpdateItem', 'BatchWriteItem']),
+      presence: new UpdraftFunction(this, 'Presence', { handler: 'presence', description: 'who is online' }).bindTable(
+        EnvVar.connectionsTable,
+        this.connections,
+        ['Query', 'BatchGetItem'],
+      ),
     };
 
     this.api = new WebSocketApi(this, 'Api', {
@@ -148,7 +172,7 @@ export class UpdraftStack extends Stack {
       timeout: Duration.seconds(60),
       environment: { [EnvVar.fanOutConcurrency]: String(fanOutConcurrency) },
     })
-      .bindTable(EnvVar.connectionsTable, this.connections, ['Query', 'BatchWriteItem'])
+      .bindTable(EnvVar.connectionsTable, this.connections, ['GetItem', 'Query', 'BatchWriteItem'])
       .bindManagementApi(this.api, this.stage);
     fanOutFn.addEventSource(
       new DynamoEventSource(this.statuses, {

@@ -1,13 +1,23 @@
-import { callerId, type RouteResult, type WebSocketEvent } from '../shared/edge';
-import { config } from '../shared/config';
 import { documentClient } from '../shared/clients';
+import { config } from '../shared/config';
+import { connect } from '../shared/domain/social';
+import { callerId, type RouteResult, type WebSocketEvent } from '../shared/edge';
+import { Limits } from '../shared/protocol';
 import { ConnectionStore } from '../shared/store/connections';
+import { FollowStore } from '../shared/store/follows';
 
-const connections = new ConnectionStore(documentClient(), config.connectionsTable());
+const db = documentClient();
+const deps = {
+  follows: new FollowStore(db, config.followsTable(), Limits.followsPerUser),
+  connections: new ConnectionStore(db, config.connectionsTable()),
+};
 
-/** `$connect`, after the authorizer allowed it: record who is on this connection. */
+/**
+ * `$connect`, after the authorizer allowed it: record who is on this
+ * connection and subscribe it to everyone its user follows.
+ */
 export const handler = async (event: WebSocketEvent): Promise<RouteResult> => {
   const { connectionId, connectedAt } = event.requestContext;
-  await connections.add(connectionId, callerId(event), connectedAt);
+  await connect(deps, { userId: callerId(event), connectionId, connectedAt });
   return { statusCode: 200 };
 };

@@ -7,6 +7,10 @@ const connections = new ConnectionStore(documentClient(), config.connectionsTabl
 
 /** `$disconnect` is best effort on API Gateway; rows it misses expire by TTL or go at the next Gone. */
 export const handler = async (event: WebSocketEvent): Promise<RouteResult> => {
-  await connections.remove(event.requestContext.connectionId);
+  const { connectionId, authorizer } = event.requestContext;
+  await Promise.all([
+    connections.remove(connectionId),
+    authorizer?.userId ? connections.touchPresence(authorizer.userId, Date.now()) : Promise.resolve(),
+  ]);
   return { statusCode: 200 };
 };

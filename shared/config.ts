@@ -7,6 +7,7 @@
 export const EnvVar = {
   statusesTable: 'STATUSES_TABLE',
   connectionsTable: 'CONNECTIONS_TABLE',
+  followsTable: 'FOLLOWS_TABLE',
   connectionsEndpoint: 'CONNECTIONS_ENDPOINT',
   jwtSecretArn: 'JWT_SECRET_ARN',
   fanOutConcurrency: 'FANOUT_CONCURRENCY',
@@ -29,6 +30,7 @@ export function optionalIntEnv(name: string, fallback: number): number {
 export const config = {
   statusesTable: () => requiredEnv(EnvVar.statusesTable),
   connectionsTable: () => requiredEnv(EnvVar.connectionsTable),
+  followsTable: () => requiredEnv(EnvVar.followsTable),
   connectionsEndpoint: () => requiredEnv(EnvVar.connectionsEndpoint),
   jwtSecretArn: () => requiredEnv(EnvVar.jwtSecretArn),
   /** Posts in flight at once per fan-out invocation. */

@@ -4,6 +4,7 @@ process.env['AWS_ACCESS_KEY_ID'] = 'test';
 process.env['AWS_SECRET_ACCESS_KEY'] = 'test';
 process.env['STATUSES_TABLE'] = 'Statuses';
 process.env['CONNECTIONS_TABLE'] = 'Connections';
+process.env['FOLLOWS_TABLE'] = 'Follows';
 process.env['CONNECTIONS_ENDPOINT'] = 'https://api.example.invalid/dev';
 process.env['JWT_SECRET_ARN'] = 'arn:aws:secretsmanager:us-east-1:000000000000:secret:jwt';
 process.env['POWERTOOLS_LOG_LEVEL'] = 'SILENT';

@@ -15,7 +15,9 @@ export type TableAction =
   | 'GetItem'
   | 'PutItem'
   | 'DeleteItem'
+  | 'UpdateItem'
   | 'Query'
+  | 'BatchGetItem'
   | 'BatchWriteItem'
   | 'ConditionCheckItem';
 
@@ -66,7 +68,7 @@ export class UpdraftFunction extends NodejsFunction {
     });
   }
 
-  bindTable(variable: (typeof EnvVar)['statusesTable' | 'connectionsTable'], table: ITable, actions: readonly TableAction[]): this {
+  bindTable(variable: (typeof EnvVar)['statusesTable' | 'connectionsTable' | 'followsTable'], table: ITable, actions: readonly TableAction[]): this {
     table.grant(this, ...actions.map((action) => `dynamodb:${action}`));
     this.addEnvironment(variable, table.tableName);
     return this;

@@ -14,7 +14,7 @@ export interface FanOutLogger {
 }
 
 export interface FanOutDeps {
-  readonly connections: Pick<ConnectionStore, 'subscribers' | 'remove'>;
+  readonly connections: Pick<ConnectionStore, 'subscribers' | 'removeGone'>;
   /** Built with managementClient(): keep-alive sockets, retries with backoff and jitter. */
   readonly gateway: Pick<ApiGatewayManagementApiClient, 'send'>;
   /** Posts in flight at once, across every record of the batch. */
@@ -65,10 +65,13 @@ export async function fanOut(records: readonly DynamoDBRecord[], deps: FanOutDep
   };
 
   const removeStale = (connectionId: string) =>
-    deps.connections.remove(connectionId).catch((error: unknown) => {
+    deps.connections.removeGone(connectionId, now()).then(
+      () => undefined,
+      (error: unknown) => {
       // Its rows expire by TTL anyway; the next Gone for it tries again.
-      deps.logger.warn('could not remove a stale connection', { connectionId, error: describe(error) });
-    });
+        deps.logger.warn('could not remove a stale connection', { connectionId, error: describe(error) });
+      },
+    );
 
   const processRecord = async (record: DynamoDBRecord) => {
     const row = unmarshall(record.dynamodb!.NewImage as Record<string, AttributeValue>);

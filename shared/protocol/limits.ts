@@ -17,4 +17,11 @@ export const Limits = {
    * and say that more exist, so a full page of long statuses still arrives.
    */
   replyItemBytes: 96 * 1024,
+  /**
+   * How many people one user may follow. Every new connection is subscribed to
+   * all of them during $connect, so this bounds $connect's work (and time).
+   */
+  followsPerUser: 1000,
+  /** User ids one `presence` request may ask about. */
+  presenceMaxUsers: 100,
 } as const;

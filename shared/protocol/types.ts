@@ -47,6 +47,21 @@ export interface HistoryRequest {
   readonly limit: number;
 }
 
+export interface FollowRequest {
+  readonly user: UserId;
+}
+
+export interface PresenceRequest {
+  readonly users: readonly UserId[];
+}
+
+export interface Presence {
+  readonly user: UserId;
+  readonly online: boolean;
+  /** When the user was last seen: now if online, else when their last connection ended. Absent if never seen. */
+  readonly lastSeen?: string;
+}
+
 export type ServerFrame =
   | { type: 'posted'; id?: string; status: Status }
   | {
@@ -59,6 +74,8 @@ export type ServerFrame =
   | { type: 'unsubscribed'; id?: string; channels: readonly ChannelName[] }
   | { type: 'history'; id?: string; channel: ChannelName; items: readonly ChannelItem[]; next?: StatusId }
   | { type: 'pong'; id?: string }
+  | { type: 'followed' | 'unfollowed'; id?: string; user: UserId }
+  | { type: 'presence'; id?: string; users: readonly Presence[] }
   | { type: 'status'; channel: ChannelName; status: Status }
   | { type: 'notification'; notification: Notification }
   | { type: 'error'; id?: string; code: string; message: string };

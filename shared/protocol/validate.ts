@@ -1,7 +1,7 @@
 import { badRequest } from './codes';
 import { parseChannel } from './channels';
 import { Limits } from './limits';
-import type { ChannelName, HistoryRequest, PostRequest, SubscribeRequest, UnsubscribeRequest } from './types';
+import type { ChannelName, FollowRequest, HistoryRequest, PostRequest, PresenceRequest, SubscribeRequest, UnsubscribeRequest } from './types';
 
 /** A client frame once it is known to be a JSON object with a valid optional `id`. */
 export interface Frame {
@@ -74,6 +74,23 @@ export function validateHistory(frame: Frame): HistoryRequest {
   if (before !== undefined) return { channel, before, limit };
   if (after !== undefined) return { channel, after, limit };
   return { channel, limit };
+}
+
+export function validateFollow(frame: Frame): FollowRequest {
+  const user = frame.fields['user'];
+  if (typeof user !== 'string' || !Limits.userIdPattern.test(user)) throw badRequest('user must be a user id');
+  return { user };
+}
+
+export function validatePresence(frame: Frame): PresenceRequest {
+  const users = frame.fields['users'];
+  if (!Array.isArray(users) || users.length < 1 || users.length > Limits.presenceMaxUsers) {
+    throw badRequest(`users must be a list of 1 to ${Limits.presenceMaxUsers} user ids`);
+  }
+  for (const user of users) {
+    if (typeof user !== 'string' || !Limits.userIdPattern.test(user)) throw badRequest(`${quote(user)} is not a user id`);
+  }
+  return { users: [...new Set(users as string[])] };
 }
 
 /** Length in Unicode code points, as PROTOCOL.md counts text; not UTF-16 units. */

@@ -1,28 +1,51 @@
-import { PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { NativeAttributeValue } from '@aws-sdk/util-dynamodb';
 import { batchWriteAll } from './batch';
 
 /**
  * The Connections table holds what lives as long as a connection, all of it
  * with the TTL attribute `expiresAt`:
- * - `pk=conn#<connectionId>, sk=conn`: the connection and its user;
+ * - `pk=conn#<connectionId>, sk=conn`: the connection, its user, and what it
+ *   subscribes to, so that its rows can be found and removed on disconnect or
+ *   when API Gateway says Gone: `followed`, the channels $connect subscribed it
+ *   to, as one space-separated string (up to 1,000 channels: a string set that
+ *   size is slow to write), and `channels`, a set of those added since;
  * - `pk=chan#<channel>, sk=<connectionId>`: a subscription. Fan-out reads a
- *   channel's subscribers with one strongly consistent Query on the base table;
- * - the GSI `byConnection` (partition key `connectionId`) finds every row of a
- *   connection, to remove them on disconnect or when API Gateway says Gone.
+ *   channel's subscribers with one strongly consistent Query on the base table.
+ *   These rows are in no index: a subscription costs one write, which matters
+ *   when $connect subscribes a connection to everyone its user follows;
+ * - the sparse GSI `byUser` (partition key `userId`, on connection rows only)
+ *   finds a user's open connections: to subscribe them when the user follows
+ *   someone, and to answer presence;
+ * - `pk=presence#<userId>, sk=presence`: when the user was last seen. It has
+ *   no TTL: "last seen" outlives connections.
  */
 export const ConnectionsSchema = {
   partitionKey: 'pk',
   sortKey: 'sk',
-  byConnectionIndex: 'byConnection',
+  byUserIndex: 'byUser',
   ttlAttribute: 'expiresAt',
 } as const;
 
 /** API Gateway cuts every connection at 2 hours; rows outlive that by a margin, then expire. */
 const CONNECTION_ROW_SECONDS = 2 * 60 * 60 + 10 * 60;
 
+/**
+ * API Gateway answers Gone for a connection whose $connect has not finished,
+ * and $connect already writes subscriptions; a Gone within this time of
+ * connecting is not taken as a dead connection.
+ */
+const SETTLING_MS = 10_000;
+
 export const connectionKey = (connectionId: string) => ({ pk: `conn#${connectionId}`, sk: 'conn' });
 const subscriptionKey = (channel: string, connectionId: string) => ({ pk: `chan#${channel}`, sk: connectionId });
+const presenceKey = (userId: string) => ({ pk: `presence#${userId}`, sk: 'presence' });
+const expiry = (connectedAtMs: number) => Math.floor(connectedAtMs / 1000) + CONNECTION_ROW_SECONDS;
+
+export interface OpenConnection {
+  readonly connectionId: string;
+  readonly connectedAt: number;
+}
 
 export interface SubscriberPage {
   readonly connectionIds: string[];
@@ -35,32 +58,43 @@ export class ConnectionStore {
     private readonly table: string,
   ) {}
 
-  async add(connectionId: string, userId: string, connectedAtMs: number): Promise<void> {
+  /** Records a connection, already subscribed to `channels` (the people its user follows). */
+  async add(connectionId: string, userId: string, connectedAtMs: number, channels: readonly string[] = []): Promise<void> {
     await this.db.send(
       new PutCommand({
         TableName: this.table,
-        Item: { ...connectionKey(connectionId), connectionId, userId, connectedAt: connectedAtMs, expiresAt: expiry(connectedAtMs) },
+        Item: {
+          ...connectionKey(connectionId),
+          connectionId,
+          userId,
+          connectedAt: connectedAtMs,
+          expiresAt: expiry(connectedAtMs),
+          ...(channels.length > 0 ? { followed: channels.join(' ') } : {}),
+        },
       }),
     );
+    await this.writeSubscriptions(channels.map((channel) => ({ connectionId, connectedAt: connectedAtMs, channel })));
   }
 
   async subscribe(connectionId: string, channels: readonly string[], connectedAtMs: number): Promise<void> {
-    const expiresAt = expiry(connectedAtMs);
-    await batchWriteAll(
-      this.db,
-      this.table,
-      channels.map((channel) => ({
-        PutRequest: { Item: { ...subscriptionKey(channel, connectionId), connectionId, channel, expiresAt } },
-      })),
-    );
+    await this.track(connectionId, 'ADD', channels);
+    await this.writeSubscriptions(channels.map((channel) => ({ connectionId, connectedAt: connectedAtMs, channel })));
   }
 
   async unsubscribe(connectionId: string, channels: readonly string[]): Promise<void> {
-    await batchWriteAll(
-      this.db,
-      this.table,
-      channels.map((channel) => ({ DeleteRequest: { Key: subscriptionKey(channel, connectionId) } })),
-    );
+    await this.deleteSubscriptions(channels.map((channel) => subscriptionKey(channel, connectionId)));
+    await this.track(connectionId, 'DELETE', channels);
+  }
+
+  /** Subscribes each of a user's open connections to one channel (a follow). */
+  async subscribeConnections(connections: readonly OpenConnection[], channel: string): Promise<void> {
+    await Promise.all(connections.map((c) => this.track(c.connectionId, 'ADD', [channel])));
+    await this.writeSubscriptions(connections.map((c) => ({ ...c, channel })));
+  }
+
+  async unsubscribeConnections(connections: readonly OpenConnection[], channel: string): Promise<void> {
+    await this.deleteSubscriptions(connections.map((c) => subscriptionKey(channel, c.connectionId)));
+    await Promise.all(connections.map((c) => this.track(c.connectionId, 'DELETE', [channel])));
   }
 
   /** One page of a channel's subscribers: cost follows the channel's live subscribers only. */
@@ -79,27 +113,133 @@ export class ConnectionStore {
     return { connectionIds: Items.map((item) => item['sk'] as string), next: LastEvaluatedKey };
   }
 
-  /** Removes a connection and all its subscriptions. */
-  async remove(connectionId: string): Promise<void> {
-    const keys: { pk: string; sk: string }[] = [];
+  /** A user's open connections, from the sparse byUser index. */
+  async connectionsOf(userId: string): Promise<OpenConnection[]> {
+    const connections: OpenConnection[] = [];
     let start: Record<string, NativeAttributeValue> | undefined;
     do {
       const page = await this.db.send(
         new QueryCommand({
           TableName: this.table,
-          IndexName: ConnectionsSchema.byConnectionIndex,
-          KeyConditionExpression: 'connectionId = :id',
-          ExpressionAttributeValues: { ':id': connectionId },
+          IndexName: ConnectionsSchema.byUserIndex,
+          KeyConditionExpression: 'userId = :u',
+          ExpressionAttributeValues: { ':u': userId },
           ExclusiveStartKey: start,
         }),
       );
-      for (const item of page.Items ?? []) keys.push({ pk: item['pk'] as string, sk: item['sk'] as string });
+      for (const item of page.Items ?? []) connections.push({ connectionId: item['connectionId'] as string, connectedAt: item['connectedAt'] as number });
       start = page.LastEvaluatedKey;
     } while (start);
-    // The index is eventually consistent; the connection row is deleted by key whatever it shows.
-    if (!keys.some((key) => key.sk === 'conn')) keys.push(connectionKey(connectionId));
+    return connections;
+  }
+
+  /**
+   * Removes a connection API Gateway called Gone, unless it is still connecting:
+   * its $connect may be subscribing it to the people its user follows.
+   */
+  async removeGone(connectionId: string, nowMs = Date.now()): Promise<boolean> {
+    const row = await this.connectionRow(connectionId);
+    if (row && nowMs - (row['connectedAt'] as number) < SETTLING_MS) return false;
+    await this.removeRows(connectionId, row);
+    return true;
+  }
+
+  /** Removes a connection and all its subscriptions. */
+  async remove(connectionId: string): Promise<void> {
+    await this.removeRows(connectionId, await this.connectionRow(connectionId));
+  }
+
+  /** Who of `userIds` has an open connection, and when each was last seen: two reads per id asked, nothing more. */
+  async presence(userIds: readonly string[], nowMs: number): Promise<{ user: string; online: boolean; lastSeen?: string }[]> {
+    const [online, seen] = await Promise.all([
+      Promise.all(
+        userIds.map(async (userId) => {
+          const { Count = 0 } = await this.db.send(
+            new QueryCommand({
+              TableName: this.table,
+              IndexName: ConnectionsSchema.byUserIndex,
+              KeyConditionExpression: 'userId = :u',
+              ExpressionAttributeValues: { ':u': userId },
+              Select: 'COUNT',
+              Limit: 1,
+            }),
+          );
+          return Count > 0;
+        }),
+      ),
+      this.lastSeen(userIds),
+    ]);
+    return userIds.map((user, i) => {
+      const lastSeen = online[i] ? new Date(nowMs).toISOString() : seen.get(user);
+      return lastSeen === undefined ? { user, online: false } : { user, online: online[i]!, lastSeen };
+    });
+  }
+
+  async touchPresence(userId: string, atMs: number): Promise<void> {
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: presenceKey(userId),
+        UpdateExpression: 'SET lastSeen = :at',
+        ExpressionAttributeValues: { ':at': new Date(atMs).toISOString() },
+      }),
+    );
+  }
+
+  private async connectionRow(connectionId: string): Promise<Record<string, unknown> | undefined> {
+    const { Item } = await this.db.send(new GetCommand({ TableName: this.table, Key: connectionKey(connectionId), ConsistentRead: true }));
+    return Item;
+  }
+
+  /** The connection row and every subscription it lists; subscriptions it does not list expire by TTL. */
+  private async removeRows(connectionId: string, row: Record<string, unknown> | undefined): Promise<void> {
+    const followed = ((row?.['followed'] as string | undefined) ?? '').split(' ').filter(Boolean);
+    const channels = [...new Set([...followed, ...((row?.['channels'] as Set<string> | undefined) ?? [])])];
+    await this.deleteSubscriptions([...channels.map((channel) => subscriptionKey(channel, connectionId)), connectionKey(connectionId)]);
+  }
+
+  /** Keeps the connection row's channel set in step, for removal later; a missing row is not recreated. */
+  private async track(connectionId: string, operation: 'ADD' | 'DELETE', channels: readonly string[]): Promise<void> {
+    if (channels.length === 0) return;
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: connectionKey(connectionId),
+          UpdateExpression: `${operation} channels :channels`,
+          ConditionExpression: 'attribute_exists(pk)',
+          ExpressionAttributeValues: { ':channels': new Set(channels) },
+        }),
+      );
+    } catch (error) {
+      if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
+    }
+  }
+
+  private async lastSeen(userIds: readonly string[]): Promise<Map<string, string>> {
+    const seen = new Map<string, string>();
+    let keys: Record<string, NativeAttributeValue>[] = userIds.map(presenceKey);
+    for (let round = 0; keys.length > 0 && round < 5; round++) {
+      const { Responses, UnprocessedKeys } = await this.db.send(
+        new BatchGetCommand({ RequestItems: { [this.table]: { Keys: keys, ProjectionExpression: 'pk, lastSeen' } } }),
+      );
+      for (const item of Responses?.[this.table] ?? []) seen.set((item['pk'] as string).slice('presence#'.length), item['lastSeen'] as string);
+      keys = (UnprocessedKeys?.[this.table]?.Keys ?? []) as Record<string, NativeAttributeValue>[];
+    }
+    return seen;
+  }
+
+  private async writeSubscriptions(subscriptions: readonly (OpenConnection & { channel: string })[]): Promise<void> {
+    await batchWriteAll(
+      this.db,
+      this.table,
+      subscriptions.map(({ connectionId, connectedAt, channel }) => ({
+        PutRequest: { Item: { ...subscriptionKey(channel, connectionId), expiresAt: expiry(connectedAt) } },
+      })),
+    );
+  }
+
+  private async deleteSubscriptions(keys: readonly { pk: string; sk: string }[]): Promise<void> {
     await batchWriteAll(this.db, this.table, keys.map((Key) => ({ DeleteRequest: { Key } })));
   }
 }
-
-const expiry = (connectedAtMs: number) => Math.floor(connectedAtMs / 1000) + CONNECTION_ROW_SECONDS;

@@ -1,7 +1,7 @@
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { GetCommand, TransactWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, TransactWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { Limits, type Status } from '../protocol';
-import { toStatus, type LogItem } from './items';
+import { toStatus, type LogItem, type NotificationItem } from './items';
 
 export interface RetryKey {
   readonly userId: string;
@@ -44,6 +44,11 @@ export class PostLog {
       }
       throw error;
     }
+  }
+
+  /** A notification on its own (a follow): one row, delivered by the stream like any other. */
+  async notify(item: NotificationItem): Promise<void> {
+    await this.db.send(new PutCommand({ TableName: this.tables.statuses, Item: item }));
   }
 
   private async claimed(retry: RetryKey): Promise<Status | undefined> {

@@ -42,11 +42,11 @@ describe('WebSocket API', () => {
   });
 
   it('has a route per action of PROTOCOL.md, each answering with a route response', () => {
-    for (const key of ['$default', 'post', 'subscribe', 'unsubscribe', 'history', 'ping']) {
+    for (const key of ['$default', 'post', 'subscribe', 'unsubscribe', 'history', 'ping', 'follow', 'unfollow', 'presence']) {
       template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: key, RouteResponseSelectionExpression: '$default' });
     }
     template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: '$disconnect', AuthorizationType: 'NONE' });
-    template.resourceCountIs('AWS::ApiGatewayV2::RouteResponse', 6);
+    template.resourceCountIs('AWS::ApiGatewayV2::RouteResponse', 9);
   });
 
   it('puts the token authorizer on $connect, reading the query string', () => {
@@ -83,22 +83,41 @@ describe('tables', () => {
     });
   });
 
-  it('expires connection rows by TTL and indexes them by connection', () => {
+  it('expires connection rows by TTL and indexes connections by user', () => {
     template.hasResourceProperties('AWS::DynamoDB::Table', {
       KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }, { AttributeName: 'sk', KeyType: 'RANGE' }],
       BillingMode: 'PAY_PER_REQUEST',
       TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
       GlobalSecondaryIndexes: [
-        { IndexName: 'byConnection', KeySchema: [{ AttributeName: 'connectionId', KeyType: 'HASH' }, { AttributeName: 'pk', KeyType: 'RANGE' }], Projection: { ProjectionType: 'KEYS_ONLY' } },
+        {
+          IndexName: 'byUser',
+          KeySchema: [{ AttributeName: 'userId', KeyType: 'HASH' }, { AttributeName: 'connectionId', KeyType: 'RANGE' }],
+          Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['connectedAt'] },
+        },
       ],
     });
   });
 
+  it('keeps follows on demand with PITR, with no index by followed user', () => {
+    const follows = resources[logicalId('AWS::DynamoDB::Table', 'Follows')]!.Properties;
+    expect(follows).toMatchObject({
+      KeySchema: [{ AttributeName: 'follower', KeyType: 'HASH' }, { AttributeName: 'followed', KeyType: 'RANGE' }],
+      BillingMode: 'PAY_PER_REQUEST',
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+    });
+    expect(follows['GlobalSecondaryIndexes']).toBeUndefined();
+  });
+
   it('retains user data with deletion protection outside dev, and lets dev be destroyed', () => {
     template.hasResource('AWS::DynamoDB::Table', { DeletionPolicy: 'Delete', Properties: Match.objectLike({ StreamSpecification: Match.anyValue(), DeletionProtectionEnabled: false }) });
-    synth('prod').hasResource('AWS::DynamoDB::Table', {
+    const prod = synth('prod');
+    prod.hasResource('AWS::DynamoDB::Table', {
       DeletionPolicy: 'Retain',
       Properties: Match.objectLike({ StreamSpecification: Match.anyValue(), DeletionProtectionEnabled: true }),
+    });
+    prod.hasResource('AWS::DynamoDB::Table', {
+      DeletionPolicy: 'Retain',
+      Properties: Match.objectLike({ KeySchema: Match.arrayWith([{ AttributeName: 'follower', KeyType: 'HASH' }]), DeletionProtectionEnabled: true }),
     });
   });
 });
@@ -142,7 +161,7 @@ describe('functions', () => {
   const functions = Object.values(resources).filter((r) => r.Type === 'AWS::Lambda::Function');
 
   it('run Node.js 22 on arm64 with source maps and JSON logs in a retained log group', () => {
-    expect(functions).toHaveLength(10);
+    expect(functions).toHaveLength(13);
     for (const fn of functions) {
       expect(fn.Properties).toMatchObject({
         Runtime: 'nodejs22.x',
@@ -156,14 +175,21 @@ describe('functions', () => {
   });
 
   it('grant each handler only the actions it uses', () => {
-    expect(actionsOf('Connect')).toEqual(['dynamodb:PutItem']);
-    expect(actionsOf('Disconnect')).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:Query']);
+    expect(tableActionsOf('Connect', 'Connections')).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
+    expect(tableActionsOf('Connect', 'Follows')).toEqual(['dynamodb:Query']);
+    expect(actionsOf('Disconnect')).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem']);
+    expect(tableActionsOf('Follow', 'Follows')).toEqual(['dynamodb:PutItem', 'dynamodb:UpdateItem']);
+    expect(tableActionsOf('Follow', 'Connections')).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:Query', 'dynamodb:UpdateItem']);
+    expect(tableActionsOf('Follow', 'Statuses')).toEqual(['dynamodb:PutItem']);
+    expect(tableActionsOf('Unfollow', 'Follows')).toEqual(['dynamodb:DeleteItem', 'dynamodb:UpdateItem']);
+    expect(actionsOf('Presence')).toEqual(['dynamodb:BatchGetItem', 'dynamodb:Query']);
+    expect(tableActionsOf('FanOut', 'Connections')).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:GetItem', 'dynamodb:Query']);
     expect(tableActionsOf('Post', 'Statuses')).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem']);
     expect(tableActionsOf('Post', 'Connections')).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem']);
     expect(tableActionsOf('Subscribe', 'Statuses')).toEqual(['dynamodb:Query']);
-    expect(tableActionsOf('Subscribe', 'Connections')).toEqual(['dynamodb:BatchWriteItem']);
-    expect(actionsOf('Subscribe')).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:Query']);
-    expect(actionsOf('Unsubscribe')).toEqual(['dynamodb:BatchWriteItem']);
+    expect(tableActionsOf('Subscribe', 'Connections')).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:UpdateItem']);
+    expect(actionsOf('Subscribe')).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:Query', 'dynamodb:UpdateItem']);
+    expect(actionsOf('Unsubscribe')).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:UpdateItem']);
     expect(actionsOf('History')).toEqual(['dynamodb:Query']);
     expect(actionsOf('Authorizer')).toEqual(['secretsmanager:GetSecretValue']);
     for (const fn of ['DefaultRoute', 'Ping']) expect(statementsOf(fn)).toEqual([]);

@@ -110,9 +110,13 @@ describe('fan-out to a dead client', () => {
       new BatchWriteCommand({
         RequestItems: {
           [stack.tableName('Connections')]: [
-            { PutRequest: { Item: { pk: `conn#${ghost}`, sk: 'conn', connectionId: ghost, userId: 'ghost', connectedAt: Date.now(), expiresAt } } },
-            { PutRequest: { Item: { pk: 'chan#user:poster', sk: ghost, connectionId: ghost, channel: 'user:poster', expiresAt } } },
-            { PutRequest: { Item: { pk: 'chan#user:other', sk: ghost, connectionId: ghost, channel: 'user:other', expiresAt } } },
+            {
+              PutRequest: {
+                Item: { pk: `conn#${ghost}`, sk: 'conn', connectionId: ghost, userId: 'ghost', connectedAt: Date.now() - 60_000, expiresAt, followed: 'user:poster', channels: new Set(['user:other']) },
+              },
+            },
+            { PutRequest: { Item: { pk: 'chan#user:poster', sk: ghost, expiresAt } } },
+            { PutRequest: { Item: { pk: 'chan#user:other', sk: ghost, expiresAt } } },
           ],
         },
       }),

@@ -1,4 +1,4 @@
-import { BatchWriteCommand, DynamoDBDocumentClient, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { handler as connect } from '../../../lambdas/connect';
 import { handler as disconnect } from '../../../lambdas/disconnect';
@@ -9,7 +9,9 @@ const ddb = mockClient(DynamoDBDocumentClient);
 beforeEach(() => {
   ddb.reset();
   ddb.on(PutCommand).resolves({});
+  ddb.on(UpdateCommand).resolves({});
   ddb.on(BatchWriteCommand).resolves({});
+  ddb.on(QueryCommand, { TableName: 'Follows' }).resolves({ Items: [] });
 });
 
 describe('$connect', () => {
@@ -21,23 +23,40 @@ describe('$connect', () => {
     const item = ddb.commandCalls(PutCommand)[0]?.args[0].input.Item;
     const connectedAt = event.requestContext.connectedAt;
     expect(item).toEqual({ pk: 'conn#conn-9', sk: 'conn', connectionId: 'conn-9', userId: 'bob', connectedAt, expiresAt: expect.any(Number) });
+    expect(ddb.commandCalls(BatchWriteCommand)).toHaveLength(0);
     expect(item?.['expiresAt']).toBeGreaterThan(connectedAt / 1000 + 2 * 3600);
+    expect(ddb.commandCalls(UpdateCommand)[0]?.args[0].input).toMatchObject({ Key: { pk: 'presence#bob', sk: 'presence' } });
+  });
+
+  it('subscribes the new connection to everyone its user follows', async () => {
+    ddb.on(QueryCommand, { TableName: 'Follows' }).resolves({ Items: [{ followed: 'alice' }, { followed: 'carol' }] });
+
+    await connect(messageEvent(undefined, { userId: 'bob', connectionId: 'conn-9', routeKey: '$connect' }));
+
+    const query = ddb.commandCalls(QueryCommand)[0]?.args[0].input;
+    expect(query).toMatchObject({ KeyConditionExpression: 'follower = :f AND followed > :count', ExpressionAttributeValues: { ':f': 'bob' }, ConsistentRead: true });
+    const subscribed = ddb.commandCalls(BatchWriteCommand).flatMap((c) => c.args[0].input.RequestItems?.['Connections'] ?? []);
+    expect(subscribed.map((w) => w.PutRequest?.Item?.['pk'])).toEqual(['chan#user:alice', 'chan#user:carol']);
+    expect(subscribed.every((w) => w.PutRequest?.Item?.['sk'] === 'conn-9')).toBe(true);
+    expect(ddb.commandCalls(PutCommand)[0]?.args[0].input.Item).toMatchObject({ followed: 'user:alice user:carol' });
   });
 });
 
 describe('$disconnect', () => {
-  it('removes the connection and every subscription it had', async () => {
-    ddb.on(QueryCommand, { IndexName: 'byConnection' })
-      .resolvesOnce({ Items: [{ pk: 'conn#conn-9', sk: 'conn' }, { pk: 'chan#user:alice', sk: 'conn-9' }], LastEvaluatedKey: { pk: 'x' } })
-      .resolvesOnce({ Items: [{ pk: 'chan#inbox:bob', sk: 'conn-9' }] });
+  it('removes the connection, the channels $connect subscribed it to and those it added since, and notes when the user was seen', async () => {
+    ddb.on(GetCommand, { Key: { pk: 'conn#conn-9', sk: 'conn' } }).resolves({
+      Item: { pk: 'conn#conn-9', sk: 'conn', userId: 'bob', followed: 'user:alice user:carol', channels: new Set(['inbox:bob', 'user:alice']) },
+    });
 
-    await disconnect(messageEvent(undefined, { connectionId: 'conn-9', routeKey: '$disconnect' }));
+    await disconnect(messageEvent(undefined, { connectionId: 'conn-9', routeKey: '$disconnect', userId: 'bob' }));
 
     const deleted = ddb.commandCalls(BatchWriteCommand).flatMap((c) => c.args[0].input.RequestItems?.['Connections'] ?? []);
     expect(deleted.map((d) => d.DeleteRequest?.Key)).toEqual([
-      { pk: 'conn#conn-9', sk: 'conn' },
       { pk: 'chan#user:alice', sk: 'conn-9' },
+      { pk: 'chan#user:carol', sk: 'conn-9' },
       { pk: 'chan#inbox:bob', sk: 'conn-9' },
+      { pk: 'conn#conn-9', sk: 'conn' },
     ]);
+    expect(ddb.commandCalls(UpdateCommand)[0]?.args[0].input).toMatchObject({ Key: { pk: 'presence#bob', sk: 'presence' } });
   });
 });

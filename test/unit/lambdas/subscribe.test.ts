@@ -1,4 +1,4 @@
-import { BatchWriteCommand, DynamoDBDocumentClient, QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, DynamoDBDocumentClient, QueryCommand, UpdateCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { handler as subscribe } from '../../../lambdas/subscribe';
 import { handler as unsubscribe } from '../../../lambdas/unsubscribe';
@@ -24,6 +24,7 @@ const subscriptionWrites = () =>
 beforeEach(() => {
   ddb.reset();
   ddb.on(BatchWriteCommand).resolves({});
+  ddb.on(UpdateCommand).resolves({});
 });
 
 describe('subscribe', () => {
@@ -32,9 +33,15 @@ describe('subscribe', () => {
 
     expect(reply).toEqual({ type: 'subscribed', id: 's1', channels: ['user:bob', 'inbox:alice'] });
     expect(subscriptionWrites().map((w) => w.PutRequest?.Item)).toEqual([
-      expect.objectContaining({ pk: 'chan#user:bob', sk: 'conn-1', connectionId: 'conn-1', expiresAt: expect.any(Number) }),
-      expect.objectContaining({ pk: 'chan#inbox:alice', sk: 'conn-1' }),
+      { pk: 'chan#user:bob', sk: 'conn-1', expiresAt: expect.any(Number) },
+      { pk: 'chan#inbox:alice', sk: 'conn-1', expiresAt: expect.any(Number) },
     ]);
+    // The connection row lists them, so they go when the connection does.
+    expect(ddb.commandCalls(UpdateCommand)[0]?.args[0].input).toMatchObject({
+      Key: { pk: 'conn#conn-1', sk: 'conn' },
+      UpdateExpression: 'ADD channels :channels',
+      ExpressionAttributeValues: { ':channels': new Set(['user:bob', 'inbox:alice']) },
+    });
   });
 
   it("refuses another user's inbox and subscribes to nothing", async () => {
@@ -87,5 +94,6 @@ describe('unsubscribe', () => {
 
     expect(reply).toEqual({ type: 'unsubscribed', id: 'u1', channels: ['user:bob'] });
     expect(subscriptionWrites()).toEqual([{ DeleteRequest: { Key: { pk: 'chan#user:bob', sk: 'conn-1' } } }]);
+    expect(ddb.commandCalls(UpdateCommand)[0]?.args[0].input).toMatchObject({ UpdateExpression: 'DELETE channels :channels' });
   });
 });

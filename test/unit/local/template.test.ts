@@ -31,11 +31,11 @@ describe('loadApp', () => {
     expect(statuses).toMatchObject({ name: expect.stringMatching(/^Updraft-dev-Statuses/), streamViewType: 'NEW_IMAGE' });
     expect(statuses.definition).toMatchObject({ StreamSpecification: { StreamEnabled: true, StreamViewType: 'NEW_IMAGE' }, BillingMode: 'PAY_PER_REQUEST' });
     expect(connections).toMatchObject({ ttlAttribute: 'expiresAt' });
-    expect(connections.definition['GlobalSecondaryIndexes']).toEqual([expect.objectContaining({ IndexName: 'byConnection' })]);
+    expect(connections.definition['GlobalSecondaryIndexes']).toEqual([expect.objectContaining({ IndexName: 'byUser' })]);
   });
 
   it('reads every route with its function, the authorizer on $connect, and which routes answer', () => {
-    expect([...app.api.routes.keys()].sort()).toEqual(['$connect', '$default', '$disconnect', 'history', 'ping', 'post', 'subscribe', 'unsubscribe']);
+    expect([...app.api.routes.keys()].sort()).toEqual(['$connect', '$default', '$disconnect', 'follow', 'history', 'ping', 'post', 'presence', 'subscribe', 'unfollow', 'unsubscribe']);
     expect(app.api).toMatchObject({ stageName: 'dev', routeSelectionExpression: '$request.body.action' });
     const connect = app.api.routes.get('$connect')!;
     expect(connect.authorizer).toEqual({ functionId: expect.stringMatching(/^Authorizer/), identitySource: ['route.request.querystring.token'] });

@@ -1,5 +1,5 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { BatchWriteCommand, DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -47,6 +47,7 @@ beforeEach(() => {
   attempts = {};
   sockets = 0;
   ddb.on(BatchWriteCommand).resolves({});
+  ddb.on(GetCommand).resolves({ Item: { connectedAt: Date.now() - 60_000 } });
 });
 
 function subscribers(ids: string[]) {

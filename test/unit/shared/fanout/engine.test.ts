@@ -1,6 +1,6 @@
 import { ApiGatewayManagementApiClient, GoneException, PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { BatchWriteCommand, DynamoDBDocumentClient, QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, DynamoDBDocumentClient, GetCommand, QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { fanOut, type FanOutDeps } from '../../../../shared/fanout/engine';
 import { ConnectionStore } from '../../../../shared/store/connections';
@@ -14,10 +14,6 @@ const gateway = mockClient(ApiGatewayManagementApiClient);
 /** Subscribers per channel, served in pages of `pageSize` the way DynamoDB pages a Query. */
 function serveSubscribers(byChannel: Record<string, string[]>, pageSize: number) {
   ddb.on(QueryCommand).callsFake((input: QueryCommandInput) => {
-    if (input.IndexName === 'byConnection') {
-      const id = input.ExpressionAttributeValues?.[':id'] as string;
-      return { Items: [{ pk: `conn#${id}`, sk: 'conn' }, { pk: 'chan#user:alice', sk: id }] };
-    }
     const channel = (input.ExpressionAttributeValues?.[':pk'] as string).slice('chan#'.length);
     const all = byChannel[channel] ?? [];
     const start = input.ExclusiveStartKey ? all.indexOf(input.ExclusiveStartKey['sk'] as string) + 1 : 0;
@@ -49,6 +45,10 @@ beforeEach(() => {
   ddb.reset();
   gateway.reset();
   ddb.on(BatchWriteCommand).resolves({});
+  // Every connection row says it connected a minute ago (settled, so a Gone means gone) to user:alice.
+  ddb.on(GetCommand).callsFake((input: { Key: { pk: string } }) => ({
+    Item: { ...input.Key, connectedAt: Date.now() - 60_000, channels: new Set(['user:alice']) },
+  }));
   gateway.on(PostToConnectionCommand).resolves({});
 });
 
@@ -102,6 +102,17 @@ describe('fanOut', () => {
 
     expect(result.gone).toBe(1);
     expect(deletedKeys()).toContainEqual({ pk: 'conn#stale', sk: 'conn' });
+  });
+
+  it('leaves a connection that is still connecting alone when API Gateway calls it Gone', async () => {
+    serveSubscribers({ 'user:alice': ['connecting'] }, 10);
+    ddb.on(GetCommand).resolves({ Item: { pk: 'conn#connecting', sk: 'conn', connectedAt: Date.now() - 500 } });
+    gateway.on(PostToConnectionCommand).rejects(new GoneException({ message: 'gone', $metadata: {} }));
+
+    const result = await fanOut([statusRecord('user:alice')], deps());
+
+    expect(result.gone).toBe(1);
+    expect(deletedKeys()).toEqual([]);
   });
 
   it('sends nothing more to a connection once it is Gone in the same batch', async () => {

@@ -1,0 +1,78 @@
+import { ErrorCode, ProtocolError, inboxChannel, userChannel, type Presence } from '../protocol';
+import type { ConnectionStore } from '../store/connections';
+import { FollowLimitReached, type FollowStore } from '../store/follows';
+import { notificationItem } from '../store/items';
+import type { PostLog } from '../store/posts';
+import type { Caller } from './channels';
+
+export interface FollowDeps {
+  readonly follows: Pick<FollowStore, 'follow'>;
+  readonly connections: Pick<ConnectionStore, 'connectionsOf' | 'subscribeConnections'>;
+  readonly log: Pick<PostLog, 'notify'>;
+  readonly newId: () => string;
+  readonly now: () => Date;
+}
+
+export interface UnfollowDeps {
+  readonly follows: Pick<FollowStore, 'unfollow'>;
+  readonly connections: Pick<ConnectionStore, 'connectionsOf' | 'unsubscribeConnections'>;
+}
+
+export interface ConnectDeps {
+  readonly follows: Pick<FollowStore, 'following'>;
+  readonly connections: Pick<ConnectionStore, 'add' | 'touchPresence'>;
+}
+
+export interface PresenceDeps {
+  readonly connections: Pick<ConnectionStore, 'presence'>;
+  readonly now: () => Date;
+}
+
+/**
+ * Follows `user`: the follower's open connections start receiving their
+ * statuses at once, and `user` is notified (the first time only). The work is
+ * the follower's own connections and one notification: never the followed
+ * user's followers.
+ */
+export async function follow(deps: FollowDeps, caller: Caller, user: string): Promise<void> {
+  if (user === caller.userId) throw new ProtocolError(ErrorCode.BadRequest, 'you cannot follow yourself');
+  const now = deps.now();
+  let created: boolean;
+  try {
+    created = await deps.follows.follow(caller.userId, user, now.getTime());
+  } catch (error) {
+    if (error instanceof FollowLimitReached) throw new ProtocolError(ErrorCode.BadRequest, error.message);
+    throw error;
+  }
+  const connections = await connectionsIncluding(deps, caller);
+  await deps.connections.subscribeConnections(connections, userChannel(user));
+  if (created) {
+    await deps.log.notify(notificationItem(inboxChannel(user), { id: deps.newId(), kind: 'follow', from: caller.userId, at: now.toISOString() }));
+  }
+}
+
+export async function unfollow(deps: UnfollowDeps, caller: Caller, user: string): Promise<void> {
+  await deps.follows.unfollow(caller.userId, user);
+  await deps.connections.unsubscribeConnections(await connectionsIncluding(deps, caller), userChannel(user));
+}
+
+/**
+ * $connect: records the connection and subscribes it to everyone its user
+ * follows, a read bounded by the follow limit.
+ */
+export async function connect(deps: ConnectDeps, caller: Caller): Promise<void> {
+  const [followed] = await Promise.all([deps.follows.following(caller.userId), deps.connections.touchPresence(caller.userId, caller.connectedAt)]);
+  await deps.connections.add(caller.connectionId, caller.userId, caller.connectedAt, followed.map(userChannel));
+}
+
+export async function presence(deps: PresenceDeps, users: readonly string[]): Promise<Presence[]> {
+  return deps.connections.presence(users, deps.now().getTime());
+}
+
+/** The byUser index is eventually consistent; the calling connection is certainly open. */
+async function connectionsIncluding(deps: { connections: Pick<ConnectionStore, 'connectionsOf'> }, caller: Caller) {
+  const connections = await deps.connections.connectionsOf(caller.userId);
+  return connections.some((c) => c.connectionId === caller.connectionId)
+    ? connections
+    : [...connections, { connectionId: caller.connectionId, connectedAt: caller.connectedAt }];
+}

@@ -1,0 +1,108 @@
+import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { QueryCommand, TransactWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { NativeAttributeValue } from '@aws-sdk/util-dynamodb';
+
+/**
+ * The Follows table: partition key `follower`, sort key `followed`, one row
+ * per follow. A row with sort key `#count` keeps how many people the follower
+ * follows, so the limit holds without counting. `#` sorts below every
+ * character a user id may hold, so the list is the rows above it. There is no
+ * index by followed user: no operation reads a user's followers, so none costs
+ * more for a popular user.
+ */
+export const FollowsSchema = { partitionKey: 'follower', sortKey: 'followed' } as const;
+const COUNT_KEY = '#count';
+
+export class FollowLimitReached extends Error {
+  override readonly name = 'FollowLimitReached';
+}
+
+export class FollowStore {
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    private readonly table: string,
+    private readonly maxFollows: number,
+  ) {}
+
+  /** Records a follow; false when it already existed. */
+  async follow(follower: string, followed: string, atMs: number): Promise<boolean> {
+    try {
+      await this.db.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Put: {
+                TableName: this.table,
+                Item: { follower, followed, since: new Date(atMs).toISOString() },
+                ConditionExpression: 'attribute_not_exists(followed)',
+              },
+            },
+            {
+              Update: {
+                TableName: this.table,
+                Key: { follower, followed: COUNT_KEY },
+                UpdateExpression: 'ADD #n :one',
+                ConditionExpression: 'attribute_not_exists(#n) OR #n < :max',
+                ExpressionAttributeNames: { '#n': 'count' },
+                ExpressionAttributeValues: { ':one': 1, ':max': this.maxFollows },
+              },
+            },
+          ],
+        }),
+      );
+      return true;
+    } catch (error) {
+      const reasons = error instanceof TransactionCanceledException ? error.CancellationReasons ?? [] : [];
+      if (reasons[0]?.Code === 'ConditionalCheckFailed') return false;
+      if (reasons[1]?.Code === 'ConditionalCheckFailed') throw new FollowLimitReached(`you follow ${this.maxFollows} people, the most allowed`);
+      throw error;
+    }
+  }
+
+  /** Removes a follow; false when there was none. */
+  async unfollow(follower: string, followed: string): Promise<boolean> {
+    try {
+      await this.db.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            { Delete: { TableName: this.table, Key: { follower, followed }, ConditionExpression: 'attribute_exists(followed)' } },
+            {
+              Update: {
+                TableName: this.table,
+                Key: { follower, followed: COUNT_KEY },
+                UpdateExpression: 'ADD #n :minus',
+                ExpressionAttributeNames: { '#n': 'count' },
+                ExpressionAttributeValues: { ':minus': -1 },
+              },
+            },
+          ],
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof TransactionCanceledException && error.CancellationReasons?.[0]?.Code === 'ConditionalCheckFailed') return false;
+      throw error;
+    }
+  }
+
+  /** Everyone `follower` follows: at most the follow limit, so a bounded read. */
+  async following(follower: string): Promise<string[]> {
+    const followed: string[] = [];
+    let start: Record<string, NativeAttributeValue> | undefined;
+    do {
+      const page = await this.db.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: 'follower = :f AND followed > :count',
+          ExpressionAttributeValues: { ':f': follower, ':count': COUNT_KEY },
+          ProjectionExpression: 'followed',
+          ConsistentRead: true,
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of page.Items ?? []) followed.push(item['followed'] as string);
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return followed;
+  }
+}

@@ -1,0 +1,106 @@
+import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { BatchGetCommand, BatchWriteCommand, DynamoDBDocumentClient, PutCommand, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
+import { handler as follow } from '../../../lambdas/follow';
+import { handler as presence } from '../../../lambdas/presence';
+import { handler as unfollow } from '../../../lambdas/unfollow';
+import { messageEvent, replyOf } from '../../support/events';
+
+const ddb = mockClient(DynamoDBDocumentClient);
+const cancelled = (...codes: string[]) =>
+  new TransactionCanceledException({ message: 'cancelled', $metadata: {}, CancellationReasons: codes.map((Code) => ({ Code })) });
+const writes = () => ddb.commandCalls(BatchWriteCommand).flatMap((c) => c.args[0].input.RequestItems?.['Connections'] ?? []);
+
+beforeEach(() => {
+  ddb.reset();
+  ddb.on(TransactWriteCommand).resolves({});
+  ddb.on(BatchWriteCommand).resolves({});
+  ddb.on(PutCommand).resolves({});
+  // bob has two connections open; the index does not list the newest one yet.
+  ddb.on(QueryCommand, { IndexName: 'byUser' }).resolves({ Items: [{ connectionId: 'b1', connectedAt: 1 }, { connectionId: 'b2', connectedAt: 2 }] });
+});
+
+describe('follow', () => {
+  it("records the follow, subscribes all the follower's connections, and notifies the followed user", async () => {
+    const reply = replyOf(await follow(messageEvent({ action: 'follow', id: 'f1', user: 'alice' }, { userId: 'bob', connectionId: 'b3' })));
+
+    expect(reply).toEqual({ type: 'followed', id: 'f1', user: 'alice' });
+    const [put, count] = ddb.commandCalls(TransactWriteCommand)[0]?.args[0].input.TransactItems ?? [];
+    expect(put?.Put).toMatchObject({ TableName: 'Follows', Item: { follower: 'bob', followed: 'alice' }, ConditionExpression: 'attribute_not_exists(followed)' });
+    expect(count?.Update).toMatchObject({ Key: { follower: 'bob', followed: '#count' }, ExpressionAttributeValues: { ':max': 1000 } });
+    expect(writes().map((w) => w.PutRequest?.Item?.['sk'])).toEqual(['b1', 'b2', 'b3']);
+    expect(writes().every((w) => w.PutRequest?.Item?.['pk'] === 'chan#user:alice')).toBe(true);
+    expect(ddb.commandCalls(PutCommand)[0]?.args[0].input.Item).toMatchObject({
+      channel: 'inbox:alice',
+      kind: 'notification',
+      notification: { kind: 'follow', from: 'bob' },
+    });
+  });
+
+  it('follows again without a second notification', async () => {
+    ddb.on(TransactWriteCommand).rejects(cancelled('ConditionalCheckFailed', 'None'));
+
+    expect(replyOf(await follow(messageEvent({ action: 'follow', user: 'alice' }, { userId: 'bob' })))).toMatchObject({ type: 'followed' });
+    expect(ddb.commandCalls(PutCommand)).toHaveLength(0);
+    expect(writes()).not.toHaveLength(0);
+  });
+
+  it('answers bad_request at the follow limit, and for following yourself, changing nothing', async () => {
+    ddb.on(TransactWriteCommand).rejects(cancelled('None', 'ConditionalCheckFailed'));
+
+    expect(replyOf(await follow(messageEvent({ action: 'follow', user: 'alice' }, { userId: 'bob' })))).toMatchObject({
+      code: 'bad_request',
+      message: 'you follow 1000 people, the most allowed',
+    });
+    expect(replyOf(await follow(messageEvent({ action: 'follow', user: 'bob' }, { userId: 'bob' })))).toMatchObject({ code: 'bad_request' });
+    expect(writes()).toEqual([]);
+    expect(ddb.commandCalls(PutCommand)).toHaveLength(0);
+  });
+
+  it.each([[{}], [{ user: '' }], [{ user: 'no spaces' }], [{ user: 7 }]])('answers bad_request for %j', async (fields) => {
+    expect(replyOf(await follow(messageEvent({ action: 'follow', ...fields })))).toMatchObject({ code: 'bad_request' });
+    expect(ddb.commandCalls(TransactWriteCommand)).toHaveLength(0);
+  });
+});
+
+describe('unfollow', () => {
+  it("removes the follow and unsubscribes all the follower's connections", async () => {
+    const reply = replyOf(await unfollow(messageEvent({ action: 'unfollow', user: 'alice' }, { userId: 'bob', connectionId: 'b1' })));
+
+    expect(reply).toMatchObject({ type: 'unfollowed', user: 'alice' });
+    expect(ddb.commandCalls(TransactWriteCommand)[0]?.args[0].input.TransactItems?.[0]?.Delete).toMatchObject({ Key: { follower: 'bob', followed: 'alice' } });
+    expect(writes().map((w) => w.DeleteRequest?.Key)).toEqual([
+      { pk: 'chan#user:alice', sk: 'b1' },
+      { pk: 'chan#user:alice', sk: 'b2' },
+    ]);
+  });
+});
+
+describe('presence', () => {
+  it('answers who is online and when the others were last seen, reading only the ids asked', async () => {
+    ddb.on(QueryCommand, { IndexName: 'byUser', ExpressionAttributeValues: { ':u': 'alice' } }).resolves({ Count: 1 });
+    ddb.on(QueryCommand, { IndexName: 'byUser', ExpressionAttributeValues: { ':u': 'carol' } }).resolves({ Count: 0 });
+    ddb.on(QueryCommand, { IndexName: 'byUser', ExpressionAttributeValues: { ':u': 'dave' } }).resolves({ Count: 0 });
+    ddb.on(BatchGetCommand).resolves({ Responses: { Connections: [{ pk: 'presence#carol', lastSeen: '2026-11-21T20:00:00.000Z' }] } });
+
+    const reply = replyOf(await presence(messageEvent({ action: 'presence', id: 'pr', users: ['alice', 'carol', 'dave', 'alice'] })));
+
+    expect(reply).toEqual({
+      type: 'presence',
+      id: 'pr',
+      users: [
+        { user: 'alice', online: true, lastSeen: expect.any(String) },
+        { user: 'carol', online: false, lastSeen: '2026-11-21T20:00:00.000Z' },
+        { user: 'dave', online: false },
+      ],
+    });
+    expect(ddb.commandCalls(QueryCommand)).toHaveLength(3);
+    expect(ddb.commandCalls(QueryCommand).every((c) => c.args[0].input.Limit === 1)).toBe(true);
+  });
+
+  it('answers bad_request for more than 100 ids', async () => {
+    const users = Array.from({ length: 101 }, (_, i) => `u${i}`);
+    expect(replyOf(await presence(messageEvent({ action: 'presence', users })))).toMatchObject({ code: 'bad_request' });
+    expect(ddb.commandCalls(QueryCommand)).toHaveLength(0);
+  });
+});
