@@ -98,8 +98,9 @@ export class UpdraftStack extends Stack {
     const routes: Record<(typeof MESSAGE_ROUTES)[number], UpdraftFunction> = {
       post: new UpdraftFunction(this, 'Post', { handler: 'post', description: 'post a status' })
         .bindTable(EnvVar.statusesTable, this.statuses, ['GetItem', 'PutItem'])
-        // The idempotency claim lives in the Connections table, written in the same transaction.
-        .bindTable(EnvVar.connectionsTable, this.connections, ['GetItem', 'PutItem']),
+        // The idempotency claim lives in the Connections table, written in the same transaction;
+        // the grant reaches those claims and no other row.
+        .bindTable(EnvVar.connectionsTable, this.connections, ['GetItem', 'PutItem'], { leadingKeys: ['post#*'] }),
       subscribe: new UpdraftFunction(this, 'Subscribe', { handler: 'subscribe', description: 'subscribe, with replay' })
         .bindTable(EnvVar.statusesTable, this.statuses, ['Query'])
         .bindTable(EnvVar.connectionsTable, this.connections, ['UpdateItem', 'BatchWriteItem']),
@@ -116,16 +117,17 @@ export class UpdraftStack extends Stack {
       ping: new UpdraftFunction(this, 'Ping', { handler: 'ping', description: 'heartbeat' }),
       follow: new UpdraftFunction(this, 'Follow', { handler: 'follow', description: 'follow a user' })
         .bindTable(EnvVar.followsTable, this.follows, ['PutItem', 'UpdateItem'])
-        .bindTable(EnvVar.connectionsTable, this.connections, ['Query', 'UpdateItem', 'BatchWriteItem'])
+        .bindTable(EnvVar.connectionsTable, this.connections, ['Query', 'UpdateItem', 'BatchWriteItem'], { indexes: [ConnectionsSchema.byUserIndex] })
         // The follow notification is a row in the followed user's inbox.
         .bindTable(EnvVar.statusesTable, this.statuses, ['PutItem']),
       unfollow: new UpdraftFunction(this, 'Unfollow', { handler: 'unfollow', description: 'unfollow a user' })
         .bindTable(EnvVar.followsTable, this.follows, ['DeleteItem', 'UpdateItem'])
-        .bindTable(EnvVar.connectionsTable, this.connections, ['Query', 'UpdateItem', 'BatchWriteItem']),
+        .bindTable(EnvVar.connectionsTable, this.connections, ['Query', 'UpdateItem', 'BatchWriteItem'], { indexes: [ConnectionsSchema.byUserIndex] }),
       presence: new UpdraftFunction(this, 'Presence', { handler: 'presence', description: 'who is online' }).bindTable(
         EnvVar.connectionsTable,
         this.connections,
         ['Query', 'BatchGetItem'],
+        { indexes: [ConnectionsSchema.byUserIndex] },
       ),
     };
 

@@ -1,5 +1,6 @@
 import { spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
 import {
   CreateTableCommand,
   DescribeTableCommand,
@@ -34,11 +35,41 @@ export interface DynamoDbLocal {
   stop(): Promise<void>;
 }
 
+const pidFile = (stateDir: string, port: number) => path.join(stateDir, `dynamodb-${port}.pid`);
+
+/**
+ * A stack that was killed (kill -9, a crash) cannot stop its DynamoDB Local,
+ * which then holds the port. Its pid file says which process that is: stop it,
+ * if it still is DynamoDB Local on that port. Returns the pid it stopped.
+ */
+export async function reapLeftover(stateDir: string, port: number): Promise<number | undefined> {
+  const file = pidFile(stateDir, port);
+  if (!existsSync(file)) return undefined;
+  const pid = Number(readFileSync(file, 'utf8'));
+  rmSync(file, { force: true });
+  const command = spawnSync('ps', ['-p', String(pid), '-o', 'command='], { encoding: 'utf8' }).stdout ?? '';
+  if (!command.includes('DynamoDBLocal.jar') || !command.includes(`--port ${port}`)) return undefined;
+  process.kill(pid, 'SIGKILL');
+  for (let i = 0; i < 50 && alive(pid); i++) await new Promise((resolve) => setTimeout(resolve, 100));
+  return pid;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Starts DynamoDB Local on `port`, persisting to `dataDir` or in memory, and waits until it answers. */
-export async function startDynamoDbLocal(port: number, dataDir: string | undefined, region: string): Promise<DynamoDbLocal> {
+export async function startDynamoDbLocal(port: number, dataDir: string | undefined, region: string, stateDir: string): Promise<DynamoDbLocal> {
   assertJava();
   if (dataDir) mkdirSync(dataDir, { recursive: true });
   const child = launch({ port, dir: dataDir ?? null, sharedDb: true, heap: '512m', stdio: ['ignore', 'ignore', 'pipe'] });
+  mkdirSync(stateDir, { recursive: true });
+  if (child.pid) writeFileSync(pidFile(stateDir, port), String(child.pid));
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
@@ -53,6 +84,7 @@ export async function startDynamoDbLocal(port: number, dataDir: string | undefin
       await exited;
       clearTimeout(timer);
     }
+    rmSync(pidFile(stateDir, port), { force: true });
   };
 
   const deadline = Date.now() + 30_000;

@@ -62,6 +62,7 @@ export class Gateway {
   private readonly wss: WebSocketServer;
   private readonly connections = new Map<string, LiveConnection>();
   private readonly inflight = new Set<Promise<unknown>>();
+  private stopping = false;
 
   constructor(private readonly options: GatewayOptions) {
     // FrameGuard enforces API Gateway's limits with close 1009; this cap only bounds memory.
@@ -86,13 +87,15 @@ export class Gateway {
 
   /** Closes every socket as API Gateway does when it goes away, runs their $disconnect, then stops listening. */
   async stop(): Promise<void> {
+    this.stopping = true;
     for (const connection of this.connections.values()) this.close(connection, 1001, 'Going away');
     // Each socket's close event starts its $disconnect; wait for those, then for every invocation.
     const deadline = Date.now() + 3000;
     while (this.connections.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
     await Promise.allSettled([...this.inflight]);
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeAllConnections();
+    await closed;
   }
 
   private track<T>(work: Promise<T>): Promise<T> {
@@ -115,6 +118,9 @@ export class Gateway {
   private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const url = new URL(req.url ?? '/', `http://${req.headers.host ?? 'localhost'}`);
     const { api, identity } = this.options;
+    // A client may reset the connection while the handshake waits on functions.
+    socket.on('error', () => undefined);
+    if (this.stopping) return refuse(socket, 503, 'Service Unavailable');
     if (url.pathname.replace(/\/$/, '') !== `/${api.stageName}`) return refuse(socket, 403, 'Forbidden');
 
     const connect = api.routes.get('$connect');
@@ -144,6 +150,8 @@ export class Gateway {
         authorizer = { ...(policy.context ?? {}), principalId: policy.principalId, integrationLatency: Date.now() - started };
       }
       const withAuth: ConnectionFacts = authorizer ? { ...facts, authorizer } : facts;
+      // A client that gave up during the authorizer never reaches $connect.
+      if (socket.destroyed || this.stopping) return refuse(socket, 503, 'Service Unavailable');
       const connectFn = this.fn(connect);
       if (connectFn) {
         let result: { statusCode?: number } | null;
@@ -156,15 +164,27 @@ export class Gateway {
         const status = result?.statusCode ?? 200;
         if (status < 200 || status >= 300) return refuse(socket, status, 'Forbidden');
       }
-      if (socket.destroyed) return;
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, withAuth, socket, head));
+      if (socket.destroyed || this.stopping) {
+        // $connect stored this connection, but it never opened: API Gateway runs $disconnect for it.
+        this.disconnected(withAuth, 1006, 'Connection closed abnormally');
+        return refuse(socket, 503, 'Service Unavailable');
+      }
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, withAuth, socket));
     } catch (error) {
       this.options.log(`handshake failed: ${(error as Error).stack ?? String(error)}`);
       refuse(socket, 500, 'Internal server error');
     }
   }
 
-  private accept(socket: WebSocket, facts: ConnectionFacts, raw: Duplex, head: Buffer): void {
+  private disconnected(connection: ConnectionFacts, code: number, reason: string): void {
+    const disconnect = this.fn(this.options.api.routes.get('$disconnect'));
+    if (!disconnect) return;
+    this.invoke('$disconnect', disconnect, disconnectEvent(this.options.identity, connection, code, reason, Date.now())).catch((error: Error) =>
+      this.options.log(`$disconnect failed: ${error.message}`),
+    );
+  }
+
+  private accept(socket: WebSocket, facts: ConnectionFacts, raw: Duplex): void {
     const connection: LiveConnection = { ...facts, socket, lastActiveAt: Date.now() };
     this.connections.set(facts.connectionId, connection);
     const { limits } = this.options;
@@ -195,12 +215,7 @@ export class Gateway {
       clearTimeout(connection.lifetime);
       this.connections.delete(connection.connectionId);
       const closing = connection.closing ?? { code, reason: reason.toString() || closeReason(code) };
-      const disconnect = this.fn(this.options.api.routes.get('$disconnect'));
-      if (disconnect) {
-        this.invoke('$disconnect', disconnect, disconnectEvent(this.options.identity, connection, closing.code, closing.reason, Date.now())).catch(
-          (error: Error) => this.options.log(`$disconnect failed: ${error.message}`),
-        );
-      }
+      this.disconnected(connection, closing.code, closing.reason);
     });
     socket.on('error', () => undefined);
   }
@@ -258,11 +273,11 @@ export class Gateway {
 
   /** POST, GET and DELETE on `@connections/{id}`; SigV4 signatures are accepted and not checked. */
   private async management(req: IncomingMessage, res: ServerResponse, connectionId: string): Promise<void> {
-    const body = await readBody(req, this.options.limits.messageBytes + 1);
+    const { body, size } = await readBody(req, this.options.limits.messageBytes);
     const connection = this.connections.get(connectionId);
     const requestId = gatewayId();
     const headers = { 'x-amzn-RequestId': requestId };
-    if (req.method === 'POST' && body.length > this.options.limits.messageBytes) {
+    if (req.method === 'POST' && size > this.options.limits.messageBytes) {
       return json(res, 413, { message: 'Request Entity Too Large' }, { ...headers, 'x-amzn-ErrorType': 'PayloadTooLargeException' });
     }
     if (!connection || connection.closing || connection.socket.readyState !== connection.socket.OPEN) {
@@ -331,6 +346,7 @@ export function selectRoute(api: ApiModel, body: string): string {
 }
 
 function refuse(socket: Duplex, status: number, message: string): void {
+  if (socket.destroyed) return;
   const body = JSON.stringify({ message });
   const reason = { 401: 'Unauthorized', 403: 'Forbidden', 500: 'Internal Server Error', 502: 'Bad Gateway' }[status] ?? 'Error';
   socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
@@ -345,14 +361,15 @@ export function json(res: ServerResponse, status: number, body: unknown, headers
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)), ...headers }).end(text);
 }
 
-export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+/** Reads a request body, keeping at most `limit` bytes; `size` is the real length. */
+export async function readBody(req: IncomingMessage, limit: number): Promise<{ body: Buffer; size: number }> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
+    if (size + chunk.length <= limit) chunks.push(chunk);
     size += chunk.length;
-    if (size <= limit) chunks.push(chunk);
   }
-  return Buffer.concat(chunks);
+  return { body: Buffer.concat(chunks), size };
 }
 
 export function staticFile(res: ServerResponse, file: string, type: string): boolean {

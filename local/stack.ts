@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { signToken } from '../shared/auth';
 import { Limits } from '../shared/protocol';
-import { LOCAL_CREDENTIALS, createTables, startDynamoDbLocal, type DynamoDbLocal } from './dynamodb';
+import { LOCAL_CREDENTIALS, createTables, reapLeftover, startDynamoDbLocal, type DynamoDbLocal } from './dynamodb';
 import { LocalStackError } from './errors';
 import { AWS_LIMITS, Gateway, json, readBody, type GatewayLimits } from './gateway';
 import { resolve, type Resolver } from './intrinsics';
@@ -53,6 +53,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
   const apiId = localApiId(app.stackName);
 
   await assertPortFree(port, 'UPDRAFT_PORT');
+  const leftover = await reapLeftover(options.stateDir, options.dynamoDbPort);
+  if (leftover) log(`stopped DynamoDB Local (pid ${leftover}), left running by a stack that did not stop cleanly`);
   await assertPortFree(options.dynamoDbPort, 'UPDRAFT_DYNAMODB_PORT');
 
   const cleanups: (() => Promise<void>)[] = [];
@@ -62,7 +64,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
   };
 
   try {
-    const dynamo: DynamoDbLocal = await startDynamoDbLocal(options.dynamoDbPort, options.dataDir, region);
+    const dynamo: DynamoDbLocal = await startDynamoDbLocal(options.dynamoDbPort, options.dataDir, region, options.stateDir);
     cleanups.push(() => dynamo.stop());
     const streamArns = await createTables(dynamo.client, app.tables.values());
 
@@ -185,7 +187,7 @@ interface RouteContext {
 async function extraRoutes(req: IncomingMessage, res: ServerResponse, url: URL, context: RouteContext): Promise<boolean> {
   const target = req.headers['x-amz-target'];
   if (req.method === 'POST' && typeof target === 'string' && target.startsWith('secretsmanager.')) {
-    const input = JSON.parse((await readBody(req, 64 * 1024)).toString() || '{}') as { SecretId?: string };
+    const input = JSON.parse((await readBody(req, 64 * 1024)).body.toString() || '{}') as { SecretId?: string };
     const headers = { 'content-type': 'application/x-amz-json-1.1' };
     const entry = [...context.secrets].find(([arn, s]) => input.SecretId === arn || input.SecretId === s.id);
     if (target !== 'secretsmanager.GetSecretValue') {

@@ -40,6 +40,8 @@ export interface StreamMappingOptions {
 interface Shard {
   iterator?: string;
   closed: boolean;
+  /** The last record handed to the function: where to pick up again if the iterator expires. */
+  lastSequence?: string;
 }
 
 type Batch = DynamoDBRecord[];
@@ -131,9 +133,13 @@ export class StreamMapping {
         response = await this.options.client.send(new GetRecordsCommand({ ShardIterator: shard.iterator, Limit: 1000 }));
       } catch (error) {
         if (error instanceof ExpiredIteratorException || error instanceof TrimmedDataAccessException) {
-          this.shards.delete(shardId);
-          return 0;
+          // Iterators expire after 15 minutes (a laptop asleep): resume after the last record delivered.
+          shard.iterator = await this.reopen(shardId, shard.lastSequence);
+          shard.closed = !shard.iterator;
         }
+        // Records already read in this window are delivered; the failure shows again at the next poll.
+        if (collected.length > 0) break;
+        if (error instanceof ExpiredIteratorException || error instanceof TrimmedDataAccessException) return 0;
         throw error;
       }
       shard.iterator = response.NextShardIterator;
@@ -145,7 +151,20 @@ export class StreamMapping {
 
     const kept = collected.filter((record) => matchesAny(record, model.filterPatterns));
     for (let i = 0; i < kept.length; i += model.batchSize) await this.deliver(shardId, kept.slice(i, i + model.batchSize));
+    const last = collected.at(-1)?.dynamodb?.SequenceNumber;
+    if (last) shard.lastSequence = last;
     return collected.length;
+  }
+
+  private async reopen(shardId: string, after: string | undefined): Promise<string | undefined> {
+    const { ShardIterator } = await this.options.client.send(
+      new GetShardIteratorCommand({
+        StreamArn: this.options.streamArn,
+        ShardId: shardId,
+        ...(after ? { ShardIteratorType: 'AFTER_SEQUENCE_NUMBER', SequenceNumber: after } : { ShardIteratorType: 'LATEST' }),
+      }),
+    );
+    return ShardIterator;
   }
 
   /** A record as Lambda hands it over: epoch-second times, base64 binaries, the stream ARN and region. */
@@ -183,6 +202,7 @@ export class StreamMapping {
           if (batch.length === 0) break;
         }
         let failedFrom: number;
+        if (this.stopped) return;
         try {
           const event = { Records: batch };
           this.options.onEvent?.('stream', event);
@@ -206,6 +226,7 @@ export class StreamMapping {
           break;
         }
         await this.pause(Math.min(5000, 100 * 2 ** attempt));
+        if (this.stopped) return;
       }
     }
   }

@@ -68,8 +68,24 @@ export class UpdraftFunction extends NodejsFunction {
     });
   }
 
-  bindTable(variable: (typeof EnvVar)['statusesTable' | 'connectionsTable' | 'followsTable'], table: ITable, actions: readonly TableAction[]): this {
-    table.grant(this, ...actions.map((action) => `dynamodb:${action}`));
+  /**
+   * Grants `actions` on `table` (and on the named indexes only), and sets the
+   * variable that names the table. `leadingKeys` narrows the grant to items
+   * whose partition key matches one of the patterns.
+   */
+  bindTable(
+    variable: (typeof EnvVar)['statusesTable' | 'connectionsTable' | 'followsTable'],
+    table: ITable,
+    actions: readonly TableAction[],
+    options: { readonly indexes?: readonly string[]; readonly leadingKeys?: readonly string[] } = {},
+  ): this {
+    this.addToRolePolicy(
+      new PolicyStatement({
+        actions: actions.map((action) => `dynamodb:${action}`),
+        resources: [table.tableArn, ...(options.indexes ?? []).map((index) => `${table.tableArn}/index/${index}`)],
+        ...(options.leadingKeys ? { conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [...options.leadingKeys] } } } : {}),
+      }),
+    );
     this.addEnvironment(variable, table.tableName);
     return this;
   }

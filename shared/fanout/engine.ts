@@ -56,7 +56,7 @@ export async function fanOut(records: readonly DynamoDBRecord[], deps: FanOutDep
     } catch (error) {
       if (isGone(error)) {
         result.gone++;
-        cleanups.set(connectionId, removeStale(connectionId));
+        if (!cleanups.has(connectionId)) cleanups.set(connectionId, removeStale(connectionId));
       } else {
         result.failed++;
         deps.logger.warn('delivery failed after retries', { connectionId, error: describe(error) });
@@ -80,11 +80,12 @@ export async function fanOut(records: readonly DynamoDBRecord[], deps: FanOutDep
     const payload = Buffer.from(JSON.stringify(frame));
     const channel = row['channel'] as string;
 
-    // Fetch the next page of subscribers while this page's posts are in flight.
-    let page = deps.connections.subscribers(channel, pageSize);
+    // Fetch the next page of subscribers while this page's posts are in flight. Its
+    // result is settled at once, so a failure surfaces here, not as an unhandled rejection.
+    let page = settle(deps.connections.subscribers(channel, pageSize));
     for (;;) {
-      const { connectionIds, next } = await page;
-      const following = next && deps.connections.subscribers(channel, pageSize, next as Record<string, NativeAttributeValue>);
+      const { connectionIds, next } = unwrap(await page);
+      const following = next && settle(deps.connections.subscribers(channel, pageSize, next as Record<string, NativeAttributeValue>));
       await Promise.all(connectionIds.map((id) => limit(() => deliver(id, payload))));
       if (!following) break;
       page = following;
@@ -93,7 +94,9 @@ export async function fanOut(records: readonly DynamoDBRecord[], deps: FanOutDep
   };
 
   // Channels fan out side by side; within a channel, records go in stream order, so a
-  // subscriber sees a channel's statuses in the order they were written.
+  // subscriber sees a channel's statuses in the order they were written. A channel
+  // stops at its first failed record: Lambda sends that record and every later one
+  // again, so going on would deliver them twice and out of order.
   const byChannel = new Map<string, DynamoDBRecord[]>();
   for (const record of records) {
     if (record.eventName !== 'INSERT' || !record.dynamodb?.NewImage) continue;
@@ -110,6 +113,7 @@ export async function fanOut(records: readonly DynamoDBRecord[], deps: FanOutDep
         } catch (error) {
           deps.logger.error('could not fan out a record', { sequenceNumber: record.dynamodb?.SequenceNumber, error: describe(error) });
           result.batchItemFailures.push({ itemIdentifier: record.dynamodb?.SequenceNumber ?? '' });
+          break;
         }
       }
     }),
@@ -130,6 +134,17 @@ export function deliveryFrame(row: Record<string, unknown>): ServerFrame | undef
     default:
       return undefined;
   }
+}
+
+type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
+const settle = <T>(promise: Promise<T>): Promise<Settled<T>> =>
+  promise.then(
+    (value) => ({ ok: true as const, value }),
+    (error: unknown) => ({ ok: false as const, error }),
+  );
+function unwrap<T>(settled: Settled<T>): T {
+  if (!settled.ok) throw settled.error;
+  return settled.value;
 }
 
 /** SDK v3 has no `statusCode`: Gone is known by the error's name or its HTTP status. */

@@ -34,15 +34,24 @@ export class PostLog {
       },
     };
     const puts = items.map((Item) => ({ Put: { TableName: this.tables.statuses, Item } }));
-    try {
-      await this.db.send(new TransactWriteCommand({ TransactItems: claim ? [claim, ...puts] : puts }));
-      return { status, duplicate: false };
-    } catch (error) {
-      if (retry && error instanceof TransactionCanceledException && error.CancellationReasons?.[0]?.Code === 'ConditionalCheckFailed') {
-        const first = await this.claimed(retry);
-        if (first) return { status: first, duplicate: true };
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.db.send(new TransactWriteCommand({ TransactItems: claim ? [claim, ...puts] : puts }));
+        return { status, duplicate: false };
+      } catch (error) {
+        const reason = error instanceof TransactionCanceledException ? error.CancellationReasons?.[0]?.Code : undefined;
+        if (retry && reason === 'ConditionalCheckFailed') {
+          const first = await this.claimed(retry);
+          if (first) return { status: first, duplicate: true };
+        }
+        // A retry racing the first attempt's transaction collides with it; once that one has
+        // finished, the claim answers.
+        if (retry && reason === 'TransactionConflict' && attempt < 4) {
+          await new Promise((resolve) => setTimeout(resolve, 20 * 2 ** attempt * Math.random()));
+          continue;
+        }
+        throw error;
       }
-      throw error;
     }
   }
 

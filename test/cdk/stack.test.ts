@@ -3,7 +3,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { UpdraftStack } from '../../cdk/updraft-stack';
 
 type Resource = { Type: string; Properties: Record<string, any> };
-type Statement = { Action: string | string[]; Resource: unknown; Effect: string };
+type Statement = { Action: string | string[]; Resource: unknown; Effect: string; Condition?: unknown };
 
 function synth(stage?: string): Template {
   // Skip esbuild here: these tests read the template, not the bundles.
@@ -205,6 +205,17 @@ describe('functions', () => {
     expect(actionsOf('FanOut')).toEqual(
       expect.arrayContaining(['dynamodb:BatchWriteItem', 'dynamodb:Query', 'execute-api:ManageConnections', 'sqs:SendMessage']),
     );
+  });
+
+  it('reach only the idempotency claims from post, and only the indexes a handler reads', () => {
+    const connections = JSON.stringify({ 'Fn::GetAtt': [logicalId('AWS::DynamoDB::Table', 'Connections'), 'Arn'] });
+    const claims = statementsOf('Post').filter((s) => JSON.stringify(s.Resource).includes(connections));
+    expect(claims).toEqual([expect.objectContaining({ Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['post#*'] } } })]);
+
+    const policies = JSON.stringify(Object.values(resources).filter((r) => r.Type === 'AWS::IAM::Policy'));
+    expect(policies).not.toContain('/index/*');
+    for (const fn of ['Follow', 'Unfollow', 'Presence']) expect(JSON.stringify(statementsOf(fn))).toContain('/index/byUser');
+    for (const fn of ['Connect', 'Disconnect', 'Subscribe', 'Unsubscribe', 'FanOut', 'Post']) expect(JSON.stringify(statementsOf(fn))).not.toContain('/index/');
   });
 
   it('read the JWT secret that the stack creates', () => {

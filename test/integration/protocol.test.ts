@@ -114,9 +114,12 @@ describe('statuses', () => {
     });
     await watcher.next((f) => f.type === 'status' && statusOf(f).id === statusOf(nested).id);
     expect(watcher.statuses(`thread:${root.id}`).map((f) => statusOf(f).text)).toEqual(['yes', 'thanks']);
-    // Answering yourself notifies nobody: alice has exactly one notification.
-    await alice.request({ action: 'ping' });
-    expect(alice.frames.filter((f) => f.type === 'notification')).toHaveLength(1);
+    // Answering yourself notifies nobody: alice answers her own root, then bob answers again
+    // (a marker); alice's inbox holds only bob's two replies.
+    await alice.request({ action: 'post', text: 'note to self', replyTo: root.id });
+    const marker = await bob.request({ action: 'post', text: 'marker', replyTo: root.id });
+    await alice.next((f) => f.type === 'notification' && (f['notification'] as { id: string }).id === statusOf(marker).id);
+    expect(alice.frames.filter((f) => f.type === 'notification').map((f) => (f['notification'] as { from: string }).from)).toEqual(['bob4', 'bob4']);
   });
 
   it('answers not_found for a reply to a status that does not exist', async () => {

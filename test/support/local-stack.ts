@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -31,6 +32,8 @@ export class LocalStack {
     private readonly child: ChildProcess,
     readonly ports: { http: number; dynamodb: number },
     readonly wsUrl: string,
+    /** A state folder of its own, removed at stop, when the test gave none. */
+    private readonly ownStateDir?: string,
   ) {
     this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
   }
@@ -41,18 +44,20 @@ export class LocalStack {
 
   static async start(options: StackOptions = {}): Promise<LocalStack> {
     const ports = options.ports ?? { http: await freePort(), dynamodb: await freePort() };
-    const args = [path.join(ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs'), path.join(ROOT, 'local', 'main.ts'), '--no-synth'];
+    // One process, as `npm start` runs it: signals reach the stack itself, which must stop what it started.
+    const args = ['--import', 'tsx', path.join(ROOT, 'local', 'main.ts'), '--no-synth'];
     if (!options.dataDir) args.push('--in-memory');
+    const ownStateDir = options.dataDir ? undefined : mkdtempSync(path.join(tmpdir(), 'updraft-stack-'));
     const child = spawn(process.execPath, args, {
       cwd: ROOT,
-      detached: true, // its own process group, so stop() can end DynamoDB Local with it whatever happens
+      detached: true, // its own process group, so a test that fails can still end everything it started
       stdio: ['ignore', 'pipe', 'pipe'],
       env: {
         ...process.env,
         UPDRAFT_PORT: String(ports.http),
         UPDRAFT_DYNAMODB_PORT: String(ports.dynamodb),
         UPDRAFT_CDK_OUT: TEST_ASSEMBLY,
-        ...(options.dataDir ? { UPDRAFT_DATA_DIR: options.dataDir } : {}),
+        UPDRAFT_DATA_DIR: options.dataDir ?? ownStateDir!,
         ...options.env,
       },
     });
@@ -69,12 +74,13 @@ export class LocalStack {
       setTimeout(() => reject(new Error(`the local stack was not ready within 60 s:\n${output}`)), 60_000).unref();
     });
     try {
-      const stack = new LocalStack(child, ports, await ready);
+      const stack = new LocalStack(child, ports, await ready, ownStateDir);
       child.stdout!.on('data', (chunk: Buffer) => (stack.output += chunk.toString()));
       stack.output = output;
       return stack;
     } catch (error) {
       killGroup(child, 'SIGKILL');
+      if (ownStateDir) rmSync(ownStateDir, { recursive: true, force: true });
       throw error;
     }
   }
@@ -103,16 +109,27 @@ export class LocalStack {
     return table.name;
   }
 
-  /** SIGTERM, as Ctrl-C would; returns the exit code. Anything left after 20 s is killed. */
-  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return this.child.exitCode;
-    killGroup(this.child, signal);
-    const timer = setTimeout(() => killGroup(this.child, 'SIGKILL'), 20_000);
-    const code = await this.exited;
-    clearTimeout(timer);
-    // The group leader is gone; make sure nothing it started outlives it.
+  /**
+   * Sends `signal` to the stack's process alone (SIGTERM, as Ctrl-C would) and
+   * returns its exit code; the stack must end its children itself. Afterwards,
+   * and after 20 s at the latest, whatever is left of the group is killed, so a
+   * failing test leaves nothing behind; `leftovers()` before that tells.
+   */
+  async stop(signal: NodeJS.Signals = 'SIGTERM', { sweep = true } = {}): Promise<number | null> {
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      this.child.kill(signal);
+      const timer = setTimeout(() => killGroup(this.child, 'SIGKILL'), 20_000);
+      await this.exited;
+      clearTimeout(timer);
+    }
+    if (sweep) this.sweep();
+    return this.child.exitCode;
+  }
+
+  /** Kills anything left in the stack's process group and removes its own state folder. */
+  sweep(): void {
     killGroup(this.child, 'SIGKILL');
-    return code;
+    if (this.ownStateDir) rmSync(this.ownStateDir, { recursive: true, force: true });
   }
 }
 

@@ -80,6 +80,19 @@ describe('post', () => {
     expect(claim?.Item?.['expiresAt']).toBeGreaterThan(Date.now() / 1000 + 590);
   });
 
+  it('waits out a transaction conflict with its own first attempt, then returns the first status', async () => {
+    const first = aStatus({ id: '01JD000000000000000F1RST1' });
+    ddb.on(TransactWriteCommand)
+      .rejectsOnce(new TransactionCanceledException({ message: 'conflict', $metadata: {}, CancellationReasons: [{ Code: 'TransactionConflict' }, { Code: 'None' }] }))
+      .rejectsOnce(new TransactionCanceledException({ message: 'claimed', $metadata: {}, CancellationReasons: [{ Code: 'ConditionalCheckFailed' }, { Code: 'None' }] }));
+    ddb.on(GetCommand, { Key: { pk: 'post#alice#fast', sk: 'post' } }).resolves({ Item: { status: first } });
+
+    const reply = replyOf(await handler(messageEvent({ action: 'post', text: 'hello', id: 'fast' })));
+
+    expect(reply).toEqual({ type: 'posted', id: 'fast', status: first });
+    expect(ddb.commandCalls(TransactWriteCommand)).toHaveLength(2);
+  });
+
   it.each([
     ['no text', { action: 'post' }],
     ['blank text', { action: 'post', text: ' \n ' }],

@@ -95,8 +95,8 @@ describe('the handshake', () => {
       return { statusCode: 200 };
     };
     const client = await TestClient.open(`${url}?token=x`);
+    // $connect takes 200 ms; had the upgrade not waited for it, it would not have finished by now.
     expect(finished).toBeGreaterThan(0);
-    expect(Date.now()).toBeGreaterThanOrEqual(finished);
     await client.close();
   });
 });

@@ -1,4 +1,11 @@
-import { DescribeStreamCommand, DynamoDBStreamsClient, GetRecordsCommand, GetShardIteratorCommand, type _Record } from '@aws-sdk/client-dynamodb-streams';
+import {
+  DescribeStreamCommand,
+  DynamoDBStreamsClient,
+  ExpiredIteratorException,
+  GetRecordsCommand,
+  GetShardIteratorCommand,
+  type _Record,
+} from '@aws-sdk/client-dynamodb-streams';
 import type { DynamoDBRecord } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import type { LocalFunction } from '../../../local/lambda';
@@ -151,5 +158,30 @@ describe('stream event source mapping', () => {
 
     expect(result.calls.map(result.ids)).toEqual([['2']]);
     expect(result.failed[0]?.message).toMatchObject({ requestContext: { condition: 'RecordAgeExceeded' }, DDBStreamBatchInfo: { batchSize: 1 } });
+  });
+
+  it('resumes after the last delivered record when its iterator expires', async () => {
+    serve([streamRecord(1), streamRecord(2)]);
+    streams.on(GetRecordsCommand, { ShardIterator: 'start' }).resolves({ Records: [streamRecord(1), streamRecord(2)], NextShardIterator: 'stale' });
+    streams.on(GetRecordsCommand, { ShardIterator: 'stale' }).rejects(new ExpiredIteratorException({ message: 'expired', $metadata: {} }));
+    streams.on(GetShardIteratorCommand, { ShardIteratorType: 'AFTER_SEQUENCE_NUMBER', SequenceNumber: '00002' }).resolves({ ShardIterator: 'resumed' });
+    streams.on(GetRecordsCommand, { ShardIterator: 'resumed' }).resolves({ Records: [streamRecord(3)], NextShardIterator: 'next' });
+
+    const result = await run({}, () => null, (c) => c.length >= 2);
+
+    expect(result.calls.map(result.ids)).toEqual([['1', '2'], ['3']]);
+  });
+
+  it('stops promptly while a batch is being retried, invoking nothing more', async () => {
+    serve([streamRecord(1)]);
+
+    const result = await run({ maxRetries: -1 }, () => {
+      throw new Error('always');
+    }, (c) => c.length >= 2);
+
+    const calls = result.calls.length;
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(result.calls.length).toBe(calls);
+    expect(result.failed).toEqual([]);
   });
 });

@@ -189,6 +189,41 @@ describe('fanOut', () => {
     expect(sentTo()).toEqual(['b1']);
   });
 
+  it('reports a record whose second page of subscribers fails, with no unhandled rejection', async () => {
+    serveSubscribers({ 'user:alice': ['a', 'b', 'c', 'd'] }, 2);
+    ddb.on(QueryCommand, { ExclusiveStartKey: { pk: 'chan#user:alice', sk: 'b' } }).rejects(new Error('throttled'));
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    const record = statusRecord('user:alice');
+
+    try {
+      const result = await fanOut([record], deps());
+      await new Promise((resolve) => setImmediate(resolve));
+
+      expect(result.batchItemFailures).toEqual([{ itemIdentifier: record.dynamodb?.SequenceNumber }]);
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
+  it("stops a channel at its first failed record, since Lambda will send that record and the later ones again", async () => {
+    serveSubscribers({ 'user:bob': ['b1'] }, 10);
+    let aliceQueries = 0;
+    ddb.on(QueryCommand, { ExpressionAttributeValues: { ':pk': 'chan#user:alice' } }).callsFake(() => {
+      if (++aliceQueries === 1) throw new Error('throttled');
+      return { Items: [{ sk: 'a1' }] };
+    });
+    const failing = statusRecord('user:alice', aStatus({ id: '01JD0000000000000000000001' }));
+
+    const result = await fanOut([failing, statusRecord('user:alice', aStatus({ id: '01JD0000000000000000000002' })), statusRecord('user:bob')], deps());
+
+    expect(result.batchItemFailures).toEqual([{ itemIdentifier: failing.dynamodb?.SequenceNumber }]);
+    expect(aliceQueries).toBe(1);
+    expect(sentTo()).toEqual(['b1']);
+  });
+
   it('ignores rows that are not new deliverable items', async () => {
     serveSubscribers({ 'user:alice': ['a'] }, 10);
     const status = aStatus();
