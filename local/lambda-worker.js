@@ -22,6 +22,9 @@ function load() {
   return loaded;
 }
 
+// Load the bundle now, as Lambda's init phase does; an error surfaces at the first invocation.
+load().catch(() => undefined);
+
 parentPort.on('message', async ({ id, event, context }) => {
   const deadline = context.deadline;
   const lambdaContext = {

@@ -16,28 +16,43 @@ export class FunctionError extends Error {
 
 export type LogSink = (functionName: string, line: string) => void;
 
-interface Pending {
+interface Invocation {
+  readonly id: string;
+  readonly event: unknown;
   resolve(value: unknown): void;
   reject(error: Error): void;
-  timer: NodeJS.Timeout;
 }
 
+interface Container {
+  readonly worker: Worker;
+  current?: Invocation & { timer: NodeJS.Timeout };
+}
+
+type WorkerMessage = { id: string; ok: boolean; result?: unknown; error?: { errorType: string; errorMessage: string; stack?: string } };
+
 /**
- * One deployed function, emulated: its bundle from cdk.out runs in a worker
- * thread with its own environment, loaded once (a warm container) and invoked
- * with the timeout the template gives it.
+ * One deployed function, emulated as Lambda runs it: containers (worker
+ * threads, each with the function's own environment and its bundle from
+ * cdk.out, loaded once and then warm) that each run one invocation at a time.
+ * Containers start on demand up to `maxContainers`; beyond that, invocations
+ * wait their turn. A container whose invocation times out is thrown away, as
+ * Lambda throws the sandbox away, and so is one that crashes.
  */
 export class LocalFunction {
-  private worker: Worker;
-  private readonly pending = new Map<string, Pending>();
+  private readonly containers = new Set<Container>();
+  private readonly idle: Container[] = [];
+  private readonly waiting: Invocation[] = [];
+  private stopped = false;
   invocations = 0;
 
   constructor(
     readonly model: FunctionModel,
     private readonly environment: Record<string, string>,
     private readonly log: LogSink,
+    private readonly maxContainers = 4,
   ) {
-    this.worker = this.spawn();
+    // One warm container from the start, as if provisioned: the first request does not pay a cold start.
+    this.idle.push(this.start());
   }
 
   get name(): string {
@@ -45,48 +60,86 @@ export class LocalFunction {
   }
 
   invoke<T = unknown>(event: unknown): Promise<T> {
+    if (this.stopped) return Promise.reject(new FunctionError('Shutdown', 'the local stack is stopping'));
     this.invocations++;
-    const id = randomUUID();
-    const deadline = Date.now() + this.model.timeoutMs;
     return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        reject(new FunctionError('Sandbox.Timedout', `Task timed out after ${(this.model.timeoutMs / 1000).toFixed(2)} seconds`));
-      }, this.model.timeoutMs);
-      this.pending.set(id, { resolve: resolve as (value: unknown) => void, reject, timer });
-      this.worker.postMessage({
-        id,
-        event,
-        context: {
-          functionName: this.model.name,
-          functionVersion: '$LATEST',
-          invokedFunctionArn: `arn:aws:lambda:${this.environment['AWS_REGION']}:000000000000:function:${this.model.name}`,
-          memoryLimitInMB: String(this.model.memoryMb),
-          awsRequestId: id,
-          logGroupName: `/aws/lambda/${this.model.name}`,
-          logStreamName: 'local',
-          deadline,
-        },
-      });
+      this.waiting.push({ id: randomUUID(), event, resolve: resolve as (value: unknown) => void, reject });
+      this.dispatch();
     });
   }
 
   async stop(): Promise<void> {
-    for (const [id, pending] of this.pending) {
-      clearTimeout(pending.timer);
-      pending.reject(new FunctionError('Shutdown', 'the local stack is stopping'));
-      this.pending.delete(id);
-    }
-    await this.worker.terminate();
+    this.stopped = true;
+    for (const invocation of this.waiting.splice(0)) invocation.reject(new FunctionError('Shutdown', 'the local stack is stopping'));
+    await Promise.all([...this.containers].map((container) => this.discard(container, new FunctionError('Shutdown', 'the local stack is stopping'))));
   }
 
-  private spawn(): Worker {
+  private dispatch(): void {
+    while (this.waiting.length > 0) {
+      const container = this.idle.pop() ?? (this.containers.size < this.maxContainers ? this.start() : undefined);
+      if (!container) return;
+      this.run(container, this.waiting.shift()!);
+    }
+  }
+
+  private run(container: Container, invocation: Invocation): void {
+    const deadline = Date.now() + this.model.timeoutMs;
+    const timer = setTimeout(() => {
+      void this.discard(container, new FunctionError('Sandbox.Timedout', `Task timed out after ${(this.model.timeoutMs / 1000).toFixed(2)} seconds`));
+      this.dispatch();
+    }, this.model.timeoutMs);
+    container.current = { ...invocation, timer };
+    container.worker.postMessage({
+      id: invocation.id,
+      event: invocation.event,
+      context: {
+        functionName: this.model.name,
+        functionVersion: '$LATEST',
+        invokedFunctionArn: `arn:aws:lambda:${this.environment['AWS_REGION']}:000000000000:function:${this.model.name}`,
+        memoryLimitInMB: String(this.model.memoryMb),
+        awsRequestId: invocation.id,
+        logGroupName: `/aws/lambda/${this.model.name}`,
+        logStreamName: 'local',
+        deadline,
+      },
+    });
+  }
+
+  private finish(container: Container, message: WorkerMessage): void {
+    const current = container.current;
+    if (!current || current.id !== message.id) return;
+    clearTimeout(current.timer);
+    container.current = undefined;
+    if (message.ok) current.resolve(message.result);
+    else current.reject(new FunctionError(message.error?.errorType ?? 'Error', message.error?.errorMessage ?? 'unknown error', message.error?.stack));
+    if (!this.stopped) {
+      this.idle.push(container);
+      this.dispatch();
+    }
+  }
+
+  /** Ends a container, failing what it was running. */
+  private async discard(container: Container, reason: Error): Promise<void> {
+    if (!this.containers.delete(container)) return;
+    const index = this.idle.indexOf(container);
+    if (index >= 0) this.idle.splice(index, 1);
+    if (container.current) {
+      clearTimeout(container.current.timer);
+      container.current.reject(reason);
+      container.current = undefined;
+    }
+    await container.worker.terminate();
+  }
+
+  private start(): Container {
     const worker = new Worker(path.join(__dirname, 'lambda-worker.js'), {
       env: this.environment,
       workerData: { bundleDir: this.model.bundleDir, handler: this.model.handler },
       stdout: true,
       stderr: true,
     });
+    const container: Container = { worker };
+    this.containers.add(container);
     for (const stream of [worker.stdout, worker.stderr]) {
       let buffered = '';
       stream.on('data', (chunk: Buffer) => {
@@ -96,24 +149,16 @@ export class LocalFunction {
         for (const line of lines) if (line.trim()) this.log(this.model.logicalId, line);
       });
     }
-    worker.on('message', (message: { id: string; ok: boolean; result?: unknown; error?: { errorType: string; errorMessage: string; stack?: string } }) => {
-      const pending = this.pending.get(message.id);
-      if (!pending) return;
-      this.pending.delete(message.id);
-      clearTimeout(pending.timer);
-      if (message.ok) pending.resolve(message.result);
-      else pending.reject(new FunctionError(message.error?.errorType ?? 'Error', message.error?.errorMessage ?? 'unknown error', message.error?.stack));
-    });
+    worker.on('message', (message: WorkerMessage) => this.finish(container, message));
     worker.on('error', (error) => {
-      // A crashed container: fail what it was running and start a fresh one, as Lambda would.
       this.log(this.model.logicalId, `container crashed: ${error.stack ?? error.message}`);
-      for (const [id, pending] of this.pending) {
-        clearTimeout(pending.timer);
-        pending.reject(new FunctionError('Runtime.ExitError', error.message));
-        this.pending.delete(id);
-      }
-      this.worker = this.spawn();
+      void this.discard(container, new FunctionError('Runtime.ExitError', error.message)).then(() => this.dispatch());
     });
-    return worker;
+    worker.on('exit', (code) => {
+      if (!this.containers.has(container)) return;
+      this.log(this.model.logicalId, `container exited with code ${code}`);
+      void this.discard(container, new FunctionError('Runtime.ExitError', `the runtime exited with code ${code}`)).then(() => this.dispatch());
+    });
+    return container;
   }
 }

@@ -28,6 +28,7 @@ environment:
   UPDRAFT_IDLE_TIMEOUT_MS, UPDRAFT_MAX_CONNECTION_MS   API Gateway's 10-minute idle and 2-hour limits
   UPDRAFT_TTL_SWEEP_MS=30000   how often expired rows are deleted
   UPDRAFT_STREAM_POLL_MS=50    how often an idle stream shard is polled
+  UPDRAFT_FUNCTION_CONTAINERS=4  containers each function may run at once
   UPDRAFT_EVENT_LOG=<file>     append every event sent to a function to this file`);
   process.exit(0);
 }
@@ -67,6 +68,7 @@ async function main(): Promise<void> {
     },
     ttlSweepMs: intEnv('UPDRAFT_TTL_SWEEP_MS', 30_000),
     streamPollMs: intEnv('UPDRAFT_STREAM_POLL_MS', 50),
+    functionContainers: Math.max(1, intEnv('UPDRAFT_FUNCTION_CONTAINERS', 4)),
     ...(process.env['UPDRAFT_EVENT_LOG'] ? { eventLog: path.resolve(process.env['UPDRAFT_EVENT_LOG']) } : {}),
     log,
   });

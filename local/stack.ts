@@ -30,6 +30,8 @@ export interface LocalStackOptions {
   readonly limits: GatewayLimits;
   readonly ttlSweepMs: number;
   readonly streamPollMs: number;
+  /** Containers each function may run at once (Lambda's concurrency, scaled to one machine). */
+  readonly functionContainers: number;
   /** Appends every event sent to a function to this file, one JSON line each. */
   readonly eventLog?: string;
   readonly log: (line: string) => void;
@@ -114,7 +116,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
         AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       };
       for (const [name, value] of Object.entries(model.environment)) environment[name] = localize(resolve(value, resolver, region));
-      functions.set(model.logicalId, new LocalFunction(model, environment, (fn, line) => log(`[${fn}] ${line}`)));
+      functions.set(model.logicalId, new LocalFunction(model, environment, (fn, line) => log(`[${fn}] ${line}`), options.functionContainers));
     }
     cleanups.push(async () => {
       await Promise.all([...functions.values()].map((fn) => fn.stop()));

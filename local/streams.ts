@@ -104,7 +104,12 @@ export class StreamMapping {
     });
   }
 
-  /** Shards present when the mapping starts begin at its starting position; later ones from their start. */
+  /**
+   * Shards present when the mapping starts begin at its starting position;
+   * later ones from their start. LATEST is reached by reading past what the
+   * shard already holds: DynamoDB Local's own LATEST iterator can miss the
+   * records written after it.
+   */
   private async discover(initial: boolean): Promise<void> {
     let exclusiveStart: string | undefined;
     do {
@@ -113,14 +118,27 @@ export class StreamMapping {
       );
       for (const shard of StreamDescription?.Shards ?? []) {
         if (!shard.ShardId || this.shards.has(shard.ShardId)) continue;
-        const type = initial ? (this.options.model.startingPosition === 'TRIM_HORIZON' ? 'TRIM_HORIZON' : 'LATEST') : 'TRIM_HORIZON';
-        const { ShardIterator } = await this.options.client.send(
-          new GetShardIteratorCommand({ StreamArn: this.options.streamArn, ShardId: shard.ShardId, ShardIteratorType: type }),
-        );
-        this.shards.set(shard.ShardId, { iterator: ShardIterator, closed: !ShardIterator });
+        const latest = initial && this.options.model.startingPosition !== 'TRIM_HORIZON';
+        this.shards.set(shard.ShardId, await this.open(shard.ShardId, latest));
       }
       exclusiveStart = StreamDescription?.LastEvaluatedShardId;
     } while (exclusiveStart);
+  }
+
+  private async open(shardId: string, latest: boolean): Promise<Shard> {
+    const { ShardIterator } = await this.options.client.send(
+      new GetShardIteratorCommand({ StreamArn: this.options.streamArn, ShardId: shardId, ShardIteratorType: 'TRIM_HORIZON' }),
+    );
+    const shard: Shard = { iterator: ShardIterator, closed: !ShardIterator };
+    while (latest && shard.iterator) {
+      const { Records = [], NextShardIterator } = await this.options.client.send(new GetRecordsCommand({ ShardIterator: shard.iterator, Limit: 1000 }));
+      const last = Records.at(-1)?.dynamodb?.SequenceNumber;
+      if (last) shard.lastSequence = last;
+      shard.iterator = NextShardIterator;
+      shard.closed = !NextShardIterator;
+      if (Records.length === 0) break;
+    }
+    return shard;
   }
 
   private async pollShard(shardId: string, shard: Shard): Promise<number> {
@@ -161,7 +179,7 @@ export class StreamMapping {
       new GetShardIteratorCommand({
         StreamArn: this.options.streamArn,
         ShardId: shardId,
-        ...(after ? { ShardIteratorType: 'AFTER_SEQUENCE_NUMBER', SequenceNumber: after } : { ShardIteratorType: 'LATEST' }),
+        ...(after ? { ShardIteratorType: 'AFTER_SEQUENCE_NUMBER', SequenceNumber: after } : { ShardIteratorType: 'TRIM_HORIZON' }),
       }),
     );
     return ShardIterator;

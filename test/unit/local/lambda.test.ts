@@ -1,0 +1,63 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { FunctionError, LocalFunction } from '../../../local/lambda';
+
+/** Lambda's container model, with a bundle written here: one invocation per container at a time. */
+const bundleDir = mkdtempSync(path.join(tmpdir(), 'updraft-fn-'));
+writeFileSync(
+  path.join(bundleDir, 'index.js'),
+  `let running = 0; const container = Math.random();
+   exports.handler = async (event, context) => {
+     running++;
+     const seenRunning = running;
+     try {
+       if (event.exit) process.exit(3);
+       if (event.throw) throw new TypeError('bad input');
+       await new Promise((r) => setTimeout(r, event.sleep ?? 0));
+       return { seenRunning, container, env: process.env.ONLY_MINE, remaining: context.getRemainingTimeInMillis() };
+     } finally { running--; }
+   };`,
+);
+afterAll(() => rmSync(bundleDir, { recursive: true, force: true }));
+
+const model = { logicalId: 'Fn', name: 'Stack-Fn', bundleDir, handler: 'index.handler', timeoutMs: 500, memoryMb: 128, environment: {} };
+type Result = { seenRunning: number; container: number; env: string; remaining: number };
+
+describe('LocalFunction', () => {
+  let fn: LocalFunction;
+  beforeEach(() => {
+    fn = new LocalFunction(model, { ONLY_MINE: 'yes', AWS_REGION: 'us-east-1' }, () => undefined, 2);
+  });
+  afterEach(() => fn.stop());
+
+  it('runs one invocation per container, with at most the given number of containers', async () => {
+    const results = await Promise.all(Array.from({ length: 6 }, () => fn.invoke<Result>({ sleep: 30 })));
+
+    expect(results.every((r) => r.seenRunning === 1)).toBe(true);
+    expect(new Set(results.map((r) => r.container)).size).toBe(2);
+    expect(results[0]).toMatchObject({ env: 'yes', remaining: expect.any(Number) });
+  });
+
+  it('reports a handler error with its type, and keeps the container', async () => {
+    const first = await fn.invoke<Result>({});
+    await expect(fn.invoke({ throw: true })).rejects.toMatchObject({ errorType: 'TypeError', message: 'bad input' });
+    expect((await fn.invoke<Result>({})).container).toBe(first.container);
+  });
+
+  it('times out at the configured timeout, and replaces that container', async () => {
+    const before = await fn.invoke<Result>({});
+    const error = await fn.invoke({ sleep: 2000 }).catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(FunctionError);
+    expect(error).toMatchObject({ errorType: 'Sandbox.Timedout', message: 'Task timed out after 0.50 seconds' });
+    // The warm container ran the invocation that timed out; it is gone, and new ones serve.
+    const after = await Promise.all([fn.invoke<Result>({}), fn.invoke<Result>({})]);
+    expect(after.map((r) => r.container)).not.toContain(before.container);
+  });
+
+  it('survives a handler that exits its process', async () => {
+    await expect(fn.invoke({ exit: true })).rejects.toMatchObject({ errorType: 'Runtime.ExitError' });
+    await expect(fn.invoke<Result>({})).resolves.toMatchObject({ env: 'yes' });
+  });
+});
