@@ -51,7 +51,6 @@ beforeEach(() => {
 });
 
 function subscribers(ids: string[]) {
-  ddb.on(QueryCommand, { IndexName: 'byConnection' }).resolves({ Items: [] });
   ddb.on(QueryCommand, { KeyConditionExpression: 'pk = :pk' }).resolves({ Items: ids.map((sk) => ({ sk })) });
 }
 
