@@ -1,7 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import * as path from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { authorizerEvent, connectEvent, disconnectEvent, gatewayId, messageEvent, type ApiIdentity, type ConnectionFacts } from './events';
 import { FrameGuard } from './frame-guard';
@@ -79,10 +77,6 @@ export class Gateway {
         resolve();
       });
     });
-  }
-
-  get connectionCount(): number {
-    return this.connections.size;
   }
 
   /** Closes every socket as API Gateway does when it goes away, runs their $disconnect, then stops listening. */
@@ -372,8 +366,3 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<{ b
   return { body: Buffer.concat(chunks), size };
 }
 
-export function staticFile(res: ServerResponse, file: string, type: string): boolean {
-  if (!existsSync(file)) return false;
-  res.writeHead(200, { 'content-type': type }).end(readFileSync(path.resolve(file)));
-  return true;
-}

@@ -43,7 +43,6 @@ export class LocalFunction {
   private readonly idle: Container[] = [];
   private readonly waiting: Invocation[] = [];
   private stopped = false;
-  invocations = 0;
 
   constructor(
     readonly model: FunctionModel,
@@ -61,7 +60,6 @@ export class LocalFunction {
 
   invoke<T = unknown>(event: unknown): Promise<T> {
     if (this.stopped) return Promise.reject(new FunctionError('Shutdown', 'the local stack is stopping'));
-    this.invocations++;
     return new Promise<T>((resolve, reject) => {
       this.waiting.push({ id: randomUUID(), event, resolve: resolve as (value: unknown) => void, reject });
       this.dispatch();

@@ -8,7 +8,8 @@ import * as path from 'node:path';
 // This machine's Node 20 is expected; the SDK's notice about Node 22 is noise here.
 process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
 import { LocalStackError } from './errors';
-import { AWS_LIMITS, startLocalStack, type RunningStack } from './stack';
+import { AWS_LIMITS } from './gateway';
+import { startLocalStack, type RunningStack } from './stack';
 import { synthIfStale } from './synth';
 
 const root = path.resolve(__dirname, '..');

@@ -8,7 +8,7 @@ import { signToken } from '../shared/auth';
 import { Limits } from '../shared/protocol';
 import { LOCAL_CREDENTIALS, createTables, reapLeftover, startDynamoDbLocal, type DynamoDbLocal } from './dynamodb';
 import { LocalStackError } from './errors';
-import { AWS_LIMITS, Gateway, json, readBody, type GatewayLimits } from './gateway';
+import { Gateway, json, readBody, type GatewayLimits } from './gateway';
 import { resolve, type Resolver } from './intrinsics';
 import { LocalFunction } from './lambda';
 import { StreamMapping, type FailedBatch } from './streams';
@@ -278,4 +278,3 @@ function portError(error: unknown, port: number, variable: string): Error {
   return error as Error;
 }
 
-export { AWS_LIMITS };

@@ -1,4 +1,4 @@
-import { DeleteItemCommand, ScanCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DeleteItemCommand, paginateScan, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { TableModel } from './template';
 
 /**
@@ -59,18 +59,17 @@ export class TtlSweeper {
       if (!table.ttlAttribute) continue;
       const keyNames = (table.definition['KeySchema'] as { AttributeName: string }[]).map((k) => k.AttributeName);
       const now = String(Math.floor(Date.now() / 1000));
-      let start: Record<string, AttributeValue> | undefined;
-      do {
-        const page = await this.client.send(
-          new ScanCommand({
-            TableName: table.name,
-            FilterExpression: '#ttl < :now',
-            ExpressionAttributeNames: { '#ttl': table.ttlAttribute, ...Object.fromEntries(keyNames.map((k, i) => [`#k${i}`, k])) },
-            ExpressionAttributeValues: { ':now': { N: now } },
-            ProjectionExpression: keyNames.map((_, i) => `#k${i}`).join(', '),
-            ExclusiveStartKey: start,
-          }),
-        );
+      const pages = paginateScan(
+        { client: this.client },
+        {
+          TableName: table.name,
+          FilterExpression: '#ttl < :now',
+          ExpressionAttributeNames: { '#ttl': table.ttlAttribute, ...Object.fromEntries(keyNames.map((k, i) => [`#k${i}`, k])) },
+          ExpressionAttributeValues: { ':now': { N: now } },
+          ProjectionExpression: keyNames.map((_, i) => `#k${i}`).join(', '),
+        },
+      );
+      for await (const page of pages) {
         for (const key of page.Items ?? []) {
           this.deletions.add(table.name, key);
           try {
@@ -89,8 +88,7 @@ export class TtlSweeper {
             if ((error as Error).name !== 'ConditionalCheckFailedException') this.log(`TTL sweep on ${table.name}: ${(error as Error).message}`);
           }
         }
-        start = page.LastEvaluatedKey;
-      } while (start);
+      }
     }
     return expired;
   }

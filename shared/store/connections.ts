@@ -1,4 +1,4 @@
-import { BatchGetCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand, paginateQuery, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { NativeAttributeValue } from '@aws-sdk/util-dynamodb';
 import { batchWriteAll } from './batch';
 
@@ -116,20 +116,13 @@ export class ConnectionStore {
   /** A user's open connections, from the sparse byUser index. */
   async connectionsOf(userId: string): Promise<OpenConnection[]> {
     const connections: OpenConnection[] = [];
-    let start: Record<string, NativeAttributeValue> | undefined;
-    do {
-      const page = await this.db.send(
-        new QueryCommand({
-          TableName: this.table,
-          IndexName: ConnectionsSchema.byUserIndex,
-          KeyConditionExpression: 'userId = :u',
-          ExpressionAttributeValues: { ':u': userId },
-          ExclusiveStartKey: start,
-        }),
-      );
+    const pages = paginateQuery(
+      { client: this.db },
+      { TableName: this.table, IndexName: ConnectionsSchema.byUserIndex, KeyConditionExpression: 'userId = :u', ExpressionAttributeValues: { ':u': userId } },
+    );
+    for await (const page of pages) {
       for (const item of page.Items ?? []) connections.push({ connectionId: item['connectionId'] as string, connectedAt: item['connectedAt'] as number });
-      start = page.LastEvaluatedKey;
-    } while (start);
+    }
     return connections;
   }
 

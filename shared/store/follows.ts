@@ -1,6 +1,5 @@
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { QueryCommand, TransactWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { NativeAttributeValue } from '@aws-sdk/util-dynamodb';
+import { TransactWriteCommand, paginateQuery, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 
 /**
  * The Follows table: partition key `follower`, sort key `followed`, one row
@@ -88,21 +87,17 @@ export class FollowStore {
   /** Everyone `follower` follows: at most the follow limit, so a bounded read. */
   async following(follower: string): Promise<string[]> {
     const followed: string[] = [];
-    let start: Record<string, NativeAttributeValue> | undefined;
-    do {
-      const page = await this.db.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: 'follower = :f AND followed > :count',
-          ExpressionAttributeValues: { ':f': follower, ':count': COUNT_KEY },
-          ProjectionExpression: 'followed',
-          ConsistentRead: true,
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const item of page.Items ?? []) followed.push(item['followed'] as string);
-      start = page.LastEvaluatedKey;
-    } while (start);
+    const pages = paginateQuery(
+      { client: this.db },
+      {
+        TableName: this.table,
+        KeyConditionExpression: 'follower = :f AND followed > :count',
+        ExpressionAttributeValues: { ':f': follower, ':count': COUNT_KEY },
+        ProjectionExpression: 'followed',
+        ConsistentRead: true,
+      },
+    );
+    for await (const page of pages) for (const item of page.Items ?? []) followed.push(item['followed'] as string);
     return followed;
   }
 }

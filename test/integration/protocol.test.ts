@@ -7,22 +7,16 @@ import { TestClient, type Frame } from '../support/ws-client';
  * local stack running the synthesized template.
  */
 let stack: LocalStack;
-const clients: TestClient[] = [];
 
 beforeAll(async () => {
   stack = await LocalStack.start();
 });
 
 afterAll(async () => {
-  await Promise.all(clients.map((c) => c.close()));
   expect(await stack.stop()).toBe(0);
 });
 
-async function connect(user: string): Promise<TestClient> {
-  const client = await stack.connect(user);
-  clients.push(client);
-  return client;
-}
+const connect = (user: string) => stack.connect(user);
 
 const statusOf = (frame: Frame) => frame['status'] as { id: string; author: string; text: string; createdAt: string; replyTo?: string; thread?: string };
 

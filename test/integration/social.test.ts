@@ -4,22 +4,16 @@ import type { Frame, TestClient } from '../support/ws-client';
 
 /** Follows, notifications, presence and current status, between people on plain WebSocket clients. */
 let stack: LocalStack;
-const open: TestClient[] = [];
 
 beforeAll(async () => {
   stack = await LocalStack.start();
 });
 
 afterAll(async () => {
-  await Promise.all(open.map((c) => c.close()));
   expect(await stack.stop()).toBe(0);
 });
 
-async function connect(user: string): Promise<TestClient> {
-  const client = await stack.connect(user);
-  open.push(client);
-  return client;
-}
+const connect = (user: string) => stack.connect(user);
 
 const status = (f: Frame) => f['status'] as { id: string; text: string };
 const gotStatus = (client: TestClient, id: string) => client.next((f) => f.type === 'status' && status(f).id === id);

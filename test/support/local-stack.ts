@@ -26,6 +26,8 @@ export interface StackOptions {
  */
 export class LocalStack {
   output = '';
+  /** Clients opened through connect(), closed by stop(). */
+  private readonly clients: TestClient[] = [];
   private exited: Promise<number | null>;
 
   private constructor(
@@ -92,7 +94,9 @@ export class LocalStack {
   }
 
   async connect(user: string): Promise<TestClient> {
-    return TestClient.open(`${this.wsUrl}?token=${await this.token(user)}`);
+    const client = await TestClient.open(`${this.wsUrl}?token=${await this.token(user)}`);
+    this.clients.push(client);
+    return client;
   }
 
   /** The stack's own DynamoDB Local, for checking what was stored. */
@@ -116,6 +120,7 @@ export class LocalStack {
    * failing test leaves nothing behind; `leftovers()` before that tells.
    */
   async stop(signal: NodeJS.Signals = 'SIGTERM', { sweep = true } = {}): Promise<number | null> {
+    if (signal !== 'SIGKILL') await Promise.all(this.clients.map((client) => client.close().catch(() => undefined)));
     if (this.child.exitCode === null && this.child.signalCode === null) {
       this.child.kill(signal);
       const timer = setTimeout(() => killGroup(this.child, 'SIGKILL'), 20_000);
