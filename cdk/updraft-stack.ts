@@ -25,7 +25,7 @@ export interface UpdraftStackProps extends StackProps {
 }
 
 /** Message routes: one per action of PROTOCOL.md, each with its own least-privilege Lambda. */
-const MESSAGE_ROUTES = ['post', 'subscribe', 'unsubscribe', 'history', 'ping', 'follow', 'unfollow', 'presence'] as const;
+const MESSAGE_ROUTES = ['post', 'subscribe', 'unsubscribe', 'history', 'ping', 'follow', 'unfollow', 'following', 'presence'] as const;
 
 export class UpdraftStack extends Stack {
   readonly statuses: Table;
@@ -123,6 +123,11 @@ export class UpdraftStack extends Stack {
       unfollow: new UpdraftFunction(this, 'Unfollow', { handler: 'unfollow', description: 'unfollow a user' })
         .bindTable(EnvVar.followsTable, this.follows, ['DeleteItem', 'UpdateItem'])
         .bindTable(EnvVar.connectionsTable, this.connections, ['Query', 'UpdateItem', 'BatchWriteItem'], { indexes: [ConnectionsSchema.byUserIndex] }),
+      following: new UpdraftFunction(this, 'Following', { handler: 'following', description: 'who the caller follows' }).bindTable(
+        EnvVar.followsTable,
+        this.follows,
+        ['Query'],
+      ),
       presence: new UpdraftFunction(this, 'Presence', { handler: 'presence', description: 'who is online' }).bindTable(
         EnvVar.connectionsTable,
         this.connections,

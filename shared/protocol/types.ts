@@ -76,6 +76,7 @@ export type ServerFrame =
   | { type: 'pong'; id?: string }
   | { type: 'followed' | 'unfollowed'; id?: string; user: UserId }
   | { type: 'presence'; id?: string; users: readonly Presence[] }
+  | { type: 'following'; id?: string; users: readonly UserId[] }
   | { type: 'status'; channel: ChannelName; status: Status }
   | { type: 'notification'; notification: Notification }
   | { type: 'error'; id?: string; code: string; message: string };

@@ -42,11 +42,11 @@ describe('WebSocket API', () => {
   });
 
   it('has a route per action of PROTOCOL.md, each answering with a route response', () => {
-    for (const key of ['$default', 'post', 'subscribe', 'unsubscribe', 'history', 'ping', 'follow', 'unfollow', 'presence']) {
+    for (const key of ['$default', 'post', 'subscribe', 'unsubscribe', 'history', 'ping', 'follow', 'unfollow', 'following', 'presence']) {
       template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: key, RouteResponseSelectionExpression: '$default' });
     }
     template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: '$disconnect', AuthorizationType: 'NONE' });
-    template.resourceCountIs('AWS::ApiGatewayV2::RouteResponse', 9);
+    template.resourceCountIs('AWS::ApiGatewayV2::RouteResponse', 10);
   });
 
   it('puts the token authorizer on $connect, reading the query string', () => {
@@ -161,7 +161,7 @@ describe('functions', () => {
   const functions = Object.values(resources).filter((r) => r.Type === 'AWS::Lambda::Function');
 
   it('run Node.js 22 on arm64 with source maps and JSON logs in a retained log group', () => {
-    expect(functions).toHaveLength(13);
+    expect(functions).toHaveLength(14);
     for (const fn of functions) {
       expect(fn.Properties).toMatchObject({
         Runtime: 'nodejs22.x',
@@ -183,6 +183,7 @@ describe('functions', () => {
     expect(tableActionsOf('Follow', 'Statuses')).toEqual(['dynamodb:PutItem']);
     expect(tableActionsOf('Unfollow', 'Follows')).toEqual(['dynamodb:DeleteItem', 'dynamodb:UpdateItem']);
     expect(actionsOf('Presence')).toEqual(['dynamodb:BatchGetItem', 'dynamodb:Query']);
+    expect(actionsOf('Following')).toEqual(['dynamodb:Query']);
     expect(tableActionsOf('FanOut', 'Connections')).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:GetItem', 'dynamodb:Query']);
     expect(tableActionsOf('Post', 'Statuses')).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem']);
     expect(tableActionsOf('Post', 'Connections')).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem']);

@@ -14,7 +14,7 @@ describe('cdk synth', () => {
       (r) => r.Type === 'AWS::Lambda::Function',
     );
 
-    expect(functions).toHaveLength(13);
+    expect(functions).toHaveLength(14);
     for (const fn of functions) {
       const bundle = path.join(TEST_ASSEMBLY, fn.Metadata?.['aws:asset:path'] ?? 'missing', 'index.js');
       expect(readFileSync(bundle, 'utf8')).toMatch(/handler/);

@@ -4,7 +4,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { loadApp } from '../../local/template';
 import { TestClient } from './ws-client';
 
@@ -97,6 +97,29 @@ export class LocalStack {
     const client = await TestClient.open(`${this.wsUrl}?token=${await this.token(user)}`);
     this.clients.push(client);
     return client;
+  }
+
+  /**
+   * Closes every open connection of `user` from the server side, as an
+   * operator (or API Gateway) would: DELETE on the Management API.
+   * Returns how many were closed.
+   */
+  async disconnectUser(user: string): Promise<number> {
+    const { Items = [] } = await this.documentClient().send(
+      new QueryCommand({
+        TableName: this.tableName('Connections'),
+        IndexName: 'byUser',
+        KeyConditionExpression: 'userId = :u',
+        ExpressionAttributeValues: { ':u': user },
+      }),
+    );
+    for (const item of Items) {
+      const response = await fetch(`${this.wsUrl.replace(/^ws/, 'http')}/@connections/${encodeURIComponent(item['connectionId'] as string)}`, {
+        method: 'DELETE',
+      });
+      if (response.status !== 204 && response.status !== 410) throw new Error(`DELETE connection: HTTP ${response.status}`);
+    }
+    return Items.length;
   }
 
   /** The stack's own DynamoDB Local, for checking what was stored. */

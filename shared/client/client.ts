@@ -1,0 +1,444 @@
+import mitt, { type Emitter } from 'mitt';
+import { parseChannel, userChannel } from '../protocol/channels';
+import type { ChannelItem, ChannelName, Notification, Presence, ServerFrame, Status, StatusId, UserId } from '../protocol/types';
+import { encodeTime } from 'ulid';
+import { backoffDelay, type BackoffOptions } from './backoff';
+
+/**
+ * The part of the WHATWG WebSocket that the client uses: the browser's own,
+ * and the `ws` package's in Node, both fit.
+ */
+export interface SocketLike {
+  readonly readyState: number;
+  onopen: ((event: unknown) => void) | null;
+  onmessage: ((event: { data: unknown }) => void) | null;
+  onclose: ((event: { code: number; reason: string }) => void) | null;
+  onerror: ((event: unknown) => void) | null;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+}
+export type SocketFactory = new (url: string) => SocketLike;
+
+/**
+ * - `connecting`: the first handshake;
+ * - `catching-up`: connected, resubscribing and fetching what was missed;
+ * - `live`: everything since the last status seen has arrived;
+ * - `reconnecting`: the connection dropped, and a retry is scheduled;
+ * - `closed`: `close()` was called.
+ */
+export type ConnectionState = 'idle' | 'connecting' | 'catching-up' | 'live' | 'reconnecting' | 'closed';
+
+export interface StateChange {
+  readonly state: ConnectionState;
+  /** Failed attempts in a row, while reconnecting. */
+  readonly attempt?: number;
+  /** When reconnecting: how long until the next attempt. */
+  readonly delayMs?: number;
+  /** Why the last connection ended, when known (close code and reason). */
+  readonly reason?: string;
+}
+
+export type ClientEvents = {
+  state: StateChange;
+  /** A status on a channel, once per status id and channel (live, missed or paged in). */
+  status: { readonly channel: ChannelName; readonly status: Status };
+  notification: Notification;
+  /** An error frame that answered no request of this client, or a failure while catching up. */
+  error: Error;
+};
+
+export interface ClientOptions {
+  /** The WebSocket URL without the token: the `WebSocketUrl` output, or the local stack's `wsUrl`. */
+  readonly url: string;
+  /** A token, or a function that returns a fresh one: it is called before every connection attempt. */
+  readonly token: string | (() => string | Promise<string>);
+  /** @default globalThis.WebSocket (browsers, Node 22); pass `ws`'s WebSocket on Node 20 */
+  readonly WebSocket?: SocketFactory;
+  /** A `ping` this often keeps API Gateway's 10-minute idle cut away. @default 240000 */
+  readonly heartbeatMs?: number;
+  /** A connection with no reply to a heartbeat within this long is dropped and replaced. @default 15000 */
+  readonly pongTimeoutMs?: number;
+  /** A request unanswered this long rejects, even across reconnections. @default 20000 */
+  readonly requestTimeoutMs?: number;
+  readonly backoff?: BackoffOptions;
+  /** For tests. @default Math.random */
+  readonly random?: () => number;
+}
+
+/** An `error` frame answering a request; `code` is one of PROTOCOL.md's error codes. */
+export class UpdraftError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'UpdraftError';
+  }
+}
+
+type Reply<T extends ServerFrame['type']> = Extract<ServerFrame, { type: T }>;
+
+interface Pending {
+  readonly frame: Record<string, unknown> & { id: string };
+  readonly resolve: (frame: ServerFrame) => void;
+  readonly reject: (error: Error) => void;
+  readonly timer: ReturnType<typeof setTimeout>;
+}
+
+const OPEN = 1;
+const SUBSCRIBE_BATCH = 50;
+const PAGE_LIMIT = 100;
+
+/**
+ * A client of the Updraft protocol that survives the network: it reconnects
+ * with backoff, catches up on every channel it follows from the last status it
+ * saw, and hands each status over once.
+ *
+ * Requests made while disconnected wait for the next connection; requests in
+ * flight when a connection drops are sent again with the same `id`, which the
+ * server treats as a retry (a `post` is never stored twice).
+ */
+export class UpdraftClient {
+  readonly events: Emitter<ClientEvents> = mitt<ClientEvents>();
+  private socket: SocketLike | undefined;
+  private current: ConnectionState = 'idle';
+  private attempt = 0;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private heartbeatTimer: ReturnType<typeof setInterval> | undefined;
+  private readonly pending = new Map<string, Pending>();
+  /** Channels this client wants, with the newest id seen on each (the resume cursor). */
+  private readonly cursors = new Map<ChannelName, StatusId>();
+  /** Ids already handed over, per channel, so a duplicate delivery is dropped. */
+  private readonly seen = new Map<ChannelName, Set<string>>();
+  private readonly prefix = Math.random().toString(36).slice(2, 10);
+  private counter = 0;
+
+  constructor(private readonly options: ClientOptions) {}
+
+  get state(): ConnectionState {
+    return this.current;
+  }
+
+  /** The channels resubscribed on every reconnection, with their cursors. */
+  get channels(): ReadonlyMap<ChannelName, StatusId> {
+    return this.cursors;
+  }
+
+  /** Opens the connection; resolves once it is live (caught up), rejects only if `close()` comes first. */
+  connect(): Promise<void> {
+    if (this.current === 'idle' || this.current === 'closed') {
+      this.setState({ state: 'connecting' });
+      void this.open();
+    }
+    return this.whenLive();
+  }
+
+  /** Resolves when the client is next live (at once if it is). */
+  whenLive(): Promise<void> {
+    if (this.current === 'live') return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const onState = (change: StateChange) => {
+        if (change.state === 'live' || change.state === 'closed') {
+          this.events.off('state', onState);
+          if (change.state === 'live') resolve();
+          else reject(new Error('client closed'));
+        }
+      };
+      this.events.on('state', onState);
+    });
+  }
+
+  /** Closes for good: no reconnection, and waiting requests reject. */
+  close(): void {
+    this.setState({ state: 'closed' });
+    clearTimeout(this.retryTimer);
+    this.stopHeartbeat();
+    const socket = this.detach();
+    socket?.close(1000, 'client closed');
+    for (const [id, pending] of this.pending) {
+      clearTimeout(pending.timer);
+      pending.reject(new Error('client closed'));
+      this.pending.delete(id);
+    }
+  }
+
+  post(text: string, replyTo?: StatusId): Promise<Status> {
+    return this.request('post', replyTo === undefined ? { text } : { text, replyTo }, 'posted').then((r) => r.status);
+  }
+
+  /**
+   * Subscribes to channels and keeps them across reconnections. A channel
+   * with a cursor (given here, or the newest id already seen) gets what it
+   * missed since then, paged to the end, before this resolves.
+   */
+  async subscribe(channels: readonly ChannelName[], since: Readonly<Record<ChannelName, StatusId>> = {}): Promise<void> {
+    for (const channel of channels) this.track(channel, since[channel]);
+    await this.resubscribe(channels);
+  }
+
+  async unsubscribe(channels: readonly ChannelName[]): Promise<void> {
+    for (const channel of channels) this.forget(channel);
+    await this.request('unsubscribe', { channels }, 'unsubscribed');
+  }
+
+  /**
+   * One page of a channel's history. Items also reach `status`/`notification`
+   * listeners, deduplicated. The newest page of a subscribed channel (no
+   * cursor given) moves its resume cursor to the newest item.
+   */
+  async history(
+    channel: ChannelName,
+    page: { readonly before?: StatusId; readonly after?: StatusId; readonly limit?: number } = {},
+  ): Promise<Reply<'history'>> {
+    const reply = await this.request('history', { channel, ...page }, 'history');
+    const contiguous = page.before === undefined && (page.after === undefined || page.after === this.cursors.get(channel));
+    for (const item of reply.items) this.deliver(channel, item, contiguous && this.cursors.has(channel));
+    return reply;
+  }
+
+  /** Follows a user; this client's connections now receive their statuses (the server subscribes them). */
+  async follow(user: UserId): Promise<void> {
+    await this.request('follow', { user }, 'followed');
+    this.track(userChannel(user));
+  }
+
+  async unfollow(user: UserId): Promise<void> {
+    await this.request('unfollow', { user }, 'unfollowed');
+    this.forget(userChannel(user));
+  }
+
+  /**
+   * Who the signed-in user follows. The server subscribes each connection to
+   * them; this also keeps their channels in the resume set.
+   */
+  async following(): Promise<UserId[]> {
+    const users = [...(await this.request('following', {}, 'following')).users];
+    for (const user of users) this.track(userChannel(user));
+    return users;
+  }
+
+  async presence(users: readonly UserId[]): Promise<Presence[]> {
+    return [...(await this.request('presence', { users }, 'presence')).users];
+  }
+
+  async ping(): Promise<void> {
+    await this.request('ping', {}, 'pong');
+  }
+
+  /**
+   * Sends one frame and waits for the reply with its `id`. An `error` reply
+   * rejects with `UpdraftError`. While disconnected, the frame waits.
+   */
+  request<T extends ServerFrame['type']>(action: string, fields: Record<string, unknown>, expect: T): Promise<Reply<T>> {
+    if (this.current === 'idle' || this.current === 'closed') {
+      return Promise.reject(new Error(`cannot send ${action}: the client is ${this.current}; call connect() first`));
+    }
+    const id = `${this.prefix}-${++this.counter}`;
+    const frame = { ...fields, action, id };
+    return new Promise<ServerFrame>((resolve, reject) => {
+      const timeoutMs = this.options.requestTimeoutMs ?? 20_000;
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new UpdraftError('timeout', `no reply to ${action} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.pending.set(id, { frame, resolve, reject, timer });
+      if (this.socket?.readyState === OPEN) this.socket.send(JSON.stringify(frame));
+    }).then((reply) => {
+      if (reply.type === 'error') throw new UpdraftError(reply.code, reply.message);
+      if (reply.type !== expect) throw new UpdraftError('internal', `expected ${expect}, got ${reply.type}`);
+      return reply as Reply<T>;
+    });
+  }
+
+  private async open(): Promise<void> {
+    let token: string;
+    try {
+      token = typeof this.options.token === 'string' ? this.options.token : await this.options.token();
+    } catch (error) {
+      this.retry(`could not get a token: ${(error as Error).message}`);
+      return;
+    }
+    if (this.current === 'closed') return;
+    const Socket = this.options.WebSocket ?? (globalThis as { WebSocket?: SocketFactory }).WebSocket;
+    if (!Socket) throw new Error('no WebSocket implementation: pass one in options.WebSocket');
+    const separator = this.options.url.includes('?') ? '&' : '?';
+    const socket = new Socket(`${this.options.url}${separator}token=${encodeURIComponent(token)}`);
+    this.socket = socket;
+    let opened = false;
+    socket.onopen = () => {
+      opened = true;
+      void this.onOpen();
+    };
+    socket.onmessage = (event) => this.onFrame(String(event.data));
+    // A refused handshake shows as an error and then a close; the close decides.
+    socket.onerror = () => undefined;
+    socket.onclose = (event) => {
+      if (this.socket !== socket) return;
+      this.detach();
+      this.stopHeartbeat();
+      if (opened) this.attempt = 0;
+      this.retry(opened ? `closed ${event.code}${event.reason ? ` ${event.reason}` : ''}` : 'could not connect');
+    };
+  }
+
+  private async onOpen(): Promise<void> {
+    this.setState({ state: 'catching-up' });
+    this.startHeartbeat();
+    // Requests that were waiting, or in flight on the last connection, go (again) first.
+    for (const pending of this.pending.values()) this.socket?.send(JSON.stringify(pending.frame));
+    try {
+      await this.resubscribe([...this.cursors.keys()]);
+    } catch (error) {
+      // Catching up failed on this connection (it dropped, or the server refused):
+      // the next connection tries again from the same cursors.
+      this.events.emit('error', error as Error);
+      if (this.socket?.readyState === OPEN) this.socket.close(4000, 'catch-up failed');
+      return;
+    }
+    if (this.current === 'catching-up') this.setState({ state: 'live' });
+  }
+
+  /** Subscribes in batches the protocol allows; `missed` is handed over and truncated channels paged. */
+  private async resubscribe(channels: readonly ChannelName[]): Promise<void> {
+    for (let start = 0; start < channels.length; start += SUBSCRIBE_BATCH) {
+      const batch = channels.slice(start, start + SUBSCRIBE_BATCH);
+      const since = Object.fromEntries(batch.map((channel) => [channel, this.cursorOf(channel)]));
+      const reply = await this.request('subscribe', { channels: batch, since }, 'subscribed');
+      for (const [channel, items] of Object.entries(reply.missed ?? {})) {
+        for (const item of items) this.deliver(channel, item, true);
+      }
+      for (const channel of reply.truncated ?? []) await this.pageToEnd(channel);
+    }
+  }
+
+  private async pageToEnd(channel: ChannelName): Promise<void> {
+    let after: StatusId | undefined = this.cursorOf(channel);
+    while (after !== undefined) {
+      const page = await this.history(channel, { after, limit: PAGE_LIMIT });
+      after = page.next;
+    }
+  }
+
+  private onFrame(data: string): void {
+    let frame: ServerFrame;
+    try {
+      frame = JSON.parse(data) as ServerFrame;
+    } catch {
+      this.events.emit('error', new Error('the server sent a frame that is not JSON'));
+      return;
+    }
+    if (frame.type === 'status') {
+      // `user:` channels arrive unasked for the people followed (subscribed at $connect): keep them too.
+      if (frame.channel.startsWith('user:')) this.track(frame.channel);
+      this.deliver(frame.channel, frame.status, this.cursors.has(frame.channel));
+      return;
+    }
+    if (frame.type === 'notification') {
+      const inbox = [...this.cursors.keys()].find((channel) => parseChannel(channel)?.kind === 'inbox');
+      this.deliver(inbox ?? 'inbox:', frame.notification, inbox !== undefined);
+      return;
+    }
+    const pending = frame.id === undefined ? undefined : this.pending.get(frame.id);
+    if (pending) {
+      clearTimeout(pending.timer);
+      this.pending.delete(pending.frame.id);
+      pending.resolve(frame);
+    } else if (frame.type === 'error') {
+      this.events.emit('error', new UpdraftError(frame.code, frame.message));
+    }
+  }
+
+  /**
+   * Hands an item over once per channel. `advance` says the item is part of an
+   * unbroken run from the channel's cursor (live, missed, or paged after it),
+   * so the cursor may move up to it.
+   */
+  private deliver(channel: ChannelName, item: ChannelItem, advance: boolean): void {
+    if (advance) {
+      const cursor = this.cursors.get(channel);
+      if (cursor === undefined || item.id > cursor) this.cursors.set(channel, item.id);
+    }
+    let seen = this.seen.get(channel);
+    if (!seen) this.seen.set(channel, (seen = new Set()));
+    if (seen.has(item.id)) return;
+    seen.add(item.id);
+    if ('kind' in item) this.events.emit('notification', item);
+    else this.events.emit('status', { channel, status: item });
+  }
+
+  /**
+   * Adds a channel to the resume set. With no cursor yet, it starts a minute
+   * before now (a time-only id): whatever a reconnection finds after that
+   * was posted after the channel was wanted, give or take clock skew.
+   */
+  private track(channel: ChannelName, cursor?: StatusId): void {
+    if (cursor !== undefined) this.cursors.set(channel, cursor);
+    else if (!this.cursors.has(channel)) this.cursors.set(channel, cursorAt(Date.now() - 60_000));
+  }
+
+  private cursorOf(channel: ChannelName): StatusId {
+    return this.cursors.get(channel) ?? cursorAt(Date.now() - 60_000);
+  }
+
+  private forget(channel: ChannelName): void {
+    this.cursors.delete(channel);
+    this.seen.delete(channel);
+  }
+
+  private retry(reason: string): void {
+    if (this.current === 'closed') return;
+    const delayMs = backoffDelay(this.attempt, this.options.backoff, this.options.random);
+    this.attempt += 1;
+    this.setState({ state: 'reconnecting', attempt: this.attempt, delayMs, reason });
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => void this.open(), delayMs);
+  }
+
+  private startHeartbeat(): void {
+    this.stopHeartbeat();
+    this.heartbeatTimer = setInterval(() => {
+      const socket = this.socket;
+      const timeout = setTimeout(() => {
+        // No pong: the connection is dead even if the socket has not noticed. Replace it.
+        if (this.socket === socket && socket) {
+          this.detach();
+          socket.close(4001, 'heartbeat timed out');
+          this.stopHeartbeat();
+          this.retry('heartbeat timed out');
+        }
+      }, this.options.pongTimeoutMs ?? 15_000);
+      this.request('ping', {}, 'pong').then(
+        () => clearTimeout(timeout),
+        () => undefined,
+      );
+    }, this.options.heartbeatMs ?? 240_000);
+  }
+
+  private stopHeartbeat(): void {
+    clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = undefined;
+  }
+
+  private detach(): SocketLike | undefined {
+    const socket = this.socket;
+    this.socket = undefined;
+    if (socket) {
+      socket.onopen = socket.onmessage = socket.onerror = null;
+      socket.onclose = null;
+    }
+    return socket;
+  }
+
+  private setState(change: StateChange): void {
+    this.current = change.state;
+    this.events.emit('state', change);
+  }
+}
+
+/**
+ * The smallest status id at a time: ids are ULIDs, whose first ten characters
+ * encode the time, so this sorts before every status created from then on.
+ */
+export function cursorAt(ms: number): StatusId {
+  return encodeTime(ms, 10) + '0'.repeat(16);
+}

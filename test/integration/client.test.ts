@@ -1,0 +1,150 @@
+import WebSocket from 'ws';
+import { UpdraftClient, UpdraftError, type ConnectionState, type SocketFactory } from '../../shared/client';
+import type { Status } from '../../shared/protocol';
+import { LocalStack } from '../support/local-stack';
+
+/** The client library against the real local stack: request/reply, follows, and resume after the server cuts it off. */
+let stack: LocalStack;
+const clients: UpdraftClient[] = [];
+
+beforeAll(async () => {
+  stack = await LocalStack.start();
+});
+
+afterAll(async () => {
+  for (const client of clients) client.close();
+  expect(await stack.stop()).toBe(0);
+});
+
+/** Holds a client's next connection attempts back (its token does not come) until released. */
+class Gate {
+  private opened: Promise<void> = Promise.resolve();
+  private release = () => undefined as void;
+  close(): void {
+    this.opened = new Promise((resolve) => (this.release = resolve));
+  }
+  open(): void {
+    this.release();
+  }
+  passed(): Promise<void> {
+    return this.opened;
+  }
+}
+
+function client(user: string, gate = new Gate()): UpdraftClient {
+  const created = new UpdraftClient({
+    url: stack.wsUrl,
+    token: async () => {
+      await gate.passed();
+      return stack.token(user);
+    },
+    WebSocket: WebSocket as unknown as SocketFactory,
+    backoff: { initialMs: 100, maxMs: 1_000 },
+  });
+  clients.push(created);
+  return created;
+}
+
+/** Every status a client hands over, in the order it did. */
+function received(target: UpdraftClient): Status[] {
+  const statuses: Status[] = [];
+  target.events.on('status', ({ status }) => statuses.push(status));
+  return statuses;
+}
+
+function states(target: UpdraftClient): ConnectionState[] {
+  const seen: ConnectionState[] = [];
+  target.events.on('state', ({ state }) => seen.push(state));
+  return seen;
+}
+
+async function until(check: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+describe('UpdraftClient', () => {
+  it('matches replies to requests and rejects with the protocol error code', async () => {
+    const alice = client('c-alice');
+    await alice.connect();
+
+    const status = await alice.post('  hello from the library  ');
+    expect(status).toMatchObject({ author: 'c-alice', text: 'hello from the library' });
+    await expect(alice.post('   ')).rejects.toMatchObject({ name: 'UpdraftError', code: 'bad_request' });
+    await expect(alice.post('a reply to nothing', '01ARZ3NDEKTSV4RRFFQ69G5FAV')).rejects.toBeInstanceOf(UpdraftError);
+    await expect(alice.subscribe(['inbox:someone-else'])).rejects.toMatchObject({ code: 'forbidden' });
+    expect(alice.state).toBe('live');
+  });
+
+  it('follows, lists who it follows, and receives their statuses live', async () => {
+    const [bob, carol] = [client('c-bob'), client('c-carol')];
+    await Promise.all([bob.connect(), carol.connect()]);
+    const seen = received(bob);
+
+    await bob.follow('c-carol');
+    expect(await bob.following()).toEqual(['c-carol']);
+    const posted = await carol.post('for my followers');
+
+    await until(() => seen.some((s) => s.id === posted.id), 'the followed status');
+    expect(bob.channels.get('user:c-carol')).toBe(posted.id);
+    await bob.unfollow('c-carol');
+    expect(await bob.following()).toEqual([]);
+  });
+
+  it('reconnects after the server closes it and hands over what was posted meanwhile, exactly once', async () => {
+    const gate = new Gate();
+    const [reader, writer] = [client('c-reader', gate), client('c-writer')];
+    await Promise.all([reader.connect(), writer.connect()]);
+    await reader.subscribe(['user:c-writer']);
+    const seen = received(reader);
+    const history = states(reader);
+    const before = await writer.post('before the cut');
+    await until(() => seen.length === 1, 'the first status');
+
+    // Cut the reader and post while it is away: the server cannot deliver these live.
+    gate.close();
+    const reconnecting = new Promise<void>((resolve) => reader.events.on('state', ({ state }) => state === 'reconnecting' && resolve()));
+    expect(await stack.disconnectUser('c-reader')).toBe(1);
+    await reconnecting;
+    const during = [await writer.post('while you were away 1'), await writer.post('while you were away 2')];
+    gate.open();
+    await reader.whenLive();
+    const after = await writer.post('after the return');
+    await until(() => seen.some((s) => s.id === after.id), 'the status after reconnecting');
+
+    expect(seen.map((s) => s.id)).toEqual([before, ...during, after].map((s) => s.id));
+    expect(history).toEqual(expect.arrayContaining(['reconnecting', 'catching-up', 'live']));
+  });
+
+  it('pages a channel with history when the catch-up is truncated', async () => {
+    const author = client('c-root');
+    await author.connect();
+    const root = await author.post('a busy thread');
+    const gate = new Gate();
+    const watcher = client('c-watcher', gate);
+    await watcher.connect();
+    await watcher.subscribe([`thread:${root.id}`]);
+    const seen = received(watcher);
+    gate.close();
+    await stack.disconnectUser('c-watcher');
+
+    // 105 replies (more than one catch-up page of 100) from several people, so no one is rate limited.
+    const repliers = Array.from({ length: 7 }, (_, i) => client(`c-replier-${i}`));
+    await Promise.all(repliers.map((r) => r.connect()));
+    const replies: Status[] = [];
+    for (let i = 0; i < 15; i++) {
+      replies.push(...(await Promise.all(repliers.map((r, j) => r.post(`reply ${i}-${j}`, root.id)))));
+    }
+    gate.open();
+    await watcher.whenLive();
+
+    await until(() => seen.length >= replies.length, 'every reply');
+    const expected = replies.map((s) => s.id).sort();
+    expect(seen.map((s) => s.id).sort()).toEqual(expected);
+    expect(new Set(seen.map((s) => s.id)).size).toBe(seen.length);
+    expect(watcher.channels.get(`thread:${root.id}`)).toBe(expected[expected.length - 1]);
+  });
+});
