@@ -11,6 +11,7 @@ import { LocalStackError } from './errors';
 import { AWS_LIMITS } from './gateway';
 import { startLocalStack, type RunningStack } from './stack';
 import { synthIfStale } from './synth';
+import { buildWebIfStale, defaultWebDir } from './web';
 
 const root = path.resolve(__dirname, '..');
 const args = new Set(process.argv.slice(2));
@@ -19,13 +20,14 @@ if (args.has('--help')) {
   console.log(`usage: npm start [-- --in-memory] [--no-synth]
 
   --in-memory   keep nothing between runs (DynamoDB Local in memory, a fresh JWT secret)
-  --no-synth    run cdk.out as it is, even if the source changed
+  --no-synth    run cdk.out and the browser app as they are, even if the source changed
 
 environment:
   UPDRAFT_PORT=3000            HTTP, WebSocket and Management API port
   UPDRAFT_DYNAMODB_PORT=8000   DynamoDB Local port
   UPDRAFT_DATA_DIR=.updraft    where data persists between runs
   UPDRAFT_CDK_OUT=cdk.out      the cloud assembly to run
+  UPDRAFT_WEB_DIR=clients/web/dist  the built browser app served at /
   UPDRAFT_IDLE_TIMEOUT_MS, UPDRAFT_MAX_CONNECTION_MS   API Gateway's 10-minute idle and 2-hour limits
   UPDRAFT_TTL_SWEEP_MS=30000   how often expired rows are deleted
   UPDRAFT_STREAM_POLL_MS=50    how often an idle stream shard is polled
@@ -51,7 +53,11 @@ async function main(): Promise<void> {
   const stateDir = path.resolve(root, process.env['UPDRAFT_DATA_DIR'] ?? '.updraft');
   const assemblyDir = path.resolve(root, process.env['UPDRAFT_CDK_OUT'] ?? 'cdk.out');
   const inMemory = args.has('--in-memory');
-  if (!args.has('--no-synth')) synthIfStale(root, assemblyDir, log);
+  const webDir = path.resolve(root, process.env['UPDRAFT_WEB_DIR'] ?? defaultWebDir(root));
+  if (!args.has('--no-synth')) {
+    synthIfStale(root, assemblyDir, log);
+    await buildWebIfStale(root, webDir, log);
+  }
 
   const started = Date.now();
   const stack: RunningStack = await startLocalStack({
@@ -71,6 +77,7 @@ async function main(): Promise<void> {
     streamPollMs: intEnv('UPDRAFT_STREAM_POLL_MS', 50),
     functionContainers: Math.max(1, intEnv('UPDRAFT_FUNCTION_CONTAINERS', 4)),
     ...(process.env['UPDRAFT_EVENT_LOG'] ? { eventLog: path.resolve(process.env['UPDRAFT_EVENT_LOG']) } : {}),
+    webDir,
     log,
   });
 
@@ -99,7 +106,7 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => shutdown('SIGTERM'));
 
   log(`Updraft local stack (${stack.app.stackName}, ${inMemory ? 'in memory' : `data in ${path.relative(root, stateDir)}`}) started in ${Date.now() - started} ms`);
-  log(`  browser:  ${stack.httpUrl}/`);
+  log(`  open:     ${stack.httpUrl}/  (the browser app: sign in as anyone, a second window as someone else)`);
   log(`  token:    ${stack.httpUrl}/dev/token?user=alice`);
   log(`ready: ${stack.wsUrl}`);
 }

@@ -14,6 +14,7 @@ import { LocalFunction } from './lambda';
 import { StreamMapping, type FailedBatch } from './streams';
 import { loadApp, type AppModel } from './template';
 import { ServiceDeletions, TtlSweeper } from './ttl';
+import { webApp, type WebHandler } from './web';
 
 export interface LocalStackOptions {
   /** The project root. */
@@ -34,6 +35,8 @@ export interface LocalStackOptions {
   readonly functionContainers: number;
   /** Appends every event sent to a function to this file, one JSON line each. */
   readonly eventLog?: string;
+  /** The built browser app, served at `/`. */
+  readonly webDir: string;
   readonly log: (line: string) => void;
 }
 
@@ -133,7 +136,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
       limits: options.limits,
       log,
       ...onEvent,
-      extraRoutes: (req, res, url) => extraRoutes(req, res, url, { secrets, wsUrl, httpUrl, app }),
+      extraRoutes: (req, res, url) => extraRoutes(req, res, url, { secrets, wsUrl, web: webApp(options.webDir, wsUrl) }),
     });
     try {
       await gateway.listen();
@@ -181,11 +184,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
 interface RouteContext {
   readonly secrets: Map<string, { id: string; value: string }>;
   readonly wsUrl: string;
-  readonly httpUrl: string;
-  readonly app: AppModel;
+  readonly web: WebHandler;
 }
 
-/** The rest of the port: the dev token endpoint, Secrets Manager's GetSecretValue, and the landing page. */
+/** The rest of the port: the dev token endpoint, Secrets Manager's GetSecretValue, and the browser app. */
 async function extraRoutes(req: IncomingMessage, res: ServerResponse, url: URL, context: RouteContext): Promise<boolean> {
   const target = req.headers['x-amz-target'];
   if (req.method === 'POST' && typeof target === 'string' && target.startsWith('secretsmanager.')) {
@@ -217,21 +219,7 @@ async function extraRoutes(req: IncomingMessage, res: ServerResponse, url: URL, 
     json(res, 200, { token: await signToken(user, secret.value), wsUrl: context.wsUrl });
     return true;
   }
-  if (req.method === 'GET' && url.pathname === '/') {
-    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(landingPage(context));
-    return true;
-  }
-  return false;
-}
-
-function landingPage({ wsUrl, httpUrl, app }: RouteContext): string {
-  const routes = [...app.api.routes.keys()].map((r) => `<li><code>${r}</code></li>`).join('');
-  return `<!doctype html><html lang="en"><meta charset="utf-8"><title>Updraft (local)</title>
-<body style="font-family: system-ui; max-width: 40rem; margin: 2rem auto; line-height: 1.5">
-<h1>Updraft, running locally</h1>
-<p>WebSocket endpoint: <code>${wsUrl}?token=&lt;JWT&gt;</code></p>
-<p>A token for a user: <a href="/dev/token?user=alice"><code>${httpUrl}/dev/token?user=alice</code></a></p>
-<p>Routes, from the synthesized template:</p><ul>${routes}</ul></body></html>`;
+  return context.web(req, res);
 }
 
 function recordFailure(dir: string, failed: FailedBatch, log: (line: string) => void): void {

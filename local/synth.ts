@@ -9,17 +9,17 @@ const SOURCES = ['cdk', 'lambdas', 'shared', 'cdk.json', 'package-lock.json'];
 const STAMP = '.updraft-source-hash';
 
 /** A hash of the sources' paths and contents: unlike times, it does not lie after a clone or a checkout. */
-export function sourceHash(root: string): string {
+export function sourceHash(root: string, sources: readonly string[] = SOURCES, skip: ReadonlySet<string> = new Set()): string {
   const hash = createHash('sha256');
   const visit = (file: string) => {
-    if (!existsSync(file)) return;
+    if (!existsSync(file) || skip.has(path.relative(root, file))) return;
     if (statSync(file).isDirectory()) {
       for (const name of readdirSync(file).sort()) visit(path.join(file, name));
       return;
     }
     hash.update(path.relative(root, file)).update('\0').update(readFileSync(file)).update('\0');
   };
-  for (const source of SOURCES) visit(path.join(root, source));
+  for (const source of sources) visit(path.join(root, source));
   return hash.digest('hex');
 }
 

@@ -11,6 +11,7 @@ import { TestClient } from './ws-client';
 const ROOT = path.resolve(__dirname, '..', '..');
 /** Integration tests run their own synthesized assembly, apart from the cdk.out that `npm start` uses. */
 export const TEST_ASSEMBLY = path.join(tmpdir(), 'updraft-test-cdk.out');
+export const TEST_WEB_DIR = path.join(tmpdir(), 'updraft-test-web');
 
 export interface StackOptions {
   /** Keep data here between starts; in memory when absent. */
@@ -59,6 +60,7 @@ export class LocalStack {
         UPDRAFT_PORT: String(ports.http),
         UPDRAFT_DYNAMODB_PORT: String(ports.dynamodb),
         UPDRAFT_CDK_OUT: TEST_ASSEMBLY,
+        UPDRAFT_WEB_DIR: TEST_WEB_DIR,
         UPDRAFT_DATA_DIR: options.dataDir ?? ownStateDir!,
         ...options.env,
       },

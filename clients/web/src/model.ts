@@ -1,0 +1,200 @@
+import pLimit from 'p-limit';
+import { Timeline, UpdraftClient, type StateChange } from '../../../shared/client';
+import { inboxChannel, threadChannel, userChannel } from '../../../shared/protocol/channels';
+import type { Notification, Presence, Status } from '../../../shared/protocol/types';
+
+export interface Snapshot {
+  readonly me: string;
+  readonly connection: StateChange;
+  /** The home feed: the people followed and me, newest first. */
+  readonly feed: readonly Status[];
+  readonly following: readonly string[];
+  readonly presence: ReadonlyMap<string, Presence>;
+  /** Newest first. */
+  readonly inbox: readonly Notification[];
+  readonly unread: number;
+  /** The thread open in the side view: its root (when known) and replies, oldest first. */
+  readonly thread?: { readonly root: string; readonly status?: Status; readonly replies: readonly Status[] };
+  /** The last thing that went wrong, for the user to see. */
+  readonly problem?: string;
+}
+
+const FEED_SIZE = 200;
+const FILL_PER_USER = 20;
+const PRESENCE_EVERY_MS = 30_000;
+const fill = pLimit(4);
+
+/**
+ * What the app shows, kept from the client library's events. React reads it
+ * through `subscribe`/`snapshot` (useSyncExternalStore); every change makes a
+ * new snapshot.
+ */
+export class AppModel {
+  private readonly feed = new Timeline<Status>();
+  private readonly inbox = new Timeline<Notification>();
+  private readonly known = new Map<string, Status>();
+  private readonly threads = new Map<string, Timeline<Status>>();
+  private following: string[] = [];
+  private presence = new Map<string, Presence>();
+  private openThread: string | undefined;
+  private unread = 0;
+  private problem: string | undefined;
+  private connection: StateChange = { state: 'idle' };
+  private listeners = new Set<() => void>();
+  private current: Snapshot;
+  private presenceTimer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(
+    private readonly client: UpdraftClient,
+    readonly me: string,
+  ) {
+    this.current = this.build();
+    client.events.on('state', (change) => {
+      this.connection = change;
+      this.changed();
+    });
+    client.events.on('status', ({ channel, status }) => this.onStatus(channel, status));
+    client.events.on('notification', (notification) => {
+      if (this.inbox.add(notification)) {
+        this.unread += 1;
+        if (notification.status) this.remember(notification.status);
+        this.changed();
+      }
+    });
+    client.events.on('error', (error) => this.fail(error));
+  }
+
+  subscribe = (listener: () => void): (() => void) => {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  };
+
+  snapshot = (): Snapshot => this.current;
+
+  /** Connects, then fills the feed, the inbox and presence; the client keeps them live from there. */
+  async start(): Promise<void> {
+    await this.client.connect();
+    await this.client.subscribe([userChannel(this.me), inboxChannel(this.me)]);
+    this.following = await this.client.following();
+    this.changed();
+    const unreadBefore = this.unread;
+    await Promise.all([
+      // A few pages at a time: one request per person followed, so a long follow list must not flood the API.
+      ...[this.me, ...this.following].map((user) => fill(() => this.client.history(userChannel(user), { limit: FILL_PER_USER }))),
+      this.client.history(inboxChannel(this.me), { limit: 20 }),
+    ]);
+    // What the first page of the inbox held was there before this visit: not news.
+    this.unread = unreadBefore;
+    this.changed();
+    await this.refreshPresence();
+    this.presenceTimer = setInterval(() => void this.refreshPresence().catch((error) => this.fail(error)), PRESENCE_EVERY_MS);
+  }
+
+  stop(): void {
+    clearInterval(this.presenceTimer);
+    this.client.close();
+  }
+
+  async post(text: string, replyTo?: string): Promise<Status> {
+    const status = await this.client.post(text, replyTo);
+    this.onStatus(userChannel(this.me), status);
+    return status;
+  }
+
+  async follow(user: string): Promise<void> {
+    await this.client.follow(user);
+    if (!this.following.includes(user)) this.following = [...this.following, user].sort();
+    this.changed();
+    await Promise.all([this.client.history(userChannel(user), { limit: FILL_PER_USER }), this.refreshPresence()]);
+  }
+
+  async unfollow(user: string): Promise<void> {
+    await this.client.unfollow(user);
+    this.following = this.following.filter((u) => u !== user);
+    this.feed.removeWhere((status) => status.author === user);
+    this.changed();
+  }
+
+  /** Opens a thread beside the feed: live replies, and the latest 100 from history. */
+  async showThread(root: string): Promise<void> {
+    const previous = this.openThread;
+    this.openThread = root;
+    if (!this.threads.has(root)) this.threads.set(root, new Timeline());
+    this.changed();
+    if (previous && previous !== root) await this.client.unsubscribe([threadChannel(previous)]);
+    await this.client.subscribe([threadChannel(root)]);
+    await this.client.history(threadChannel(root), { limit: 100 });
+  }
+
+  async closeThread(): Promise<void> {
+    const root = this.openThread;
+    this.openThread = undefined;
+    this.changed();
+    if (root) await this.client.unsubscribe([threadChannel(root)]);
+  }
+
+  markRead(): void {
+    this.unread = 0;
+    this.changed();
+  }
+
+  fail(error: unknown): void {
+    this.problem = error instanceof Error ? error.message : String(error);
+    this.changed();
+  }
+
+  dismissProblem(): void {
+    this.problem = undefined;
+    this.changed();
+  }
+
+  private async refreshPresence(): Promise<void> {
+    const users = this.following.slice(0, 100);
+    if (users.length === 0) return;
+    this.presence = new Map((await this.client.presence(users)).map((p) => [p.user, p]));
+    this.changed();
+  }
+
+  private onStatus(channel: string, status: Status): void {
+    this.remember(status);
+    if (channel.startsWith('thread:')) {
+      const root = channel.slice('thread:'.length);
+      let thread = this.threads.get(root);
+      if (!thread) this.threads.set(root, (thread = new Timeline()));
+      thread.add(status);
+    } else if (status.author === this.me || this.following.includes(status.author)) {
+      this.feed.add(status);
+    }
+    this.changed();
+  }
+
+  private remember(status: Status): void {
+    this.known.set(status.id, status);
+    // A reply we hold belongs to its thread too, whether or not the thread is open.
+    if (status.thread) {
+      let thread = this.threads.get(status.thread);
+      if (!thread) this.threads.set(status.thread, (thread = new Timeline()));
+      thread.add(status);
+    }
+  }
+
+  private changed(): void {
+    this.current = this.build();
+    for (const listener of this.listeners) listener();
+  }
+
+  private build(): Snapshot {
+    const root = this.openThread;
+    return {
+      me: this.me,
+      connection: this.connection,
+      feed: this.feed.newest(FEED_SIZE),
+      following: this.following,
+      presence: this.presence,
+      inbox: this.inbox.newest(50),
+      unread: this.unread,
+      thread: root ? { root, status: this.known.get(root), replies: [...(this.threads.get(root)?.items() ?? [])] } : undefined,
+      problem: this.problem,
+    };
+  }
+}

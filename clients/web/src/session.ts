@@ -1,0 +1,54 @@
+import { decodeJwt } from 'jose';
+
+/** Where the app finds its stack: `/config.json`, written by the local stack or by the deployment. */
+export interface AppConfig {
+  readonly wsUrl: string;
+  /** The local stack hands out tokens for any user id; a deployed stack does not. */
+  readonly devTokens: boolean;
+}
+
+export interface Session {
+  readonly user: string;
+  readonly token: string;
+}
+
+const KEY = 'updraft.session';
+export const USER_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+export async function loadConfig(): Promise<AppConfig> {
+  const response = await fetch('./config.json', { cache: 'no-store' });
+  if (!response.ok) throw new Error(`could not load config.json (HTTP ${response.status})`);
+  return (await response.json()) as AppConfig;
+}
+
+/** A dev token from the local stack; a fresh one on every call, so a reconnection never uses an expired one. */
+export async function devToken(user: string): Promise<string> {
+  const response = await fetch(`./dev/token?user=${encodeURIComponent(user)}`);
+  const body = (await response.json()) as { token?: string; message?: string };
+  if (!response.ok || !body.token) throw new Error(body.message ?? `HTTP ${response.status}`);
+  return body.token;
+}
+
+/** The user a token names, or an error that says why it will not do. */
+export function userOf(token: string): string {
+  let claims: ReturnType<typeof decodeJwt>;
+  try {
+    claims = decodeJwt(token);
+  } catch {
+    throw new Error('that is not a JWT');
+  }
+  if (typeof claims.sub !== 'string' || !USER_ID.test(claims.sub)) throw new Error('the token has no valid user id (sub)');
+  if (typeof claims.exp === 'number' && claims.exp * 1000 < Date.now()) throw new Error('the token has expired');
+  return claims.sub;
+}
+
+/** Kept per tab (sessionStorage), so two windows can be two people. */
+export function savedSession(): Session | undefined {
+  const raw = sessionStorage.getItem(KEY);
+  return raw ? (JSON.parse(raw) as Session) : undefined;
+}
+
+export function saveSession(session: Session | undefined): void {
+  if (session) sessionStorage.setItem(KEY, JSON.stringify(session));
+  else sessionStorage.removeItem(KEY);
+}
