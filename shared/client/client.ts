@@ -13,7 +13,7 @@ export interface SocketLike {
   onopen: ((event: unknown) => void) | null;
   onmessage: ((event: { data: unknown }) => void) | null;
   onclose: ((event: { code: number; reason: string }) => void) | null;
-  onerror: ((event: unknown) => void) | null;
+  onerror: ((event: { message?: string }) => void) | null;
   send(data: string): void;
   close(code?: number, reason?: string): void;
 }
@@ -265,19 +265,23 @@ export class UpdraftClient {
     const socket = new Socket(`${this.options.url}${separator}token=${encodeURIComponent(token)}`);
     this.socket = socket;
     let opened = false;
+    let failure = '';
     socket.onopen = () => {
       opened = true;
       void this.onOpen();
     };
     socket.onmessage = (event) => this.onFrame(String(event.data));
     // A refused handshake shows as an error and then a close; the close decides.
-    socket.onerror = () => undefined;
+    // Browsers say nothing more; Node's `ws` names the HTTP status.
+    socket.onerror = (event) => {
+      failure = event.message ?? '';
+    };
     socket.onclose = (event) => {
       if (this.socket !== socket) return;
       this.detach();
       this.stopHeartbeat();
       if (opened) this.attempt = 0;
-      this.retry(opened ? `closed ${event.code}${event.reason ? ` ${event.reason}` : ''}` : 'could not connect');
+      this.retry(opened ? `closed ${event.code}${event.reason ? ` ${event.reason}` : ''}` : `could not connect${failure ? `: ${failure}` : ''}`);
     };
   }
 

@@ -1,0 +1,105 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as path from 'node:path';
+import { LocalStack } from '../support/local-stack';
+
+/** The `updraft` command, run as a user runs it, against the real local stack. */
+const BIN = path.resolve(__dirname, '..', '..', 'clients', 'cli', 'bin.mjs');
+let stack: LocalStack;
+const running: ChildProcess[] = [];
+
+beforeAll(async () => {
+  stack = await LocalStack.start();
+});
+
+afterAll(async () => {
+  for (const child of running) child.kill('SIGKILL');
+  expect(await stack.stop()).toBe(0);
+});
+
+interface Run {
+  readonly child: ChildProcess;
+  stdout: string;
+  stderr: string;
+  readonly exited: Promise<number | null>;
+}
+
+function start(args: readonly string[], input?: string): Run {
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  running.push(child);
+  const run: Run = { child, stdout: '', stderr: '', exited: new Promise((resolve) => child.once('exit', (code) => resolve(code))) };
+  child.stdout!.on('data', (chunk: Buffer) => (run.stdout += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (run.stderr += chunk.toString()));
+  if (input !== undefined) child.stdin!.end(input);
+  return run;
+}
+
+async function updraft(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const run = start(args, '');
+  const code = await run.exited;
+  return { code, stdout: run.stdout, stderr: run.stderr };
+}
+
+const as = (user: string) => ['--url', stack.httpUrl, '--user', user];
+const lines = (stdout: string) => stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+
+async function until(check: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+describe('updraft (the CLI)', () => {
+  it('posts, and reads the status back with history, as JSON for scripts', async () => {
+    const posted = await updraft('post', ...as('cli-ann'), '--json', 'hello', 'from', 'a', 'terminal');
+
+    expect(posted.code).toBe(0);
+    const [reply] = lines(posted.stdout);
+    expect(reply).toMatchObject({ type: 'posted', status: { author: 'cli-ann', text: 'hello from a terminal' } });
+    const history = await updraft('history', 'user:cli-ann', ...as('cli-ann'), '--json');
+    expect(history.code).toBe(0);
+    expect(lines(history.stdout)[0]).toMatchObject({ type: 'history', channel: 'user:cli-ann', items: [reply!['status']] });
+  });
+
+  it('tails a channel live until interrupted, then exits 0', async () => {
+    const tail = start(['tail', 'user:cli-bea', ...as('cli-tailer'), '--json']);
+    await until(() => tail.stdout.includes('"type":"subscribed"'), 'the tail to subscribe');
+    expect((await updraft('post', ...as('cli-bea'), 'live from the tail test')).code).toBe(0);
+    await until(() => tail.stdout.includes('"type":"status"'), 'the status on the tail');
+
+    const [subscribed, first] = lines(tail.stdout);
+    expect(subscribed).toEqual({ type: 'subscribed', channels: ['user:cli-bea'] });
+    expect(first).toMatchObject({ type: 'status', channel: 'user:cli-bea', status: { author: 'cli-bea', text: 'live from the tail test' } });
+    tail.child.kill('SIGINT');
+    expect(await tail.exited).toBe(0);
+  });
+
+  it('runs an interactive session: follow, post, and see the followed status live', async () => {
+    const session = start(['connect', ...as('cli-cal')]);
+    session.child.stdin!.write('/follow cli-dee\n');
+    await until(() => session.stdout.includes('followed cli-dee'), 'the follow');
+    session.child.stdin!.write('a status typed at the prompt\n');
+    await until(() => session.stdout.includes('cli-cal: a status typed at the prompt'), 'the own status');
+    expect((await updraft('post', ...as('cli-dee'), 'for my new follower')).code).toBe(0);
+    await until(() => session.stdout.includes('cli-dee: for my new follower'), 'the followed status');
+
+    session.child.stdin!.end('/quit\n');
+    expect(await session.exited).toBe(0);
+    expect(session.stdout).toContain('signed in as cli-cal');
+  });
+
+  it('exits 1 when the server refuses, 2 on a usage error, 3 when it cannot connect', async () => {
+    const refused = await updraft('post', ...as('cli-eve'), '--reply-to', '01ARZ3NDEKTSV4RRFFQ69G5FAV', 'to nothing');
+    const usage = await updraft('post', ...as('cli-eve'));
+    const unknown = await updraft('frobnicate');
+    const unreachable = await updraft('following', '--url', 'http://127.0.0.1:9', '--user', 'cli-eve');
+    const badToken = await updraft('following', '--url', stack.wsUrl, '--token', 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJldmUifQ.c2lnbmF0dXJl');
+
+    expect([refused.code, refused.stderr]).toEqual([1, expect.stringContaining('not_found')]);
+    expect([usage.code, usage.stderr]).toEqual([2, expect.stringContaining('post what?')]);
+    expect(unknown.code).toBe(2);
+    expect([unreachable.code, unreachable.stderr]).toEqual([3, expect.stringContaining('cannot reach the local stack')]);
+    expect([badToken.code, badToken.stderr]).toEqual([3, expect.stringContaining('401')]);
+  });
+});
