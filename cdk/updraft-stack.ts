@@ -12,6 +12,7 @@ import { EnvVar } from '../shared/config';
 import { ConnectionsSchema } from '../shared/store/connections';
 import { FollowsSchema } from '../shared/store/follows';
 import { UpdraftFunction } from './constructs/updraft-function';
+import { WebApp } from './constructs/web-app';
 
 export interface UpdraftStackProps extends StackProps {
   /** Stage name: the WebSocket stage and the tables' retention follow it. @default 'dev' */
@@ -22,6 +23,8 @@ export interface UpdraftStackProps extends StackProps {
   readonly throttleRate?: number;
   /** Burst of messages the stage accepts above the rate. @default 1000 */
   readonly throttleBurst?: number;
+  /** The built browser app: when given, it is deployed to S3 behind CloudFront. @default no web app */
+  readonly webAppDir?: string;
 }
 
 /** Message routes: one per action of PROTOCOL.md, each with its own least-privilege Lambda. */
@@ -214,5 +217,7 @@ export class UpdraftStack extends Stack {
     new CfnOutput(this, 'ManagementEndpoint', { value: this.stage.callbackUrl, description: 'API Gateway Management API' });
     new CfnOutput(this, 'JwtSecretArn', { value: jwtSecret.secretArn, description: 'HS256 signing key for access tokens' });
     new CfnOutput(this, 'FanOutDlqUrl', { value: fanOutDlq.queueUrl, description: 'Stream batches fan-out gave up on' });
+
+    if (props.webAppDir) new WebApp(this, 'WebApp', { assetDir: props.webAppDir, wsUrl: this.stage.url });
   }
 }
