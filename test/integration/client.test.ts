@@ -1,5 +1,5 @@
 import WebSocket from 'ws';
-import { UpdraftClient, UpdraftError, type ConnectionState, type SocketFactory } from '../../shared/client';
+import { UpdraftClient, UpdraftError, type ClientOptions, type ConnectionState, type SocketFactory, type StateChange } from '../../shared/client';
 import type { Status } from '../../shared/protocol';
 import { LocalStack } from '../support/local-stack';
 
@@ -31,15 +31,16 @@ class Gate {
   }
 }
 
-function client(user: string, gate = new Gate()): UpdraftClient {
+function client(user: string, gate = new Gate(), on = stack, options: Partial<ClientOptions> = {}): UpdraftClient {
   const created = new UpdraftClient({
-    url: stack.wsUrl,
+    url: on.wsUrl,
     token: async () => {
       await gate.passed();
-      return stack.token(user);
+      return on.token(user);
     },
     WebSocket: WebSocket as unknown as SocketFactory,
     backoff: { initialMs: 100, maxMs: 1_000 },
+    ...options,
   });
   clients.push(created);
   return created;
@@ -146,5 +147,40 @@ describe('UpdraftClient', () => {
     expect(seen.map((s) => s.id).sort()).toEqual(expected);
     expect(new Set(seen.map((s) => s.id)).size).toBe(seen.length);
     expect(watcher.channels.get(`thread:${root.id}`)).toBe(expected[expected.length - 1]);
+  });
+});
+
+describe('UpdraftClient against API Gateway’s time limits (scaled down: 1.5 s idle, 4 s lifetime)', () => {
+  let limited: LocalStack;
+  beforeAll(async () => {
+    limited = await LocalStack.start({ env: { UPDRAFT_IDLE_TIMEOUT_MS: '1500', UPDRAFT_MAX_CONNECTION_MS: '4000' } });
+  });
+  afterAll(async () => {
+    expect(await limited.stop()).toBe(0);
+  });
+
+  it('keeps an idle connection open with its heartbeat, and comes back after the forced cut without losing a status', async () => {
+    const reader = client('t-reader', new Gate(), limited, { heartbeatMs: 500 });
+    const writer = client('t-writer', new Gate(), limited, { heartbeatMs: 500 });
+    const changes: StateChange[] = [];
+    reader.events.on('state', (change) => changes.push(change));
+    await Promise.all([reader.connect(), writer.connect()]);
+    await reader.subscribe(['user:t-writer']);
+    const seen = received(reader);
+
+    // Idle for longer than the idle timeout: only the heartbeat keeps it open.
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    expect(changes.filter((c) => c.state === 'reconnecting')).toEqual([]);
+
+    // Keep posting across the 4-second cut.
+    const posted: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      posted.push((await writer.post(`tick ${i}`)).id);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    }
+    await until(() => posted.every((id) => seen.some((s) => s.id === id)), 'every tick');
+
+    expect(changes.find((c) => c.state === 'reconnecting')?.reason).toMatch(/^closed 1001/);
+    expect(seen.map((s) => s.id).filter((id) => posted.includes(id))).toEqual(posted);
   });
 });
