@@ -127,6 +127,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
 
     const eventLog = options.eventLog;
     const onEvent = eventLog ? { onEvent: (kind: string, event: unknown) => appendFileSync(eventLog, `${JSON.stringify({ kind, event })}\n`) } : {};
+    const web = webApp(options.webDir, wsUrl);
     const gateway = new Gateway({
       port,
       host: HOST,
@@ -136,7 +137,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
       limits: options.limits,
       log,
       ...onEvent,
-      extraRoutes: (req, res, url) => extraRoutes(req, res, url, { secrets, wsUrl, web: webApp(options.webDir, wsUrl) }),
+      extraRoutes: (req, res, url) => extraRoutes(req, res, url, { secrets, wsUrl, web }),
     });
     try {
       await gateway.listen();

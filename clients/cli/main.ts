@@ -58,7 +58,8 @@ function output(json: boolean, write: (line: string) => void): Output {
       status: (channel, status) => write(JSON.stringify({ type: 'status', channel, status })),
       notification: (notification) => write(JSON.stringify({ type: 'notification', notification })),
       value: (frame) => write(JSON.stringify(frame)),
-      info: () => undefined,
+      // Progress and messages as objects too, so that every line of --json output parses.
+      info: (message) => write(JSON.stringify({ type: 'info', message })),
     };
   }
   const time = (iso: string) => new Date(iso).toLocaleTimeString();
@@ -90,7 +91,12 @@ async function credentials(
     return { wsUrl: url, user: subject, token: async () => token };
   }
   if (!user) throw new UsageError('say who you are: --user <id> (local stack) or --token <jwt>');
-  const base = new URL(url.replace(/^ws/, 'http'));
+  let base: URL;
+  try {
+    base = new URL(url.replace(/^ws/, 'http'));
+  } catch {
+    throw new UsageError(`--url ${url} is not a URL`);
+  }
   const fetchToken = async () => {
     let response: Response;
     try {
@@ -140,6 +146,35 @@ function channelsOf(args: readonly string[]): string[] {
   return [...args];
 }
 
+/** Everything that can be checked without the server is, before connecting: a usage error exits 2 whatever the network does. */
+function checkUsage(command: string, rest: readonly string[], values: { limit?: string; before?: string; after?: string }): void {
+  switch (command) {
+    case 'connect':
+    case 'following':
+      return;
+    case 'post':
+      if (!rest.join(' ').trim()) throw new UsageError('post what? updraft post <text…>');
+      return;
+    case 'tail':
+      channelsOf(rest);
+      return;
+    case 'history':
+      channelsOf(rest.slice(0, 1));
+      if (values.limit !== undefined && !/^\d+$/.test(values.limit)) throw new UsageError('--limit must be a whole number (1 to 100)');
+      if (values.before !== undefined && values.after !== undefined) throw new UsageError('give --before or --after, not both');
+      return;
+    case 'follow':
+    case 'unfollow':
+      if (!rest[0]) throw new UsageError(`${command} whom? updraft ${command} <user>`);
+      return;
+    case 'presence':
+      if (rest.length === 0) throw new UsageError('presence of whom? updraft presence <user…>');
+      return;
+    default:
+      throw new UsageError(`unknown command ${command}`);
+  }
+}
+
 const show = (out: Output, channel: string, item: ChannelItem) => ('kind' in item ? out.notification(item) : out.status(channel, item));
 
 export async function main(argv: readonly string[], write: (line: string) => void = (line) => console.log(line)): Promise<number> {
@@ -164,22 +199,18 @@ export async function main(argv: readonly string[], write: (line: string) => voi
     return values.help ? Exit.Ok : Exit.Usage;
   }
   const out = output(values.json, write);
-  const known = ['connect', 'post', 'tail', 'history', 'follow', 'unfollow', 'following', 'presence'];
-  if (!known.includes(command)) throw new UsageError(`unknown command ${command}`);
+  checkUsage(command, rest, values);
   const { wsUrl, user, token } = await credentials(values.url, values.user, values.token);
   const client = await connect(wsUrl, token, out);
   try {
     switch (command) {
       case 'post': {
-        const text = rest.join(' ');
-        if (!text.trim()) throw new UsageError('post what? updraft post <text…>');
-        const status = await client.post(text, values['reply-to']);
+        const status = await client.post(rest.join(' '), values['reply-to']);
         out.value({ type: 'posted', status }, `posted ${status.id}`);
         return Exit.Ok;
       }
       case 'history': {
-        const [channel] = channelsOf(rest.slice(0, 1));
-        const page = await client.history(channel as string, {
+        const page = await client.history(rest[0] as string, {
           ...(values.limit ? { limit: Number(values.limit) } : {}),
           ...(values.before ? { before: values.before } : {}),
           ...(values.after ? { after: values.after } : {}),
@@ -195,10 +226,9 @@ export async function main(argv: readonly string[], write: (line: string) => voi
       }
       case 'follow':
       case 'unfollow': {
-        const [user] = rest;
-        if (!user) throw new UsageError(`${command} whom? updraft ${command} <user>`);
-        await (command === 'follow' ? client.follow(user) : client.unfollow(user));
-        out.value({ type: `${command}ed`, user }, `${command}ed ${user}`);
+        const followed = rest[0] as string;
+        await (command === 'follow' ? client.follow(followed) : client.unfollow(followed));
+        out.value({ type: `${command}ed`, user: followed }, `${command}ed ${followed}`);
         return Exit.Ok;
       }
       case 'following': {
@@ -207,15 +237,15 @@ export async function main(argv: readonly string[], write: (line: string) => voi
         return Exit.Ok;
       }
       case 'presence': {
-        if (rest.length === 0) throw new UsageError('presence of whom? updraft presence <user…>');
         const users = await client.presence(rest);
         out.value({ type: 'presence', users }, users.map((p) => `${p.user}\t${p.online ? 'online' : `offline${p.lastSeen ? `, seen ${p.lastSeen}` : ''}`}`).join('\n'));
         return Exit.Ok;
       }
       case 'tail': {
-        const channels = channelsOf(rest);
-        client.events.on('status', ({ channel, status }) => out.status(channel, status));
-        client.events.on('notification', (n) => out.notification(n));
+        const channels = rest;
+        // The server also sends the statuses of everyone the user follows; a tail shows what it was asked for.
+        client.events.on('status', ({ channel, status }) => channels.includes(channel) && out.status(channel, status));
+        if (channels.some((channel) => channel.startsWith('inbox:'))) client.events.on('notification', (n) => out.notification(n));
         await client.subscribe(channels);
         out.value({ type: 'subscribed', channels }, `tailing ${channels.join(', ')} (Ctrl-C to stop)`);
         await interrupted();

@@ -83,31 +83,52 @@ interface Pending {
   readonly resolve: (frame: ServerFrame) => void;
   readonly reject: (error: Error) => void;
   readonly timer: ReturnType<typeof setTimeout>;
+  /** Sent again on the next connection if this one drops before the reply. */
+  readonly resend: boolean;
 }
 
 const OPEN = 1;
 const SUBSCRIBE_BATCH = 50;
 const PAGE_LIMIT = 100;
+/** Ids remembered per channel for dedupe: duplicates come from resume overlap and redelivery, both recent. */
+const SEEN_PER_CHANNEL = 1_000;
+
+/** The connection a request was on dropped; it was not (and will not be) answered there. */
+const DISCONNECTED = 'disconnected';
+/** An error reply from the server (not a timeout, not a dropped connection). */
+const isRefusal = (error: unknown) => error instanceof UpdraftError && error.code !== 'timeout' && error.code !== DISCONNECTED;
 
 /**
  * A client of the Updraft protocol that survives the network: it reconnects
  * with backoff, catches up on every channel it follows from the last status it
  * saw, and hands each status over once.
  *
- * Requests made while disconnected wait for the next connection; requests in
- * flight when a connection drops are sent again with the same `id`, which the
- * server treats as a retry (a `post` is never stored twice).
+ * Requests made while disconnected wait for the next connection (up to
+ * `requestTimeoutMs`); requests in flight when a connection drops are sent
+ * again with the same `id`, which the server treats as a retry (a `post` is
+ * never stored twice).
  */
 export class UpdraftClient {
   readonly events: Emitter<ClientEvents> = mitt<ClientEvents>();
   private socket: SocketLike | undefined;
   private current: ConnectionState = 'idle';
+  /** Counts connection attempts; work begun for an older one stops when it sees a newer. */
+  private generation = 0;
   private attempt = 0;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private heartbeatTimer: ReturnType<typeof setInterval> | undefined;
+  private pongTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly pending = new Map<string, Pending>();
   /** Channels this client wants, with the newest id seen on each (the resume cursor). */
   private readonly cursors = new Map<ChannelName, StatusId>();
+  /**
+   * Channels not yet caught up on this connection. A live status on one of
+   * them is handed over but does not move its cursor: the cursor still marks
+   * where the catch-up starts.
+   */
+  private readonly catchingUp = new Set<ChannelName>();
+  /** Channels given up (unfollowed, unsubscribed); a late status on one does not bring it back. */
+  private readonly dropped = new Set<ChannelName>();
   /** Ids already handed over, per channel, so a duplicate delivery is dropped. */
   private readonly seen = new Map<ChannelName, Set<string>>();
   private readonly prefix = Math.random().toString(36).slice(2, 10);
@@ -150,6 +171,7 @@ export class UpdraftClient {
 
   /** Closes for good: no reconnection, and waiting requests reject. */
   close(): void {
+    this.generation += 1;
     this.setState({ state: 'closed' });
     clearTimeout(this.retryTimer);
     this.stopHeartbeat();
@@ -169,11 +191,25 @@ export class UpdraftClient {
   /**
    * Subscribes to channels and keeps them across reconnections. A channel
    * with a cursor (given here, or the newest id already seen) gets what it
-   * missed since then, paged to the end, before this resolves.
+   * missed since then, paged to the end, before this resolves. A refused
+   * subscription (`forbidden`, `bad_request`) rejects and is not kept.
    */
   async subscribe(channels: readonly ChannelName[], since: Readonly<Record<ChannelName, StatusId>> = {}): Promise<void> {
-    for (const channel of channels) this.track(channel, since[channel]);
-    await this.resubscribe(channels);
+    for (const channel of channels) {
+      this.dropped.delete(channel);
+      this.track(channel, since[channel]);
+    }
+    try {
+      await this.catchUp(channels, this.generation, true);
+    } catch (error) {
+      if (isRefusal(error)) {
+        for (const channel of channels) this.forget(channel);
+        throw error;
+      }
+      if (!(error instanceof UpdraftError) || error.code !== DISCONNECTED) throw error;
+      // The connection dropped: the next one catches these channels up with the rest.
+      await this.whenLive();
+    }
   }
 
   async unsubscribe(channels: readonly ChannelName[]): Promise<void> {
@@ -192,13 +228,14 @@ export class UpdraftClient {
   ): Promise<Reply<'history'>> {
     const reply = await this.request('history', { channel, ...page }, 'history');
     const contiguous = page.before === undefined && (page.after === undefined || page.after === this.cursors.get(channel));
-    for (const item of reply.items) this.deliver(channel, item, contiguous && this.cursors.has(channel));
+    for (const item of reply.items) this.deliver(channel, item, contiguous && this.mayAdvance(channel));
     return reply;
   }
 
   /** Follows a user; this client's connections now receive their statuses (the server subscribes them). */
   async follow(user: UserId): Promise<void> {
     await this.request('follow', { user }, 'followed');
+    this.dropped.delete(userChannel(user));
     this.track(userChannel(user));
   }
 
@@ -227,12 +264,16 @@ export class UpdraftClient {
 
   /**
    * Sends one frame and waits for the reply with its `id`. An `error` reply
-   * rejects with `UpdraftError`. While disconnected, the frame waits.
+   * rejects with `UpdraftError`. While disconnected, the frame waits for the
+   * next connection, unless `resend` is false: then it rejects with code
+   * `disconnected`, as it does if its connection drops before the reply.
    */
-  request<T extends ServerFrame['type']>(action: string, fields: Record<string, unknown>, expect: T): Promise<Reply<T>> {
+  request<T extends ServerFrame['type']>(action: string, fields: Record<string, unknown>, expect: T, resend = true): Promise<Reply<T>> {
     if (this.current === 'idle' || this.current === 'closed') {
       return Promise.reject(new Error(`cannot send ${action}: the client is ${this.current}; call connect() first`));
     }
+    const open = this.socket?.readyState === OPEN;
+    if (!open && !resend) return Promise.reject(new UpdraftError(DISCONNECTED, `not connected: ${action} was not sent`));
     const id = `${this.prefix}-${++this.counter}`;
     const frame = { ...fields, action, id };
     return new Promise<ServerFrame>((resolve, reject) => {
@@ -241,8 +282,8 @@ export class UpdraftClient {
         this.pending.delete(id);
         reject(new UpdraftError('timeout', `no reply to ${action} within ${timeoutMs} ms`));
       }, timeoutMs);
-      this.pending.set(id, { frame, resolve, reject, timer });
-      if (this.socket?.readyState === OPEN) this.socket.send(JSON.stringify(frame));
+      this.pending.set(id, { frame, resolve, reject, timer, resend });
+      if (open) this.socket?.send(JSON.stringify(frame));
     }).then((reply) => {
       if (reply.type === 'error') throw new UpdraftError(reply.code, reply.message);
       if (reply.type !== expect) throw new UpdraftError('internal', `expected ${expect}, got ${reply.type}`);
@@ -251,24 +292,32 @@ export class UpdraftClient {
   }
 
   private async open(): Promise<void> {
+    const generation = ++this.generation;
     let token: string;
     try {
       token = typeof this.options.token === 'string' ? this.options.token : await this.options.token();
     } catch (error) {
-      this.retry(`could not get a token: ${(error as Error).message}`);
+      if (generation === this.generation) this.retry(`could not get a token: ${(error as Error).message}`);
       return;
     }
-    if (this.current === 'closed') return;
+    // close(), or another attempt, came first while the token was on its way.
+    if (generation !== this.generation) return;
     const Socket = this.options.WebSocket ?? (globalThis as { WebSocket?: SocketFactory }).WebSocket;
     if (!Socket) throw new Error('no WebSocket implementation: pass one in options.WebSocket');
     const separator = this.options.url.includes('?') ? '&' : '?';
-    const socket = new Socket(`${this.options.url}${separator}token=${encodeURIComponent(token)}`);
+    let socket: SocketLike;
+    try {
+      socket = new Socket(`${this.options.url}${separator}token=${encodeURIComponent(token)}`);
+    } catch (error) {
+      this.retry(`could not connect: ${(error as Error).message}`);
+      return;
+    }
     this.socket = socket;
     let opened = false;
     let failure = '';
     socket.onopen = () => {
       opened = true;
-      void this.onOpen();
+      void this.onOpen(generation);
     };
     socket.onmessage = (event) => this.onFrame(String(event.data));
     // A refused handshake shows as an error and then a close; the close decides.
@@ -278,49 +327,84 @@ export class UpdraftClient {
     };
     socket.onclose = (event) => {
       if (this.socket !== socket) return;
-      this.detach();
-      this.stopHeartbeat();
-      if (opened) this.attempt = 0;
+      this.dropConnection();
       this.retry(opened ? `closed ${event.code}${event.reason ? ` ${event.reason}` : ''}` : `could not connect${failure ? `: ${failure}` : ''}`);
     };
   }
 
-  private async onOpen(): Promise<void> {
+  private async onOpen(generation: number): Promise<void> {
     this.setState({ state: 'catching-up' });
     this.startHeartbeat();
     // Requests that were waiting, or in flight on the last connection, go (again) first.
-    for (const pending of this.pending.values()) this.socket?.send(JSON.stringify(pending.frame));
+    for (const pending of this.pending.values()) if (pending.resend) this.socket?.send(JSON.stringify(pending.frame));
+    const channels = [...this.cursors.keys()];
+    for (const channel of channels) this.catchingUp.add(channel);
     try {
-      await this.resubscribe([...this.cursors.keys()]);
+      await this.catchUp(channels, generation, false);
     } catch (error) {
-      // Catching up failed on this connection (it dropped, or the server refused):
-      // the next connection tries again from the same cursors.
+      if (generation !== this.generation) return;
+      // The connection failed under the catch-up: the next one starts again from the same cursors.
       this.events.emit('error', error as Error);
-      if (this.socket?.readyState === OPEN) this.socket.close(4000, 'catch-up failed');
+      this.socket?.close(4000, 'catch-up failed');
       return;
     }
-    if (this.current === 'catching-up') this.setState({ state: 'live' });
+    if (generation !== this.generation || this.current !== 'catching-up') return;
+    this.attempt = 0;
+    this.setState({ state: 'live' });
   }
 
-  /** Subscribes in batches the protocol allows; `missed` is handed over and truncated channels paged. */
-  private async resubscribe(channels: readonly ChannelName[]): Promise<void> {
-    for (let start = 0; start < channels.length; start += SUBSCRIBE_BATCH) {
-      const batch = channels.slice(start, start + SUBSCRIBE_BATCH);
-      const since = Object.fromEntries(batch.map((channel) => [channel, this.cursorOf(channel)]));
-      const reply = await this.request('subscribe', { channels: batch, since }, 'subscribed');
-      for (const [channel, items] of Object.entries(reply.missed ?? {})) {
-        for (const item of items) this.deliver(channel, item, true);
+  /**
+   * Subscribes in batches the protocol allows, hands `missed` over and pages
+   * truncated channels to the end. On reconnection (`strict` false), a batch
+   * the server refuses is retried channel by channel, and a channel refused on
+   * its own is dropped with an `error` event, so one bad channel cannot keep
+   * the client from going live.
+   */
+  private async catchUp(channels: readonly ChannelName[], generation: number, strict: boolean): Promise<void> {
+    for (const channel of channels) this.catchingUp.add(channel);
+    try {
+      for (let start = 0; start < channels.length; start += SUBSCRIBE_BATCH) {
+        const batch = channels.slice(start, start + SUBSCRIBE_BATCH).filter((channel) => this.cursors.has(channel));
+        try {
+          await this.catchUpBatch(batch, generation);
+        } catch (error) {
+          if (strict || !isRefusal(error) || batch.length === 1) throw error;
+          for (const channel of batch) {
+            await this.catchUpBatch([channel], generation).catch((refusal: unknown) => {
+              if (!isRefusal(refusal)) throw refusal;
+              this.forget(channel);
+              this.events.emit('error', new UpdraftError((refusal as UpdraftError).code, `${channel} dropped: ${(refusal as Error).message}`));
+            });
+          }
+        }
       }
-      for (const channel of reply.truncated ?? []) await this.pageToEnd(channel);
+    } finally {
+      if (generation === this.generation) for (const channel of channels) this.catchingUp.delete(channel);
     }
   }
 
-  private async pageToEnd(channel: ChannelName): Promise<void> {
-    let after: StatusId | undefined = this.cursorOf(channel);
-    while (after !== undefined) {
-      const page = await this.history(channel, { after, limit: PAGE_LIMIT });
-      after = page.next;
+  private async catchUpBatch(batch: readonly ChannelName[], generation: number): Promise<void> {
+    if (batch.length === 0) return;
+    const since = Object.fromEntries(batch.map((channel) => [channel, this.cursorOf(channel)]));
+    const reply = await this.request('subscribe', { channels: batch, since }, 'subscribed', false);
+    this.assertCurrent(generation);
+    for (const [channel, items] of Object.entries(reply.missed ?? {})) {
+      for (const item of items) this.deliver(channel, item, true);
     }
+    for (const channel of reply.truncated ?? []) {
+      let after: StatusId | undefined = this.cursorOf(channel);
+      while (after !== undefined) {
+        const page: Reply<'history'> = await this.request('history', { channel, after, limit: PAGE_LIMIT }, 'history', false);
+        this.assertCurrent(generation);
+        for (const item of page.items) this.deliver(channel, item, true);
+        after = page.next;
+      }
+    }
+    for (const channel of batch) this.catchingUp.delete(channel);
+  }
+
+  private assertCurrent(generation: number): void {
+    if (generation !== this.generation) throw new UpdraftError(DISCONNECTED, 'the connection was replaced');
   }
 
   private onFrame(data: string): void {
@@ -333,13 +417,13 @@ export class UpdraftClient {
     }
     if (frame.type === 'status') {
       // `user:` channels arrive unasked for the people followed (subscribed at $connect): keep them too.
-      if (frame.channel.startsWith('user:')) this.track(frame.channel);
-      this.deliver(frame.channel, frame.status, this.cursors.has(frame.channel));
+      if (frame.channel.startsWith('user:') && !this.dropped.has(frame.channel)) this.track(frame.channel);
+      this.deliver(frame.channel, frame.status, this.mayAdvance(frame.channel));
       return;
     }
     if (frame.type === 'notification') {
       const inbox = [...this.cursors.keys()].find((channel) => parseChannel(channel)?.kind === 'inbox');
-      this.deliver(inbox ?? 'inbox:', frame.notification, inbox !== undefined);
+      this.deliver(inbox ?? 'inbox:', frame.notification, inbox !== undefined && this.mayAdvance(inbox));
       return;
     }
     const pending = frame.id === undefined ? undefined : this.pending.get(frame.id);
@@ -350,6 +434,10 @@ export class UpdraftClient {
     } else if (frame.type === 'error') {
       this.events.emit('error', new UpdraftError(frame.code, frame.message));
     }
+  }
+
+  private mayAdvance(channel: ChannelName): boolean {
+    return this.cursors.has(channel) && !this.catchingUp.has(channel);
   }
 
   /**
@@ -366,6 +454,7 @@ export class UpdraftClient {
     if (!seen) this.seen.set(channel, (seen = new Set()));
     if (seen.has(item.id)) return;
     seen.add(item.id);
+    if (seen.size > SEEN_PER_CHANNEL) seen.delete(seen.values().next().value as string);
     if ('kind' in item) this.events.emit('notification', item);
     else this.events.emit('status', { channel, status: item });
   }
@@ -387,6 +476,21 @@ export class UpdraftClient {
   private forget(channel: ChannelName): void {
     this.cursors.delete(channel);
     this.seen.delete(channel);
+    this.catchingUp.delete(channel);
+    this.dropped.add(channel);
+  }
+
+  /** The socket is gone: requests that must not cross to the next connection fail now. */
+  private dropConnection(): void {
+    this.detach();
+    this.stopHeartbeat();
+    this.catchingUp.clear();
+    for (const [id, pending] of this.pending) {
+      if (pending.resend) continue;
+      clearTimeout(pending.timer);
+      this.pending.delete(id);
+      pending.reject(new UpdraftError(DISCONNECTED, 'the connection dropped before the reply'));
+    }
   }
 
   private retry(reason: string): void {
@@ -402,17 +506,17 @@ export class UpdraftClient {
     this.stopHeartbeat();
     this.heartbeatTimer = setInterval(() => {
       const socket = this.socket;
-      const timeout = setTimeout(() => {
+      clearTimeout(this.pongTimer);
+      this.pongTimer = setTimeout(() => {
         // No pong: the connection is dead even if the socket has not noticed. Replace it.
         if (this.socket === socket && socket) {
-          this.detach();
+          this.dropConnection();
           socket.close(4001, 'heartbeat timed out');
-          this.stopHeartbeat();
           this.retry('heartbeat timed out');
         }
       }, this.options.pongTimeoutMs ?? 15_000);
-      this.request('ping', {}, 'pong').then(
-        () => clearTimeout(timeout),
+      this.request('ping', {}, 'pong', false).then(
+        () => clearTimeout(this.pongTimer),
         () => undefined,
       );
     }, this.options.heartbeatMs ?? 240_000);
@@ -420,6 +524,7 @@ export class UpdraftClient {
 
   private stopHeartbeat(): void {
     clearInterval(this.heartbeatTimer);
+    clearTimeout(this.pongTimer);
     this.heartbeatTimer = undefined;
   }
 

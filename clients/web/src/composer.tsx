@@ -36,7 +36,8 @@ export function Composer({
     }
   };
   const onKeyDown = (event: KeyboardEvent<HTMLTextAreaElement>) => {
-    if (event.key === 'Enter' && !event.shiftKey) void submit(event);
+    // Not while an input method is composing: there Enter picks a character.
+    if (event.key === 'Enter' && !event.shiftKey && !event.nativeEvent.isComposing) void submit(event);
   };
 
   return (

@@ -1,4 +1,4 @@
-import { useEffect, useMemo, useState, useSyncExternalStore } from 'react';
+import { useEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react';
 import { UpdraftClient, type StateChange } from '../../../shared/client';
 import { Composer } from './composer';
 import { AppModel } from './model';
@@ -34,6 +34,7 @@ export function Home({ config, session, onSignOut }: { config: AppConfig; sessio
   }, [model]);
   const view = useSyncExternalStore(model.subscribe, model.snapshot);
   const [replyTo, setReplyTo] = useState<string>();
+  const announcement = useAnnouncement(view.feed[0]?.id, view.feed[0]?.author, view.unread);
 
   const openThread = (root: string, reply?: string) => {
     setReplyTo(reply);
@@ -52,6 +53,14 @@ export function Home({ config, session, onSignOut }: { config: AppConfig; sessio
           Sign out
         </button>
       </header>
+      <p className="visually-hidden" role="log" aria-live="polite">
+        {announcement}
+      </p>
+      {!config.devTokens && view.connection.state === 'reconnecting' && (view.connection.attempt ?? 0) >= 3 && (
+        <div className="problem" role="alert">
+          Still cannot connect. If your token has expired, sign out and sign in with a new one.
+        </div>
+      )}
       {view.problem && (
         <div className="problem" role="alert">
           {view.problem}{' '}
@@ -100,6 +109,22 @@ export function Home({ config, session, onSignOut }: { config: AppConfig; sessio
       </div>
     </div>
   );
+}
+
+/**
+ * One short line for screen readers when something new arrives, instead of
+ * live regions over whole lists (which would read out every re-render).
+ */
+function useAnnouncement(newestId: string | undefined, author: string | undefined, unread: number): string {
+  const [text, setText] = useState('');
+  const last = useRef({ newestId, unread });
+  useEffect(() => {
+    const before = last.current;
+    last.current = { newestId, unread };
+    if (before.newestId !== undefined && newestId !== undefined && newestId > before.newestId && author) setText(`New status from ${author}`);
+    else if (unread > before.unread) setText(`${unread} unread notification${unread === 1 ? '' : 's'}`);
+  }, [newestId, author, unread]);
+  return text;
 }
 
 function ConnectionBadge({ connection }: { connection: StateChange }) {

@@ -1,5 +1,5 @@
 import pLimit from 'p-limit';
-import { Timeline, UpdraftClient, type StateChange } from '../../../shared/client';
+import { cursorAt, Timeline, UpdraftClient, type StateChange } from '../../../shared/client';
 import { inboxChannel, threadChannel, userChannel } from '../../../shared/protocol/channels';
 import type { Notification, Presence, Status } from '../../../shared/protocol/types';
 
@@ -30,14 +30,16 @@ const fill = pLimit(4);
  * new snapshot.
  */
 export class AppModel {
-  private readonly feed = new Timeline<Status>();
+  /** Every status seen on a `user:` channel; the feed is those by me and the people I follow. */
+  private readonly statuses = new Timeline<Status>();
   private readonly inbox = new Timeline<Notification>();
   private readonly known = new Map<string, Status>();
   private readonly threads = new Map<string, Timeline<Status>>();
   private following: string[] = [];
   private presence = new Map<string, Presence>();
   private openThread: string | undefined;
-  private unread = 0;
+  /** Notifications up to this id are read; undefined until the inbox's first page is in. */
+  private readUpTo: string | undefined;
   private problem: string | undefined;
   private connection: StateChange = { state: 'idle' };
   private listeners = new Set<() => void>();
@@ -52,11 +54,12 @@ export class AppModel {
     client.events.on('state', (change) => {
       this.connection = change;
       this.changed();
+      // Presence is asked for while live only: requests made offline would pile up and time out.
+      if (change.state === 'live' && this.presenceTimer !== undefined) void this.refreshPresence().catch((error) => this.fail(error));
     });
     client.events.on('status', ({ channel, status }) => this.onStatus(channel, status));
     client.events.on('notification', (notification) => {
       if (this.inbox.add(notification)) {
-        this.unread += 1;
         if (notification.status) this.remember(notification.status);
         this.changed();
       }
@@ -75,19 +78,21 @@ export class AppModel {
   async start(): Promise<void> {
     await this.client.connect();
     await this.client.subscribe([userChannel(this.me), inboxChannel(this.me)]);
-    this.following = await this.client.following();
+    // Merged, not replaced: a follow made while this was on its way stays.
+    this.following = [...new Set([...this.following, ...(await this.client.following())])].sort();
     this.changed();
-    const unreadBefore = this.unread;
-    await Promise.all([
+    const [inbox] = await Promise.all([
+      this.client.history(inboxChannel(this.me), { limit: 20 }),
       // A few pages at a time: one request per person followed, so a long follow list must not flood the API.
       ...[this.me, ...this.following].map((user) => fill(() => this.client.history(userChannel(user), { limit: FILL_PER_USER }))),
-      this.client.history(inboxChannel(this.me), { limit: 20 }),
     ]);
-    // What the first page of the inbox held was there before this visit: not news.
-    this.unread = unreadBefore;
+    // What the first page of the inbox held was there before this visit: not news. Anything newer is.
+    this.readUpTo = inbox.items[0]?.id ?? cursorAt(0);
     this.changed();
+    this.presenceTimer = setInterval(() => {
+      if (this.client.state === 'live') void this.refreshPresence().catch((error) => this.fail(error));
+    }, PRESENCE_EVERY_MS);
     await this.refreshPresence();
-    this.presenceTimer = setInterval(() => void this.refreshPresence().catch((error) => this.fail(error)), PRESENCE_EVERY_MS);
   }
 
   stop(): void {
@@ -111,7 +116,6 @@ export class AppModel {
   async unfollow(user: string): Promise<void> {
     await this.client.unfollow(user);
     this.following = this.following.filter((u) => u !== user);
-    this.feed.removeWhere((status) => status.author === user);
     this.changed();
   }
 
@@ -134,7 +138,7 @@ export class AppModel {
   }
 
   markRead(): void {
-    this.unread = 0;
+    this.readUpTo = this.inbox.newest(1)[0]?.id ?? this.readUpTo;
     this.changed();
   }
 
@@ -162,8 +166,8 @@ export class AppModel {
       let thread = this.threads.get(root);
       if (!thread) this.threads.set(root, (thread = new Timeline()));
       thread.add(status);
-    } else if (status.author === this.me || this.following.includes(status.author)) {
-      this.feed.add(status);
+    } else {
+      this.statuses.add(status);
     }
     this.changed();
   }
@@ -185,14 +189,23 @@ export class AppModel {
 
   private build(): Snapshot {
     const root = this.openThread;
+    // Filtered here, not on arrival: a status that comes before its author's `followed` reply still shows.
+    const shown = new Set([this.me, ...this.following]);
+    const feed: Status[] = [];
+    const all = this.statuses.items();
+    for (let i = all.length - 1; i >= 0 && feed.length < FEED_SIZE; i--) {
+      const status = all[i] as Status;
+      if (shown.has(status.author)) feed.push(status);
+    }
+    const readUpTo = this.readUpTo;
     return {
       me: this.me,
       connection: this.connection,
-      feed: this.feed.newest(FEED_SIZE),
+      feed,
       following: this.following,
       presence: this.presence,
       inbox: this.inbox.newest(50),
-      unread: this.unread,
+      unread: readUpTo === undefined ? 0 : this.inbox.items().filter((n) => n.id > readUpTo).length,
       thread: root ? { root, status: this.known.get(root), replies: [...(this.threads.get(root)?.items() ?? [])] } : undefined,
       problem: this.problem,
     };

@@ -77,7 +77,7 @@ export function Inbox({
       {notifications.length === 0 ? (
         <p className="empty">Replies to you and new followers show here.</p>
       ) : (
-        <ol className="notifications" aria-live="polite">
+        <ol className="notifications">
           {notifications.map((n) => (
             <li key={n.id} className="notification">
               {n.kind === 'follow' ? (

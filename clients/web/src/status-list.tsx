@@ -13,7 +13,7 @@ export function StatusList({
 }) {
   if (statuses.length === 0) return <p className="empty">{empty}</p>;
   return (
-    <ol className="statuses" aria-label={label} aria-live="polite">
+    <ol className="statuses" aria-label={label}>
       {statuses.map((status) => (
         <li key={status.id}>
           <StatusCard status={status} onReply={onReply} />

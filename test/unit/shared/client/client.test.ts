@@ -4,6 +4,9 @@ import { newId } from '../../../../shared/ids';
 /** A socket the test plays the server for: it sees what the client sends and answers by hand. */
 class FakeSocket implements SocketLike {
   static opened: FakeSocket[] = [];
+  /** How the fake server answers a subscribe; by default it accepts at once. */
+  static onSubscribe: (socket: FakeSocket, frame: Record<string, unknown>) => void = (socket, frame) =>
+    socket.reply({ type: 'subscribed', id: frame['id'], channels: frame['channels'] });
   readyState = 0;
   onopen: SocketLike['onopen'] = null;
   onmessage: SocketLike['onmessage'] = null;
@@ -21,8 +24,7 @@ class FakeSocket implements SocketLike {
   send(data: string): void {
     const frame = JSON.parse(data) as Record<string, unknown>;
     this.sent.push(frame);
-    // The server side of catching up: subscriptions are acknowledged at once.
-    if (frame['action'] === 'subscribe') this.reply({ type: 'subscribed', id: frame['id'], channels: frame['channels'] });
+    if (frame['action'] === 'subscribe') FakeSocket.onSubscribe(this, frame);
   }
   close(code = 1000, reason = ''): void {
     this.readyState = 3;
@@ -40,8 +42,10 @@ const until = async (check: () => boolean) => {
 const last = () => FakeSocket.opened[FakeSocket.opened.length - 1] as FakeSocket;
 
 let client: UpdraftClient;
+const accept = FakeSocket.onSubscribe;
 beforeEach(() => {
   FakeSocket.opened = [];
+  FakeSocket.onSubscribe = accept;
 });
 afterEach(() => client.close());
 
@@ -111,5 +115,61 @@ describe('UpdraftClient', () => {
   it('refuses requests before connect() and after close()', async () => {
     create();
     await expect(client.ping()).rejects.toThrow(/call connect\(\) first/);
+    await client.connect();
+    client.close();
+    await expect(client.ping()).rejects.toThrow(/client is closed/);
+  });
+
+  it('does not let a live status move a cursor past what the catch-up has yet to bring', async () => {
+    await create().connect();
+    await client.subscribe(['user:ann']);
+    const [first, missed, live] = [newId(), newId(), newId()];
+    const status = (id: string) => ({ type: 'status', channel: 'user:ann', status: { id, author: 'ann', text: id, createdAt: '' } });
+    last().reply(status(first));
+    const statuses: string[] = [];
+    client.events.on('status', ({ status: s }) => statuses.push(s.id));
+    const held: Record<string, unknown>[] = [];
+    FakeSocket.onSubscribe = (_socket, frame) => void held.push(frame);
+
+    last().close(1006);
+    await until(() => held.length === 1);
+    last().reply(status(live)); // arrives before the catch-up reply
+
+    expect(client.channels.get('user:ann')).toBe(first);
+    expect(held[0]?.['since']).toEqual({ 'user:ann': first });
+    last().reply({ type: 'subscribed', id: held[0]?.['id'], channels: ['user:ann'], missed: { 'user:ann': [status(missed).status, status(live).status] } });
+    await client.whenLive();
+    expect(client.channels.get('user:ann')).toBe(live);
+    expect(statuses).toEqual([live, missed]);
+  });
+
+  it('drops a channel the server refuses on reconnection and still goes live with the rest', async () => {
+    await create().connect();
+    await client.subscribe(['user:ann', 'inbox:me']);
+    const errors: Error[] = [];
+    client.events.on('error', (error) => errors.push(error));
+    FakeSocket.onSubscribe = (socket, frame) =>
+      (frame['channels'] as string[]).includes('inbox:me')
+        ? socket.reply({ type: 'error', id: frame['id'], code: 'forbidden', message: 'not your inbox' })
+        : accept(socket, frame);
+
+    last().close(1001);
+    await until(() => FakeSocket.opened.length === 2 && client.state === 'live');
+
+    expect([...client.channels.keys()]).toEqual(['user:ann']);
+    expect(errors.map((e) => e.message)).toEqual([expect.stringContaining('inbox:me dropped')]);
+  });
+
+  it('opens no socket when closed while its token is on the way', async () => {
+    let giveToken: (token: string) => void = () => undefined;
+    client = new UpdraftClient({ url: 'ws://server/dev', token: () => new Promise((resolve) => (giveToken = resolve)), WebSocket: FakeSocket });
+    const connecting = client.connect().catch((error: Error) => error.message);
+
+    client.close();
+    giveToken('late');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+
+    expect(FakeSocket.opened).toHaveLength(0);
+    await expect(connecting).resolves.toBe('client closed');
   });
 });
