@@ -16,7 +16,7 @@ import type { Frame, TestClient } from '../support/ws-client';
  * FUZZ_SEED and FUZZ_FRAMES reproduce or widen a run.
  */
 const SEED = Number(process.env['FUZZ_SEED'] ?? 61_122);
-const FRAMES = Number(process.env['FUZZ_FRAMES'] ?? 3000);
+const FRAMES = Number(process.env['FUZZ_FRAMES'] ?? 2000);
 /** Connections fuzzing at once, each one frame at a time. */
 const WORKERS = 4;
 const FUZZER = 'fuzzer';
@@ -41,7 +41,7 @@ type Spec =
   | { readonly category: string; readonly kind: 'object'; readonly fields: Record<string, unknown>; readonly id: IdMode; readonly outcomes: readonly Outcome[] }
   | { readonly category: string; readonly kind: 'text'; readonly data: string; readonly outcomes: readonly Outcome[] }
   | { readonly category: string; readonly kind: 'bytes'; readonly data: Uint8Array; readonly binary: boolean; readonly close: number }
-  | { readonly category: string; readonly kind: 'fragments'; readonly bytes: number; readonly close: number };
+  | { readonly category: string; readonly kind: 'fragments'; readonly data: Uint8Array; readonly close: number };
 
 // --- values ------------------------------------------------------------------------------------
 
@@ -56,13 +56,15 @@ const notString = fc.oneof(
 const anyString = fc.string({ unit: 'grapheme', maxLength: 80 });
 const statusId = fc.stringMatching(STATUS_ID);
 const userId = fc.stringMatching(USER_ID);
+/** Up to 60,000 deep: over 32 KB it travels as a message of several frames, as API Gateway allows up to 128 KB. */
 const deep = fc
-  .tuple(fc.integer({ min: 100, max: 10_000 }), fc.boolean())
+  .tuple(fc.oneof(fc.integer({ min: 100, max: 10_000 }), fc.integer({ min: 10_000, max: 60_000 })), fc.boolean())
   .map(([depth, arrays]) => new RawJson(arrays ? `${'['.repeat(depth)}${']'.repeat(depth)}` : `${'{"a":'.repeat(Math.ceil(depth / 3))}1${'}'.repeat(Math.ceil(depth / 3))}`));
 const loneSurrogate = fc.tuple(anyString, fc.constantFrom('\ud800', '\udbff', '\udc00', '\udfff'), anyString).map(([a, s, b]) => `${a}${s}${b}`);
 const codePointsOf = (min: number, max: number) => fc.string({ unit: 'grapheme', minLength: min, maxLength: max }).filter((s) => [...s.trim()].length > 500);
-/** API Gateway's frame limit: a bigger frame is closed with 1009 whatever it holds. */
+/** API Gateway's frame and message limits: past either, the connection is closed with 1009 whatever the frame holds. */
 const FRAME_BYTES = 32 * 1024;
+const MESSAGE_BYTES = 128 * 1024;
 const badChannel = fc.oneof(
   anyString.filter((s) => !isChannel(s)),
   userId.map((u) => `room:${u}`),
@@ -247,7 +249,7 @@ const bigFrame: fc.Arbitrary<Spec> = fc
 
 const bigMessage: fc.Arbitrary<Spec> = fc
   .integer({ min: 128 * 1024 + 1, max: 160 * 1024 })
-  .map((bytes) => ({ category: 'message over 128 KB', kind: 'fragments', bytes, close: 1009 }));
+  .map((bytes) => ({ category: 'message over 128 KB', kind: 'fragments', data: Buffer.alloc(bytes, 'a'), close: 1009 }));
 
 const frameSpec: fc.Arbitrary<Spec> = fc.oneof(
   { weight: 30, arbitrary: wrongType },
@@ -298,6 +300,15 @@ const isReply = (f: Frame) => f.type !== 'status' && f.type !== 'notification';
 const outcomeOf = (f: Frame) => (f.type === 'error' ? `error:${String(f['code'])}` : String(f.type ?? JSON.stringify(f).slice(0, 80)));
 const excerpt = (data: string | Uint8Array) => (typeof data === 'string' ? data : Buffer.from(data).toString('latin1')).slice(0, 160);
 const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** The promise's value, or undefined after `ms`; the timer does not outlive the race. */
+async function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([promise, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 
 let stack: LocalStack;
@@ -320,7 +331,8 @@ async function statusRows(): Promise<number> {
 class Worker {
   private client!: TestClient;
   readonly posted: { id: string; text: string }[] = [];
-  readonly tally = new Map<string, number>();
+  /** How each kind of frame was answered: `category -> outcome -> count`. */
+  readonly tally = new Map<string, Map<string, number>>();
 
   constructor(private readonly mismatches: Mismatch[]) {}
 
@@ -329,8 +341,13 @@ class Worker {
   }
 
   async run(spec: Spec, index: number): Promise<void> {
-    this.tally.set(spec.category, (this.tally.get(spec.category) ?? 0) + 1);
     await this.exchange(spec, index);
+  }
+
+  private count(category: string, outcome: string): void {
+    const outcomes = this.tally.get(category) ?? new Map<string, number>();
+    outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+    this.tally.set(category, outcomes);
   }
 
   private async exchange(spec: Spec, index: number): Promise<void> {
@@ -338,16 +355,12 @@ class Worker {
     client.frames.length = 0;
     if (spec.kind === 'bytes' || spec.kind === 'fragments') {
       if (spec.kind === 'bytes') client.socket.send(spec.data, { binary: spec.binary });
-      else {
-        const message = Buffer.alloc(spec.bytes, 'a');
-        for (let offset = 0; offset < message.length; offset += 16 * 1024) {
-          client.socket.send(message.subarray(offset, offset + 16 * 1024), { fin: offset + 16 * 1024 >= message.length, binary: false });
-        }
-      }
-      const closed = await Promise.race([client.closed, wait(15_000).then(() => undefined)]);
+      else sendInFragments(client, spec.data);
+      const closed = await within(client.closed, 15_000);
       const replies = client.frames.filter(isReply);
+      this.count(spec.category, closed ? `close ${closed.code}` : 'open');
       if (closed?.code !== spec.close || replies.length > 0) {
-        const sent = spec.kind === 'bytes' ? excerpt(spec.data) : `${spec.bytes} bytes in 16 KB frames`;
+        const sent = spec.kind === 'bytes' ? excerpt(spec.data) : `${spec.data.length} bytes in 16 KB frames`;
         this.mismatches.push({ category: spec.category, sent, expected: `close ${spec.close}`, got: `${closed ? `close ${closed.code}` : 'open'}; ${JSON.stringify(replies).slice(0, 200)}` });
       }
       await client.close();
@@ -360,16 +373,18 @@ class Worker {
       spec.kind === 'text'
         ? spec.data
         : write(spec.id.mode === 'absent' ? spec.fields : { ...spec.fields, id: spec.id.mode === 'valid' ? requestId : spec.id.value });
-    if (Buffer.byteLength(data) > FRAME_BYTES) {
-      return this.exchange({ category: spec.category, kind: 'bytes', data: Buffer.from(data), binary: false, close: 1009 }, index);
+    const bytes = Buffer.from(data);
+    // Past 32 KB: one frame (closed with 1009) or, every other time, frames of 16 KB (answered, up to 128 KB).
+    const fragmented = bytes.length > FRAME_BYTES && index % 2 === 1;
+    if (bytes.length > MESSAGE_BYTES || (bytes.length > FRAME_BYTES && !fragmented)) {
+      return this.exchange({ category: spec.category, kind: fragmented ? 'fragments' : 'bytes', data: bytes, binary: false, close: 1009 }, index);
     }
     const echoed = spec.kind === 'object' && spec.id.mode === 'valid' ? requestId : undefined;
     const outcomes = spec.kind === 'object' && spec.id.mode === 'invalid' ? ['error:bad_request'] : spec.outcomes;
-    client.socket.send(data);
-    const reply = await Promise.race([
-      client.next(isReply, 15_000).catch(() => undefined),
-      client.closed.then((c) => ({ closed: c.code }) as Frame),
-    ]);
+    if (fragmented) sendInFragments(client, bytes);
+    else client.socket.send(data);
+    const reply = await Promise.race([client.next(isReply, 15_000).catch(() => undefined), client.closed.then((c) => ({ closed: c.code }) as Frame)]);
+    this.count(spec.category, reply === undefined ? 'no reply' : outcomeOf(reply));
     const ok = reply !== undefined && outcomes.includes(outcomeOf(reply)) && reply.id === echoed && (reply.type !== 'error' || typeof reply['message'] === 'string');
     if (!ok) {
       this.mismatches.push({ category: spec.category, sent: excerpt(data), expected: `${outcomes.join(' | ')} with id ${String(echoed)}`, got: JSON.stringify(reply ?? 'no reply in 15 s').slice(0, 300) });
@@ -380,6 +395,12 @@ class Worker {
       const status = reply['status'] as { id: string; text: string };
       this.posted.push({ id: status.id, text: status.text });
     }
+  }
+}
+
+function sendInFragments(client: TestClient, message: Uint8Array): void {
+  for (let offset = 0; offset < message.length; offset += 16 * 1024) {
+    client.socket.send(message.subarray(offset, offset + 16 * 1024), { fin: offset + 16 * 1024 >= message.length, binary: false });
   }
 }
 
@@ -415,7 +436,8 @@ it(`answers ${FRAMES} fuzzed frames as the protocol promises, keeps other users'
   const rowsBefore = await statusRows();
   const mismatches: Mismatch[] = [];
   const workers = Array.from({ length: WORKERS }, () => new Worker(mismatches));
-  await Promise.all(workers.map((w) => w.open()));
+  // One after another: a handshake starts an authorizer container, and several cold ones at once are slow.
+  for (const worker of workers) await worker.open();
   let fuzzing = true;
   const steady = steadyTraffic(() => !fuzzing);
   const started = performance.now();
@@ -430,13 +452,22 @@ it(`answers ${FRAMES} fuzzed frames as the protocol promises, keeps other users'
   fuzzing = false;
   const traffic = await steady;
 
-  const tally = new Map<string, number>();
-  for (const worker of workers) for (const [category, count] of worker.tally) tally.set(category, (tally.get(category) ?? 0) + count);
+  const tally = new Map<string, Map<string, number>>();
+  for (const worker of workers) {
+    for (const [category, outcomes] of worker.tally) {
+      const merged = tally.get(category) ?? new Map<string, number>();
+      for (const [outcome, count] of outcomes) merged.set(outcome, (merged.get(outcome) ?? 0) + count);
+      tally.set(category, merged);
+    }
+  }
+  const total = (outcomes: Map<string, number>) => [...outcomes.values()].reduce((a, b) => a + b, 0);
   const posted = workers.flatMap((w) => w.posted);
   console.log(
     [
       `fuzz: ${specs.length} frames tried in ${seconds.toFixed(1)} s (seed ${SEED}, ${WORKERS} connections; FUZZ_SEED=${SEED} FUZZ_FRAMES=${FRAMES} reproduces it)`,
-      `  by kind: ${[...tally].sort((a, b) => b[1] - a[1]).map(([c, n]) => `${c} ${n}`).join(', ')}`,
+      ...[...tally]
+        .sort((a, b) => total(b[1]) - total(a[1]))
+        .map(([category, outcomes]) => `  ${category}: ${total(outcomes)} (${[...outcomes].map(([o, n]) => `${o} ${n}`).join(', ')})`),
       `  fuzzer posts accepted within its rate limit: ${posted.length}; mismatches: ${mismatches.length}`,
       `  other user's traffic meanwhile: ${traffic.sent} posts, ${traffic.latencies.length} delivered; post-to-receive p50 ${percentile(traffic.latencies, 50).toFixed(0)} ms, p99 ${percentile(traffic.latencies, 99).toFixed(0)} ms, max ${(traffic.latencies.at(-1) ?? NaN).toFixed(0)} ms`,
     ].join('\n'),
