@@ -33,7 +33,11 @@ async function postAndMeasure(author: TestClient, subscribers: TestClient[], tex
   const arrivals = subscribers.map((client) =>
     client.next((f) => f.type === 'status' && (f['status'] as { text: string }).text === text, 15_000).then(() => performance.now() - sent),
   );
-  const posted = await reply.then(() => performance.now() - sent);
+  const posted = await reply.then((frame) => {
+    // A refused post (rate_limited above all) would never arrive: say so rather than time out.
+    if (frame.type !== 'posted') throw new Error(`post refused: ${JSON.stringify(frame)}`);
+    return performance.now() - sent;
+  });
   const deliveries = await Promise.all(arrivals);
   for (const client of subscribers) client.frames.length = 0;
   return { deliveries, posted };
