@@ -13,16 +13,14 @@ import { ConnectionsSchema } from '../shared/store/connections';
 import { FollowsSchema } from '../shared/store/follows';
 import { UpdraftFunction } from './constructs/updraft-function';
 import { WebApp } from './constructs/web-app';
+import { resolveLimits, type ServiceLimits } from './limits';
 
-export interface UpdraftStackProps extends StackProps {
+/** Limits (subscriptions, post rate, stage throttling) not given here come from CDK context; see cdk/limits.ts. */
+export interface UpdraftStackProps extends StackProps, Partial<ServiceLimits> {
   /** Stage name: the WebSocket stage and the tables' retention follow it. @default 'dev' */
   readonly stage?: string;
   /** Posts in flight at once in one fan-out invocation. @default 32 */
   readonly fanOutConcurrency?: number;
-  /** Steady-state messages per second that the stage accepts. @default 500 */
-  readonly throttleRate?: number;
-  /** Burst of messages the stage accepts above the rate. @default 1000 */
-  readonly throttleBurst?: number;
   /** The built browser app: when given, it is deployed to S3 behind CloudFront. @default no web app */
   readonly webAppDir?: string;
 }
@@ -42,6 +40,7 @@ export class UpdraftStack extends Stack {
     const stageName = props.stage ?? 'dev';
     // Outside dev, user data survives a `cdk destroy` and cannot be deleted by accident.
     const keepData = stageName !== 'dev';
+    const limits = resolveLimits(this.node, props);
 
     this.statuses = new Table(this, 'Statuses', {
       partitionKey: { name: 'channel', type: AttributeType.STRING },
@@ -99,14 +98,23 @@ export class UpdraftStack extends Stack {
     const defaultFn = new UpdraftFunction(this, 'DefaultRoute', { handler: 'default', description: '$default: non-JSON frames, unknown actions' });
 
     const routes: Record<(typeof MESSAGE_ROUTES)[number], UpdraftFunction> = {
-      post: new UpdraftFunction(this, 'Post', { handler: 'post', description: 'post a status' })
+      post: new UpdraftFunction(this, 'Post', {
+        handler: 'post',
+        description: 'post a status',
+        environment: { [EnvVar.postRateBurst]: String(limits.postRateBurst), [EnvVar.postRatePerSecond]: String(limits.postRatePerSecond) },
+      })
         .bindTable(EnvVar.statusesTable, this.statuses, ['GetItem', 'PutItem'])
-        // The idempotency claim lives in the Connections table, written in the same transaction;
-        // the grant reaches those claims and no other row.
-        .bindTable(EnvVar.connectionsTable, this.connections, ['GetItem', 'PutItem'], { leadingKeys: ['post#*'] }),
-      subscribe: new UpdraftFunction(this, 'Subscribe', { handler: 'subscribe', description: 'subscribe, with replay' })
+        // The idempotency claim and the post rate bucket live in the Connections table;
+        // the grant reaches those rows and no other.
+        .bindTable(EnvVar.connectionsTable, this.connections, ['GetItem', 'PutItem', 'UpdateItem'], { leadingKeys: ['post#*', 'rate#*'] }),
+      subscribe: new UpdraftFunction(this, 'Subscribe', {
+        handler: 'subscribe',
+        description: 'subscribe, with replay',
+        environment: { [EnvVar.maxSubscriptions]: String(limits.maxSubscriptions) },
+      })
         .bindTable(EnvVar.statusesTable, this.statuses, ['Query'])
-        .bindTable(EnvVar.connectionsTable, this.connections, ['UpdateItem', 'BatchWriteItem']),
+        // GetItem: the connection row, read when a subscribe nears the limit.
+        .bindTable(EnvVar.connectionsTable, this.connections, ['GetItem', 'UpdateItem', 'BatchWriteItem']),
       unsubscribe: new UpdraftFunction(this, 'Unsubscribe', { handler: 'unsubscribe', description: 'unsubscribe' }).bindTable(
         EnvVar.connectionsTable,
         this.connections,
@@ -166,7 +174,7 @@ export class UpdraftStack extends Stack {
       webSocketApi: this.api,
       stageName,
       autoDeploy: true,
-      throttle: { rateLimit: props.throttleRate ?? 500, burstLimit: props.throttleBurst ?? 1000 },
+      throttle: { rateLimit: limits.throttleRate, burstLimit: limits.throttleBurst },
     });
 
     const fanOutDlq = new Queue(this, 'FanOutDlq', {

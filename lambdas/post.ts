@@ -5,11 +5,18 @@ import { messageHandler } from '../shared/edge';
 import { newId } from '../shared/ids';
 import { validatePost } from '../shared/protocol';
 import { PostLog } from '../shared/store/posts';
+import { RateLimiter } from '../shared/store/rates';
 import { StatusStore } from '../shared/store/statuses';
 
 const db = documentClient();
 const tables = { statuses: config.statusesTable(), connections: config.connectionsTable() };
-const deps = { statuses: new StatusStore(db, tables.statuses), log: new PostLog(db, tables), newId, now: () => new Date() };
+const deps = {
+  statuses: new StatusStore(db, tables.statuses),
+  log: new PostLog(db, tables),
+  rate: new RateLimiter(db, tables.connections, config.postRate()),
+  newId,
+  now: () => new Date(),
+};
 
 export const handler = messageHandler(validatePost, async ({ caller, request, requestId }) => {
   const { status } = await post(deps, caller.userId, request, requestId);

@@ -10,6 +10,7 @@ const db = documentClient();
 const deps = {
   connections: new ConnectionStore(db, config.connectionsTable()),
   statuses: new StatusStore(db, config.statusesTable()),
+  maxSubscriptions: config.maxSubscriptions(),
 };
 
 export const handler = messageHandler(validateSubscribe, async ({ caller, request }) => ({

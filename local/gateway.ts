@@ -198,8 +198,11 @@ export class Gateway {
     resetIdle();
     connection.lifetime = setTimeout(() => this.close(connection, 1001, 'Going away'), limits.maxConnectionMs);
 
-    socket.on('message', (data: Buffer) => {
+    // A text frame that is not UTF-8 never gets here: ws fails the connection with 1007 (RFC 6455 8.1).
+    socket.on('message', (data: Buffer, isBinary: boolean) => {
       if (connection.closing) return;
+      // API Gateway refuses binary frames and closes with 1003 (its guide: "Binary media types for WebSocket APIs").
+      if (isBinary) return this.close(connection, 1003, 'Unsupported data');
       connection.lastActiveAt = Date.now();
       resetIdle();
       void this.message(connection, data.toString('utf8'));

@@ -11,6 +11,23 @@ export const EnvVar = {
   connectionsEndpoint: 'CONNECTIONS_ENDPOINT',
   jwtSecretArn: 'JWT_SECRET_ARN',
   fanOutConcurrency: 'FANOUT_CONCURRENCY',
+  maxSubscriptions: 'MAX_SUBSCRIPTIONS',
+  postRateBurst: 'POST_RATE_BURST',
+  postRatePerSecond: 'POST_RATE_PER_SECOND',
+} as const;
+
+/**
+ * The limits a deployment may change (CDK context, see cdk/limits.ts), with
+ * the values used when nothing is set. The stack always sets the variables;
+ * these defaults are for the same numbers in one place.
+ */
+export const DefaultLimits = {
+  /** Channels one connection may hold through `subscribe` (follows are bounded by the follow limit). */
+  maxSubscriptions: 500,
+  /** Posts a user may make at once, across all their connections. */
+  postRateBurst: 10,
+  /** Posts per second a user may keep up once the burst is spent. */
+  postRatePerSecond: 1,
 } as const;
 
 export function requiredEnv(name: string): string {
@@ -27,6 +44,14 @@ export function optionalIntEnv(name: string, fallback: number): number {
   return parsed;
 }
 
+export function optionalPositiveEnv(name: string, fallback: number): number {
+  const value = process.env[name];
+  if (value === undefined || value === '') return fallback;
+  const parsed = Number(value);
+  if (!Number.isFinite(parsed) || parsed <= 0) throw new Error(`environment variable ${name} must be a positive number`);
+  return parsed;
+}
+
 export const config = {
   statusesTable: () => requiredEnv(EnvVar.statusesTable),
   connectionsTable: () => requiredEnv(EnvVar.connectionsTable),
@@ -35,4 +60,9 @@ export const config = {
   jwtSecretArn: () => requiredEnv(EnvVar.jwtSecretArn),
   /** Posts in flight at once per fan-out invocation. */
   fanOutConcurrency: () => optionalIntEnv(EnvVar.fanOutConcurrency, 32),
+  maxSubscriptions: () => optionalIntEnv(EnvVar.maxSubscriptions, DefaultLimits.maxSubscriptions),
+  postRate: () => ({
+    burst: optionalIntEnv(EnvVar.postRateBurst, DefaultLimits.postRateBurst),
+    perSecond: optionalPositiveEnv(EnvVar.postRatePerSecond, DefaultLimits.postRatePerSecond),
+  }),
 };

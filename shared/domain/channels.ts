@@ -1,5 +1,5 @@
 import { ErrorCode, Limits, ProtocolError, mayRead, parseChannel, type ChannelItem, type HistoryRequest, type SubscribeRequest } from '../protocol';
-import type { ConnectionStore } from '../store/connections';
+import { SubscriptionLimitReached, type ConnectionStore } from '../store/connections';
 import type { StatusStore } from '../store/statuses';
 import { ReplyBudget } from './budget';
 
@@ -13,6 +13,8 @@ export interface Caller {
 export interface ChannelDeps {
   readonly connections: Pick<ConnectionStore, 'subscribe' | 'unsubscribe'>;
   readonly statuses: Pick<StatusStore, 'page'>;
+  /** Channels one connection may hold through `subscribe`. */
+  readonly maxSubscriptions: number;
 }
 
 export interface Subscribed {
@@ -28,7 +30,14 @@ export interface Subscribed {
  */
 export async function subscribe(deps: ChannelDeps, caller: Caller, request: SubscribeRequest): Promise<Subscribed> {
   assertReadable(caller.userId, request.channels);
-  await deps.connections.subscribe(caller.connectionId, request.channels, caller.connectedAt);
+  try {
+    await deps.connections.subscribe(caller.connectionId, request.channels, caller.connectedAt, deps.maxSubscriptions);
+  } catch (error) {
+    if (error instanceof SubscriptionLimitReached) {
+      throw new ProtocolError(ErrorCode.BadRequest, `${error.message}; unsubscribe from some first`);
+    }
+    throw error;
+  }
   const replays = Object.entries(request.since);
   if (replays.length === 0) return { channels: request.channels };
 
@@ -47,7 +56,7 @@ export async function subscribe(deps: ChannelDeps, caller: Caller, request: Subs
   return truncated.length > 0 ? { channels: request.channels, missed, truncated } : { channels: request.channels, missed };
 }
 
-export async function unsubscribe(deps: Pick<ChannelDeps, 'connections'>, caller: Caller, channels: readonly string[]) {
+export async function unsubscribe(deps: { readonly connections: Pick<ConnectionStore, 'unsubscribe'> }, caller: Caller, channels: readonly string[]) {
   await deps.connections.unsubscribe(caller.connectionId, channels);
   return { channels };
 }

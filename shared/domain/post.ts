@@ -1,11 +1,13 @@
 import { ErrorCode, ProtocolError, inboxChannel, threadChannel, userChannel, type PostRequest, type Status } from '../protocol';
 import { byIdChannel, notificationItem, statusItem, type LogItem } from '../store/items';
 import type { AppendResult, PostLog } from '../store/posts';
+import type { RateLimiter } from '../store/rates';
 import type { StatusStore } from '../store/statuses';
 
 export interface PostDeps {
   readonly statuses: Pick<StatusStore, 'get'>;
-  readonly log: Pick<PostLog, 'append'>;
+  readonly log: Pick<PostLog, 'append' | 'claimed'>;
+  readonly rate: Pick<RateLimiter, 'take' | 'refund'>;
   readonly newId: () => string;
   readonly now: () => Date;
 }
@@ -13,16 +15,30 @@ export interface PostDeps {
 /**
  * Stores a status on every channel it belongs to. The stream on the Statuses
  * table then delivers each of those rows to the channel's subscribers.
+ *
+ * Every well-formed post takes a token from its author's bucket before
+ * anything is read or written (a frame that fails validation never gets this
+ * far). An idempotent retry costs nothing: a refused one is answered from its
+ * claim when there is one, and an allowed one gets its token back.
  */
 export async function post(deps: PostDeps, author: string, request: PostRequest, requestId?: string): Promise<AppendResult> {
+  const now = deps.now();
+  const retry = requestId === undefined ? undefined : { userId: author, requestId };
+  const charge = await deps.rate.take(author, now.getTime());
+  if (!charge.allowed) {
+    const first = retry && (await deps.log.claimed(retry, now.getTime()));
+    if (first) return { status: first, duplicate: true };
+    throw new ProtocolError(ErrorCode.RateLimited, `posting too fast; try again in ${Math.ceil(charge.retryAfterMs / 100) / 10} s`);
+  }
   const parent = request.replyTo === undefined ? undefined : await deps.statuses.get(request.replyTo);
   if (request.replyTo !== undefined && !parent) {
     throw new ProtocolError(ErrorCode.NotFound, `replyTo names no status: ${request.replyTo}`);
   }
-  const createdAt = deps.now().toISOString();
-  const base = { id: deps.newId(), author, text: request.text, createdAt };
+  const base = { id: deps.newId(), author, text: request.text, createdAt: now.toISOString() };
   const status: Status = parent ? { ...base, replyTo: parent.id, thread: parent.thread ?? parent.id } : base;
-  return deps.log.append(status, logItems(status, parent), requestId === undefined ? undefined : { userId: author, requestId });
+  const result = await deps.log.append(status, logItems(status, parent), retry, now.getTime());
+  if (result.duplicate) await deps.rate.refund(author);
+  return result;
 }
 
 function logItems(status: Status, parent: Status | undefined): LogItem[] {

@@ -23,7 +23,8 @@ export function parseFrame(body: string | undefined): Frame {
   }
   if (!isObject(value)) throw badRequest('frame must be a JSON object');
   const id = value['id'];
-  if (id !== undefined && (typeof id !== 'string' || id.length > Limits.requestIdMaxLength)) {
+  // The id becomes part of a DynamoDB key (the idempotency claim), which must be valid UTF-8.
+  if (id !== undefined && (typeof id !== 'string' || id.length > Limits.requestIdMaxLength || !isWellFormed(id))) {
     throw badRequest(`id must be a string of at most ${Limits.requestIdMaxLength} characters`);
   }
   return { id, action: value['action'], fields: value };
@@ -32,6 +33,8 @@ export function parseFrame(body: string | undefined): Frame {
 export function validatePost(frame: Frame): PostRequest {
   const raw = frame.fields['text'];
   if (typeof raw !== 'string') throw badRequest('text must be a string');
+  // JSON may spell a lone surrogate ("\ud800"), which no UTF-8 text (and no DynamoDB string) can hold.
+  if (!isWellFormed(raw)) throw badRequest('text must be valid Unicode: it holds a lone surrogate');
   const text = raw.trim();
   const length = codePoints(text);
   if (length < 1 || length > Limits.textMaxCodePoints) {
@@ -123,12 +126,21 @@ function optionalStatusId(frame: Frame, field: string): string | undefined {
   return value;
 }
 
+/** No lone surrogates: the string can be written as UTF-8. In Unicode mode only an unpaired surrogate matches \p{Cs}. */
+const isWellFormed = (text: string): boolean => !/\p{Cs}/u.test(text);
+
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** Echoes a bad value into an error message, cut short so the reply stays small. */
+/**
+ * Echoes a bad value into an error message, cut short so the reply stays small.
+ * Arrays and objects are named, not serialized: a frame may nest them
+ * thousands deep, and JSON.stringify would run out of stack on them.
+ */
 function quote(value: unknown): string {
-  const text = typeof value === 'string' ? value : JSON.stringify(value) ?? String(value);
-  return JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}…` : text);
+  if (typeof value === 'string') return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object' && value !== null) return 'an object';
+  return String(value);
 }

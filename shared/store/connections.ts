@@ -9,7 +9,10 @@ import { batchWriteAll } from './batch';
  *   subscribes to, so that its rows can be found and removed on disconnect or
  *   when API Gateway says Gone: `followed`, the channels $connect subscribed it
  *   to, as one space-separated string (up to 1,000 channels: a string set that
- *   size is slow to write), and `channels`, a set of those added since;
+ *   size is slow to write), `followedLater`, a set of the channels of people
+ *   followed since, and `channels`, the set of channels it asked for with
+ *   `subscribe`. Only `channels` counts towards the subscription limit; the
+ *   two others are bounded by the follow limit;
  * - `pk=chan#<channel>, sk=<connectionId>`: a subscription. Fan-out reads a
  *   channel's subscribers with one strongly consistent Query on the base table.
  *   These rows are in no index: a subscription costs one write, which matters
@@ -18,7 +21,10 @@ import { batchWriteAll } from './batch';
  *   finds a user's open connections: to subscribe them when the user follows
  *   someone, and to answer presence;
  * - `pk=presence#<userId>, sk=presence`: when the user was last seen. It has
- *   no TTL: "last seen" outlives connections.
+ *   no TTL: "last seen" outlives connections;
+ * - `pk=post#<userId>#<requestId>, sk=post` (idempotency claims, see posts.ts)
+ *   and `pk=rate#<userId>, sk=rate` (post rate buckets, see rates.ts), each
+ *   with a TTL.
  */
 export const ConnectionsSchema = {
   partitionKey: 'pk',
@@ -41,6 +47,20 @@ export const connectionKey = (connectionId: string) => ({ pk: `conn#${connection
 const subscriptionKey = (channel: string, connectionId: string) => ({ pk: `chan#${channel}`, sk: connectionId });
 const presenceKey = (userId: string) => ({ pk: `presence#${userId}`, sk: 'presence' });
 const expiry = (connectedAtMs: number) => Math.floor(connectedAtMs / 1000) + CONNECTION_ROW_SECONDS;
+
+/** A `subscribe` would take the connection past its limit; nothing of it was subscribed. */
+export class SubscriptionLimitReached extends Error {
+  override readonly name = 'SubscriptionLimitReached';
+  constructor(
+    readonly limit: number,
+    readonly current: number,
+  ) {
+    super(`a connection may subscribe to at most ${limit} channels; this one has ${current}`);
+  }
+}
+
+/** Attempts at the conditional write when concurrent frames on one connection keep changing its channels. */
+const SUBSCRIBE_ATTEMPTS = 5;
 
 export interface OpenConnection {
   readonly connectionId: string;
@@ -76,8 +96,13 @@ export class ConnectionStore {
     await this.writeSubscriptions(channels.map((channel) => ({ connectionId, connectedAt: connectedAtMs, channel })));
   }
 
-  async subscribe(connectionId: string, channels: readonly string[], connectedAtMs: number): Promise<void> {
-    await this.track(connectionId, 'ADD', channels);
+  /**
+   * Subscribes a connection to `channels`, keeping it within `limit` channels
+   * in all (a channel it already has does not count twice), or throws
+   * SubscriptionLimitReached and subscribes it to none of them.
+   */
+  async subscribe(connectionId: string, channels: readonly string[], connectedAtMs: number, limit: number): Promise<void> {
+    await this.addWithin(connectionId, channels, limit);
     await this.writeSubscriptions(channels.map((channel) => ({ connectionId, connectedAt: connectedAtMs, channel })));
   }
 
@@ -88,13 +113,13 @@ export class ConnectionStore {
 
   /** Subscribes each of a user's open connections to one channel (a follow). */
   async subscribeConnections(connections: readonly OpenConnection[], channel: string): Promise<void> {
-    await Promise.all(connections.map((c) => this.track(c.connectionId, 'ADD', [channel])));
+    await Promise.all(connections.map((c) => this.track(c.connectionId, 'ADD', [channel], 'followedLater')));
     await this.writeSubscriptions(connections.map((c) => ({ ...c, channel })));
   }
 
   async unsubscribeConnections(connections: readonly OpenConnection[], channel: string): Promise<void> {
     await this.deleteSubscriptions(connections.map((c) => subscriptionKey(channel, c.connectionId)));
-    await Promise.all(connections.map((c) => this.track(c.connectionId, 'DELETE', [channel])));
+    await Promise.all(connections.map((c) => this.track(c.connectionId, 'DELETE', [channel], 'followedLater')));
   }
 
   /** One page of a channel's subscribers: cost follows the channel's live subscribers only. */
@@ -187,19 +212,70 @@ export class ConnectionStore {
   /** The connection row and every subscription it lists; subscriptions it does not list expire by TTL. */
   private async removeRows(connectionId: string, row: Record<string, unknown> | undefined): Promise<void> {
     const followed = ((row?.['followed'] as string | undefined) ?? '').split(' ').filter(Boolean);
-    const channels = [...new Set([...followed, ...((row?.['channels'] as Set<string> | undefined) ?? [])])];
+    const sets = (['followedLater', 'channels'] as const).flatMap((name) => [...((row?.[name] as Set<string> | undefined) ?? [])]);
+    const channels = [...new Set([...followed, ...sets])];
     await this.deleteSubscriptions([...channels.map((channel) => subscriptionKey(channel, connectionId)), connectionKey(connectionId)]);
   }
 
-  /** Keeps the connection row's channel set in step, for removal later; a missing row is not recreated. */
-  private async track(connectionId: string, operation: 'ADD' | 'DELETE', channels: readonly string[]): Promise<void> {
+  /**
+   * Adds `channels` to the connection row's `channels` set if the set then
+   * holds at most `limit`. The condition is checked by DynamoDB against the row
+   * as it is at the write, so concurrent frames on one connection cannot pass
+   * the limit together: the write assumes the channels it knows the set to hold
+   * are still there (`contains`) and that there is room for the rest (`size`).
+   * When the condition fails, the row is read again and the write retried with
+   * what it now holds. A missing row (the connection is going) is not
+   * recreated, as in track().
+   */
+  private async addWithin(connectionId: string, channels: readonly string[], limit: number): Promise<void> {
+    // First guess, right almost always: none of them is there yet, and there is room.
+    let held = new Set<string>();
+    for (let attempt = 1; attempt <= SUBSCRIBE_ATTEMPTS; attempt++) {
+      const kept = channels.filter((channel) => held.has(channel));
+      const room = limit - (channels.length - kept.length);
+      if (room < 0) throw new SubscriptionLimitReached(limit, held.size);
+      const values: Record<string, NativeAttributeValue> = { ':channels': new Set(channels), ':room': room };
+      kept.forEach((channel, i) => (values[`:k${i}`] = channel));
+      const fits = kept.length > 0 ? 'size(channels) <= :room' : '(attribute_not_exists(channels) OR size(channels) <= :room)';
+      const still = kept.map((_, i) => ` AND contains(channels, :k${i})`).join('');
+      try {
+        await this.db.send(
+          new UpdateCommand({
+            TableName: this.table,
+            Key: connectionKey(connectionId),
+            UpdateExpression: 'ADD channels :channels',
+            ConditionExpression: `attribute_exists(pk) AND ${fits}${still}`,
+            ExpressionAttributeValues: values,
+          }),
+        );
+        return;
+      } catch (error) {
+        if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
+      }
+      const row = await this.connectionRow(connectionId);
+      if (!row) return;
+      const current = (row['channels'] as Set<string> | undefined) ?? new Set<string>();
+      held = current;
+      const added = channels.filter((channel) => !current.has(channel)).length;
+      if (current.size + added > limit) throw new SubscriptionLimitReached(limit, current.size);
+    }
+    throw new Error(`the channels of connection ${connectionId} kept changing during ${SUBSCRIBE_ATTEMPTS} attempts to subscribe`);
+  }
+
+  /** Keeps one of the connection row's channel sets in step, for removal later; a missing row is not recreated. */
+  private async track(
+    connectionId: string,
+    operation: 'ADD' | 'DELETE',
+    channels: readonly string[],
+    set: 'channels' | 'followedLater' = 'channels',
+  ): Promise<void> {
     if (channels.length === 0) return;
     try {
       await this.db.send(
         new UpdateCommand({
           TableName: this.table,
           Key: connectionKey(connectionId),
-          UpdateExpression: `${operation} channels :channels`,
+          UpdateExpression: `${operation} ${set} :channels`,
           ConditionExpression: 'attribute_exists(pk)',
           ExpressionAttributeValues: { ':channels': new Set(channels) },
         }),

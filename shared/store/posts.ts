@@ -41,7 +41,7 @@ export class PostLog {
       } catch (error) {
         const reason = error instanceof TransactionCanceledException ? error.CancellationReasons?.[0]?.Code : undefined;
         if (retry && reason === 'ConditionalCheckFailed') {
-          const first = await this.claimed(retry);
+          const first = await this.claimed(retry, nowMs);
           if (first) return { status: first, duplicate: true };
         }
         // A retry racing the first attempt's transaction collides with it; once that one has
@@ -60,11 +60,14 @@ export class PostLog {
     await this.db.send(new PutCommand({ TableName: this.tables.statuses, Item: item }));
   }
 
-  private async claimed(retry: RetryKey): Promise<Status | undefined> {
+  /** The status a live claim on this request id holds, if any: the answer to a retry. */
+  async claimed(retry: RetryKey, nowMs = Date.now()): Promise<Status | undefined> {
     const { Item } = await this.db.send(
       new GetCommand({ TableName: this.tables.connections, Key: retryRowKey(retry), ConsistentRead: true }),
     );
-    return Item ? toStatus(Item['status'] as Record<string, unknown>) : undefined;
+    // DynamoDB's TTL deletes late: an expired claim is no claim.
+    if (!Item || (Item['expiresAt'] as number) < Math.floor(nowMs / 1000)) return undefined;
+    return toStatus(Item['status'] as Record<string, unknown>);
   }
 }
 

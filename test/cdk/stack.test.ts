@@ -73,6 +73,37 @@ describe('WebSocket API', () => {
   });
 });
 
+describe('limits', () => {
+  const environmentOf = (fn: string) => resources[logicalId('AWS::Lambda::Function', fn)]?.Properties['Environment']['Variables'] as Record<string, string>;
+  const fromContext = (context: Record<string, unknown>) => {
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [], ...context } });
+    return new UpdraftStack(app, 'Limited');
+  };
+
+  it('gives post its rate and subscribe its subscription limit, defaults when nothing is set', () => {
+    expect(environmentOf('Post')).toMatchObject({ POST_RATE_BURST: '10', POST_RATE_PER_SECOND: '1' });
+    expect(environmentOf('Subscribe')).toMatchObject({ MAX_SUBSCRIPTIONS: '500' });
+  });
+
+  it('takes every limit from CDK context, as the command line gives it (strings)', () => {
+    const limited = Template.fromStack(
+      fromContext({ maxSubscriptions: '20', postRateBurst: '3', postRatePerSecond: '0.5', throttleRate: '50', throttleBurst: '100' }),
+    );
+
+    limited.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ POST_RATE_BURST: '3', POST_RATE_PER_SECOND: '0.5' }) },
+    });
+    limited.hasResourceProperties('AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ MAX_SUBSCRIPTIONS: '20' }) } });
+    limited.hasResourceProperties('AWS::ApiGatewayV2::Stage', { DefaultRouteSettings: { ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 } });
+  });
+
+  it('refuses a limit that is not a positive number, or a fraction where a whole number is needed', () => {
+    expect(() => fromContext({ postRateBurst: '0' })).toThrow(/postRateBurst must be a whole number/);
+    expect(() => fromContext({ maxSubscriptions: '2.5' })).toThrow(/maxSubscriptions/);
+    expect(() => fromContext({ postRatePerSecond: 'fast' })).toThrow(/postRatePerSecond must be a positive number/);
+  });
+});
+
 describe('tables', () => {
   it('keeps statuses on demand, with PITR and a NEW_IMAGE stream', () => {
     template.hasResourceProperties('AWS::DynamoDB::Table', {
@@ -186,10 +217,10 @@ describe('functions', () => {
     expect(actionsOf('Following')).toEqual(['dynamodb:Query']);
     expect(tableActionsOf('FanOut', 'Connections')).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:GetItem', 'dynamodb:Query']);
     expect(tableActionsOf('Post', 'Statuses')).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem']);
-    expect(tableActionsOf('Post', 'Connections')).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem']);
+    expect(tableActionsOf('Post', 'Connections')).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
     expect(tableActionsOf('Subscribe', 'Statuses')).toEqual(['dynamodb:Query']);
-    expect(tableActionsOf('Subscribe', 'Connections')).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:UpdateItem']);
-    expect(actionsOf('Subscribe')).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:Query', 'dynamodb:UpdateItem']);
+    expect(tableActionsOf('Subscribe', 'Connections')).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem']);
+    expect(actionsOf('Subscribe')).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem']);
     expect(actionsOf('Unsubscribe')).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:UpdateItem']);
     expect(actionsOf('History')).toEqual(['dynamodb:Query']);
     expect(actionsOf('Authorizer')).toEqual(['secretsmanager:GetSecretValue']);
@@ -208,10 +239,10 @@ describe('functions', () => {
     );
   });
 
-  it('reach only the idempotency claims from post, and only the indexes a handler reads', () => {
+  it('reach only the idempotency claims and rate buckets from post, and only the indexes a handler reads', () => {
     const connections = JSON.stringify({ 'Fn::GetAtt': [logicalId('AWS::DynamoDB::Table', 'Connections'), 'Arn'] });
     const claims = statementsOf('Post').filter((s) => JSON.stringify(s.Resource).includes(connections));
-    expect(claims).toEqual([expect.objectContaining({ Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['post#*'] } } })]);
+    expect(claims).toEqual([expect.objectContaining({ Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['post#*', 'rate#*'] } } })]);
 
     const policies = JSON.stringify(Object.values(resources).filter((r) => r.Type === 'AWS::IAM::Policy'));
     expect(policies).not.toContain('/index/*');

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -9,9 +10,13 @@ import { loadApp } from '../../local/template';
 import { TestClient } from './ws-client';
 
 const ROOT = path.resolve(__dirname, '..', '..');
-/** Integration tests run their own synthesized assembly, apart from the cdk.out that `npm start` uses. */
-export const TEST_ASSEMBLY = path.join(tmpdir(), 'updraft-test-cdk.out');
-export const TEST_WEB_DIR = path.join(tmpdir(), 'updraft-test-web');
+/**
+ * Integration tests run their own synthesized assembly, apart from the cdk.out that `npm start` uses,
+ * one per checkout: two clones (or git worktrees) testing at once would otherwise synthesize over
+ * each other's template.
+ */
+export const TEST_ASSEMBLY = path.join(tmpdir(), `updraft-test-cdk.out-${createHash('sha256').update(ROOT).digest('hex').slice(0, 8)}`);
+export const TEST_WEB_DIR = `${TEST_ASSEMBLY}-web`;
 
 export interface StackOptions {
   /** Keep data here between starts; in memory when absent. */

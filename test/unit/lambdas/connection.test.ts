@@ -43,9 +43,16 @@ describe('$connect', () => {
 });
 
 describe('$disconnect', () => {
-  it('removes the connection, the channels $connect subscribed it to and those it added since, and notes when the user was seen', async () => {
+  it('removes the connection, the channels $connect subscribed it to, those of people followed since and those it subscribed to, and notes when the user was seen', async () => {
     ddb.on(GetCommand, { Key: { pk: 'conn#conn-9', sk: 'conn' } }).resolves({
-      Item: { pk: 'conn#conn-9', sk: 'conn', userId: 'bob', followed: 'user:alice user:carol', channels: new Set(['inbox:bob', 'user:alice']) },
+      Item: {
+        pk: 'conn#conn-9',
+        sk: 'conn',
+        userId: 'bob',
+        followed: 'user:alice user:carol',
+        followedLater: new Set(['user:dave']),
+        channels: new Set(['inbox:bob', 'user:alice']),
+      },
     });
 
     await disconnect(messageEvent(undefined, { connectionId: 'conn-9', routeKey: '$disconnect', userId: 'bob' }));
@@ -54,6 +61,7 @@ describe('$disconnect', () => {
     expect(deleted.map((d) => d.DeleteRequest?.Key)).toEqual([
       { pk: 'chan#user:alice', sk: 'conn-9' },
       { pk: 'chan#user:carol', sk: 'conn-9' },
+      { pk: 'chan#user:dave', sk: 'conn-9' },
       { pk: 'chan#inbox:bob', sk: 'conn-9' },
       { pk: 'conn#conn-9', sk: 'conn' },
     ]);

@@ -1,5 +1,5 @@
-import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { handler } from '../../../lambdas/post';
 import { messageEvent, replyOf } from '../../support/events';
@@ -11,10 +11,15 @@ const ROOT = aStatus({ id: '01JD00000000000000000R00T0', author: 'bob' });
 const written = () => ddb.commandCalls(TransactWriteCommand).flatMap((call) => call.args[0].input.TransactItems ?? []);
 const writtenChannels = () => written().map((item) => item.Put?.Item?.['channel'] ?? item.Put?.Item?.['pk']);
 
+const RATE_KEY = { pk: 'rate#alice', sk: 'rate' };
+const conditionFailed = () => new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {} });
+const rateUpdates = () => ddb.commandCalls(UpdateCommand).map((call) => call.args[0].input);
+
 beforeEach(() => {
   ddb.reset();
   ddb.on(TransactWriteCommand).resolves({});
   ddb.on(GetCommand).resolves({});
+  ddb.on(UpdateCommand).resolves({});
 });
 
 describe('post', () => {
@@ -93,6 +98,82 @@ describe('post', () => {
     expect(ddb.commandCalls(TransactWriteCommand)).toHaveLength(2);
   });
 
+  it("takes a token from the author's bucket before it writes", async () => {
+    const before = Date.now();
+
+    replyOf(await handler(messageEvent({ action: 'post', text: 'hi' })));
+
+    const [charge] = rateUpdates();
+    expect(charge).toMatchObject({
+      TableName: 'Connections',
+      Key: RATE_KEY,
+      UpdateExpression: 'SET tat = :next, expiresAt = :expiresAt',
+      ConditionExpression: 'attribute_not_exists(tat) OR tat < :now',
+    });
+    const values = charge?.ExpressionAttributeValues ?? {};
+    expect(values[':next'] - values[':now']).toBe(1000);
+    expect(values[':now']).toBeGreaterThanOrEqual(before);
+    expect(ddb.commandCalls(TransactWriteCommand)).toHaveLength(1);
+  });
+
+  it('charges a busy bucket with the second write when the idle one finds tokens already taken', async () => {
+    ddb.on(UpdateCommand, { ConditionExpression: 'attribute_not_exists(tat) OR tat < :now' }).rejects(conditionFailed());
+    ddb.on(GetCommand, { Key: RATE_KEY }).callsFake(() => ({ Item: { tat: Date.now() + 5000 } }));
+
+    const reply = replyOf(await handler(messageEvent({ action: 'post', text: 'again' })));
+
+    expect(reply).toMatchObject({ type: 'posted' });
+    const busy = rateUpdates()[1];
+    expect(busy).toMatchObject({ UpdateExpression: 'SET tat = tat + :interval, expiresAt = :expiresAt', ConditionExpression: 'tat BETWEEN :now AND :latest' });
+    // Ten at once: the bucket may run 9 intervals ahead of now and still give one.
+    expect(busy?.ExpressionAttributeValues?.[':latest'] - busy?.ExpressionAttributeValues?.[':now']).toBe(9000);
+  });
+
+  it('answers rate_limited when the bucket is empty, and stores nothing', async () => {
+    ddb.on(UpdateCommand).rejects(conditionFailed());
+    ddb.on(GetCommand, { Key: RATE_KEY }).callsFake(() => ({ Item: { tat: Date.now() + 9000 + 700 } }));
+
+    const reply = replyOf(await handler(messageEvent({ action: 'post', text: 'too fast', id: 'r3' })));
+
+    expect(reply).toEqual({ type: 'error', id: 'r3', code: 'rate_limited', message: expect.stringMatching(/try again in 0\.[7-8] s/) });
+    expect(ddb.commandCalls(TransactWriteCommand)).toHaveLength(0);
+  });
+
+  it('answers a retry refused by the rate limit from its claim, writing nothing', async () => {
+    const first = aStatus({ id: '01JD000000000000000F1RST2' });
+    ddb.on(UpdateCommand).rejects(conditionFailed());
+    ddb.on(GetCommand, { Key: RATE_KEY }).callsFake(() => ({ Item: { tat: Date.now() + 60_000 } }));
+    ddb.on(GetCommand, { Key: { pk: 'post#alice#again', sk: 'post' } }).resolves({ Item: { status: first, expiresAt: Math.floor(Date.now() / 1000) + 300 } });
+
+    const reply = replyOf(await handler(messageEvent({ action: 'post', text: 'hello', id: 'again' })));
+
+    expect(reply).toEqual({ type: 'posted', id: 'again', status: first });
+    expect(ddb.commandCalls(TransactWriteCommand)).toHaveLength(0);
+  });
+
+  it('does not answer from a claim that has expired but is not yet deleted', async () => {
+    ddb.on(UpdateCommand).rejects(conditionFailed());
+    ddb.on(GetCommand, { Key: RATE_KEY }).callsFake(() => ({ Item: { tat: Date.now() + 60_000 } }));
+    ddb.on(GetCommand, { Key: { pk: 'post#alice#old', sk: 'post' } }).resolves({ Item: { status: aStatus(), expiresAt: Math.floor(Date.now() / 1000) - 5 } });
+
+    const reply = replyOf(await handler(messageEvent({ action: 'post', text: 'hello', id: 'old' })));
+
+    expect(reply).toMatchObject({ type: 'error', id: 'old', code: 'rate_limited' });
+  });
+
+  it('gives the token back when the post turns out to be a retry', async () => {
+    const first = aStatus({ id: '01JD000000000000000F1RST3' });
+    ddb.on(TransactWriteCommand).rejects(
+      new TransactionCanceledException({ message: 'claimed', $metadata: {}, CancellationReasons: [{ Code: 'ConditionalCheckFailed' }, { Code: 'None' }] }),
+    );
+    ddb.on(GetCommand, { Key: { pk: 'post#alice#dup', sk: 'post' } }).resolves({ Item: { status: first } });
+
+    await handler(messageEvent({ action: 'post', text: 'hello', id: 'dup' }));
+
+    expect(rateUpdates().map((u) => u.UpdateExpression)).toEqual(['SET tat = :next, expiresAt = :expiresAt', 'SET tat = tat - :interval']);
+    expect(rateUpdates()[1]).toMatchObject({ Key: RATE_KEY, ExpressionAttributeValues: { ':interval': 1000 } });
+  });
+
   it.each([
     ['no text', { action: 'post' }],
     ['blank text', { action: 'post', text: ' \n ' }],
@@ -104,6 +185,8 @@ describe('post', () => {
 
     expect(reply).toMatchObject({ type: 'error', code: 'bad_request' });
     expect(ddb.commandCalls(TransactWriteCommand)).toHaveLength(0);
+    // Validation comes first: a malformed frame costs its author nothing.
+    expect(ddb.commandCalls(UpdateCommand)).toHaveLength(0);
   });
 
   it('answers internal without leaking the cause when storage fails', async () => {

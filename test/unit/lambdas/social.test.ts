@@ -1,5 +1,5 @@
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { BatchGetCommand, BatchWriteCommand, DynamoDBDocumentClient, PutCommand, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, BatchWriteCommand, DynamoDBDocumentClient, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { handler as follow } from '../../../lambdas/follow';
 import { handler as presence } from '../../../lambdas/presence';
@@ -30,6 +30,8 @@ describe('follow', () => {
     expect(count?.Update).toMatchObject({ Key: { follower: 'bob', followed: '#count' }, ExpressionAttributeValues: { ':max': 1000 } });
     expect(writes().map((w) => w.PutRequest?.Item?.['sk'])).toEqual(['b1', 'b2', 'b3']);
     expect(writes().every((w) => w.PutRequest?.Item?.['pk'] === 'chan#user:alice')).toBe(true);
+    // Follows are kept apart from `channels`, so they do not count towards the subscription limit.
+    expect(ddb.commandCalls(UpdateCommand).map((c) => c.args[0].input.UpdateExpression)).toEqual(Array(3).fill('ADD followedLater :channels'));
     expect(ddb.commandCalls(PutCommand)[0]?.args[0].input.Item).toMatchObject({
       channel: 'inbox:alice',
       kind: 'notification',

@@ -1,4 +1,5 @@
-import { BatchWriteCommand, DynamoDBDocumentClient, QueryCommand, UpdateCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { BatchWriteCommand, DynamoDBDocumentClient, GetCommand, QueryCommand, UpdateCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { handler as subscribe } from '../../../lambdas/subscribe';
 import { handler as unsubscribe } from '../../../lambdas/unsubscribe';
@@ -85,6 +86,69 @@ describe('subscribe', () => {
 
     expect(reply).toMatchObject({ type: 'error', code: 'bad_request' });
     expect(subscriptionWrites()).toEqual([]);
+  });
+});
+
+describe('the subscription limit (500 per connection)', () => {
+  const conditionFailed = () => new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {} });
+  const users = (from: number, count: number) => Array.from({ length: count }, (_, i) => `user:u${from + i}`);
+  const connectionHolds = (channels: string[]) =>
+    ddb.on(GetCommand, { Key: { pk: 'conn#conn-1', sk: 'conn' } }).resolves({ Item: { pk: 'conn#conn-1', sk: 'conn', channels: new Set(channels) } });
+
+  it('adds the channels only if the set then holds at most 500, in one conditional write', async () => {
+    await subscribe(messageEvent({ action: 'subscribe', channels: users(0, 3) }, { connectionId: 'conn-1' }));
+
+    expect(ddb.commandCalls(UpdateCommand)[0]?.args[0].input).toMatchObject({
+      UpdateExpression: 'ADD channels :channels',
+      ConditionExpression: 'attribute_exists(pk) AND (attribute_not_exists(channels) OR size(channels) <= :room)',
+      ExpressionAttributeValues: { ':room': 497 },
+    });
+    expect(ddb.commandCalls(GetCommand)).toHaveLength(0);
+  });
+
+  it('answers bad_request and subscribes to nothing when the frame would pass the limit', async () => {
+    ddb.on(UpdateCommand).rejects(conditionFailed());
+    connectionHolds(users(0, 495));
+
+    const reply = replyOf(await subscribe(messageEvent({ action: 'subscribe', id: 's9', channels: [...users(490, 5), ...users(1000, 6)] }, { connectionId: 'conn-1' })));
+
+    expect(reply).toEqual({ type: 'error', id: 's9', code: 'bad_request', message: expect.stringContaining('at most 500 channels; this one has 495') });
+    expect(subscriptionWrites()).toEqual([]);
+  });
+
+  it('does not count a channel the connection already has: it retries, assuming that channel is still there', async () => {
+    ddb.on(UpdateCommand).rejectsOnce(conditionFailed()).resolves({});
+    connectionHolds(users(0, 495));
+
+    const reply = replyOf(await subscribe(messageEvent({ action: 'subscribe', channels: [...users(490, 5), ...users(1000, 5)] }, { connectionId: 'conn-1' })));
+
+    expect(reply).toMatchObject({ type: 'subscribed' });
+    const retry = ddb.commandCalls(UpdateCommand)[1]?.args[0].input;
+    expect(retry?.ConditionExpression).toBe(
+      'attribute_exists(pk) AND size(channels) <= :room AND contains(channels, :k0) AND contains(channels, :k1) AND contains(channels, :k2) AND contains(channels, :k3) AND contains(channels, :k4)',
+    );
+    expect(retry?.ExpressionAttributeValues).toMatchObject({ ':room': 495, ':k0': 'user:u490', ':k4': 'user:u494' });
+    expect(subscriptionWrites()).toHaveLength(10);
+  });
+
+  it('gives up with internal when concurrent frames keep changing the set, having subscribed nothing', async () => {
+    ddb.on(UpdateCommand).rejects(conditionFailed());
+    connectionHolds(users(0, 10));
+
+    const reply = replyOf(await subscribe(messageEvent({ action: 'subscribe', channels: users(1000, 2) }, { connectionId: 'conn-1' })));
+
+    expect(reply).toMatchObject({ type: 'error', code: 'internal' });
+    expect(ddb.commandCalls(UpdateCommand)).toHaveLength(5);
+    expect(subscriptionWrites()).toEqual([]);
+  });
+
+  it('subscribes as before when the connection row is gone (it is disconnecting)', async () => {
+    ddb.on(UpdateCommand).rejects(conditionFailed());
+    ddb.on(GetCommand).resolves({});
+
+    const reply = replyOf(await subscribe(messageEvent({ action: 'subscribe', channels: users(0, 2) }, { connectionId: 'conn-1' })));
+
+    expect(reply).toMatchObject({ type: 'subscribed' });
   });
 });
 

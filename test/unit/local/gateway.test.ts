@@ -143,6 +143,33 @@ describe('messages', () => {
   });
 });
 
+describe('frames API Gateway does not take', () => {
+  const disconnectOf = async (count: number) => {
+    for (let i = 0; i < 50 && disconnects.length < count; i++) await new Promise((r) => setTimeout(r, 20));
+    return disconnects[count - 1]?.['requestContext'];
+  };
+
+  it('closes with 1003 on a binary frame, as API Gateway does, and routes nothing', async () => {
+    const client = await TestClient.open(`${url}?token=x`);
+    disconnects.length = 0;
+
+    client.socket.send(Buffer.from(JSON.stringify({ action: 'echo' })), { binary: true });
+
+    expect((await client.closed).code).toBe(1003);
+    expect(client.frames).toEqual([]);
+    expect(await disconnectOf(1)).toMatchObject({ eventType: 'DISCONNECT', disconnectStatusCode: 1003 });
+  });
+
+  it('closes with 1007 on a text frame that is not UTF-8, and routes nothing', async () => {
+    const client = await TestClient.open(`${url}?token=x`);
+
+    client.socket.send(Buffer.from([0x7b, 0xff, 0x7d]), { binary: false });
+
+    expect((await client.closed).code).toBe(1007);
+    expect(client.frames).toEqual([]);
+  });
+});
+
 describe('selectRoute', () => {
   it.each([
     ['{"action":"echo"}', 'echo'],

@@ -8,6 +8,7 @@ import {
   parseFrame,
   validateHistory,
   validatePost,
+  validatePresence,
   validateSubscribe,
   validateUnsubscribe,
   type Frame,
@@ -147,6 +148,24 @@ describe('validators, for any input', () => {
         }
       }),
     );
+  });
+
+  it('answer bad_request, not internal from a stack overflow, for values nested thousands deep', () => {
+    const depth = 50_000;
+    const deep = `${'['.repeat(depth)}${']'.repeat(depth)}`;
+
+    for (const body of [`{"channels":[${deep}]}`, `{"users":[${deep}]}`]) {
+      const parsed = parseFrame(body);
+      for (const validate of [validateSubscribe, validatePresence]) {
+        expect(rejection(() => validate(parsed)).code).toBe(ErrorCode.BadRequest);
+      }
+    }
+  });
+
+  it('refuse a lone surrogate in text or id: frames and DynamoDB strings are UTF-8, which cannot hold one', () => {
+    expect(rejection(() => validatePost(parseFrame('{"text":"a\\ud800b"}'))).code).toBe(ErrorCode.BadRequest);
+    expect(rejection(() => parseFrame('{"id":"\\udc00"}')).code).toBe(ErrorCode.BadRequest);
+    expect(validatePost(parseFrame('{"text":"\\ud83d\\ude00"}'))).toEqual({ text: '😀' });
   });
 
   it('accept only channels whose key matches its kind', () => {

@@ -1,0 +1,105 @@
+import { GetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+
+export interface RateLimit {
+  /** Requests allowed at once. */
+  readonly burst: number;
+  /** Requests per second allowed once the burst is spent. */
+  readonly perSecond: number;
+}
+
+export type Charge = { readonly allowed: true } | { readonly allowed: false; readonly retryAfterMs: number };
+
+/** Attempts at the conditional write before a caller racing itself is told to slow down. */
+const ATTEMPTS = 4;
+
+const rateKey = (subject: string) => ({ pk: `rate#${subject}`, sk: 'rate' });
+
+/**
+ * A token bucket per subject (a user), kept as one row in the Connections
+ * table so that it holds across connections and Lambda containers. The row
+ * stores the bucket the GCRA way: `tat`, the time (epoch ms) at which the
+ * bucket would be full again. A request at `now` is allowed when
+ * `max(tat, now) <= now + (burst - 1) * interval`, and moves `tat` on by one
+ * interval. DynamoDB cannot compute `max` in an update, so there are two
+ * conditional writes, one for an idle bucket (`tat` in the past) and one for a
+ * busy one; each holds under any number of concurrent writers, because the
+ * condition is checked against the row as it is at the write. A write whose
+ * condition fails reads the row to learn which case applies, or that the
+ * bucket is empty.
+ */
+export class RateLimiter {
+  private readonly interval: number;
+  private readonly tolerance: number;
+
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    private readonly table: string,
+    private readonly limit: RateLimit,
+  ) {
+    this.interval = Math.max(1, Math.round(1000 / limit.perSecond));
+    this.tolerance = (limit.burst - 1) * this.interval;
+  }
+
+  /** Takes one token from `subject`'s bucket, or says how long until one is there. */
+  async take(subject: string, nowMs: number): Promise<Charge> {
+    let busy = false;
+    for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
+      if (await this.write(subject, nowMs, busy)) return { allowed: true };
+      const tat = await this.theoreticalArrival(subject);
+      if (tat !== undefined && tat > nowMs + this.tolerance) return { allowed: false, retryAfterMs: Math.ceil(tat - nowMs - this.tolerance) };
+      busy = tat !== undefined && tat >= nowMs;
+    }
+    // Only this subject's own concurrent requests move the row between a read and a write.
+    return { allowed: false, retryAfterMs: this.interval };
+  }
+
+  /** Gives a token back: for a request that turned out to cost nothing (an idempotent retry). */
+  async refund(subject: string): Promise<void> {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: rateKey(subject),
+          UpdateExpression: 'SET tat = tat - :interval',
+          ConditionExpression: 'attribute_exists(tat)',
+          ExpressionAttributeValues: { ':interval': this.interval },
+        }),
+      );
+    } catch (error) {
+      if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
+    }
+  }
+
+  private async write(subject: string, nowMs: number, busy: boolean): Promise<boolean> {
+    // The row is of no use once `tat` has passed; it outlives the fullest bucket by a minute.
+    const expiresAt = Math.ceil((nowMs + this.tolerance + this.interval) / 1000) + 60;
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: rateKey(subject),
+          ...(busy
+            ? {
+                UpdateExpression: 'SET tat = tat + :interval, expiresAt = :expiresAt',
+                ConditionExpression: 'tat BETWEEN :now AND :latest',
+                ExpressionAttributeValues: { ':interval': this.interval, ':now': nowMs, ':latest': nowMs + this.tolerance, ':expiresAt': expiresAt },
+              }
+            : {
+                UpdateExpression: 'SET tat = :next, expiresAt = :expiresAt',
+                ConditionExpression: 'attribute_not_exists(tat) OR tat < :now',
+                ExpressionAttributeValues: { ':next': nowMs + this.interval, ':now': nowMs, ':expiresAt': expiresAt },
+              }),
+        }),
+      );
+      return true;
+    } catch (error) {
+      if ((error as Error).name === 'ConditionalCheckFailedException') return false;
+      throw error;
+    }
+  }
+
+  private async theoreticalArrival(subject: string): Promise<number | undefined> {
+    const { Item } = await this.db.send(new GetCommand({ TableName: this.table, Key: rateKey(subject), ConsistentRead: true, ProjectionExpression: 'tat' }));
+    return Item?.['tat'] as number | undefined;
+  }
+}
