@@ -228,13 +228,22 @@ export class ConnectionStore {
    * recreated, as in track().
    */
   private async addWithin(connectionId: string, channels: readonly string[], limit: number): Promise<void> {
-    // First guess, right almost always: none of them is there yet, and there is room.
     let held = new Set<string>();
+    let wanted = channels;
+    // A `user:` channel may already be the connection's through a follow, which the limit does not
+    // count: clients resubscribe to those with `since` after every reconnection. Learn which first.
+    if (channels.some((channel) => channel.startsWith('user:'))) {
+      const row = await this.connectionRow(connectionId);
+      if (!row) return;
+      ({ held, wanted } = this.toAdd(row, channels, limit));
+      if (wanted.length === 0) return;
+    }
+    // Otherwise the first guess is right almost always: none of them is there yet, and there is room.
     for (let attempt = 1; attempt <= SUBSCRIBE_ATTEMPTS; attempt++) {
-      const kept = channels.filter((channel) => held.has(channel));
-      const room = limit - (channels.length - kept.length);
+      const kept = wanted.filter((channel) => held.has(channel));
+      const room = limit - (wanted.length - kept.length);
       if (room < 0) throw new SubscriptionLimitReached(limit, held.size);
-      const values: Record<string, NativeAttributeValue> = { ':channels': new Set(channels), ':room': room };
+      const values: Record<string, NativeAttributeValue> = { ':channels': new Set(wanted), ':room': room };
       kept.forEach((channel, i) => (values[`:k${i}`] = channel));
       const fits = kept.length > 0 ? 'size(channels) <= :room' : '(attribute_not_exists(channels) OR size(channels) <= :room)';
       const still = kept.map((_, i) => ` AND contains(channels, :k${i})`).join('');
@@ -254,12 +263,23 @@ export class ConnectionStore {
       }
       const row = await this.connectionRow(connectionId);
       if (!row) return;
-      const current = (row['channels'] as Set<string> | undefined) ?? new Set<string>();
-      held = current;
-      const added = channels.filter((channel) => !current.has(channel)).length;
-      if (current.size + added > limit) throw new SubscriptionLimitReached(limit, current.size);
+      ({ held, wanted } = this.toAdd(row, channels, limit));
+      if (wanted.length === 0) return;
     }
     throw new Error(`the channels of connection ${connectionId} kept changing during ${SUBSCRIBE_ATTEMPTS} attempts to subscribe`);
+  }
+
+  /** Of `channels`, those the `channels` set must gain (not already the connection's through a follow), or the limit is reached. */
+  private toAdd(row: Record<string, unknown>, channels: readonly string[], limit: number): { held: Set<string>; wanted: string[] } {
+    const held = (row['channels'] as Set<string> | undefined) ?? new Set<string>();
+    const followed = new Set([
+      ...((row['followed'] as string | undefined) ?? '').split(' ').filter(Boolean),
+      ...((row['followedLater'] as Set<string> | undefined) ?? []),
+    ]);
+    const wanted = channels.filter((channel) => !followed.has(channel));
+    const added = wanted.filter((channel) => !held.has(channel)).length;
+    if (held.size + added > limit) throw new SubscriptionLimitReached(limit, held.size);
+    return { held, wanted };
   }
 
   /** Keeps one of the connection row's channel sets in step, for removal later; a missing row is not recreated. */

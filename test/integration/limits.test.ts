@@ -139,6 +139,21 @@ describe('subscriptions per connection', () => {
     expect((await channelSetOf('many-subs')).size).toBe(500);
   }, 120_000);
 
+  it('does not count the channels of people followed, which clients resubscribe to with since after reconnecting', async () => {
+    const follower = await stack.connect('follow-subs');
+    for (const user of ['fs-a', 'fs-b', 'fs-c']) await follower.request({ action: 'follow', user });
+    await follower.close();
+    const client = await stack.connect('follow-subs');
+    await subscribeAll(client, channelsOf('fsub', 0, 499));
+
+    const resubscribed = await client.request({ action: 'subscribe', channels: ['user:fs-a', 'user:fs-b', 'user:fs-c', 'user:fsub-last'], since: { 'user:fs-a': '00000000000000000000000000' } });
+    const refused = await client.request({ action: 'subscribe', channels: ['user:fsub-over'] });
+
+    expect(resubscribed).toMatchObject({ type: 'subscribed', channels: ['user:fs-a', 'user:fs-b', 'user:fs-c', 'user:fsub-last'] });
+    expect(refused).toMatchObject({ type: 'error', code: 'bad_request' });
+    expect((await channelSetOf('follow-subs')).size).toBe(500);
+  }, 120_000);
+
   it('keeps the limit when frames on one connection race each other', async () => {
     const client = await stack.connect('racing-subs');
     await subscribeAll(client, channelsOf('race', 0, 480));

@@ -26,6 +26,7 @@ beforeEach(() => {
   ddb.reset();
   ddb.on(BatchWriteCommand).resolves({});
   ddb.on(UpdateCommand).resolves({});
+  ddb.on(GetCommand).resolves({ Item: { pk: 'conn#conn-1', sk: 'conn' } });
 });
 
 describe('subscribe', () => {
@@ -103,7 +104,28 @@ describe('the subscription limit (500 per connection)', () => {
       ConditionExpression: 'attribute_exists(pk) AND (attribute_not_exists(channels) OR size(channels) <= :room)',
       ExpressionAttributeValues: { ':room': 497 },
     });
+    // `user:` channels may be the connection's through follows: the row is read first, consistently.
+    expect(ddb.commandCalls(GetCommand).map((c) => c.args[0].input.ConsistentRead)).toEqual([true]);
+  });
+
+  it('writes without reading first when no channel can come from a follow (thread:, inbox:)', async () => {
+    await subscribe(messageEvent({ action: 'subscribe', channels: [`thread:${CURSOR}`, 'inbox:alice'] }, { connectionId: 'conn-1' }));
+
+    expect(ddb.commandCalls(UpdateCommand)[0]?.args[0].input.ExpressionAttributeValues).toMatchObject({ ':room': 498 });
     expect(ddb.commandCalls(GetCommand)).toHaveLength(0);
+  });
+
+  it('does not count channels the connection has through follows, and leaves them out of the set', async () => {
+    ddb.on(GetCommand).resolves({
+      Item: { pk: 'conn#conn-1', sk: 'conn', followed: 'user:f1 user:f2', followedLater: new Set(['user:f3']), channels: new Set(users(0, 499)) },
+    });
+
+    const reply = replyOf(
+      await subscribe(messageEvent({ action: 'subscribe', channels: ['user:f1', 'user:f2', 'user:f3', 'user:new'] }, { connectionId: 'conn-1' })),
+    );
+
+    expect(reply).toMatchObject({ type: 'subscribed' });
+    expect(ddb.commandCalls(UpdateCommand)[0]?.args[0].input.ExpressionAttributeValues).toMatchObject({ ':channels': new Set(['user:new']), ':room': 499 });
   });
 
   it('answers bad_request and subscribes to nothing when the frame would pass the limit', async () => {
