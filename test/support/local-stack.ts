@@ -70,6 +70,8 @@ export class LocalStack {
         ...options.env,
       },
     });
+    started.add(child);
+    child.once('exit', () => started.delete(child));
     let output = '';
     const ready = new Promise<string>((resolve, reject) => {
       const onData = (chunk: Buffer) => {
@@ -167,6 +169,17 @@ export class LocalStack {
     if (this.ownStateDir) rmSync(this.ownStateDir, { recursive: true, force: true });
   }
 }
+
+/**
+ * Every stack this process started and that still runs. A suite whose setup
+ * timed out in Jest while a stack was still starting has no handle to stop it;
+ * when the test process exits, whatever is left is killed, so nothing outlives
+ * the test run.
+ */
+const started = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of started) killGroup(child, 'SIGKILL');
+});
 
 function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   try {
