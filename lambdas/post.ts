@@ -3,6 +3,8 @@ import { config } from '../shared/config';
 import { post } from '../shared/domain/post';
 import { messageHandler } from '../shared/edge';
 import { newId } from '../shared/ids';
+import { MetricName } from '../shared/metric-names';
+import { countOne } from '../shared/metrics';
 import { validatePost } from '../shared/protocol';
 import { PostLog } from '../shared/store/posts';
 import { StatusStore } from '../shared/store/statuses';
@@ -12,6 +14,7 @@ const tables = { statuses: config.statusesTable(), connections: config.connectio
 const deps = { statuses: new StatusStore(db, tables.statuses), log: new PostLog(db, tables), newId, now: () => new Date() };
 
 export const handler = messageHandler(validatePost, async ({ caller, request, requestId }) => {
-  const { status } = await post(deps, caller.userId, request, requestId);
+  const { status, duplicate } = await post(deps, caller.userId, request, requestId);
+  if (!duplicate) countOne(MetricName.posts);
   return { type: 'posted', status };
 });

@@ -11,6 +11,14 @@ export const EnvVar = {
   connectionsEndpoint: 'CONNECTIONS_ENDPOINT',
   jwtSecretArn: 'JWT_SECRET_ARN',
   fanOutConcurrency: 'FANOUT_CONCURRENCY',
+  authMode: 'AUTH_MODE',
+  jwksUrl: 'JWKS_URL',
+  jwtIssuer: 'JWT_ISSUER',
+  /** Comma-separated. */
+  jwtAudience: 'JWT_AUDIENCE',
+  jwtAudienceClaim: 'JWT_AUDIENCE_CLAIM',
+  jwtTokenUse: 'JWT_TOKEN_USE',
+  stage: 'UPDRAFT_STAGE',
 } as const;
 
 export function requiredEnv(name: string): string {
@@ -27,6 +35,19 @@ export function optionalIntEnv(name: string, fallback: number): number {
   return parsed;
 }
 
+export function oneOfEnv<T extends string>(name: string, allowed: readonly T[], fallback?: T): T {
+  const value = process.env[name];
+  if ((value === undefined || value === '') && fallback !== undefined) return fallback;
+  if (!allowed.includes(value as T)) throw new Error(`environment variable ${name} must be one of ${allowed.join(', ')}`);
+  return value as T;
+}
+
+const listEnv = (name: string): string[] =>
+  (process.env[name] ?? '')
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean);
+
 export const config = {
   statusesTable: () => requiredEnv(EnvVar.statusesTable),
   connectionsTable: () => requiredEnv(EnvVar.connectionsTable),
@@ -35,4 +56,13 @@ export const config = {
   jwtSecretArn: () => requiredEnv(EnvVar.jwtSecretArn),
   /** Posts in flight at once per fan-out invocation. */
   fanOutConcurrency: () => optionalIntEnv(EnvVar.fanOutConcurrency, 32),
+  authMode: () => oneOfEnv(EnvVar.authMode, ['hs256', 'jwks'] as const),
+  jwksUrl: () => requiredEnv(EnvVar.jwksUrl),
+  jwtIssuer: () => requiredEnv(EnvVar.jwtIssuer),
+  /** Required in jwks mode, optional in hs256 mode (empty: not checked). */
+  jwtAudience: () => listEnv(EnvVar.jwtAudience),
+  jwtAudienceClaim: () => oneOfEnv(EnvVar.jwtAudienceClaim, ['aud', 'client_id'] as const, 'aud'),
+  jwtTokenUse: () => process.env[EnvVar.jwtTokenUse] || undefined,
+  /** The stage name, a dimension of every custom metric. */
+  stage: () => requiredEnv(EnvVar.stage),
 };

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -9,8 +10,11 @@ import { loadApp } from '../../local/template';
 import { TestClient } from './ws-client';
 
 const ROOT = path.resolve(__dirname, '..', '..');
-/** Integration tests run their own synthesized assembly, apart from the cdk.out that `npm start` uses. */
-export const TEST_ASSEMBLY = path.join(tmpdir(), 'updraft-test-cdk.out');
+/**
+ * Integration tests run their own synthesized assembly, apart from the cdk.out that `npm start` uses,
+ * one per checkout: two clones (or git worktrees) testing at once must not synthesize into each other's.
+ */
+export const TEST_ASSEMBLY = path.join(tmpdir(), `updraft-test-cdk.out-${createHash('sha256').update(ROOT).digest('hex').slice(0, 12)}`);
 
 export interface StackOptions {
   /** Keep data here between starts; in memory when absent. */
