@@ -1,14 +1,14 @@
 #!/usr/bin/env node
-import * as path from 'node:path';
-import { App } from 'aws-cdk-lib';
+import { App, Aspects } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { stackPropsFromContext } from './context';
 import { UpdraftStack } from './updraft-stack';
 
 const app = new App();
-const stage = (app.node.tryGetContext('stage') as string | undefined) ?? 'dev';
-// `-c webApp=true` deploys the browser app (build it first: npm run build:web).
-const webApp = String(app.node.tryGetContext('webApp') ?? 'false') === 'true';
-new UpdraftStack(app, `Updraft-${stage}`, {
-  stage,
-  ...(webApp ? { webAppDir: path.resolve(__dirname, '..', 'clients', 'web', 'dist') } : {}),
+const { nag, ...props } = stackPropsFromContext(app.node);
+new UpdraftStack(app, `Updraft-${props.stage}`, {
+  ...props,
   env: { account: process.env['CDK_DEFAULT_ACCOUNT'], region: process.env['CDK_DEFAULT_REGION'] },
 });
+// `-c nag=true`: the AwsSolutions rules report at synth, as test/cdk/nag.test.ts checks in CI.
+if (nag) Aspects.of(app).add(new AwsSolutionsChecks());

@@ -1,17 +1,22 @@
 import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
-import { WebSocketApi, WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
+import { AccessLogFormat, CfnAccount } from 'aws-cdk-lib/aws-apigateway';
+import { LogGroupLogDestination, WebSocketApi, WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
 import { WebSocketLambdaAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { AttributeType, BillingMode, ProjectionType, StreamViewType, Table } from 'aws-cdk-lib/aws-dynamodb';
 import { FilterCriteria, FilterRule, StartingPosition } from 'aws-cdk-lib/aws-lambda';
+import { ManagedPolicy, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
-import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
+import { NagSuppressions } from 'cdk-nag';
 import type { Construct } from 'constructs';
 import { EnvVar } from '../shared/config';
 import { ConnectionsSchema } from '../shared/store/connections';
 import { FollowsSchema } from '../shared/store/follows';
-import { UpdraftFunction } from './constructs/updraft-function';
+import { Identity, type IdentityProps } from './constructs/identity';
+import { Monitoring } from './constructs/monitoring';
+import { UpdraftFunction, type UpdraftFunctionProps } from './constructs/updraft-function';
 import { WebApp } from './constructs/web-app';
 import { resolveLimits, type ServiceLimits } from './limits';
 
@@ -21,6 +26,18 @@ export interface UpdraftStackProps extends StackProps, Partial<ServiceLimits> {
   readonly stage?: string;
   /** Posts in flight at once in one fan-out invocation. @default 32 */
   readonly fanOutConcurrency?: number;
+  /** How tokens are checked (CDK context authMode, jwksUrl, jwtIssuer, jwtAudience, cognitoUserPoolId, createUserPool). @default hs256 */
+  readonly auth?: Omit<IdentityProps, 'keepData'>;
+  /** Alarm notifications are sent to this address. @default none (the topic has no subscription) */
+  readonly alarmEmail?: string;
+  /** X-Ray active tracing on every function. @default false */
+  readonly tracing?: boolean;
+  /**
+   * Set the account's API Gateway CloudWatch Logs role (a per-account, per-region
+   * setting that access logging needs). Turn off when the account already has one.
+   * @default true
+   */
+  readonly apiGatewayLogsRole?: boolean;
   /** The built browser app: when given, it is deployed to S3 behind CloudFront. @default no web app */
   readonly webAppDir?: string;
 }
@@ -34,6 +51,8 @@ export class UpdraftStack extends Stack {
   readonly follows: Table;
   readonly api: WebSocketApi;
   readonly stage: WebSocketStage;
+  readonly identity: Identity;
+  readonly monitoring: Monitoring;
 
   constructor(scope: Construct, id: string, props: UpdraftStackProps = {}) {
     super(scope, id, props);
@@ -59,6 +78,14 @@ export class UpdraftStack extends Stack {
       timeToLiveAttribute: ConnectionsSchema.ttlAttribute,
       removalPolicy: RemovalPolicy.DESTROY,
     });
+    NagSuppressions.addResourceSuppressions(this.connections, [
+      {
+        id: 'AwsSolutions-DDB3',
+        reason:
+          'Connections holds what lives as long as a WebSocket connection (at most 2 hours, then TTL) and 10-minute retry claims: ' +
+          'nothing to restore to a point in time. Statuses and Follows, the user data, have PITR on.',
+      },
+    ]);
     // Sparse: only connection rows carry userId. Presence and follows read it.
     this.connections.addGlobalSecondaryIndex({
       indexName: ConnectionsSchema.byUserIndex,
@@ -77,28 +104,24 @@ export class UpdraftStack extends Stack {
       removalPolicy: keepData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
     });
 
-    const jwtSecret = new Secret(this, 'JwtSecret', {
-      description: 'HS256 key that signs Updraft access tokens',
-      generateSecretString: { passwordLength: 64, excludePunctuation: true },
-      removalPolicy: RemovalPolicy.DESTROY,
-    });
+    this.identity = new Identity(this, 'Identity', { ...props.auth, keepData });
+    const fn = (id: string, options: Omit<UpdraftFunctionProps, 'stage' | 'tracing'>) =>
+      new UpdraftFunction(this, id, { ...options, stage: stageName, tracing: props.tracing ?? false });
 
-    const authorizerFn = new UpdraftFunction(this, 'Authorizer', {
-      handler: 'authorizer',
-      description: 'Verifies the JWT on $connect',
-    }).bindSecret(jwtSecret);
-    const connectFn = new UpdraftFunction(this, 'Connect', { handler: 'connect', description: '$connect: record, subscribe to follows' })
+    const authorizerFn = fn('Authorizer', { handler: 'authorizer', description: 'Verifies the JWT on $connect' });
+    this.identity.bind(authorizerFn);
+    const connectFn = fn('Connect', { handler: 'connect', description: '$connect: record, subscribe to follows' })
       .bindTable(EnvVar.connectionsTable, this.connections, ['PutItem', 'UpdateItem', 'BatchWriteItem'])
       .bindTable(EnvVar.followsTable, this.follows, ['Query']);
-    const disconnectFn = new UpdraftFunction(this, 'Disconnect', { handler: 'disconnect', description: '$disconnect' }).bindTable(
+    const disconnectFn = fn('Disconnect', { handler: 'disconnect', description: '$disconnect' }).bindTable(
       EnvVar.connectionsTable,
       this.connections,
       ['GetItem', 'BatchWriteItem', 'UpdateItem'],
     );
-    const defaultFn = new UpdraftFunction(this, 'DefaultRoute', { handler: 'default', description: '$default: non-JSON frames, unknown actions' });
+    const defaultFn = fn('DefaultRoute', { handler: 'default', description: '$default: non-JSON frames, unknown actions' });
 
     const routes: Record<(typeof MESSAGE_ROUTES)[number], UpdraftFunction> = {
-      post: new UpdraftFunction(this, 'Post', {
+      post: fn('Post', {
         handler: 'post',
         description: 'post a status',
         environment: { [EnvVar.postRateBurst]: String(limits.postRateBurst), [EnvVar.postRatePerSecond]: String(limits.postRatePerSecond) },
@@ -107,7 +130,7 @@ export class UpdraftStack extends Stack {
         // The idempotency claim and the post rate bucket live in the Connections table;
         // the grant reaches those rows and no other.
         .bindTable(EnvVar.connectionsTable, this.connections, ['GetItem', 'PutItem', 'UpdateItem'], { leadingKeys: ['post#*', 'rate#*'] }),
-      subscribe: new UpdraftFunction(this, 'Subscribe', {
+      subscribe: fn('Subscribe', {
         handler: 'subscribe',
         description: 'subscribe, with replay',
         environment: { [EnvVar.maxSubscriptions]: String(limits.maxSubscriptions) },
@@ -115,31 +138,31 @@ export class UpdraftStack extends Stack {
         .bindTable(EnvVar.statusesTable, this.statuses, ['Query'])
         // GetItem: the connection row, read when a subscribe nears the limit.
         .bindTable(EnvVar.connectionsTable, this.connections, ['GetItem', 'UpdateItem', 'BatchWriteItem']),
-      unsubscribe: new UpdraftFunction(this, 'Unsubscribe', { handler: 'unsubscribe', description: 'unsubscribe' }).bindTable(
+      unsubscribe: fn('Unsubscribe', { handler: 'unsubscribe', description: 'unsubscribe' }).bindTable(
         EnvVar.connectionsTable,
         this.connections,
         ['UpdateItem', 'BatchWriteItem'],
       ),
-      history: new UpdraftFunction(this, 'History', { handler: 'history', description: 'page a channel' }).bindTable(
+      history: fn('History', { handler: 'history', description: 'page a channel' }).bindTable(
         EnvVar.statusesTable,
         this.statuses,
         ['Query'],
       ),
-      ping: new UpdraftFunction(this, 'Ping', { handler: 'ping', description: 'heartbeat' }),
-      follow: new UpdraftFunction(this, 'Follow', { handler: 'follow', description: 'follow a user' })
+      ping: fn('Ping', { handler: 'ping', description: 'heartbeat' }),
+      follow: fn('Follow', { handler: 'follow', description: 'follow a user' })
         .bindTable(EnvVar.followsTable, this.follows, ['PutItem', 'UpdateItem'])
         .bindTable(EnvVar.connectionsTable, this.connections, ['Query', 'UpdateItem', 'BatchWriteItem'], { indexes: [ConnectionsSchema.byUserIndex] })
         // The follow notification is a row in the followed user's inbox.
         .bindTable(EnvVar.statusesTable, this.statuses, ['PutItem']),
-      unfollow: new UpdraftFunction(this, 'Unfollow', { handler: 'unfollow', description: 'unfollow a user' })
+      unfollow: fn('Unfollow', { handler: 'unfollow', description: 'unfollow a user' })
         .bindTable(EnvVar.followsTable, this.follows, ['DeleteItem', 'UpdateItem'])
         .bindTable(EnvVar.connectionsTable, this.connections, ['Query', 'UpdateItem', 'BatchWriteItem'], { indexes: [ConnectionsSchema.byUserIndex] }),
-      following: new UpdraftFunction(this, 'Following', { handler: 'following', description: 'who the caller follows' }).bindTable(
+      following: fn('Following', { handler: 'following', description: 'who the caller follows' }).bindTable(
         EnvVar.followsTable,
         this.follows,
         ['Query'],
       ),
-      presence: new UpdraftFunction(this, 'Presence', { handler: 'presence', description: 'who is online' }).bindTable(
+      presence: fn('Presence', { handler: 'presence', description: 'who is online' }).bindTable(
         EnvVar.connectionsTable,
         this.connections,
         ['Query', 'BatchGetItem'],
@@ -170,20 +193,60 @@ export class UpdraftStack extends Stack {
       });
     }
 
+    const accessLogs = new LogGroup(this, 'ApiAccessLogs', { retention: RetentionDays.ONE_MONTH, removalPolicy: RemovalPolicy.DESTROY });
     this.stage = new WebSocketStage(this, 'Stage', {
       webSocketApi: this.api,
       stageName,
       autoDeploy: true,
       throttle: { rateLimit: limits.throttleRate, burstLimit: limits.throttleBurst },
+      accessLogSettings: {
+        destination: new LogGroupLogDestination(accessLogs),
+        // One JSON line per connect, message and disconnect; no IP address or token is logged.
+        format: AccessLogFormat.custom(
+          JSON.stringify({
+            requestId: '$context.requestId',
+            extendedRequestId: '$context.extendedRequestId',
+            requestTimeEpoch: '$context.requestTimeEpoch',
+            eventType: '$context.eventType',
+            routeKey: '$context.routeKey',
+            connectionId: '$context.connectionId',
+            userId: '$context.authorizer.principalId',
+            status: '$context.status',
+            integrationLatency: '$context.integrationLatency',
+            error: '$context.error.message',
+            authorizerError: '$context.authorizer.error',
+            integrationError: '$context.integration.error',
+          }),
+        ),
+      },
     });
+    if (props.apiGatewayLogsRole ?? true) this.stage.node.addDependency(apiGatewayLogsRole(this));
+    NagSuppressions.addResourceSuppressions(
+      this.api,
+      [
+        {
+          id: 'AwsSolutions-APIG4',
+          reason:
+            'A WebSocket API authorizes once, on $connect (the token authorizer); every later route runs on that authorized ' +
+            'connection and takes the user from its authorizer context. $disconnect and message routes cannot have an authorizer.',
+        },
+      ],
+      true,
+    );
+    // A frame after the token's expiry closes its connection (shared/edge.ts): every message route may DELETE it.
+    for (const route of Object.values(routes)) route.bindManagementApi(this.api, this.stage, ['DELETE']);
 
     const fanOutDlq = new Queue(this, 'FanOutDlq', {
       encryption: QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
       retentionPeriod: Duration.days(14),
+      removalPolicy: RemovalPolicy.DESTROY,
     });
+    NagSuppressions.addResourceSuppressions(fanOutDlq, [
+      { id: 'AwsSolutions-SQS3', reason: 'This queue is the dead-letter queue: the on-failure destination of the fan-out stream mapping.' },
+    ]);
     const fanOutConcurrency = props.fanOutConcurrency ?? 32;
-    const fanOutFn = new UpdraftFunction(this, 'FanOut', {
+    const fanOutFn = fn('FanOut', {
       handler: 'fanout',
       description: 'Delivers each new status to the live subscribers of its channels',
       memorySize: 1024,
@@ -221,11 +284,70 @@ export class UpdraftStack extends Stack {
       }),
     );
 
+    NagSuppressions.addResourceSuppressions(
+      fanOutFn.role!,
+      [
+        {
+          id: 'AwsSolutions-IAM5',
+          reason:
+            'dynamodb:ListStreams, added by the DynamoDB event source, supports no resource-level permissions: it must be "*". ' +
+            'The record reads (GetRecords, GetShardIterator, DescribeStream) are scoped to the Statuses stream.',
+          appliesTo: ['Resource::*'],
+        },
+      ],
+      true,
+    );
+
+    this.monitoring = new Monitoring(this, 'Monitoring', {
+      stage: stageName,
+      api: this.api,
+      functions: {
+        Authorizer: authorizerFn,
+        Connect: connectFn,
+        Disconnect: disconnectFn,
+        Default: defaultFn,
+        ...Object.fromEntries(Object.entries(routes).map(([action, route]) => [action[0]!.toUpperCase() + action.slice(1), route])),
+        FanOut: fanOutFn,
+      },
+      fanOut: fanOutFn,
+      authorizer: authorizerFn,
+      deadLetterQueue: fanOutDlq,
+      ...(props.alarmEmail ? { alarmEmail: props.alarmEmail } : {}),
+    });
+
     new CfnOutput(this, 'WebSocketUrl', { value: this.stage.url, description: 'Clients connect to <url>?token=<JWT>' });
     new CfnOutput(this, 'ManagementEndpoint', { value: this.stage.callbackUrl, description: 'API Gateway Management API' });
-    new CfnOutput(this, 'JwtSecretArn', { value: jwtSecret.secretArn, description: 'HS256 signing key for access tokens' });
     new CfnOutput(this, 'FanOutDlqUrl', { value: fanOutDlq.queueUrl, description: 'Stream batches fan-out gave up on' });
+    new CfnOutput(this, 'AlarmTopicArn', { value: this.monitoring.topic.topicArn, description: 'Alarms notify this SNS topic' });
+    new CfnOutput(this, 'DashboardName', { value: this.monitoring.dashboard.dashboardName, description: 'CloudWatch dashboard' });
 
     if (props.webAppDir) new WebApp(this, 'WebApp', { assetDir: props.webAppDir, wsUrl: this.stage.url });
   }
+}
+
+/**
+ * API Gateway writes access logs with one role per account and region, set in
+ * its account settings. The role is retained on `cdk destroy`: the setting
+ * outlives the stack (CloudFormation cannot unset it), and every other API in
+ * the account logs through it, so deleting the role would break their logging.
+ */
+function apiGatewayLogsRole(scope: Construct): CfnAccount {
+  const role = new Role(scope, 'ApiGatewayLogsRole', {
+    assumedBy: new ServicePrincipal('apigateway.amazonaws.com'),
+    description: 'API Gateway account setting: writes API logs to CloudWatch Logs',
+    managedPolicies: [ManagedPolicy.fromAwsManagedPolicyName('service-role/AmazonAPIGatewayPushToCloudWatchLogs')],
+  });
+  role.applyRemovalPolicy(RemovalPolicy.RETAIN);
+  NagSuppressions.addResourceSuppressions(role, [
+    {
+      id: 'AwsSolutions-IAM4',
+      reason:
+        'The account-wide API Gateway logging role serves every API of the account and region, whose log groups this stack ' +
+        'cannot name; AmazonAPIGatewayPushToCloudWatchLogs is the policy AWS maintains for exactly that role.',
+      appliesTo: ['Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs'],
+    },
+  ]);
+  const account = new CfnAccount(scope, 'ApiGatewayAccount', { cloudWatchRoleArn: role.roleArn });
+  account.applyRemovalPolicy(RemovalPolicy.RETAIN);
+  return account;
 }

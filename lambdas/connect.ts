@@ -2,6 +2,7 @@ import { documentClient } from '../shared/clients';
 import { config } from '../shared/config';
 import { connect } from '../shared/domain/social';
 import { callerId, type RouteResult, type WebSocketEvent } from '../shared/edge';
+import { logger } from '../shared/logger';
 import { Limits } from '../shared/protocol';
 import { ConnectionStore } from '../shared/store/connections';
 import { FollowStore } from '../shared/store/follows';
@@ -18,6 +19,8 @@ const deps = {
  */
 export const handler = async (event: WebSocketEvent): Promise<RouteResult> => {
   const { connectionId, connectedAt } = event.requestContext;
+  // Set per invocation: a container serves one connection after another.
+  logger.appendKeys({ connectionId });
   await connect(deps, { userId: callerId(event), connectionId, connectedAt });
   return { statusCode: 200 };
 };

@@ -1,6 +1,7 @@
 import type { RouteResult, WebSocketEvent } from '../shared/edge';
 import { config } from '../shared/config';
 import { documentClient } from '../shared/clients';
+import { logger } from '../shared/logger';
 import { ConnectionStore } from '../shared/store/connections';
 
 const connections = new ConnectionStore(documentClient(), config.connectionsTable());
@@ -8,6 +9,8 @@ const connections = new ConnectionStore(documentClient(), config.connectionsTabl
 /** `$disconnect` is best effort on API Gateway; rows it misses expire by TTL or go at the next Gone. */
 export const handler = async (event: WebSocketEvent): Promise<RouteResult> => {
   const { connectionId, authorizer } = event.requestContext;
+  // Set per invocation: a container serves one connection after another.
+  logger.appendKeys({ connectionId });
   await Promise.all([
     connections.remove(connectionId),
     authorizer?.userId ? connections.touchPresence(authorizer.userId, Date.now()) : Promise.resolve(),

@@ -3,6 +3,8 @@ import { documentClient, managementClient } from '../shared/clients';
 import { config } from '../shared/config';
 import { fanOut } from '../shared/fanout/engine';
 import { logger } from '../shared/logger';
+import { MetricName } from '../shared/metric-names';
+import { MetricUnit, metrics } from '../shared/metrics';
 import { ConnectionStore } from '../shared/store/connections';
 
 const concurrency = config.fanOutConcurrency();
@@ -13,9 +15,19 @@ const deps = {
   logger,
 };
 
-/** The stream's consumer: reports only the records it could not process at all. */
+/**
+ * The stream's consumer: reports only the records it could not process at all.
+ * Metrics are counted by the engine as plain numbers and published here, in one
+ * EMF line per invocation (a batch holds at most 100 records, so at most 100
+ * latency values: one EMF document's limit per metric).
+ */
 export const handler = async (event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> => {
   const { batchItemFailures, latencies, ...counts } = await fanOut(event.Records, deps);
   logger.info('fan-out batch', { records: event.Records.length, ...counts, maxLatencyMs: Math.max(0, ...latencies) });
+  metrics.addMetric(MetricName.deliveries, MetricUnit.Count, counts.delivered);
+  metrics.addMetric(MetricName.gone, MetricUnit.Count, counts.gone);
+  metrics.addMetric(MetricName.deliveryFailures, MetricUnit.Count, counts.failed);
+  for (const latency of latencies) metrics.addMetric(MetricName.postToDeliveryLatency, MetricUnit.Milliseconds, latency);
+  metrics.publishStoredMetrics();
   return { batchItemFailures };
 };

@@ -3,6 +3,8 @@ import { config } from '../shared/config';
 import { post } from '../shared/domain/post';
 import { messageHandler } from '../shared/edge';
 import { newId } from '../shared/ids';
+import { MetricName } from '../shared/metric-names';
+import { countOne } from '../shared/metrics';
 import { validatePost } from '../shared/protocol';
 import { PostLog } from '../shared/store/posts';
 import { RateLimiter } from '../shared/store/rates';
@@ -19,6 +21,7 @@ const deps = {
 };
 
 export const handler = messageHandler(validatePost, async ({ caller, request, requestId }) => {
-  const { status } = await post(deps, caller.userId, request, requestId);
+  const { status, duplicate } = await post(deps, caller.userId, request, requestId);
+  if (!duplicate) countOne(MetricName.posts);
   return { type: 'posted', status };
 });

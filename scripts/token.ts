@@ -6,7 +6,11 @@
  *     --secret-id <JwtSecretArn output> --query SecretString --output text)
  *   npm run token -- alice
  *
- * Locally, use GET /dev/token?user=<id> instead.
+ * When the stack enforces an audience (`-c jwtAudience=...` in hs256 mode),
+ * set UPDRAFT_JWT_AUDIENCE to it and the token carries it as `aud`.
+ *
+ * Locally, use GET /dev/token?user=<id> instead. In jwks mode, tokens come
+ * from your identity provider, not from this script.
  */
 import { signToken } from '../shared/auth';
 import { Limits } from '../shared/protocol';
@@ -21,4 +25,5 @@ if (!secret) {
   console.error('set UPDRAFT_JWT_SECRET to the value of the stack\'s JwtSecret (see the comment at the top of scripts/token.ts)');
   process.exit(2);
 }
-signToken(user, secret, expiresIn).then((token) => console.log(token));
+const audience = process.env['UPDRAFT_JWT_AUDIENCE'];
+signToken(user, secret, expiresIn, audience ? { audience } : {}).then((token) => console.log(token));

@@ -1,31 +1,109 @@
-import { SignJWT, jwtVerify } from 'jose';
+import { SignJWT, createRemoteJWKSet, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { Limits } from './protocol';
 
+/** The token was refused: the handshake gets 401. Anything else thrown while verifying is a failure of ours. */
 export class InvalidToken extends Error {
   override readonly name = 'InvalidToken';
 }
 
+/** Who a verified token names, and until when (seconds since the epoch, the token's `exp`). */
+export interface Identity {
+  readonly userId: string;
+  readonly expiresAt: number;
+}
+
+/**
+ * How tokens are checked. Two modes, chosen by CDK context `authMode`:
+ * - `hs256`: signed with the stack's secret (development, tests, the local stack);
+ * - `jwks`: signed by an OIDC issuer whose keys are published at `jwksUrl`.
+ */
+export type AuthSettings =
+  | {
+      readonly mode: 'hs256';
+      /** The signing key; called per token, so the caller decides how it caches. */
+      readonly secret: () => Promise<string>;
+      /** When set, `aud` must name one of these. */
+      readonly audience?: readonly string[];
+    }
+  | {
+      readonly mode: 'jwks';
+      readonly jwksUrl: string;
+      readonly issuer: string;
+      /** One of these must appear in `audienceClaim`. */
+      readonly audience: readonly string[];
+      /**
+       * `aud` for OIDC providers. Cognito access tokens carry no `aud`: they name
+       * their app client in `client_id`, which is checked instead.
+       * @default 'aud'
+       */
+      readonly audienceClaim?: 'aud' | 'client_id';
+      /** Cognito's `token_use` (`access` or `id`), when set, must match. */
+      readonly tokenUse?: string;
+    };
+
+/** Asymmetric algorithms only in jwks mode: a public key must never be taken as an HMAC secret. */
+const JWKS_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
+
+/** jose's codes for a token that is bad in itself, as opposed to a key that could not be fetched. */
+const REFUSALS = new Set([
+  'ERR_JWT_EXPIRED',
+  'ERR_JWT_CLAIM_VALIDATION_FAILED',
+  'ERR_JWT_INVALID',
+  'ERR_JWS_INVALID',
+  'ERR_JWS_SIGNATURE_VERIFICATION_FAILED',
+  'ERR_JOSE_ALG_NOT_ALLOWED',
+  'ERR_JOSE_NOT_SUPPORTED',
+  'ERR_JWKS_NO_MATCHING_KEY',
+  'ERR_JWKS_MULTIPLE_MATCHING_KEYS',
+]);
+
 const encoder = new TextEncoder();
 
 /**
- * Verifies an HS256 JWT and returns its subject, the user id. Expiry is
- * required and enforced; so is a subject that is a valid user id.
+ * Builds the verifier for one mode. Expiry is always required and enforced;
+ * so is a subject that is a valid user id, and the audience whenever one is
+ * configured (always in jwks mode). A bad token throws InvalidToken; a key
+ * that cannot be had (Secrets Manager or the JWKS endpoint failing) throws
+ * what it threw, so that it is not mistaken for a user's mistake.
  */
-export async function verifyToken(token: string, secret: string): Promise<string> {
-  try {
-    const { payload } = await jwtVerify(token, encoder.encode(secret), {
-      algorithms: ['HS256'],
-      requiredClaims: ['sub', 'exp'],
-    });
+export function tokenVerifier(settings: AuthSettings): (token: string) => Promise<Identity> {
+  const key: JWTVerifyGetKey =
+    settings.mode === 'hs256' ? async () => encoder.encode(await settings.secret()) : createRemoteJWKSet(new URL(settings.jwksUrl));
+  const audienceClaim = settings.mode === 'jwks' ? (settings.audienceClaim ?? 'aud') : 'aud';
+  const audience = settings.audience && settings.audience.length > 0 ? [...settings.audience] : undefined;
+  const options = {
+    algorithms: settings.mode === 'hs256' ? ['HS256'] : JWKS_ALGORITHMS,
+    requiredClaims: ['sub', 'exp'],
+    ...(settings.mode === 'jwks' ? { issuer: settings.issuer } : {}),
+    ...(audience && audienceClaim === 'aud' ? { audience } : {}),
+  };
+  const tokenUse = settings.mode === 'jwks' ? settings.tokenUse : undefined;
+
+  return async (token) => {
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, key, options));
+    } catch (error) {
+      if (REFUSALS.has((error as { code?: string }).code ?? '')) throw new InvalidToken((error as Error).message);
+      throw error;
+    }
+    if (audience && audienceClaim === 'client_id' && !audience.includes(payload['client_id'] as string)) {
+      throw new InvalidToken('client_id names another app client');
+    }
+    if (tokenUse !== undefined && payload['token_use'] !== tokenUse) throw new InvalidToken(`token_use is not ${tokenUse}`);
     if (typeof payload.sub !== 'string' || !Limits.userIdPattern.test(payload.sub)) throw new InvalidToken('sub is not a user id');
-    return payload.sub;
-  } catch (error) {
-    if (error instanceof InvalidToken) throw error;
-    throw new InvalidToken((error as Error).message);
-  }
+    return { userId: payload.sub, expiresAt: payload.exp! };
+  };
 }
 
-/** Signs a token for `userId`; used by the local stack's dev endpoint and by tests. */
-export async function signToken(userId: string, secret: string, expiresIn: string | number = '12h'): Promise<string> {
-  return new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(userId).setIssuedAt().setExpirationTime(expiresIn).sign(encoder.encode(secret));
+/** Signs an HS256 token for `userId`; used by the local stack's dev endpoint, scripts/token.ts and tests. */
+export async function signToken(
+  userId: string,
+  secret: string,
+  expiresIn: string | number = '12h',
+  options: { readonly audience?: string } = {},
+): Promise<string> {
+  const jwt = new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(userId).setIssuedAt().setExpirationTime(expiresIn);
+  if (options.audience !== undefined) jwt.setAudience(options.audience);
+  return jwt.sign(encoder.encode(secret));
 }

@@ -14,6 +14,14 @@ export const EnvVar = {
   maxSubscriptions: 'MAX_SUBSCRIPTIONS',
   postRateBurst: 'POST_RATE_BURST',
   postRatePerSecond: 'POST_RATE_PER_SECOND',
+  authMode: 'AUTH_MODE',
+  jwksUrl: 'JWKS_URL',
+  jwtIssuer: 'JWT_ISSUER',
+  /** Comma-separated. */
+  jwtAudience: 'JWT_AUDIENCE',
+  jwtAudienceClaim: 'JWT_AUDIENCE_CLAIM',
+  jwtTokenUse: 'JWT_TOKEN_USE',
+  stage: 'UPDRAFT_STAGE',
 } as const;
 
 /**
@@ -52,6 +60,19 @@ export function optionalPositiveEnv(name: string, fallback: number): number {
   return parsed;
 }
 
+export function oneOfEnv<T extends string>(name: string, allowed: readonly T[], fallback?: T): T {
+  const value = process.env[name];
+  if ((value === undefined || value === '') && fallback !== undefined) return fallback;
+  if (!allowed.includes(value as T)) throw new Error(`environment variable ${name} must be one of ${allowed.join(', ')}`);
+  return value as T;
+}
+
+const listEnv = (name: string): string[] =>
+  (process.env[name] ?? '')
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean);
+
 export const config = {
   statusesTable: () => requiredEnv(EnvVar.statusesTable),
   connectionsTable: () => requiredEnv(EnvVar.connectionsTable),
@@ -65,4 +86,13 @@ export const config = {
     burst: optionalIntEnv(EnvVar.postRateBurst, DefaultLimits.postRateBurst),
     perSecond: optionalPositiveEnv(EnvVar.postRatePerSecond, DefaultLimits.postRatePerSecond),
   }),
+  authMode: () => oneOfEnv(EnvVar.authMode, ['hs256', 'jwks'] as const),
+  jwksUrl: () => requiredEnv(EnvVar.jwksUrl),
+  jwtIssuer: () => requiredEnv(EnvVar.jwtIssuer),
+  /** Required in jwks mode, optional in hs256 mode (empty: not checked). */
+  jwtAudience: () => listEnv(EnvVar.jwtAudience),
+  jwtAudienceClaim: () => oneOfEnv(EnvVar.jwtAudienceClaim, ['aud', 'client_id'] as const, 'aud'),
+  jwtTokenUse: () => process.env[EnvVar.jwtTokenUse] || undefined,
+  /** The stage name, a dimension of every custom metric. */
+  stage: () => requiredEnv(EnvVar.stage),
 };

@@ -1,11 +1,15 @@
 import type { APIGatewayEventWebsocketRequestContextV2, APIGatewayProxyWebsocketEventV2WithRequestContext } from 'aws-lambda';
 import type { Caller } from './domain/channels';
 import { logger } from './logger';
+import { MetricName } from './metric-names';
+import { countOne } from './metrics';
 import { ErrorCode, ProtocolError, parseFrame, type Frame, type ServerFrame } from './protocol';
 
 /** What the authorizer puts in the context; handlers take identity from here and never from a frame. */
 export interface AuthorizerContext {
   readonly userId: string;
+  /** The token's `exp`, seconds since the epoch. API Gateway may pass context numbers on as strings. */
+  readonly tokenExpiresAt: number | string;
 }
 
 export type WebSocketEvent = APIGatewayProxyWebsocketEventV2WithRequestContext<
@@ -39,6 +43,7 @@ export function messageHandler<T>(validate: (frame: Frame) => T, run: (input: Re
     logger.appendKeys({ connectionId });
     let requestId: string | undefined;
     try {
+      if (tokenExpired(event)) return await closeExpired(connectionId);
       const frame = parseFrame(event.body);
       requestId = frame.id;
       const request = validate(frame);
@@ -50,6 +55,31 @@ export function messageHandler<T>(validate: (frame: Frame) => T, run: (input: Re
       logger.removeKeys(['connectionId']);
     }
   };
+}
+
+/**
+ * API Gateway checks the token once, at the handshake, and keeps the connection
+ * for up to 2 hours whatever the token says. Updraft cuts it at the first frame
+ * the client sends after the token's expiry (a client pings within the 10-minute
+ * idle timeout); one that never sends again lasts until API Gateway's limits.
+ */
+export function tokenExpired(event: WebSocketEvent, nowMs = Date.now()): boolean {
+  const exp = Number(event.requestContext.authorizer?.tokenExpiresAt);
+  return Number.isFinite(exp) && exp > 0 && nowMs >= exp * 1000;
+}
+
+async function closeExpired(connectionId: string): Promise<RouteResult> {
+  logger.info('token expired: closing the connection');
+  countOne(MetricName.expiredConnections);
+  try {
+    // Loaded when first needed: the SDK client would otherwise add to every route's cold start.
+    const { closeConnection } = await import('./close-connection');
+    await closeConnection(connectionId);
+  } catch (error) {
+    logger.warn('could not close a connection whose token expired', { error: error as Error });
+  }
+  // Sent if API Gateway still can; the close is what the client acts on.
+  return respond({ type: 'error', code: ErrorCode.Forbidden, message: 'token expired; reconnect with a new token' });
 }
 
 export function errorFrame(error: unknown, requestId?: string): ServerFrame {

@@ -9,3 +9,7 @@ process.env['CONNECTIONS_ENDPOINT'] = 'https://api.example.invalid/dev';
 process.env['JWT_SECRET_ARN'] = 'arn:aws:secretsmanager:us-east-1:000000000000:secret:jwt';
 process.env['POWERTOOLS_LOG_LEVEL'] = 'SILENT';
 process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] = 'true';
+process.env['AUTH_MODE'] = 'hs256';
+process.env['UPDRAFT_STAGE'] = 'test';
+// EMF lines would fill the test output; tests that check metrics turn them back on for their module.
+process.env['POWERTOOLS_METRICS_DISABLED'] = 'true';

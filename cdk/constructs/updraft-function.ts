@@ -1,11 +1,12 @@
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type { IWebSocketApi, WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
-import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
-import { Architecture, LoggingFormat, Runtime } from 'aws-cdk-lib/aws-lambda';
+import { PolicyDocument, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Architecture, LoggingFormat, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
+import { NagSuppressions } from 'cdk-nag';
 import type { Construct } from 'constructs';
 import * as path from 'node:path';
 import { EnvVar } from '../../shared/config';
@@ -25,6 +26,10 @@ export interface UpdraftFunctionProps {
   /** The handler file under lambdas/, without its extension. */
   readonly handler: string;
   readonly description: string;
+  /** The stage: a dimension of the custom metrics the function publishes. */
+  readonly stage: string;
+  /** X-Ray active tracing. @default false */
+  readonly tracing?: boolean;
   /** @default 512 */
   readonly memorySize?: number;
   /** @default Duration.seconds(10) */
@@ -43,6 +48,21 @@ export interface UpdraftFunctionProps {
  */
 export class UpdraftFunction extends NodejsFunction {
   constructor(scope: Construct, id: string, props: UpdraftFunctionProps) {
+    const logGroup = new LogGroup(scope, `${id}Logs`, {
+      retention: props.logRetention ?? RetentionDays.ONE_MONTH,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    // A role of its own instead of AWSLambdaBasicExecutionRole, whose logs:* reach every log
+    // group in the account: this one writes to the function's own log group and nowhere else.
+    const role = new Role(scope, `${id}Role`, {
+      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
+      description: `${props.description} (Updraft)`,
+      inlinePolicies: {
+        logs: new PolicyDocument({
+          statements: [new PolicyStatement({ actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [logGroup.logGroupArn] })],
+        }),
+      },
+    });
     super(scope, id, {
       entry: path.join(__dirname, '..', '..', 'lambdas', `${props.handler}.ts`),
       handler: 'handler',
@@ -52,11 +72,15 @@ export class UpdraftFunction extends NodejsFunction {
       memorySize: props.memorySize ?? 512,
       timeout: props.timeout ?? Duration.seconds(10),
       loggingFormat: LoggingFormat.JSON,
-      logGroup: new LogGroup(scope, `${id}Logs`, {
-        retention: props.logRetention ?? RetentionDays.ONE_MONTH,
-        removalPolicy: RemovalPolicy.DESTROY,
-      }),
-      environment: { POWERTOOLS_SERVICE_NAME: 'updraft', NODE_OPTIONS: '--enable-source-maps', ...props.environment },
+      logGroup,
+      role,
+      tracing: props.tracing ? Tracing.ACTIVE : Tracing.DISABLED,
+      environment: {
+        POWERTOOLS_SERVICE_NAME: 'updraft',
+        [EnvVar.stage]: props.stage,
+        NODE_OPTIONS: '--enable-source-maps',
+        ...props.environment,
+      },
       bundling: {
         minify: true,
         sourceMap: true,
@@ -66,6 +90,27 @@ export class UpdraftFunction extends NodejsFunction {
         forceDockerBundling: false,
       },
     });
+    NagSuppressions.addResourceSuppressions(this, [
+      {
+        id: 'AwsSolutions-L1',
+        reason:
+          'Pinned on purpose to Node.js 22, the runtime the bundles target (esbuild target node22) and the local stack emulates; ' +
+          'moving to a newer runtime is a deliberate change with its own tests, not something a synth should do silently.',
+      },
+    ]);
+    if (props.tracing) {
+      NagSuppressions.addResourceSuppressions(
+        role,
+        [
+          {
+            id: 'AwsSolutions-IAM5',
+            reason: 'X-Ray active tracing: xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level permissions, so "*" is the only resource.',
+            appliesTo: ['Resource::*'],
+          },
+        ],
+        true,
+      );
+    }
   }
 
   /**
@@ -90,15 +135,30 @@ export class UpdraftFunction extends NodejsFunction {
     return this;
   }
 
-  /** `execute-api:ManageConnections` on this stage's `POST @connections/*` only: enough to send, nothing more. */
-  bindManagementApi(api: IWebSocketApi, stage: WebSocketStage): this {
-    const connections = Stack.of(this).formatArn({
-      service: 'execute-api',
-      resource: api.apiId,
-      resourceName: `${stage.stageName}/POST/@connections/*`,
-    });
-    this.addToRolePolicy(new PolicyStatement({ actions: ['execute-api:ManageConnections'], resources: [connections] }));
+  /**
+   * `execute-api:ManageConnections` on this stage's `@connections/*` for the
+   * given methods only: POST to send (fan-out), DELETE to close (a connection
+   * whose token expired).
+   */
+  bindManagementApi(api: IWebSocketApi, stage: WebSocketStage, methods: readonly ('POST' | 'DELETE')[] = ['POST']): this {
+    const connections = methods.map((method) =>
+      Stack.of(this).formatArn({ service: 'execute-api', resource: api.apiId, resourceName: `${stage.stageName}/${method}/@connections/*` }),
+    );
+    this.addToRolePolicy(new PolicyStatement({ actions: ['execute-api:ManageConnections'], resources: connections }));
     this.addEnvironment(EnvVar.connectionsEndpoint, stage.callbackUrl);
+    NagSuppressions.addResourceSuppressions(
+      this.role!,
+      [
+        {
+          id: 'AwsSolutions-IAM5',
+          reason:
+            'Connection ids are made by API Gateway at run time, so the resource ends in @connections/*; ' +
+            'it is scoped to this API, this stage and the named HTTP methods.',
+          appliesTo: [{ regex: '/^Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<Api[A-Za-z0-9]+>\\/[^/]+\\/(POST|DELETE)\\/@connections\\/\\*$/' }],
+        },
+      ],
+      true,
+    );
     return this;
   }
 

@@ -32,8 +32,18 @@ export interface FanOutResult {
   readonly gone: number;
   /** Deliveries that still failed after the client's retries; counted, never re-sent to everyone. */
   readonly failed: number;
-  /** Milliseconds from a status's createdAt to the end of its fan-out, one entry per status record. */
+  /**
+   * Post-to-delivery latency: per status record that reached at least one
+   * subscriber, milliseconds from its createdAt to its last successful delivery.
+   */
   readonly latencies: number[];
+}
+
+/** What one record's deliveries share: its id for the logs, and when the last of them succeeded. */
+interface Delivery {
+  readonly statusId: string;
+  readonly payload: Uint8Array;
+  deliveredAt?: number;
 }
 
 /**
@@ -48,18 +58,19 @@ export async function fanOut(records: readonly DynamoDBRecord[], deps: FanOutDep
   const cleanups = new Map<string, Promise<void>>();
   const result = { batchItemFailures: [] as DynamoDBBatchItemFailure[], delivered: 0, gone: 0, failed: 0, latencies: [] as number[] };
 
-  const deliver = async (connectionId: string, payload: Uint8Array) => {
+  const deliver = async (connectionId: string, delivery: Delivery) => {
     if (cleanups.has(connectionId)) return;
     try {
-      await deps.gateway.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: payload }));
+      await deps.gateway.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: delivery.payload }));
       result.delivered++;
+      delivery.deliveredAt = now();
     } catch (error) {
       if (isGone(error)) {
         result.gone++;
         if (!cleanups.has(connectionId)) cleanups.set(connectionId, removeStale(connectionId));
       } else {
         result.failed++;
-        deps.logger.warn('delivery failed after retries', { connectionId, error: describe(error) });
+        deps.logger.warn('delivery failed after retries', { connectionId, statusId: delivery.statusId, error: describe(error) });
       }
     }
   };
@@ -77,7 +88,7 @@ export async function fanOut(records: readonly DynamoDBRecord[], deps: FanOutDep
     const row = unmarshall(record.dynamodb!.NewImage as Record<string, AttributeValue>);
     const frame = deliveryFrame(row);
     if (!frame) return;
-    const payload = Buffer.from(JSON.stringify(frame));
+    const delivery: Delivery = { statusId: String(row['id']), payload: Buffer.from(JSON.stringify(frame)) };
     const channel = row['channel'] as string;
 
     // Fetch the next page of subscribers while this page's posts are in flight. Its
@@ -86,11 +97,11 @@ export async function fanOut(records: readonly DynamoDBRecord[], deps: FanOutDep
     for (;;) {
       const { connectionIds, next } = unwrap(await page);
       const following = next && settle(deps.connections.subscribers(channel, pageSize, next as Record<string, NativeAttributeValue>));
-      await Promise.all(connectionIds.map((id) => limit(() => deliver(id, payload))));
+      await Promise.all(connectionIds.map((id) => limit(() => deliver(id, delivery))));
       if (!following) break;
       page = following;
     }
-    if (frame.type === 'status') result.latencies.push(now() - Date.parse(frame.status.createdAt));
+    if (frame.type === 'status' && delivery.deliveredAt !== undefined) result.latencies.push(delivery.deliveredAt - Date.parse(frame.status.createdAt));
   };
 
   // Channels fan out side by side; within a channel, records go in stream order, so a
@@ -111,7 +122,11 @@ export async function fanOut(records: readonly DynamoDBRecord[], deps: FanOutDep
         try {
           await processRecord(record);
         } catch (error) {
-          deps.logger.error('could not fan out a record', { sequenceNumber: record.dynamodb?.SequenceNumber, error: describe(error) });
+          deps.logger.error('could not fan out a record', {
+            sequenceNumber: record.dynamodb?.SequenceNumber,
+            statusId: record.dynamodb?.NewImage?.['id']?.S,
+            error: describe(error),
+          });
           result.batchItemFailures.push({ itemIdentifier: record.dynamodb?.SequenceNumber ?? '' });
           break;
         }

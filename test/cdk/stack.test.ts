@@ -27,6 +27,8 @@ function statementsOf(fn: string): Statement[] {
     .flatMap((r) => r.Properties['PolicyDocument'].Statement as Statement[]);
 }
 const actionsOf = (fn: string) => statementsOf(fn).flatMap((s) => [s.Action].flat()).sort();
+/** Everything but the ManageConnections DELETE that every message route holds to close expired connections. */
+const dataActionsOf = (fn: string) => actionsOf(fn).filter((a) => a !== 'execute-api:ManageConnections');
 /** The actions a function may take on one table (the statement naming the table's ARN). */
 const tableActionsOf = (fn: string, table: string) => {
   const arn = JSON.stringify({ 'Fn::GetAtt': [logicalId('AWS::DynamoDB::Table', table), 'Arn'] });
@@ -213,18 +215,19 @@ describe('functions', () => {
     expect(tableActionsOf('Follow', 'Connections')).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:Query', 'dynamodb:UpdateItem']);
     expect(tableActionsOf('Follow', 'Statuses')).toEqual(['dynamodb:PutItem']);
     expect(tableActionsOf('Unfollow', 'Follows')).toEqual(['dynamodb:DeleteItem', 'dynamodb:UpdateItem']);
-    expect(actionsOf('Presence')).toEqual(['dynamodb:BatchGetItem', 'dynamodb:Query']);
-    expect(actionsOf('Following')).toEqual(['dynamodb:Query']);
+    expect(dataActionsOf('Presence')).toEqual(['dynamodb:BatchGetItem', 'dynamodb:Query']);
+    expect(dataActionsOf('Following')).toEqual(['dynamodb:Query']);
     expect(tableActionsOf('FanOut', 'Connections')).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:GetItem', 'dynamodb:Query']);
     expect(tableActionsOf('Post', 'Statuses')).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem']);
     expect(tableActionsOf('Post', 'Connections')).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
     expect(tableActionsOf('Subscribe', 'Statuses')).toEqual(['dynamodb:Query']);
     expect(tableActionsOf('Subscribe', 'Connections')).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem']);
-    expect(actionsOf('Subscribe')).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem']);
-    expect(actionsOf('Unsubscribe')).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:UpdateItem']);
-    expect(actionsOf('History')).toEqual(['dynamodb:Query']);
+    expect(dataActionsOf('Subscribe')).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem']);
+    expect(dataActionsOf('Unsubscribe')).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:UpdateItem']);
+    expect(dataActionsOf('History')).toEqual(['dynamodb:Query']);
     expect(actionsOf('Authorizer')).toEqual(['secretsmanager:GetSecretValue']);
-    for (const fn of ['DefaultRoute', 'Ping']) expect(statementsOf(fn)).toEqual([]);
+    expect(statementsOf('DefaultRoute')).toEqual([]);
+    expect(dataActionsOf('Ping')).toEqual([]);
   });
 
   it('never grant a wildcard action on a table, and scope ManageConnections to POST on this stage', () => {
@@ -237,6 +240,20 @@ describe('functions', () => {
     expect(actionsOf('FanOut')).toEqual(
       expect.arrayContaining(['dynamodb:BatchWriteItem', 'dynamodb:Query', 'execute-api:ManageConnections', 'sqs:SendMessage']),
     );
+  });
+
+  it('may close connections (DELETE) from every message route, and only fan-out may send (POST)', () => {
+    const manageOf = (fn: string) =>
+      statementsOf(fn)
+        .filter((st) => st.Action === 'execute-api:ManageConnections')
+        .flatMap((st) => [st.Resource].flat())
+        .map((r) => JSON.stringify(r).match(/\/(POST|DELETE)\/@connections\/\*/)?.[1]);
+    for (const fn of ['Post', 'Subscribe', 'Unsubscribe', 'History', 'Ping', 'Follow', 'Unfollow', 'Following', 'Presence']) {
+      expect(manageOf(fn)).toEqual(['DELETE']);
+      expect(resources[logicalId('AWS::Lambda::Function', fn)]?.Properties['Environment'].Variables).toHaveProperty('CONNECTIONS_ENDPOINT');
+    }
+    expect(manageOf('FanOut')).toEqual(['POST']);
+    for (const fn of ['Authorizer', 'Connect', 'Disconnect', 'DefaultRoute']) expect(manageOf(fn)).toEqual([]);
   });
 
   it('reach only the idempotency claims and rate buckets from post, and only the indexes a handler reads', () => {

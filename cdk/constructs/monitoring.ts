@@ -1,0 +1,178 @@
+import { Duration, Stack } from 'aws-cdk-lib';
+import type { IWebSocketApi } from 'aws-cdk-lib/aws-apigatewayv2';
+import {
+  Alarm,
+  AlarmStatusWidget,
+  ComparisonOperator,
+  Dashboard,
+  GraphWidget,
+  MathExpression,
+  Metric,
+  TextWidget,
+  TreatMissingData,
+  type IAlarm,
+  type IMetric,
+} from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import { Topic } from 'aws-cdk-lib/aws-sns';
+import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { METRICS_NAMESPACE, MetricName, metricDimensions } from '../../shared/metric-names';
+
+export interface MonitoringProps {
+  readonly stage: string;
+  readonly api: IWebSocketApi;
+  /** Every function of the stack, by a short name used in widget legends and alarm names. */
+  readonly functions: Readonly<Record<string, IFunction>>;
+  /** The stream consumer: its iterator age says how far behind real time deliveries are. */
+  readonly fanOut: IFunction;
+  /** The authorizer: its Errors count refused tokens (that is how a 401 is made), so it is alarmed on AuthorizerFailures instead. */
+  readonly authorizer: IFunction;
+  readonly deadLetterQueue: IQueue;
+  /** Alarm notifications go to this address (a subscription to confirm by email). @default no subscription */
+  readonly alarmEmail?: string;
+  /** Fan-out lag that raises an alarm. @default Duration.minutes(1) */
+  readonly iteratorAgeThreshold?: Duration;
+}
+
+/**
+ * What an operator looks at in the AWS console: one dashboard, and alarms on
+ * an SNS topic for what needs a person. README "Operations" says, per alarm,
+ * what it means and what to do. No alarm fires on missing data: these metrics
+ * are only emitted when there is traffic, and quiet is not a fault.
+ */
+export class Monitoring extends Construct {
+  readonly topic: Topic;
+  readonly dashboard: Dashboard;
+  readonly alarms: Alarm[] = [];
+
+  constructor(scope: Construct, id: string, props: MonitoringProps) {
+    super(scope, id);
+    const stack = Stack.of(this);
+    const fiveMinutes = Duration.minutes(5);
+
+    this.topic = new Topic(this, 'AlarmTopic', { displayName: `Updraft ${props.stage} alarms`, enforceSSL: true });
+    if (props.alarmEmail) this.topic.addSubscription(new EmailSubscription(props.alarmEmail));
+
+    const api = (metricName: string, statistic = 'Sum') =>
+      new Metric({ namespace: 'AWS/ApiGateway', metricName, dimensionsMap: { ApiId: props.api.apiId, Stage: props.stage }, statistic, period: fiveMinutes });
+    const custom = (metricName: string, statistic = 'Sum', label?: string) =>
+      new Metric({
+        namespace: METRICS_NAMESPACE,
+        metricName,
+        dimensionsMap: metricDimensions(props.stage),
+        statistic,
+        period: fiveMinutes,
+        ...(label ? { label } : {}),
+      });
+
+    const deliveries = custom(MetricName.deliveries);
+    const gone = custom(MetricName.gone);
+    const failures = custom(MetricName.deliveryFailures);
+    const goneRate = new MathExpression({
+      expression: '100 * gone / MAX([attempts, 1])',
+      usingMetrics: { gone, attempts: new MathExpression({ expression: 'd + g + f', usingMetrics: { d: deliveries, g: gone, f: failures } }) },
+      label: 'Gone, % of delivery attempts',
+      period: fiveMinutes,
+    });
+    const iteratorAge = props.fanOut.metric('IteratorAge', { statistic: 'Maximum', period: Duration.minutes(1) });
+    const dlqDepth = props.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: Duration.minutes(1) });
+    const apiServerErrors = new MathExpression({
+      expression: 'integration + execution',
+      usingMetrics: { integration: api('IntegrationError'), execution: api('ExecutionError') },
+      label: 'IntegrationError + ExecutionError',
+      period: fiveMinutes,
+    });
+    const names = Object.keys(props.functions);
+    const perFunction = (metric: (fn: IFunction) => IMetric) => names.map((name) => metric(props.functions[name]!));
+
+    // Alarms: each names what broke; README "Operations" has what to do.
+    const alarm = (alarmId: string, description: string, metric: IMetric, threshold: number, evaluationPeriods = 1) => {
+      const created = new Alarm(this, alarmId, {
+        alarmName: `${stack.stackName}-${alarmId}`,
+        alarmDescription: `${description} See README "Operations", ${alarmId}.`,
+        metric,
+        threshold,
+        evaluationPeriods,
+        datapointsToAlarm: evaluationPeriods,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      });
+      created.addAlarmAction(new SnsAction(this.topic));
+      created.addOkAction(new SnsAction(this.topic));
+      this.alarms.push(created);
+      return created;
+    };
+
+    const threshold = props.iteratorAgeThreshold ?? Duration.minutes(1);
+    alarm(
+      'FanOutIteratorAge',
+      `Fan-out is more than ${threshold.toHumanString()} behind the Statuses stream for 3 minutes: deliveries are late.`,
+      iteratorAge,
+      threshold.toMilliseconds(),
+      3,
+    );
+    alarm('FanOutDlqNotEmpty', 'Fan-out gave up on stream records and put them in the DLQ: those statuses were not delivered live.', dlqDepth, 1);
+    alarm('ApiServerErrors', 'API Gateway could not run a route or got an error from it (IntegrationError + ExecutionError).', apiServerErrors, 1);
+    alarm(
+      'AuthorizerFailures',
+      'The authorizer could not check tokens at all (Secrets Manager or the JWKS endpoint failing): handshakes fail with 500.',
+      custom(MetricName.authorizerFailures),
+      1,
+    );
+    for (const name of names) {
+      const fn = props.functions[name]!;
+      if (fn !== props.authorizer) {
+        alarm(`${name}Errors`, `The ${name} function failed (crashed or timed out), not a protocol error answered to a client.`, fn.metricErrors({ period: fiveMinutes }), 1);
+      }
+      alarm(`${name}Throttles`, `The ${name} function was throttled: the account's or the function's concurrency is exhausted.`, fn.metricThrottles({ period: fiveMinutes }), 1);
+    }
+
+    const graph = (title: string, left: IMetric[], options: { right?: IMetric[]; width?: number; leftLabel?: string } = {}) =>
+      new GraphWidget({
+        title,
+        left,
+        ...(options.right ? { right: options.right } : {}),
+        width: options.width ?? 8,
+        height: 6,
+        ...(options.leftLabel ? { leftYAxis: { label: options.leftLabel, showUnits: false } } : {}),
+      });
+
+    this.dashboard = new Dashboard(this, 'Dashboard', { dashboardName: stack.stackName });
+    this.dashboard.addWidgets(
+      new TextWidget({
+        markdown: `# Updraft ${props.stage}\nTraffic, fan-out and failures. Alarms and what to do about them: README, "Operations".`,
+        width: 24,
+        height: 2,
+      }),
+    );
+    this.dashboard.addWidgets(
+      graph('Connections', [api('ConnectCount').with({ label: 'ConnectCount ($connect)' })]),
+      graph('Messages in and out', [api('MessageCount').with({ label: 'MessageCount (API Gateway, both ways)' }), deliveries.with({ label: 'Deliveries (fan-out, out)' })]),
+      graph('Posts and deliveries', [custom(MetricName.posts, 'Sum', 'Posts')], { right: [deliveries.with({ label: 'Deliveries' })] }),
+    );
+    this.dashboard.addWidgets(
+      graph(
+        'Post-to-delivery latency (ms, createdAt to last delivery)',
+        ['p50', 'p90', 'p99', 'Maximum'].map((statistic) => custom(MetricName.postToDeliveryLatency, statistic, statistic)),
+      ),
+      graph('Gone and failed deliveries', [gone.with({ label: 'Gone (410)' }), failures.with({ label: 'DeliveryFailures' })], { right: [goneRate] }),
+      graph('Fan-out iterator age (ms)', [iteratorAge.with({ label: 'IteratorAge, max' })]),
+    );
+    this.dashboard.addWidgets(
+      graph('Fan-out DLQ depth', [dlqDepth.with({ label: 'messages visible' })]),
+      graph('API Gateway errors', [api('IntegrationError'), api('ExecutionError'), api('ClientError')]),
+      graph('Authorizer', [custom(MetricName.authorizerFailures, 'Sum', 'AuthorizerFailures'), custom(MetricName.expiredConnections, 'Sum', 'ExpiredConnections')]),
+    );
+    this.dashboard.addWidgets(
+      graph('Lambda errors', perFunction((fn) => fn.metricErrors({ period: fiveMinutes })).map((m, i) => withLabel(m, names[i]!))),
+      graph('Lambda throttles', perFunction((fn) => fn.metricThrottles({ period: fiveMinutes })).map((m, i) => withLabel(m, names[i]!))),
+      graph('Lambda duration p99 (ms)', perFunction((fn) => fn.metricDuration({ statistic: 'p99', period: fiveMinutes })).map((m, i) => withLabel(m, names[i]!))),
+    );
+    this.dashboard.addWidgets(new AlarmStatusWidget({ title: 'Alarms', alarms: this.alarms as IAlarm[], width: 24, height: 6 }));
+  }
+}
+
+const withLabel = (metric: IMetric, label: string): IMetric => (metric instanceof Metric ? metric.with({ label }) : metric);

@@ -1,0 +1,27 @@
+/**
+ * The custom metrics the handlers publish (as EMF, through Powertools
+ * Metrics) and the dashboard and alarms read. One place for both sides, and
+ * free of side effects, so the CDK app can import it.
+ */
+export const METRICS_NAMESPACE = 'Updraft';
+export const METRICS_SERVICE = 'updraft';
+
+export const MetricName = {
+  /** Statuses stored by `post` (an idempotent retry is not a new post). */
+  posts: 'Posts',
+  /** PostToConnection calls that succeeded, from fan-out. */
+  deliveries: 'Deliveries',
+  /** Deliveries that still failed after the SDK's retries (not Gone). */
+  deliveryFailures: 'DeliveryFailures',
+  /** Deliveries answered 410 Gone: the connection had left. */
+  gone: 'Gone',
+  /** Per status: from its createdAt to the last of its deliveries that succeeded, in ms. */
+  postToDeliveryLatency: 'PostToDeliveryLatency',
+  /** The authorizer could not check a token at all (secret or JWKS unavailable): users are locked out. */
+  authorizerFailures: 'AuthorizerFailures',
+  /** Connections closed because a frame arrived after their token had expired. */
+  expiredConnections: 'ExpiredConnections',
+} as const;
+
+/** The dimensions every custom metric carries, besides its name. */
+export const metricDimensions = (stage: string) => ({ service: METRICS_SERVICE, stage });

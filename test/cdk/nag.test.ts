@@ -1,0 +1,47 @@
+import { App, Aspects } from 'aws-cdk-lib';
+import { Annotations, Match } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { Queue } from 'aws-cdk-lib/aws-sqs';
+import { UpdraftStack, type UpdraftStackProps } from '../../cdk/updraft-stack';
+
+/**
+ * The AwsSolutions pack over every shape the stack can take. A finding is
+ * either fixed in the stack or acknowledged next to what it concerns, with the
+ * reason; this test fails on any other.
+ */
+const configurations: [string, UpdraftStackProps][] = [
+  ['hs256, dev (the default)', {}],
+  ['hs256 with an audience, prod', { stage: 'prod', auth: { mode: 'hs256', audience: ['updraft'] } }],
+  ['jwks, any OIDC issuer', { auth: { mode: 'jwks', jwksUrl: 'https://issuer.example.com/.well-known/jwks.json', issuer: 'https://issuer.example.com/', audience: ['updraft'] } }],
+  ['jwks, an existing Cognito pool', { auth: { cognitoUserPoolId: 'eu-west-1_AbCdEf123', audience: ['1example23456789'] } }],
+  [
+    'jwks with a user pool it creates, tracing, alarm email, prod',
+    { stage: 'prod', auth: { createUserPool: true }, tracing: true, alarmEmail: 'ops@example.com' },
+  ],
+  ['without the API Gateway logs role', { apiGatewayLogsRole: false }],
+];
+
+function findings(props: UpdraftStackProps, addToStack?: (stack: UpdraftStack) => void): string[] {
+  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  const stack = new UpdraftStack(app, 'Nag', props);
+  addToStack?.(stack);
+  Aspects.of(app).add(new AwsSolutionsChecks());
+  return [
+    ...Annotations.fromStack(stack).findError('*', Match.stringLikeRegexp('AwsSolutions-.*')),
+    ...Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('AwsSolutions-.*')),
+  ].map((m) => `${m.id}: ${String(m.entry.data).split('\n')[0]}`);
+}
+
+describe('cdk-nag AwsSolutions', () => {
+  it.each(configurations)('finds nothing unacknowledged: %s', (_, props) => {
+    expect(findings(props)).toEqual([]);
+  });
+
+  it('is live: a resource added without its fixes is reported', () => {
+    const found = findings({}, (stack) => new Queue(stack, 'CarelessQueue'));
+
+    expect(found).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^\/Nag\/CarelessQueue\/Resource: AwsSolutions-SQS3/), expect.stringMatching(/AwsSolutions-SQS4/)]),
+    );
+  });
+});
