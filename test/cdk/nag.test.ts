@@ -2,7 +2,14 @@ import { App, Aspects } from 'aws-cdk-lib';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { Queue } from 'aws-cdk-lib/aws-sqs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
 import { UpdraftStack, type UpdraftStackProps } from '../../cdk/updraft-stack';
+
+/** A stand-in for `npm run build:web`'s output: the deployment needs only a folder with an index.html. */
+const WEB_BUILD = mkdtempSync(path.join(tmpdir(), 'updraft-nag-web-'));
+writeFileSync(path.join(WEB_BUILD, 'index.html'), '<!doctype html><title>Updraft</title>');
 
 /**
  * The AwsSolutions pack over every shape the stack can take. A finding is
@@ -19,6 +26,7 @@ const configurations: [string, UpdraftStackProps][] = [
     { stage: 'prod', auth: { createUserPool: true }, tracing: true, alarmEmail: 'ops@example.com' },
   ],
   ['without the API Gateway logs role', { apiGatewayLogsRole: false }],
+  ['with the browser app on S3 and CloudFront', { webAppDir: WEB_BUILD }],
 ];
 
 function findings(props: UpdraftStackProps, addToStack?: (stack: UpdraftStack) => void): string[] {
