@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 import { LocalStack } from '../support/local-stack';
+import { until } from '../support/until';
 
 /** The `updraft` command, run as a user runs it, against the real local stack. */
 const BIN = path.resolve(__dirname, '..', '..', 'clients', 'cli', 'bin.mjs');
@@ -41,14 +42,6 @@ async function updraft(...args: string[]): Promise<{ code: number | null; stdout
 
 const as = (user: string) => ['--url', stack.httpUrl, '--user', user];
 const lines = (stdout: string) => stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
-
-async function until(check: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 describe('updraft (the CLI)', () => {
   it('posts, and reads the status back with history, as JSON for scripts', async () => {

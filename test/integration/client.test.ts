@@ -2,6 +2,7 @@ import WebSocket from 'ws';
 import { UpdraftClient, UpdraftError, type ClientOptions, type ConnectionState, type SocketFactory, type StateChange } from '../../shared/client';
 import type { Status } from '../../shared/protocol';
 import { LocalStack } from '../support/local-stack';
+import { until } from '../support/until';
 
 /** The client library against the real local stack: request/reply, follows, and resume after the server cuts it off. */
 let stack: LocalStack;
@@ -57,14 +58,6 @@ function states(target: UpdraftClient): ConnectionState[] {
   const seen: ConnectionState[] = [];
   target.events.on('state', ({ state }) => seen.push(state));
   return seen;
-}
-
-async function until(check: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
 }
 
 describe('UpdraftClient', () => {
