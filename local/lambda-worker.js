@@ -22,8 +22,11 @@ function load() {
   return loaded;
 }
 
-// Load the bundle now, as Lambda's init phase does; an error surfaces at the first invocation.
-load().catch(() => undefined);
+// Load the bundle now, as Lambda's init phase does, and say when init is over (the invocation's
+// timeout starts then); an error surfaces at the first invocation.
+load()
+  .catch(() => undefined)
+  .then(() => parentPort.postMessage({ ready: true }));
 
 parentPort.on('message', async ({ id, event, context }) => {
   const deadline = context.deadline;

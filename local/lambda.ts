@@ -25,10 +25,18 @@ interface Invocation {
 
 interface Container {
   readonly worker: Worker;
-  current?: Invocation & { timer: NodeJS.Timeout };
+  /** The bundle is loaded (Lambda's init phase is over). */
+  ready: boolean;
+  initTimer?: NodeJS.Timeout;
+  current?: Invocation & { timer?: NodeJS.Timeout };
 }
 
-type WorkerMessage = { id: string; ok: boolean; result?: unknown; error?: { errorType: string; errorMessage: string; stack?: string } };
+type WorkerMessage =
+  | { ready: true }
+  | { ready?: undefined; id: string; ok: boolean; result?: unknown; error?: { errorType: string; errorMessage: string; stack?: string } };
+
+/** Lambda gives a function's init phase 10 seconds of its own, apart from the invocation's timeout. */
+const INIT_TIMEOUT_MS = 10_000;
 
 /**
  * One deployed function, emulated as Lambda runs it: containers (worker
@@ -81,6 +89,12 @@ export class LocalFunction {
   }
 
   private run(container: Container, invocation: Invocation): void {
+    container.current = invocation;
+    // The timeout counts from the end of init, as on Lambda: a slow bundle load does not eat the handler's time.
+    if (container.ready) this.send(container, invocation);
+  }
+
+  private send(container: Container, invocation: Invocation): void {
     const deadline = Date.now() + this.model.timeoutMs;
     const timer = setTimeout(() => {
       void this.discard(container, new FunctionError('Sandbox.Timedout', `Task timed out after ${(this.model.timeoutMs / 1000).toFixed(2)} seconds`));
@@ -104,6 +118,12 @@ export class LocalFunction {
   }
 
   private finish(container: Container, message: WorkerMessage): void {
+    if (message.ready) {
+      container.ready = true;
+      clearTimeout(container.initTimer);
+      if (container.current) this.send(container, container.current);
+      return;
+    }
     const current = container.current;
     if (!current || current.id !== message.id) return;
     clearTimeout(current.timer);
@@ -121,6 +141,7 @@ export class LocalFunction {
     if (!this.containers.delete(container)) return;
     const index = this.idle.indexOf(container);
     if (index >= 0) this.idle.splice(index, 1);
+    clearTimeout(container.initTimer);
     if (container.current) {
       clearTimeout(container.current.timer);
       container.current.reject(reason);
@@ -136,7 +157,13 @@ export class LocalFunction {
       stdout: true,
       stderr: true,
     });
-    const container: Container = { worker };
+    const container: Container = { worker, ready: false };
+    container.initTimer = setTimeout(() => {
+      this.log(this.model.logicalId, `init did not finish within ${INIT_TIMEOUT_MS / 1000} seconds`);
+      void this.discard(container, new FunctionError('Sandbox.Timedout', `Init timed out after ${(INIT_TIMEOUT_MS / 1000).toFixed(2)} seconds`)).then(() =>
+        this.dispatch(),
+      );
+    }, INIT_TIMEOUT_MS);
     this.containers.add(container);
     for (const stream of [worker.stdout, worker.stderr]) {
       let buffered = '';

@@ -60,4 +60,20 @@ describe('LocalFunction', () => {
     await expect(fn.invoke({ exit: true })).rejects.toMatchObject({ errorType: 'Runtime.ExitError' });
     await expect(fn.invoke<Result>({})).resolves.toMatchObject({ env: 'yes' });
   });
+
+  it('starts the timeout after init: a bundle slower to load than the timeout still runs its handler', async () => {
+    const slowDir = mkdtempSync(path.join(tmpdir(), 'updraft-slow-fn-'));
+    writeFileSync(
+      path.join(slowDir, 'index.js'),
+      `const until = Date.now() + 800; while (Date.now() < until) {} // a heavy bundle, longer to load than the 500 ms timeout
+       exports.handler = async () => 'ran';`,
+    );
+    const slow = new LocalFunction({ ...model, bundleDir: slowDir }, { AWS_REGION: 'us-east-1' }, () => undefined, 1);
+    try {
+      await expect(slow.invoke({})).resolves.toBe('ran');
+    } finally {
+      await slow.stop();
+      rmSync(slowDir, { recursive: true, force: true });
+    }
+  });
 });
