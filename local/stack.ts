@@ -98,6 +98,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
     const localize = (value: string) => value.replace(deployedBase, (_, scheme: string) => (scheme === 'wss' ? `ws://${HOST}:${port}` : httpUrl));
 
     const functions = new Map<string, LocalFunction>();
+    /** The authorizer's audience in hs256 mode (`-c jwtAudience`): dev tokens must carry it to be accepted. */
+    let devTokenAudience: string | undefined;
     for (const model of app.functions.values()) {
       const environment: Record<string, string> = {
         PATH: process.env['PATH'] ?? '',
@@ -119,6 +121,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
         AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       };
       for (const [name, value] of Object.entries(model.environment)) environment[name] = localize(resolve(value, resolver, region));
+      if (model.logicalId === app.api.routes.get('$connect')?.authorizer?.functionId && environment['JWT_AUDIENCE']) {
+        devTokenAudience = environment['JWT_AUDIENCE'].split(',')[0]?.trim();
+      }
       functions.set(model.logicalId, new LocalFunction(model, environment, (fn, line) => log(`[${fn}] ${line}`), options.functionContainers));
     }
     cleanups.push(async () => {
@@ -137,7 +142,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
       limits: options.limits,
       log,
       ...onEvent,
-      extraRoutes: (req, res, url) => extraRoutes(req, res, url, { secrets, wsUrl, web }),
+      extraRoutes: (req, res, url) => extraRoutes(req, res, url, { secrets, wsUrl, web, ...(devTokenAudience ? { devTokenAudience } : {}) }),
     });
     try {
       await gateway.listen();
@@ -184,6 +189,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
 
 interface RouteContext {
   readonly secrets: Map<string, { id: string; value: string }>;
+  readonly devTokenAudience?: string;
   readonly wsUrl: string;
   readonly web: WebHandler;
 }
@@ -216,8 +222,13 @@ async function extraRoutes(req: IncomingMessage, res: ServerResponse, url: URL, 
       return true;
     }
     const secret = [...context.secrets.values()][0];
-    if (!secret) throw new LocalStackError('the template declares no JWT secret');
-    json(res, 200, { token: await signToken(user, secret.value), wsUrl: context.wsUrl });
+    if (!secret) {
+      // jwks mode: tokens come from the issuer, which this machine cannot stand in for.
+      json(res, 501, { error: 'not_implemented', message: 'this stack verifies tokens from an OIDC issuer (authMode jwks); dev tokens need hs256' });
+      return true;
+    }
+    const audience = context.devTokenAudience === undefined ? {} : { audience: context.devTokenAudience };
+    json(res, 200, { token: await signToken(user, secret.value, '12h', audience), wsUrl: context.wsUrl });
     return true;
   }
   return context.web(req, res);
