@@ -110,7 +110,8 @@ export class AppModel {
     await this.client.follow(user);
     if (!this.following.includes(user)) this.following = [...this.following, user].sort();
     this.changed();
-    await Promise.all([this.client.history(userChannel(user), { limit: FILL_PER_USER }), this.refreshPresence()]);
+    // Their recent statuses and presence fill in behind: the follow itself is done.
+    void Promise.all([this.client.history(userChannel(user), { limit: FILL_PER_USER }), this.refreshPresence()]).catch((error) => this.fail(error));
   }
 
   async unfollow(user: string): Promise<void> {
