@@ -342,10 +342,11 @@ export class UpdraftClient {
     try {
       await this.catchUp(channels, generation, false);
     } catch (error) {
-      if (generation !== this.generation) return;
-      // The connection failed under the catch-up: the next one starts again from the same cursors.
+      // Replaced, or the socket already dropped (its close schedules the next attempt): nothing to report.
+      if (generation !== this.generation || !this.socket) return;
+      // The server failed the catch-up: the next connection starts again from the same cursors.
       this.events.emit('error', error as Error);
-      this.socket?.close(4000, 'catch-up failed');
+      this.socket.close(4000, 'catch-up failed');
       return;
     }
     if (generation !== this.generation || this.current !== 'catching-up') return;
