@@ -129,6 +129,8 @@ export class UpdraftClient {
   private readonly catchingUp = new Set<ChannelName>();
   /** Channels given up (unfollowed, unsubscribed); a late status on one does not bring it back. */
   private readonly dropped = new Set<ChannelName>();
+  /** The inbox among the channels, if subscribed: notifications arrive without their channel. */
+  private inbox: ChannelName | undefined;
   /** Ids already handed over, per channel, so a duplicate delivery is dropped. */
   private readonly seen = new Map<ChannelName, Set<string>>();
   private readonly prefix = Math.random().toString(36).slice(2, 10);
@@ -423,7 +425,7 @@ export class UpdraftClient {
       return;
     }
     if (frame.type === 'notification') {
-      const inbox = [...this.cursors.keys()].find((channel) => parseChannel(channel)?.kind === 'inbox');
+      const inbox = this.inbox;
       this.deliver(inbox ?? 'inbox:', frame.notification, inbox !== undefined && this.mayAdvance(inbox));
       return;
     }
@@ -466,6 +468,7 @@ export class UpdraftClient {
    * was posted after the channel was wanted, give or take clock skew.
    */
   private track(channel: ChannelName, cursor?: StatusId): void {
+    if (parseChannel(channel)?.kind === 'inbox') this.inbox = channel;
     if (cursor !== undefined) this.cursors.set(channel, cursor);
     else if (!this.cursors.has(channel)) this.cursors.set(channel, cursorAt(Date.now() - 60_000));
   }
@@ -475,6 +478,7 @@ export class UpdraftClient {
   }
 
   private forget(channel: ChannelName): void {
+    if (this.inbox === channel) this.inbox = undefined;
     this.cursors.delete(channel);
     this.seen.delete(channel);
     this.catchingUp.delete(channel);

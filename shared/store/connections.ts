@@ -1,6 +1,7 @@
 import { BatchGetCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand, paginateQuery, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { NativeAttributeValue } from '@aws-sdk/util-dynamodb';
 import { batchWriteAll } from './batch';
+import { updateIf } from './conditional';
 
 /**
  * The Connections table holds what lives as long as a connection, all of it
@@ -247,20 +248,14 @@ export class ConnectionStore {
       kept.forEach((channel, i) => (values[`:k${i}`] = channel));
       const fits = kept.length > 0 ? 'size(channels) <= :room' : '(attribute_not_exists(channels) OR size(channels) <= :room)';
       const still = kept.map((_, i) => ` AND contains(channels, :k${i})`).join('');
-      try {
-        await this.db.send(
-          new UpdateCommand({
-            TableName: this.table,
-            Key: connectionKey(connectionId),
-            UpdateExpression: 'ADD channels :channels',
-            ConditionExpression: `attribute_exists(pk) AND ${fits}${still}`,
-            ExpressionAttributeValues: values,
-          }),
-        );
-        return;
-      } catch (error) {
-        if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
-      }
+      const added = await updateIf(this.db, {
+        TableName: this.table,
+        Key: connectionKey(connectionId),
+        UpdateExpression: 'ADD channels :channels',
+        ConditionExpression: `attribute_exists(pk) AND ${fits}${still}`,
+        ExpressionAttributeValues: values,
+      });
+      if (added) return;
       const row = await this.connectionRow(connectionId);
       if (!row) return;
       ({ held, wanted } = this.toAdd(row, channels, limit));
@@ -290,19 +285,13 @@ export class ConnectionStore {
     set: 'channels' | 'followedLater' = 'channels',
   ): Promise<void> {
     if (channels.length === 0) return;
-    try {
-      await this.db.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: connectionKey(connectionId),
-          UpdateExpression: `${operation} ${set} :channels`,
-          ConditionExpression: 'attribute_exists(pk)',
-          ExpressionAttributeValues: { ':channels': new Set(channels) },
-        }),
-      );
-    } catch (error) {
-      if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
-    }
+    await updateIf(this.db, {
+      TableName: this.table,
+      Key: connectionKey(connectionId),
+      UpdateExpression: `${operation} ${set} :channels`,
+      ConditionExpression: 'attribute_exists(pk)',
+      ExpressionAttributeValues: { ':channels': new Set(channels) },
+    });
   }
 
   private async lastSeen(userIds: readonly string[]): Promise<Map<string, string>> {

@@ -1,4 +1,5 @@
-import { GetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { updateIf } from './conditional';
 
 export interface RateLimit {
   /** Requests allowed at once. */
@@ -55,47 +56,33 @@ export class RateLimiter {
 
   /** Gives a token back: for a request that turned out to cost nothing (an idempotent retry). */
   async refund(subject: string): Promise<void> {
-    try {
-      await this.db.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: rateKey(subject),
-          UpdateExpression: 'SET tat = tat - :interval',
-          ConditionExpression: 'attribute_exists(tat)',
-          ExpressionAttributeValues: { ':interval': this.interval },
-        }),
-      );
-    } catch (error) {
-      if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
-    }
+    await updateIf(this.db, {
+      TableName: this.table,
+      Key: rateKey(subject),
+      UpdateExpression: 'SET tat = tat - :interval',
+      ConditionExpression: 'attribute_exists(tat)',
+      ExpressionAttributeValues: { ':interval': this.interval },
+    });
   }
 
   private async write(subject: string, nowMs: number, busy: boolean): Promise<boolean> {
     // The row is of no use once `tat` has passed; it outlives the fullest bucket by a minute.
     const expiresAt = Math.ceil((nowMs + this.tolerance + this.interval) / 1000) + 60;
-    try {
-      await this.db.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: rateKey(subject),
-          ...(busy
-            ? {
-                UpdateExpression: 'SET tat = tat + :interval, expiresAt = :expiresAt',
-                ConditionExpression: 'tat BETWEEN :now AND :latest',
-                ExpressionAttributeValues: { ':interval': this.interval, ':now': nowMs, ':latest': nowMs + this.tolerance, ':expiresAt': expiresAt },
-              }
-            : {
-                UpdateExpression: 'SET tat = :next, expiresAt = :expiresAt',
-                ConditionExpression: 'attribute_not_exists(tat) OR tat < :now',
-                ExpressionAttributeValues: { ':next': nowMs + this.interval, ':now': nowMs, ':expiresAt': expiresAt },
-              }),
-        }),
-      );
-      return true;
-    } catch (error) {
-      if ((error as Error).name === 'ConditionalCheckFailedException') return false;
-      throw error;
-    }
+    return updateIf(this.db, {
+      TableName: this.table,
+      Key: rateKey(subject),
+      ...(busy
+        ? {
+            UpdateExpression: 'SET tat = tat + :interval, expiresAt = :expiresAt',
+            ConditionExpression: 'tat BETWEEN :now AND :latest',
+            ExpressionAttributeValues: { ':interval': this.interval, ':now': nowMs, ':latest': nowMs + this.tolerance, ':expiresAt': expiresAt },
+          }
+        : {
+            UpdateExpression: 'SET tat = :next, expiresAt = :expiresAt',
+            ConditionExpression: 'attribute_not_exists(tat) OR tat < :now',
+            ExpressionAttributeValues: { ':next': nowMs + this.interval, ':now': nowMs, ':expiresAt': expiresAt },
+          }),
+    });
   }
 
   private async theoreticalArrival(subject: string): Promise<number | undefined> {
