@@ -1,44 +1,44 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import * as path from 'node:path';
-import { chromium, type Browser, type Page, type Route } from 'playwright-core';
+import type { Browser, Page, Route } from 'playwright-core';
+import { launchChromium } from '../support/chromium';
 import { LocalStack } from '../support/local-stack';
 
 /**
- * The browser app, in Debian's Chromium, against the real local stack: two
+ * The browser app, in headless Chromium (see test/support/chromium.ts), against the real local stack: two
  * people in two windows. Screenshots go to test/artifacts/screenshots for review.
  */
-const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 const SHOTS = path.resolve(__dirname, '..', 'artifacts', 'screenshots');
 const PHONE = { width: 390, height: 844 };
 const DESKTOP = { width: 1280, height: 800 };
 jest.setTimeout(120_000);
 
-let stack: LocalStack;
-let browser: Browser;
+let stack: LocalStack | undefined;
+let browser: Browser | undefined;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: install Debian's chromium (.ci/run does) or set CHROMIUM_PATH`);
   mkdirSync(SHOTS, { recursive: true });
-  [stack, browser] = await Promise.all([
-    LocalStack.start(),
-    chromium.launch({
-      executablePath: CHROMIUM,
-      // This machine runs as root with no network: no sandbox, no GPU, and no calls home.
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    }),
-  ]);
+  // Both start at once; each is assigned as soon as it is up, so afterAll stops whatever did start.
+  await Promise.all([LocalStack.start().then((started) => (stack = started)), launchChromium().then((launched) => (browser = launched))]);
 });
 
 afterAll(async () => {
+  // Either may be missing when beforeAll failed; stop what did start.
   await browser?.close();
-  expect(await stack.stop()).toBe(0);
+  if (stack) expect(await stack.stop()).toBe(0);
 });
+
+/** The stack and the browser beforeAll started. */
+function started(): { stack: LocalStack; browser: Browser } {
+  if (!stack || !browser) throw new Error('the local stack or Chromium did not start');
+  return { stack, browser };
+}
 
 /** A person in a browser window of their own (own storage), signed in through the dev token form. */
 async function signIn(user: string, viewport = DESKTOP): Promise<Page> {
-  const context = await browser.newContext({ viewport });
+  const context = await started().browser.newContext({ viewport });
   const page = await context.newPage();
-  await page.goto(stack.httpUrl);
+  await page.goto(started().stack.httpUrl);
   await page.getByLabel('Your user id').fill(user);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await live(page);
@@ -106,7 +106,7 @@ describe('the browser app', () => {
     // Hold Frank's reconnection (its fresh token) until Erin has posted while he was away.
     const held: Route[] = [];
     await frank.route('**/dev/token**', (route) => void held.push(route));
-    expect(await stack.disconnectUser('e-frank')).toBe(1);
+    expect(await started().stack.disconnectUser('e-frank')).toBe(1);
     await frank.locator('[data-state="reconnecting"]').waitFor();
     await frank.screenshot({ path: path.join(SHOTS, 'reconnecting-phone.png'), fullPage: true });
     await post(erin, 'posted while frank was away');

@@ -1,5 +1,6 @@
 import WebSocket from 'ws';
 import { UpdraftClient, UpdraftError, type ClientOptions, type ConnectionState, type SocketFactory, type StateChange } from '../../shared/client';
+import { DefaultLimits } from '../../shared/config';
 import type { Status } from '../../shared/protocol';
 import { LocalStack } from '../support/local-stack';
 import { until } from '../support/until';
@@ -125,13 +126,18 @@ describe('UpdraftClient', () => {
     gate.close();
     await stack.disconnectUser('c-watcher');
 
-    // 105 replies (more than one catch-up page of 100) from several people, so no one is rate limited.
-    const repliers = Array.from({ length: 7 }, (_, i) => client(`c-replier-${i}`));
+    // 105 replies, more than one catch-up page of 100. Each replier posts no more than the rate limit's burst,
+    // which it may spend at once, so no one is rate limited however fast the stack answers.
+    const total = 105;
+    const perReplier = DefaultLimits.postRateBurst;
+    const repliers = Array.from({ length: Math.ceil(total / perReplier) }, (_, i) => client(`c-replier-${i}`));
     await Promise.all(repliers.map((r) => r.connect()));
     const replies: Status[] = [];
-    for (let i = 0; i < 15; i++) {
-      replies.push(...(await Promise.all(repliers.map((r, j) => r.post(`reply ${i}-${j}`, root.id)))));
+    for (let i = 0; i < perReplier && replies.length < total; i++) {
+      const round = repliers.slice(0, total - replies.length);
+      replies.push(...(await Promise.all(round.map((r, j) => r.post(`reply ${i}-${j}`, root.id)))));
     }
+    expect(replies).toHaveLength(total);
     gate.open();
     await watcher.whenLive();
 
