@@ -1,16 +1,18 @@
 import { createHash } from 'node:crypto';
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { Sha256 } from '@smithy/core/checksum';
+import { escapeUri } from '@smithy/core/protocols';
 import { SignatureV4 } from '@smithy/signature-v4';
-import type { AwsCredentialIdentity, HttpRequest, Provider } from '@smithy/types';
+import type { AwsCredentialIdentity, Provider } from '@smithy/types';
+import { Pool } from 'undici';
 
 /**
  * The one call fan-out makes per delivery, `POST @connections/{id}`, without the SDK's
- * per-call middleware stack: the SDK's own SigV4 signer (signing keys cached by it), a
- * payload hashed once for all its recipients, and plain keep-alive HTTP. It costs a
- * fraction of `PostToConnectionCommand`'s CPU (test/bench/delivery-client.ts measures
- * both). Calls that are rare (GET and DELETE on a connection) keep the SDK client.
+ * per-call middleware stack. Per delivery it builds the SigV4 canonical request (three
+ * signed headers; the payload's hash is computed once for all its recipients) and has
+ * the SDK's own signer sign it with the signing key it caches; undici's pool sends it
+ * over kept-alive connections. test/bench/delivery-client.ts measures its CPU next to
+ * `PostToConnectionCommand`'s. Calls that are rare (GET and DELETE on a connection)
+ * keep the SDK client.
  */
 export interface DeliveryClientOptions {
   /** The stage's Management API endpoint, e.g. `https://abc.execute-api.eu-west-1.amazonaws.com/prod`. */
@@ -61,13 +63,23 @@ export class DeliveryError extends Error {
 /** Statuses worth another try: throttling and the gateway's own failures. */
 const retryable = (status: number) => status === 429 || status >= 500;
 
+const ALGORITHM = 'AWS4-HMAC-SHA256';
+const SERVICE = 'execute-api';
+
+/** What a signature needs that changes once a second at most: the date, its scope, the credentials. */
+interface Clock {
+  readonly second: number;
+  readonly signingDate: Date;
+  readonly amzDate: string;
+  readonly scope: string;
+  readonly credentials: AwsCredentialIdentity;
+}
+
 export class DeliveryClient {
   private readonly signer: SignatureV4;
-  private readonly agent: HttpAgent;
-  private readonly send: typeof httpRequest;
-  private readonly protocol: string;
-  private readonly hostname: string;
-  private readonly port: number | undefined;
+  private readonly credentials: Provider<AwsCredentialIdentity>;
+  private readonly region: string;
+  private readonly pool: Pool;
   private readonly host: string;
   private readonly basePath: string;
   private readonly maxAttempts: number;
@@ -75,21 +87,20 @@ export class DeliveryClient {
   private readonly timeoutMs: number;
   private readonly random: () => number;
   private readonly sleep: (ms: number) => Promise<void>;
+  private clock: Clock | undefined;
 
   constructor(options: DeliveryClientOptions) {
     const url = new URL(options.endpoint);
-    const secure = url.protocol === 'https:';
-    this.protocol = url.protocol;
-    this.hostname = url.hostname;
-    this.port = url.port === '' ? undefined : Number(url.port);
     this.host = url.host;
     this.basePath = url.pathname.replace(/\/+$/, '');
-    this.agent = secure ? new HttpsAgent({ keepAlive: true, maxSockets: options.maxSockets }) : new HttpAgent({ keepAlive: true, maxSockets: options.maxSockets });
-    this.send = secure ? httpsRequest : httpRequest;
-    this.signer = new SignatureV4({ service: 'execute-api', region: options.region, credentials: options.credentials, sha256: Sha256, uriEscapePath: true });
+    this.timeoutMs = options.requestTimeoutMs ?? 10_000;
+    this.pool = new Pool(url.origin, { connections: options.maxSockets, headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs });
+    const { credentials } = options;
+    this.credentials = typeof credentials === 'function' ? credentials : () => Promise.resolve(credentials);
+    this.region = options.region;
+    this.signer = new SignatureV4({ service: SERVICE, region: options.region, credentials: this.credentials, sha256: Sha256, uriEscapePath: true });
     this.maxAttempts = options.maxAttempts ?? 3;
     this.backoff = options.backoff ?? { baseMs: 50, capMs: 2_000 };
-    this.timeoutMs = options.requestTimeoutMs ?? 10_000;
     this.random = options.random ?? Math.random;
     this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
   }
@@ -97,7 +108,7 @@ export class DeliveryClient {
   /** Sends the payload to one connection; rejects with DeliveryError once it gives up. */
   async post(connectionId: string, data: Payload): Promise<DeliveryOutcome> {
     // The SDK's path for PostToConnection: the id URI-encoded under the stage's path.
-    const path = `${this.basePath}/%40connections/${encodeURIComponent(connectionId)}`;
+    const path = `${this.basePath}/@connections/${escapeUri(connectionId)}`;
     let last: { status: number | undefined; reason: string } = { status: undefined, reason: 'not sent' };
     for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
       if (attempt > 1) await this.sleep(this.random() * Math.min(this.backoff.capMs, this.backoff.baseMs * 2 ** (attempt - 2)));
@@ -114,36 +125,59 @@ export class DeliveryClient {
     throw new DeliveryError(`PostToConnection failed: ${last.reason}`, last.status, this.maxAttempts);
   }
 
-  /** Closes the kept-alive sockets. */
-  destroy(): void {
-    this.agent.destroy();
+  /** Closes the kept-alive connections. */
+  async destroy(): Promise<void> {
+    await this.pool.destroy();
   }
 
   private async request(path: string, data: Payload): Promise<number> {
-    const unsigned: HttpRequest = {
+    const { statusCode, body } = await this.pool.request({
       method: 'POST',
-      protocol: this.protocol,
-      hostname: this.hostname,
-      ...(this.port === undefined ? {} : { port: this.port }),
       path,
-      query: {},
-      headers: { host: this.host, 'content-type': 'application/json', 'content-length': String(data.body.length), 'x-amz-content-sha256': data.sha256 },
+      headers: await this.signedHeaders(path, data),
       body: data.body,
-    };
-    const signed = await this.signer.sign(unsigned);
-    return new Promise<number>((resolve, reject) => {
-      const req = this.send(
-        { agent: this.agent, method: 'POST', hostname: this.hostname, port: this.port, path, headers: signed.headers, timeout: this.timeoutMs },
-        (res: IncomingMessage) => {
-          // The body (an error's JSON, if any) is not needed; reading it frees the socket for the next call.
-          res.resume();
-          res.once('end', () => resolve(res.statusCode ?? 0));
-          res.once('error', reject);
-        },
-      );
-      req.once('timeout', () => req.destroy(new Error(`no answer within ${this.timeoutMs} ms`)));
-      req.once('error', reject);
-      req.end(data.body);
     });
+    // The body (an error's JSON, if any) is not needed; reading it frees the connection for the next call.
+    await body.dump();
+    return statusCode;
+  }
+
+  /** SigV4 (https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html) over host, x-amz-date and the session token. */
+  private async signedHeaders(path: string, data: Payload): Promise<Record<string, string>> {
+    const clock = await this.tick();
+    const token = clock.credentials.sessionToken;
+    const signedNames = token === undefined ? 'host;x-amz-date' : 'host;x-amz-date;x-amz-security-token';
+    const canonicalRequest = [
+      'POST',
+      // As the SDK's signer does for every service but S3: the path escaped once more, slashes kept.
+      escapeUri(path).replace(/%2F/g, '/'),
+      '',
+      `host:${this.host}`,
+      `x-amz-date:${clock.amzDate}`,
+      ...(token === undefined ? [] : [`x-amz-security-token:${token}`]),
+      '',
+      signedNames,
+      data.sha256,
+    ].join('\n');
+    const stringToSign = `${ALGORITHM}\n${clock.amzDate}\n${clock.scope}\n${createHash('sha256').update(canonicalRequest).digest('hex')}`;
+    const signature = await this.signer.sign(stringToSign, { signingDate: clock.signingDate });
+    return {
+      'content-type': 'application/json',
+      'x-amz-date': clock.amzDate,
+      ...(token === undefined ? {} : { 'x-amz-security-token': token }),
+      authorization: `${ALGORITHM} Credential=${clock.credentials.accessKeyId}/${clock.scope}, SignedHeaders=${signedNames}, Signature=${signature}`,
+    };
+  }
+
+  /** The signing date and credentials for this second, shared by every delivery in it. */
+  private async tick(): Promise<Clock> {
+    const second = Math.floor(Date.now() / 1000);
+    if (this.clock?.second === second) return this.clock;
+    const signingDate = new Date(second * 1000);
+    const amzDate = signingDate.toISOString().replace(/[-:]|\.\d{3}/g, '');
+    const scope = `${amzDate.slice(0, 8)}/${this.region}/${SERVICE}/aws4_request`;
+    // The provider caches (the SDK's default chain memoizes until the credentials near expiry).
+    this.clock = { second, signingDate, amzDate, scope, credentials: await this.credentials() };
+    return this.clock;
   }
 }

@@ -111,7 +111,7 @@ async function main(): Promise<void> {
       }
     }
     sdk.destroy();
-    lean.destroy();
+    await lean.destroy();
 
     const summary = ['sdk PostToConnectionCommand', 'lean DeliveryClient'].map((client) => {
       const mine = results.filter((r) => r.client === client);

@@ -2,7 +2,8 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Sha256 } from '@smithy/core/checksum';
 import { SignatureV4 } from '@smithy/signature-v4';
-import { DeliveryClient, DeliveryError, payload } from '../../../../shared/fanout/delivery-client';
+import type { AwsCredentialIdentity } from '@smithy/types';
+import { DeliveryClient, DeliveryError, payload, type DeliveryClientOptions } from '../../../../shared/fanout/delivery-client';
 
 /** The lean delivery client against a real HTTP server standing in for the Management API. */
 const CREDENTIALS = { accessKeyId: 'AKIDTEST', secretAccessKey: 'test-secret' };
@@ -40,7 +41,7 @@ afterEach(async () => {
   await new Promise((resolve) => server.close(resolve));
 });
 
-function client(overrides: { maxAttempts?: number } = {}) {
+function client(overrides: Partial<DeliveryClientOptions> = {}) {
   const waits: number[] = [];
   const created = new DeliveryClient({
     endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}/prod`,
@@ -58,38 +59,52 @@ function client(overrides: { maxAttempts?: number } = {}) {
   return { created, waits };
 }
 
+/**
+ * Checks a request's signature as API Gateway does: the headers its Authorization names, signed
+ * again by the SDK's own SigV4 signer at the time the request gives, must give the same header.
+ */
+async function expectSignedBy(credentials: AwsCredentialIdentity, request: Received): Promise<void> {
+  const authorization = String(request.headers.authorization);
+  const signedNames = /SignedHeaders=([^,]+),/.exec(authorization)?.[1]?.split(';') ?? [];
+  const headers = Object.fromEntries(signedNames.map((name) => [name, String(request.headers[name])]));
+  const amzDate = String(request.headers['x-amz-date']);
+  const signingDate = new Date(`${amzDate.slice(0, 4)}-${amzDate.slice(4, 6)}-${amzDate.slice(6, 8)}T${amzDate.slice(9, 11)}:${amzDate.slice(11, 13)}:${amzDate.slice(13, 15)}Z`);
+  const signer = new SignatureV4({ service: 'execute-api', region: REGION, credentials, sha256: Sha256, uriEscapePath: true, applyChecksum: false });
+  // The server hashes the body it received; the client sent a hash computed once per payload.
+  const expected = await signer.sign({ method: request.method, protocol: 'http:', hostname: '127.0.0.1', path: request.url, query: {}, headers, body: request.body }, { signingDate });
+  expect(signedNames).toEqual(expect.arrayContaining(['host', 'x-amz-date']));
+  expect(authorization).toBe(expected.headers['authorization']);
+}
+
 describe('DeliveryClient', () => {
   it('posts the payload to the connection’s URL, signed as the SDK’s own signer signs it', async () => {
     const { created } = client();
     const frame = { type: 'status', channel: 'user:alice', status: { id: '01', text: 'héllo' } };
 
     expect(await created.post('AbC12=', payload(frame))).toBe('delivered');
-    created.destroy();
+    await created.destroy();
 
     expect(received).toHaveLength(1);
     const [request] = received;
     if (!request) throw new Error('no request');
     expect(request.method).toBe('POST');
-    expect(request.url).toBe('/prod/%40connections/AbC12%3D');
+    expect(request.url).toBe('/prod/@connections/AbC12%3D');
     expect(JSON.parse(request.body)).toEqual(frame);
-    // Verify as a server would: sign the request as received, at the time it names, and compare.
-    const signer = new SignatureV4({ service: 'execute-api', region: REGION, credentials: CREDENTIALS, sha256: Sha256, uriEscapePath: true });
-    const amzDate = String(request.headers['x-amz-date']);
-    const signingDate = new Date(`${amzDate.slice(0, 4)}-${amzDate.slice(4, 6)}-${amzDate.slice(6, 8)}T${amzDate.slice(9, 11)}:${amzDate.slice(11, 13)}:${amzDate.slice(13, 15)}Z`);
-    const expected = await signer.sign(
-      {
-        method: 'POST',
-        protocol: 'http:',
-        hostname: '127.0.0.1',
-        path: request.url,
-        query: {},
-        headers: { host: String(request.headers.host), 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(request.body)) },
-        body: request.body,
-      },
-      { signingDate },
-    );
-    expect(request.headers.authorization).toBe(expected.headers['authorization']);
-    expect(request.headers.authorization).toMatch(new RegExp(`^AWS4-HMAC-SHA256 Credential=AKIDTEST/\\d{8}/${REGION}/execute-api/aws4_request, `));
+    await expectSignedBy(CREDENTIALS, request);
+  });
+
+  it('signs the session token of temporary credentials, as Lambda’s are', async () => {
+    const temporary = { ...CREDENTIALS, sessionToken: 'FwoGZXIvYXdzEXAMPLE//token=' };
+    const { created } = client({ credentials: () => Promise.resolve(temporary) });
+
+    expect(await created.post('AbC12=', payload({ type: 'status' }))).toBe('delivered');
+    await created.destroy();
+
+    const [request] = received;
+    if (!request) throw new Error('no request');
+    expect(request.headers['x-amz-security-token']).toBe(temporary.sessionToken);
+    expect(request.headers.authorization).toContain('SignedHeaders=host;x-amz-date;x-amz-security-token,');
+    await expectSignedBy(temporary, request);
   });
 
   it('reports a connection that is gone (410) without retrying', async () => {
@@ -97,7 +112,7 @@ describe('DeliveryClient', () => {
     answers = [410];
 
     expect(await created.post('gone-one', payload({ type: 'status' }))).toBe('gone');
-    created.destroy();
+    await created.destroy();
 
     expect(received).toHaveLength(1);
     expect(waits).toEqual([]);
@@ -108,7 +123,7 @@ describe('DeliveryClient', () => {
     answers = [429, 503];
 
     expect(await created.post('busy', payload({ type: 'status' }))).toBe('delivered');
-    created.destroy();
+    await created.destroy();
 
     expect(received).toHaveLength(3);
     // random() is 1 here: the full cap of each retry's window, doubling from the base.
@@ -123,7 +138,7 @@ describe('DeliveryClient', () => {
 
     await expect(failure).rejects.toBeInstanceOf(DeliveryError);
     await expect(failure).rejects.toMatchObject({ status: 500, attempts: 2 });
-    created.destroy();
+    await created.destroy();
     expect(received).toHaveLength(2);
   });
 
@@ -132,7 +147,7 @@ describe('DeliveryClient', () => {
     answers = [403];
 
     await expect(created.post('not-mine', payload({ type: 'status' }))).rejects.toMatchObject({ status: 403 });
-    created.destroy();
+    await created.destroy();
 
     expect(received).toHaveLength(1);
     expect(waits).toEqual([]);
@@ -143,7 +158,7 @@ describe('DeliveryClient', () => {
     await new Promise((resolve) => server.close(resolve));
 
     await expect(created.post('nobody', payload({ type: 'status' }))).rejects.toThrow(/ECONNREFUSED/);
-    created.destroy();
+    await created.destroy();
     // afterEach closes it again.
     server = createServer().listen(0, '127.0.0.1');
   });
