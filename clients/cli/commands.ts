@@ -259,6 +259,17 @@ export function synopsis(command: Pick<Command, 'name' | 'args' | 'options'>): s
   return [command.name, command.args, ...options].filter((part) => part !== '').join(' ');
 }
 
+/** Two columns, the second wrapped where its text has line breaks, or below the first when that is long. */
+export function helpTable(rows: readonly (readonly [string, string])[], indent = '  '): string[] {
+  const width = Math.min(Math.max(...rows.map(([left]) => left.length)) + 2, 36);
+  const pad = indent + ' '.repeat(width);
+  return rows.map(([left, right]) => {
+    const [first = '', ...more] = right.split('\n');
+    const head = left.length + 2 > width ? `${indent}${left}\n${pad}${first}` : `${indent}${left.padEnd(width)}${first}`;
+    return [head, ...more.map((line) => `${pad}${line}`)].join('\n');
+  });
+}
+
 export const commandNamed = (name: string): Command | undefined => COMMANDS.find((command) => command.name === name);
 
 export function show(out: Output, channel: ChannelName, item: ChannelItem): void {

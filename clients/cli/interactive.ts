@@ -3,7 +3,7 @@ import { createInterface } from 'node:readline';
 import { UpdraftError, type UpdraftClient } from '../../shared/client';
 import { inboxChannel, userChannel } from '../../shared/protocol/channels';
 import type { ChannelItem, ChannelName, Status } from '../../shared/protocol/types';
-import { COMMANDS, commandOptions, parseCommandLine, synopsis, type Command, type Session } from './commands';
+import { COMMANDS, commandOptions, helpTable, parseCommandLine, synopsis, type Command, type Session } from './commands';
 import { Exit, UsageError } from './errors';
 
 /** Slash commands of the session alone; the rest are the table's interactive commands. */
@@ -40,9 +40,11 @@ const SESSION_COMMANDS: readonly SlashCommand[] = [
 const shared = COMMANDS.filter((command) => command.interactive);
 
 export function help(): string {
-  const rows = [...shared.map((command) => ({ ...command, usage: synopsis(command) })), ...SESSION_COMMANDS.map((command) => ({ ...command, usage: synopsis({ ...command, options: [] }) }))];
-  const width = Math.max(...rows.map((row) => row.usage.length)) + 3;
-  return ['type a status and press Enter to post it, or:', ...rows.map((row) => `  /${row.usage.padEnd(width)}${row.help}`)].join('\n');
+  const rows = [
+    ...shared.map((command) => [`/${synopsis(command)}`, command.help] as const),
+    ...SESSION_COMMANDS.map((command) => [`/${synopsis({ ...command, options: [] })}`, command.help] as const),
+  ];
+  return ['type a status and press Enter to post it, or:', ...helpTable(rows)].join('\n');
 }
 
 async function runCommand(name: string, args: readonly string[], options: Parameters<Command['prepare']>[1], session: Session): Promise<void> {

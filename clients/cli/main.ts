@@ -3,7 +3,7 @@
  * browser app. Run `updraft --help`.
  */
 import { UpdraftError } from '../../shared/client';
-import { ALL_OPTIONS, COMMANDS, OPTIONS, commandNamed, commandOptions, parseCommandLine, synopsis, userId, type Session } from './commands';
+import { ALL_OPTIONS, COMMANDS, OPTIONS, commandNamed, helpTable, commandOptions, parseCommandLine, synopsis, userId, type Session } from './commands';
 import { connect, credentials, messageOf } from './connection';
 import { Exit, NoConnection, UsageError } from './errors';
 import { output } from './output';
@@ -20,24 +20,16 @@ export function help(): string {
     const flag = `${option.short === undefined ? '' : `-${option.short}, `}--${name}${option.arg === undefined ? '' : ` ${option.arg}`}`;
     return [flag, option.help] as const;
   });
-  const table = (lines: readonly (readonly [string, string])[]) => {
-    const width = Math.min(Math.max(...lines.map(([left]) => left.length)) + 2, 36);
-    return lines.map(([left, right]) => {
-      const [first = '', ...more] = right.split('\n');
-      const head = left.length + 2 > width ? `  ${left}\n  ${' '.repeat(width)}${first}` : `  ${left.padEnd(width)}${first}`;
-      return [head, ...more.map((line) => `  ${' '.repeat(width)}${line}`)].join('\n');
-    });
-  };
   return [
     'usage: updraft <command> [options]',
     '',
     'commands:',
-    ...table(rows),
+    ...helpTable(rows),
     '',
     'channels: user:<id>, thread:<status id>, inbox:<your id>',
     '',
     'options:',
-    ...table(options),
+    ...helpTable(options),
     '',
     'exit codes: 0 done, 1 the server refused the request, 2 usage error, 3 could not connect',
     '            (no Updraft stack at the address, or the token was refused)',
