@@ -234,8 +234,15 @@ export function parseCommandLine(
       return [name, option.short === undefined ? { type: option.type } : { type: option.type, short: option.short }];
     }),
   );
-  const { values, positionals } = parseArgs({ args: [...args], options: config, allowPositionals: true, strict: true });
-  return { options: values, positionals };
+  try {
+    const { values, positionals } = parseArgs({ args: [...args], options: config, allowPositionals: true, strict: true });
+    return { options: values, positionals };
+  } catch (error) {
+    // Node's own words: "Unknown option '--x'", "Option '--limit <value>' argument missing". Checked by
+    // shape, not instanceof: the error comes from Node's realm, which under a test runner is not the caller's.
+    if (isNodeError(error) && error.code.startsWith('ERR_PARSE_ARGS')) throw new UsageError(error.message);
+    throw error;
+  }
 }
 
 /** The command's own options, once the line is parsed. */
@@ -310,6 +317,9 @@ export function channelsOf(args: readonly string[]): ChannelName[] {
   }
   return [...args];
 }
+
+const isNodeError = (error: unknown): error is { code: string; message: string } =>
+  typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string' && 'message' in error && typeof error.message === 'string';
 
 function noArguments(command: string, args: readonly string[]): void {
   if (args.length > 0) throw new UsageError(`${command} takes no arguments`);

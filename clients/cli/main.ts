@@ -85,8 +85,5 @@ export function exitCodeOf(error: unknown): { code: number; message: string } {
   if (error instanceof UsageError) return { code: Exit.Usage, message: `updraft: ${error.message}\nTry updraft --help.` };
   if (error instanceof NoConnection) return { code: Exit.NoConnection, message: `updraft: could not connect: ${error.message}` };
   if (error instanceof UpdraftError) return { code: error.code === 'timeout' ? Exit.NoConnection : Exit.Refused, message: `updraft: ${error.code}: ${error.message}` };
-  if (error instanceof TypeError && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS')) {
-    return { code: Exit.Usage, message: `updraft: ${error.message}\nTry updraft --help.` };
-  }
   return { code: Exit.Refused, message: `updraft: ${messageOf(error)}` };
 }
