@@ -167,10 +167,12 @@ export async function connect(credentials: Credentials, out: Output): Promise<Up
       if (change.state === 'live') everLive = true;
       if (change.state === 'reconnecting') {
         const refused = refusal();
-        // A refusal does not change with retrying: say why now. An unreachable server gets a few tries.
-        if (!everLive && refused !== undefined) reject(new NoConnection(explainRefusal(refused, wsUrl, expiresAt)));
-        else if (!everLive && (change.attempt ?? 0) >= 3) reject(new NoConnection(`cannot connect to ${wsUrl}: ${change.reason ?? 'unknown reason'}`));
-        else if (everLive) out.info(`… ${change.reason ?? 'disconnected'}; reconnecting`);
+        // A refused token or a wrong address does not change with retrying: say why now. An unreachable or
+        // failing server (5xx: a cold start that timed out, a throttled authorizer) gets a few tries.
+        const final = refused !== undefined && refused.status < 500;
+        if (!everLive && (final || (change.attempt ?? 0) >= 3)) {
+          reject(new NoConnection(refused === undefined ? `cannot connect to ${wsUrl}: ${change.reason ?? 'unknown reason'}` : explainRefusal(refused, wsUrl, expiresAt)));
+        } else if (everLive) out.info(`… ${change.reason ?? 'disconnected'}; reconnecting`);
       } else if (change.state === 'catching-up' && everLive) out.info('… reconnected, catching up');
     });
   });
