@@ -133,7 +133,7 @@ export const COMMANDS: readonly Command[] = [
     prepare: (args, options) => {
       const [channel] = channelsOf(args);
       if (channel === undefined || args.length > 1) throw new UsageError('history of one channel: updraft history <channel>');
-      const { channel: _, ...page } = checked(validateHistory, {
+      const { channel: asked, ...page } = checked(validateHistory, {
         channel,
         // A whole number goes as one; anything else as given, for the validator to refuse.
         limit: options.limit !== undefined && /^\d+$/.test(options.limit) ? Number(options.limit) : options.limit,
@@ -141,7 +141,7 @@ export const COMMANDS: readonly Command[] = [
         after: options.after,
       });
       return async ({ out, history }) => {
-        const reply = await history(channel, page);
+        const reply = await history(asked, page);
         if (out.json) {
           out.value({ type: 'history', channel: reply.channel, items: reply.items, ...(reply.next === undefined ? {} : { next: reply.next }) }, '');
           return Exit.Ok;

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import * as path from 'node:path';
 import { LocalStack } from '../support/local-stack';
 import { until } from '../support/until';
@@ -6,7 +6,7 @@ import { until } from '../support/until';
 /** The `updraft` command, run as a user runs it, against the real local stack. */
 const BIN = path.resolve(__dirname, '..', '..', 'clients', 'cli', 'bin.mjs');
 let stack: LocalStack;
-const running: ChildProcess[] = [];
+const running: ChildProcessWithoutNullStreams[] = [];
 
 beforeAll(async () => {
   stack = await LocalStack.start();
@@ -18,22 +18,22 @@ afterAll(async () => {
 });
 
 interface Run {
-  readonly child: ChildProcess;
+  readonly child: ChildProcessWithoutNullStreams;
   stdout: string;
   stderr: string;
   readonly exited: Promise<number | null>;
 }
 
 /** The test decides where the CLI goes; a variable in the environment that runs the tests does not. */
-const { UPDRAFT_URL: _url, UPDRAFT_PORT: _port, UPDRAFT_TOKEN: _token, ...cleanEnv } = process.env;
+const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([name]) => !['UPDRAFT_URL', 'UPDRAFT_PORT', 'UPDRAFT_TOKEN'].includes(name)));
 
 function start(args: readonly string[], input?: string, env: NodeJS.ProcessEnv = {}): Run {
   const child = spawn(process.execPath, [BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...cleanEnv, ...env } });
   running.push(child);
   const run: Run = { child, stdout: '', stderr: '', exited: new Promise((resolve) => child.once('exit', (code) => resolve(code))) };
-  child.stdout!.on('data', (chunk: Buffer) => (run.stdout += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (run.stderr += chunk.toString()));
-  if (input !== undefined) child.stdin!.end(input);
+  child.stdout.on('data', (chunk: Buffer) => (run.stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (run.stderr += chunk.toString()));
+  if (input !== undefined) child.stdin.end(input);
   return run;
 }
 
@@ -59,7 +59,7 @@ describe('updraft (the CLI)', () => {
     expect(reply).toMatchObject({ type: 'posted', status: { author: 'cli-ann', text: 'hello from a terminal' } });
     const history = await updraft('history', 'user:cli-ann', ...as('cli-ann'), '--json');
     expect(history.code).toBe(0);
-    expect(lines(history.stdout)[0]).toMatchObject({ type: 'history', channel: 'user:cli-ann', items: [reply!['status']] });
+    expect(lines(history.stdout)[0]).toMatchObject({ type: 'history', channel: 'user:cli-ann', items: [reply?.['status']] });
   });
 
   it('tails a channel live until interrupted, then exits 0', async () => {
@@ -77,14 +77,14 @@ describe('updraft (the CLI)', () => {
 
   it('runs an interactive session: follow, post, and see the followed status live', async () => {
     const session = start(['connect', ...as('cli-cal')]);
-    session.child.stdin!.write('/follow cli-dee\n');
+    session.child.stdin.write('/follow cli-dee\n');
     await until(() => session.stdout.includes('followed cli-dee'), 'the follow');
-    session.child.stdin!.write('a status typed at the prompt\n');
+    session.child.stdin.write('a status typed at the prompt\n');
     await until(() => session.stdout.includes('cli-cal: a status typed at the prompt'), 'the own status');
     expect((await updraft('post', ...as('cli-dee'), 'for my new follower')).code).toBe(0);
     await until(() => session.stdout.includes('cli-dee: for my new follower'), 'the followed status');
 
-    session.child.stdin!.end('/quit\n');
+    session.child.stdin.end('/quit\n');
     expect(await session.exited).toBe(0);
     expect(session.stdout).toContain('signed in as cli-cal');
   });
@@ -134,9 +134,9 @@ describe('updraft (the CLI)', () => {
     for (const text of texts) expect((await updraft('post', ...as('cli-gus'), text)).code).toBe(0);
 
     const session = start(['connect', ...as('cli-hal')]);
-    session.child.stdin!.write('/history user:cli-gus\n');
+    session.child.stdin.write('/history user:cli-gus\n');
     await until(() => session.stdout.includes('third of three'), 'the history page');
-    session.child.stdin!.end('/history user:cli-gus --limit 2\n/quit\n');
+    session.child.stdin.end('/history user:cli-gus --limit 2\n/quit\n');
     expect(await session.exited).toBe(0);
 
     const shown = session.stdout.split('\n').filter((line) => line.includes(' of three'));
