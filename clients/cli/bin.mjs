@@ -25,8 +25,10 @@ if (!ready) {
     console.error(`updraft: could not bundle the CLI (${error.message}); running it through tsx, slower`);
   }
 }
-if (ready) await import(pathToFileURL(bundlePath).href);
+let cli;
+if (ready) cli = await import(pathToFileURL(bundlePath).href);
 else {
   const { tsImport } = await import('tsx/esm/api');
-  await tsImport('./cli.ts', import.meta.url);
+  cli = await tsImport('./cli.ts', import.meta.url);
 }
+await cli.run(process.argv.slice(2));

@@ -11,6 +11,7 @@ import { Rules, userIdProblem } from '../../shared/protocol/rules';
 import type { ChannelItem, ChannelName, Presence, Status } from '../../shared/protocol/types';
 import { validateHistory, validatePost, validatePresence, type Frame } from '../../shared/protocol/validate';
 import { Exit, UsageError } from './errors';
+import { interactive } from './interactive';
 import type { Output } from './output';
 
 /** Every option, described once. Each command lists the ones of its own; the global ones apply to all. */
@@ -76,8 +77,7 @@ export const COMMANDS: readonly Command[] = [
     interactive: false,
     prepare: (args) => {
       noArguments('connect', args);
-      // The session's readline is loaded only when one starts.
-      return async (session) => (await import('./interactive')).interactive(session);
+      return interactive;
     },
   },
   {

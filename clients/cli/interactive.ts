@@ -1,5 +1,4 @@
 /** `updraft connect`: the feed of the people followed and the inbox scroll by while you type. */
-import { createInterface } from 'node:readline';
 import { UpdraftError, type UpdraftClient } from '../../shared/client';
 import { inboxChannel, userChannel } from '../../shared/protocol/channels';
 import type { ChannelItem, ChannelName, Status } from '../../shared/protocol/types';
@@ -37,18 +36,19 @@ const SESSION_COMMANDS: readonly SlashCommand[] = [
   { name: 'quit', aliases: ['exit'], args: '', help: 'end the session', run: () => Promise.resolve('quit') },
 ];
 
-const shared = COMMANDS.filter((command) => command.interactive);
+/** The table's commands that are slash commands too (read when called: this module and the table import each other). */
+const shared = () => COMMANDS.filter((command) => command.interactive);
 
 export function help(): string {
   const rows = [
-    ...shared.map((command) => [`/${synopsis(command)}`, command.help] as const),
+    ...shared().map((command) => [`/${synopsis(command)}`, command.help] as const),
     ...SESSION_COMMANDS.map((command) => [`/${synopsis({ ...command, options: [] })}`, command.help] as const),
   ];
   return ['type a status and press Enter to post it, or:', ...helpTable(rows)].join('\n');
 }
 
 async function runCommand(name: string, args: readonly string[], options: Parameters<Command['prepare']>[1], session: Session): Promise<void> {
-  const command = shared.find((candidate) => candidate.name === name);
+  const command = shared().find((candidate) => candidate.name === name);
   if (command === undefined) throw new Error(`no command ${name}`);
   await command.prepare(args, options)(session);
 }
@@ -103,6 +103,8 @@ export async function interactive(base: Session): Promise<number> {
   await client.subscribe([userChannel(me), inboxChannel(me)]);
   const following = await client.following();
   out.info(`signed in as ${me}; following ${following.length > 0 ? following.join(', ') : 'no one'}. /help for commands.`);
+  // Loaded when a session starts: one-shot commands need no line reader.
+  const { createInterface } = await import('node:readline');
   for await (const raw of createInterface({ input: process.stdin, terminal: false })) {
     const line = raw.trim();
     if (line === '') continue;
@@ -117,7 +119,7 @@ export async function interactive(base: Session): Promise<number> {
         if ((await own.run(words, session)) === 'quit') return Exit.Ok;
         continue;
       }
-      const command = shared.find((candidate) => candidate.name === name);
+      const command = shared().find((candidate) => candidate.name === name);
       if (command === undefined) {
         out.info(`unknown command /${name}; /help lists them`);
         continue;
