@@ -81,6 +81,7 @@ async function devToken(base: URL, user: string): Promise<{ token: string; wsUrl
     return { token: body['token'], wsUrl: body['wsUrl'] };
   }
   // The local stack's own refusals: `{"error": "<code>", "message": "…"}`.
+  if (body?.['error'] === 'bad_request' && typeof body['message'] === 'string') throw new UsageError(`--user: ${body['message']}`);
   if (typeof body?.['error'] === 'string' && typeof body['message'] === 'string') {
     throw new NoConnection(`the local stack at ${base.origin} gives no dev token: ${body['message']}`);
   }
