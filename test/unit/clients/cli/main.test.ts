@@ -89,6 +89,11 @@ describe('where updraft connects', () => {
     // Some other HTTP service (DynamoDB Local, say) on the port: it answers, but no dev token.
     server = createServer((req, res) => {
       asked.push(req.url ?? '');
+      if (req.url === '/dev/token?user=jwks') {
+        // The local stack in jwks mode, as local/stack.ts answers.
+        res.writeHead(501, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'not_implemented', message: 'this stack verifies tokens from an OIDC issuer (authMode jwks); dev tokens need hs256' }));
+        return;
+      }
       res.writeHead(400, { 'content-type': 'application/x-amz-json-1.0' }).end(JSON.stringify({ __type: 'com.amazonaws.dynamodb.v20120810#MissingAuthenticationToken', Message: 'Request must contain either a valid (registered) AWS access key ID or X.509 certificate.' }));
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -127,6 +132,15 @@ describe('where updraft connects', () => {
 
     expect(result.code).toBe(Exit.NoConnection);
     expect(result.message).toBe(`updraft: could not connect: no Updraft stack answers at http://127.0.0.1:${port}: GET /dev/token got HTTP 400, not a token. \`npm start\` prints its address (port 3000, or UPDRAFT_PORT).`);
+  });
+
+  it("passes on the local stack's own reason when it gives no dev token, and exits 3", async () => {
+    const result = await run(['following', '--user', 'jwks', '--url', `http://127.0.0.1:${port}`]);
+
+    expect(result).toEqual({
+      code: Exit.NoConnection,
+      message: `updraft: could not connect: the local stack at http://127.0.0.1:${port} gives no dev token: this stack verifies tokens from an OIDC issuer (authMode jwks); dev tokens need hs256`,
+    });
   });
 });
 
