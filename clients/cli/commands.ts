@@ -3,8 +3,8 @@
  * for the command line and for the slash commands of `connect`, all come
  * from here.
  */
-import type { UpdraftClient } from '../../shared/client';
 import { parseArgs } from 'node:util';
+import type { UpdraftClient } from '../../shared/client';
 import { parseChannel, userChannel } from '../../shared/protocol/channels';
 import { ProtocolError } from '../../shared/protocol/codes';
 import { Rules, userIdProblem } from '../../shared/protocol/rules';
