@@ -124,14 +124,19 @@ function socketFactory(): { Socket: SocketFactory; refusal: () => Refusal | unde
       last = undefined;
       this.once('unexpected-response', (_request, response) => {
         let body = '';
-        response.setEncoding('utf8');
-        response.on('data', (chunk: string) => {
-          if (body.length < 4096) body += chunk;
-        });
+        let read = false;
+        // The first few KB say enough; a server that never ends its answer is not waited for past them.
         const done = () => {
+          if (read) return;
+          read = true;
           last = { status: response.statusCode ?? 0, body };
           this.terminate();
         };
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => {
+          body += chunk;
+          if (body.length >= 4096) done();
+        });
         response.once('end', done);
         response.once('error', done);
       });
