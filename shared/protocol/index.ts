@@ -1,5 +1,6 @@
 export * from './codes';
 export * from './channels';
 export * from './limits';
+export * from './rules';
 export type * from './types';
 export * from './validate';

@@ -1,6 +1,10 @@
+const USER_ID_MAX_LENGTH = 64;
+
 /** The numbers PROTOCOL.md fixes, named once. */
 export const Limits = {
-  userIdPattern: /^[A-Za-z0-9_-]{1,64}$/,
+  userIdMaxLength: USER_ID_MAX_LENGTH,
+  /** Letters, digits, `_` and `-`: {@link Rules.userId} says it in words. */
+  userIdPattern: new RegExp(`^[A-Za-z0-9_-]{1,${USER_ID_MAX_LENGTH}}$`),
   /** ULID: 26 characters of Crockford's base 32; string order is creation order. */
   statusIdPattern: /^[0-9A-HJKMNP-TV-Z]{26}$/,
   requestIdMaxLength: 64,

@@ -1,6 +1,7 @@
 import { badRequest } from './codes';
 import { parseChannel } from './channels';
 import { Limits } from './limits';
+import { Rules } from './rules';
 import type { ChannelName, FollowRequest, HistoryRequest, PostRequest, PresenceRequest, SubscribeRequest, UnsubscribeRequest } from './types';
 
 /** A client frame once it is known to be a JSON object with a valid optional `id`. */
@@ -65,7 +66,7 @@ export function validateUnsubscribe(frame: Frame): UnsubscribeRequest {
 
 export function validateHistory(frame: Frame): HistoryRequest {
   const channel = frame.fields['channel'];
-  if (typeof channel !== 'string' || !parseChannel(channel)) throw badRequest('channel must be a channel name');
+  if (typeof channel !== 'string' || !parseChannel(channel)) throw badRequest(`channel must be a channel name (${Rules.channel})`);
   const before = optionalStatusId(frame, 'before');
   const after = optionalStatusId(frame, 'after');
   if (before !== undefined && after !== undefined) throw badRequest('give before or after, not both');
@@ -81,7 +82,7 @@ export function validateHistory(frame: Frame): HistoryRequest {
 
 export function validateFollow(frame: Frame): FollowRequest {
   const user = frame.fields['user'];
-  if (typeof user !== 'string' || !Limits.userIdPattern.test(user)) throw badRequest('user must be a user id');
+  if (typeof user !== 'string' || !Limits.userIdPattern.test(user)) throw badRequest(`user must be a user id (${Rules.userId})`);
   return { user };
 }
 
@@ -91,7 +92,7 @@ export function validatePresence(frame: Frame): PresenceRequest {
     throw badRequest(`users must be a list of 1 to ${Limits.presenceMaxUsers} user ids`);
   }
   for (const user of users) {
-    if (typeof user !== 'string' || !Limits.userIdPattern.test(user)) throw badRequest(`${quote(user)} is not a user id`);
+    if (typeof user !== 'string' || !Limits.userIdPattern.test(user)) throw badRequest(`${quote(user)} is not a user id (${Rules.userId})`);
   }
   return { users: [...new Set(users as string[])] };
 }
@@ -122,7 +123,7 @@ function channelList(frame: Frame): ChannelName[] {
 function optionalStatusId(frame: Frame, field: string): string | undefined {
   const value = frame.fields[field];
   if (value === undefined) return undefined;
-  if (!isStatusId(value)) throw badRequest(`${field} must be a status id`);
+  if (!isStatusId(value)) throw badRequest(`${field} must be a status id (${Rules.statusId})`);
   return value;
 }
 

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import * as path from 'node:path';
 import { LocalStack } from '../support/local-stack';
 import { until } from '../support/until';
@@ -6,7 +6,7 @@ import { until } from '../support/until';
 /** The `updraft` command, run as a user runs it, against the real local stack. */
 const BIN = path.resolve(__dirname, '..', '..', 'clients', 'cli', 'bin.mjs');
 let stack: LocalStack;
-const running: ChildProcess[] = [];
+const running: ChildProcessWithoutNullStreams[] = [];
 
 beforeAll(async () => {
   stack = await LocalStack.start();
@@ -18,24 +18,31 @@ afterAll(async () => {
 });
 
 interface Run {
-  readonly child: ChildProcess;
+  readonly child: ChildProcessWithoutNullStreams;
   stdout: string;
   stderr: string;
   readonly exited: Promise<number | null>;
 }
 
-function start(args: readonly string[], input?: string): Run {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+/** The test decides where the CLI goes; a variable in the environment that runs the tests does not. */
+const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([name]) => !['UPDRAFT_URL', 'UPDRAFT_PORT', 'UPDRAFT_TOKEN'].includes(name)));
+
+function start(args: readonly string[], input?: string, env: NodeJS.ProcessEnv = {}): Run {
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...cleanEnv, ...env } });
   running.push(child);
   const run: Run = { child, stdout: '', stderr: '', exited: new Promise((resolve) => child.once('exit', (code) => resolve(code))) };
-  child.stdout!.on('data', (chunk: Buffer) => (run.stdout += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (run.stderr += chunk.toString()));
-  if (input !== undefined) child.stdin!.end(input);
+  child.stdout.on('data', (chunk: Buffer) => (run.stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (run.stderr += chunk.toString()));
+  if (input !== undefined) child.stdin.end(input);
   return run;
 }
 
 async function updraft(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const run = start(args, '');
+  return updraftWith({}, ...args);
+}
+
+async function updraftWith(env: NodeJS.ProcessEnv, ...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const run = start(args, '', env);
   const code = await run.exited;
   return { code, stdout: run.stdout, stderr: run.stderr };
 }
@@ -47,12 +54,12 @@ describe('updraft (the CLI)', () => {
   it('posts, and reads the status back with history, as JSON for scripts', async () => {
     const posted = await updraft('post', ...as('cli-ann'), '--json', 'hello', 'from', 'a', 'terminal');
 
-    expect(posted.code).toBe(0);
+    expect([posted.code, posted.stderr]).toEqual([0, '']);
     const [reply] = lines(posted.stdout);
     expect(reply).toMatchObject({ type: 'posted', status: { author: 'cli-ann', text: 'hello from a terminal' } });
     const history = await updraft('history', 'user:cli-ann', ...as('cli-ann'), '--json');
     expect(history.code).toBe(0);
-    expect(lines(history.stdout)[0]).toMatchObject({ type: 'history', channel: 'user:cli-ann', items: [reply!['status']] });
+    expect(lines(history.stdout)[0]).toMatchObject({ type: 'history', channel: 'user:cli-ann', items: [reply?.['status']] });
   });
 
   it('tails a channel live until interrupted, then exits 0', async () => {
@@ -70,14 +77,14 @@ describe('updraft (the CLI)', () => {
 
   it('runs an interactive session: follow, post, and see the followed status live', async () => {
     const session = start(['connect', ...as('cli-cal')]);
-    session.child.stdin!.write('/follow cli-dee\n');
+    session.child.stdin.write('/follow cli-dee\n');
     await until(() => session.stdout.includes('followed cli-dee'), 'the follow');
-    session.child.stdin!.write('a status typed at the prompt\n');
+    session.child.stdin.write('a status typed at the prompt\n');
     await until(() => session.stdout.includes('cli-cal: a status typed at the prompt'), 'the own status');
     expect((await updraft('post', ...as('cli-dee'), 'for my new follower')).code).toBe(0);
     await until(() => session.stdout.includes('cli-dee: for my new follower'), 'the followed status');
 
-    session.child.stdin!.end('/quit\n');
+    session.child.stdin.end('/quit\n');
     expect(await session.exited).toBe(0);
     expect(session.stdout).toContain('signed in as cli-cal');
   });
@@ -93,6 +100,46 @@ describe('updraft (the CLI)', () => {
     expect([usage.code, usage.stderr]).toEqual([2, expect.stringContaining('post what?')]);
     expect(unknown.code).toBe(2);
     expect([unreachable.code, unreachable.stderr]).toEqual([3, expect.stringContaining('cannot reach the local stack')]);
-    expect([badToken.code, badToken.stderr]).toEqual([3, expect.stringContaining('401')]);
+    expect([badToken.code, badToken.stderr]).toEqual([3, expect.stringContaining('the server refused the token (HTTP 401')]);
+    expect(badToken.stderr).not.toContain('Unexpected server response');
+  });
+
+  it('says a port where no Updraft stack answers is not one (DynamoDB Local answers there), and exits 3', async () => {
+    const wrong = `http://127.0.0.1:${stack.ports.dynamodb}`;
+
+    const result = await updraft('following', '--url', wrong, '--user', 'cli-eve');
+
+    expect(result.code).toBe(3);
+    expect(result.stderr).toContain(`could not connect: no Updraft stack answers at ${wrong}`);
+    expect(result.stderr).not.toMatch(/AWS access key|MissingAuthenticationToken/);
+  });
+
+  it('finds the local stack at UPDRAFT_PORT when no --url says where', async () => {
+    const posted = await updraftWith({ UPDRAFT_PORT: String(stack.ports.http) }, 'post', '--user', 'cli-ida', '--json', 'found by port');
+
+    expect(posted.code).toBe(0);
+    expect(lines(posted.stdout)[0]).toMatchObject({ type: 'posted', status: { author: 'cli-ida', text: 'found by port' } });
+  });
+
+  it('refuses --limit 0 before connecting, as it refuses --limit abc', async () => {
+    const zero = await updraft('history', 'user:cli-eve', '--limit', '0', ...as('cli-eve'));
+    const word = await updraft('history', 'user:cli-eve', '--limit', 'abc', ...as('cli-eve'));
+
+    expect([zero.code, zero.stderr]).toEqual([2, expect.stringContaining('--limit must be a whole number from 1 to 100')]);
+    expect([word.code, word.stderr]).toEqual([2, expect.stringContaining('--limit must be a whole number from 1 to 100')]);
+  });
+
+  it('shows a page of /history once, oldest first, in an interactive session', async () => {
+    const texts = ['first of three', 'second of three', 'third of three'];
+    for (const text of texts) expect((await updraft('post', ...as('cli-gus'), text)).code).toBe(0);
+
+    const session = start(['connect', ...as('cli-hal')]);
+    session.child.stdin.write('/history user:cli-gus\n');
+    await until(() => session.stdout.includes('third of three'), 'the history page');
+    session.child.stdin.end('/history user:cli-gus --limit 2\n/quit\n');
+    expect(await session.exited).toBe(0);
+
+    const shown = session.stdout.split('\n').filter((line) => line.includes(' of three'));
+    expect(shown.map((line) => /cli-gus: (.*?) {3}\[/.exec(line)?.[1])).toEqual([...texts, 'second of three', 'third of three']);
   });
 });

@@ -1,0 +1,333 @@
+/**
+ * The one table of `updraft`'s commands: help, usage checks and dispatch,
+ * for the command line and for the slash commands of `connect`, all come
+ * from here.
+ */
+import { parseArgs } from 'node:util';
+import type { UpdraftClient } from '../../shared/client';
+import { parseChannel, userChannel } from '../../shared/protocol/channels';
+import { ProtocolError } from '../../shared/protocol/codes';
+import { Rules, userIdProblem } from '../../shared/protocol/rules';
+import type { ChannelItem, ChannelName, Presence, Status } from '../../shared/protocol/types';
+import { validateHistory, validatePost, validatePresence, type Frame } from '../../shared/protocol/validate';
+import { Exit, UsageError } from './errors';
+import { interactive } from './interactive';
+import type { Output } from './output';
+
+/** Every option, described once. Each command lists the ones of its own; the global ones apply to all. */
+export const OPTIONS = {
+  user: { type: 'string', arg: '<id>', help: 'sign in with a dev token from the local stack (npm start)' },
+  token: { type: 'string', arg: '<jwt>', help: 'sign in with a token (a deployed stack); or UPDRAFT_TOKEN' },
+  url: {
+    type: 'string',
+    arg: '<url>',
+    help: "the local stack's http://… address (default http://127.0.0.1:3000, or\nthe port in UPDRAFT_PORT), or the WebSocket URL of a deployed\nstack (wss://…/<stage>); or UPDRAFT_URL",
+  },
+  json: { type: 'boolean', help: 'one JSON object per line, for scripts' },
+  help: { type: 'boolean', short: 'h', help: 'this help' },
+  'reply-to': { type: 'string', arg: '<id>', help: 'the status answered' },
+  limit: { type: 'string', arg: '<n>', help: Rules.historyLimit },
+  before: { type: 'string', arg: '<id>', help: 'the page before this status (older)' },
+  after: { type: 'string', arg: '<id>', help: 'the page after this status (newer)' },
+} as const;
+
+export type OptionName = keyof typeof OPTIONS;
+export const GLOBAL_OPTIONS = ['user', 'token', 'url', 'json', 'help'] as const satisfies readonly OptionName[];
+const COMMAND_OPTIONS = ['reply-to', 'limit', 'before', 'after'] as const satisfies readonly OptionName[];
+type CommandOption = (typeof COMMAND_OPTIONS)[number];
+/** Every option, in the order help lists them. */
+export const ALL_OPTIONS: readonly OptionName[] = [...GLOBAL_OPTIONS, ...COMMAND_OPTIONS];
+
+/** The command's own options as given (strings; checked by the command). */
+export type CommandOptions = Readonly<Partial<Record<CommandOption, string>>>;
+
+export interface Session {
+  readonly client: UpdraftClient;
+  readonly out: Output;
+  readonly user: string;
+  /** In `connect`: a command returns to the prompt, and live statuses print on their own. */
+  readonly interactive: boolean;
+  /** One page of a channel, whose items print once: by the command, not also as they reach the client's listeners. */
+  readonly history: UpdraftClient['history'];
+  /** Shows a status as it happens (in `connect`, once, however many channels bring it). */
+  readonly live: (channel: ChannelName, status: Status) => void;
+}
+
+/** What a command does once connected; its result is the exit code. */
+export type Run = (session: Session) => Promise<number>;
+
+export interface Command {
+  readonly name: string;
+  /** Its arguments, as help shows them. */
+  readonly args: string;
+  readonly options: readonly CommandOption[];
+  readonly help: string;
+  /** Also a slash command of `connect`. */
+  readonly interactive: boolean;
+  /** Checks the arguments before anything connects (a UsageError when wrong), and returns what to run. */
+  readonly prepare: (args: readonly string[], options: CommandOptions) => Run;
+}
+
+export const COMMANDS: readonly Command[] = [
+  {
+    name: 'connect',
+    args: '',
+    options: [],
+    help: 'an interactive session: post, reply, follow, and a live tail',
+    interactive: false,
+    prepare: (args) => {
+      noArguments('connect', args);
+      return interactive;
+    },
+  },
+  {
+    name: 'post',
+    args: '<text…>',
+    options: ['reply-to'],
+    help: 'post a status (or a reply); prints it',
+    interactive: true,
+    prepare: (args, options) => {
+      if (args.length === 0) throw new UsageError('post what? updraft post <text…>');
+      const { text, replyTo } = checked(validatePost, { text: args.join(' '), replyTo: options['reply-to'] });
+      return async ({ client, out, interactive, live }) => {
+        const status = await client.post(text, replyTo);
+        if (interactive) live(userChannel(status.author), status);
+        else out.value({ type: 'posted', status }, `posted ${status.id}`);
+        return Exit.Ok;
+      };
+    },
+  },
+  {
+    name: 'tail',
+    args: '<channel…>',
+    options: [],
+    help: 'print statuses and notifications as they arrive, until Ctrl-C',
+    interactive: true,
+    prepare: (args) => {
+      const channels = channelsOf(args);
+      return async ({ client, out, interactive }) => {
+        if (!interactive) {
+          // The server also sends the statuses of everyone the user follows; a tail shows what it was asked for.
+          client.events.on('status', ({ channel, status }) => {
+            if (channels.includes(channel)) out.status(channel, status);
+          });
+          if (channels.some((channel) => parseChannel(channel)?.kind === 'inbox')) client.events.on('notification', (n) => { out.notification(n); });
+        }
+        await client.subscribe(channels);
+        if (interactive) {
+          out.info(`tailing ${channels.join(', ')}`);
+          return Exit.Ok;
+        }
+        out.value({ type: 'subscribed', channels }, `tailing ${channels.join(', ')} (Ctrl-C to stop)`);
+        await interrupted();
+        return Exit.Ok;
+      };
+    },
+  },
+  {
+    name: 'history',
+    args: '<channel>',
+    options: ['limit', 'before', 'after'],
+    help: 'a page of a channel, oldest at the top (with --json: as the\nserver pages it, newest first unless --after)',
+    interactive: true,
+    prepare: (args, options) => {
+      const [channel] = channelsOf(args);
+      if (channel === undefined || args.length > 1) throw new UsageError('history of one channel: updraft history <channel>');
+      const { channel: asked, ...page } = checked(validateHistory, {
+        channel,
+        // A whole number goes as one; anything else as given, for the validator to refuse.
+        limit: options.limit !== undefined && /^\d+$/.test(options.limit) ? Number(options.limit) : options.limit,
+        before: options.before,
+        after: options.after,
+      });
+      return async ({ out, history }) => {
+        const reply = await history(asked, page);
+        if (out.json) {
+          out.value({ type: 'history', channel: reply.channel, items: reply.items, ...(reply.next === undefined ? {} : { next: reply.next }) }, '');
+          return Exit.Ok;
+        }
+        // Oldest at the top, as a terminal reads: pages come newest first unless they go --after a status.
+        const forward = 'after' in page;
+        for (const item of forward ? reply.items : [...reply.items].reverse()) show(out, reply.channel, item);
+        if (reply.next !== undefined) out.info(`more: --${forward ? 'after' : 'before'} ${reply.next}`);
+        return Exit.Ok;
+      };
+    },
+  },
+  {
+    name: 'follow',
+    args: '<user>',
+    options: [],
+    help: "see a user's statuses live, on every connection",
+    interactive: true,
+    prepare: (args) => {
+      const user = oneUser('follow', args);
+      return async ({ client, out }) => {
+        await client.follow(user);
+        out.value({ type: 'followed', user }, `followed ${user}`);
+        return Exit.Ok;
+      };
+    },
+  },
+  {
+    name: 'unfollow',
+    args: '<user>',
+    options: [],
+    help: 'stop following a user',
+    interactive: true,
+    prepare: (args) => {
+      const user = oneUser('unfollow', args);
+      return async ({ client, out }) => {
+        await client.unfollow(user);
+        out.value({ type: 'unfollowed', user }, `unfollowed ${user}`);
+        return Exit.Ok;
+      };
+    },
+  },
+  {
+    name: 'following',
+    args: '',
+    options: [],
+    help: 'whom you follow',
+    interactive: true,
+    prepare: (args) => {
+      noArguments('following', args);
+      return async ({ client, out }) => {
+        const users = await client.following();
+        out.value({ type: 'following', users }, users.length > 0 ? users.join('\n') : '(no one)');
+        return Exit.Ok;
+      };
+    },
+  },
+  {
+    name: 'presence',
+    args: '[<user…>]',
+    options: [],
+    help: 'who is online: these users, or everyone you follow',
+    interactive: true,
+    prepare: (args) => {
+      for (const user of args) userId(user);
+      // The protocol's own bound on users per request.
+      if (args.length > 0) checked(validatePresence, { users: args });
+      return async ({ client, out }) => {
+        const asked = args.length > 0 ? args : await client.following();
+        const users = asked.length > 0 ? await client.presence(asked) : [];
+        const line = (p: Presence) => `${p.user}\t${p.online ? 'online' : `offline${p.lastSeen === undefined ? '' : `, seen ${p.lastSeen}`}`}`;
+        out.value({ type: 'presence', users }, users.length > 0 ? users.map(line).join('\n') : '(no one)');
+        return Exit.Ok;
+      };
+    },
+  },
+];
+
+/**
+ * Reads options and arguments: those of `names` only, so an option another
+ * command takes is an error here. Options are strings or flags, as OPTIONS says.
+ */
+export function parseCommandLine(
+  args: readonly string[],
+  names: readonly OptionName[],
+): { options: Readonly<Partial<Record<OptionName, string | boolean>>>; positionals: string[] } {
+  const config = Object.fromEntries(
+    names.map((name) => {
+      const option: { readonly type: 'string' | 'boolean'; readonly short?: string } = OPTIONS[name];
+      return [name, option.short === undefined ? { type: option.type } : { type: option.type, short: option.short }];
+    }),
+  );
+  try {
+    const { values, positionals } = parseArgs({ args: [...args], options: config, allowPositionals: true, strict: true });
+    return { options: values, positionals };
+  } catch (error) {
+    // Node's own words: "Unknown option '--x'", "Option '--limit <value>' argument missing". Checked by
+    // shape, not instanceof: the error comes from Node's realm, which under a test runner is not the caller's.
+    if (isNodeError(error) && error.code.startsWith('ERR_PARSE_ARGS')) throw new UsageError(error.message);
+    throw error;
+  }
+}
+
+/** The command's own options, once the line is parsed. */
+export function commandOptions(command: Command, options: Readonly<Partial<Record<OptionName, string | boolean>>>): CommandOptions {
+  const given: Partial<Record<CommandOption, string>> = {};
+  for (const name of COMMAND_OPTIONS) {
+    const value = options[name];
+    if (value === undefined) continue;
+    if (!command.options.includes(name)) {
+      const owners = COMMANDS.filter((other) => other.options.includes(name)).map((other) => other.name);
+      throw new UsageError(`--${name} is an option of ${owners.join(', ')}, not of ${command.name}`);
+    }
+    if (typeof value === 'string') given[name] = value;
+  }
+  return given;
+}
+
+/** A command as help shows it: name, arguments and options. */
+export function synopsis(command: Pick<Command, 'name' | 'args' | 'options'>): string {
+  const options = command.options.map((name) => `[--${name} ${OPTIONS[name].arg}]`);
+  return [command.name, command.args, ...options].filter((part) => part !== '').join(' ');
+}
+
+/** Two columns, the second wrapped where its text has line breaks, or below the first when that is long. */
+export function helpTable(rows: readonly (readonly [string, string])[], indent = '  '): string[] {
+  const width = Math.min(Math.max(...rows.map(([left]) => left.length)) + 2, 36);
+  const pad = indent + ' '.repeat(width);
+  return rows.map(([left, right]) => {
+    const [first = '', ...more] = right.split('\n');
+    const head = left.length + 2 > width ? `${indent}${left}\n${pad}${first}` : `${indent}${left.padEnd(width)}${first}`;
+    return [head, ...more.map((line) => `${pad}${line}`)].join('\n');
+  });
+}
+
+export const commandNamed = (name: string): Command | undefined => COMMANDS.find((command) => command.name === name);
+
+export function show(out: Output, channel: ChannelName, item: ChannelItem): void {
+  if ('kind' in item) out.notification(item);
+  else out.status(channel, item);
+}
+
+/**
+ * Runs one of the protocol's validators on the fields a command would send,
+ * so the command line is held to the server's own rules; its complaint
+ * becomes a usage error, in the command line's names.
+ */
+function checked<T>(validate: (frame: Frame) => T, fields: Record<string, unknown>): T {
+  try {
+    return validate({ fields });
+  } catch (error) {
+    if (!(error instanceof ProtocolError)) throw error;
+    throw new UsageError(error.message.replace(/\b(replyTo|limit|before|after)\b/g, (field) => `--${field === 'replyTo' ? 'reply-to' : field}`));
+  }
+}
+
+export function userId(user: string, what = ''): string {
+  const problem = userIdProblem(user);
+  if (problem !== undefined) throw new UsageError(`${what}${problem}`);
+  return user;
+}
+
+function oneUser(command: string, args: readonly string[]): string {
+  const [user] = args;
+  if (user === undefined || args.length > 1) throw new UsageError(`${command} whom? updraft ${command} <user>`);
+  return userId(user);
+}
+
+export function channelsOf(args: readonly string[]): ChannelName[] {
+  if (args.length === 0) throw new UsageError(`name at least one channel: ${Rules.channel}`);
+  for (const channel of args) {
+    if (parseChannel(channel) === undefined) throw new UsageError(`${JSON.stringify(channel)} is not a channel: ${Rules.channel}`);
+  }
+  return [...args];
+}
+
+const isNodeError = (error: unknown): error is { code: string; message: string } =>
+  typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string' && 'message' in error && typeof error.message === 'string';
+
+function noArguments(command: string, args: readonly string[]): void {
+  if (args.length > 0) throw new UsageError(`${command} takes no arguments`);
+}
+
+function interrupted(): Promise<void> {
+  return new Promise((resolve) => {
+    process.once('SIGINT', () => { resolve(); });
+    process.once('SIGTERM', () => { resolve(); });
+  });
+}
