@@ -48,7 +48,9 @@ describe('$disconnect', () => {
       Item: {
         pk: 'conn#conn-9',
         sk: 'conn',
+        connectionId: 'conn-9',
         userId: 'bob',
+        connectedAt: 1,
         followed: 'user:alice user:carol',
         followedLater: new Set(['user:dave']),
         channels: new Set(['inbox:bob', 'user:alice']),

@@ -75,7 +75,7 @@ describe('post', () => {
         CancellationReasons: [{ Code: 'ConditionalCheckFailed' }, { Code: 'None' }, { Code: 'None' }],
       }),
     );
-    ddb.on(GetCommand, { Key: { pk: 'post#alice#retry-1', sk: 'post' } }).resolves({ Item: { pk: 'post#alice#retry-1', sk: 'post', status: first } });
+    ddb.on(GetCommand, { Key: { pk: 'post#alice#retry-1', sk: 'post' } }).resolves({ Item: { pk: 'post#alice#retry-1', sk: 'post', status: first, expiresAt: Math.floor(Date.now() / 1000) + 300 } });
 
     const reply = replyOf(await handler(messageEvent({ action: 'post', text: 'hello', id: 'retry-1' })));
 
@@ -90,7 +90,7 @@ describe('post', () => {
     ddb.on(TransactWriteCommand)
       .rejectsOnce(new TransactionCanceledException({ message: 'conflict', $metadata: {}, CancellationReasons: [{ Code: 'TransactionConflict' }, { Code: 'None' }] }))
       .rejectsOnce(new TransactionCanceledException({ message: 'claimed', $metadata: {}, CancellationReasons: [{ Code: 'ConditionalCheckFailed' }, { Code: 'None' }] }));
-    ddb.on(GetCommand, { Key: { pk: 'post#alice#fast', sk: 'post' } }).resolves({ Item: { status: first } });
+    ddb.on(GetCommand, { Key: { pk: 'post#alice#fast', sk: 'post' } }).resolves({ Item: { status: first, expiresAt: Math.floor(Date.now() / 1000) + 300 } });
 
     const reply = replyOf(await handler(messageEvent({ action: 'post', text: 'hello', id: 'fast' })));
 
@@ -166,7 +166,7 @@ describe('post', () => {
     ddb.on(TransactWriteCommand).rejects(
       new TransactionCanceledException({ message: 'claimed', $metadata: {}, CancellationReasons: [{ Code: 'ConditionalCheckFailed' }, { Code: 'None' }] }),
     );
-    ddb.on(GetCommand, { Key: { pk: 'post#alice#dup', sk: 'post' } }).resolves({ Item: { status: first } });
+    ddb.on(GetCommand, { Key: { pk: 'post#alice#dup', sk: 'post' } }).resolves({ Item: { status: first, expiresAt: Math.floor(Date.now() / 1000) + 300 } });
 
     await handler(messageEvent({ action: 'post', text: 'hello', id: 'dup' }));
 

@@ -26,7 +26,7 @@ beforeEach(() => {
   ddb.reset();
   ddb.on(BatchWriteCommand).resolves({});
   ddb.on(UpdateCommand).resolves({});
-  ddb.on(GetCommand).resolves({ Item: { pk: 'conn#conn-1', sk: 'conn' } });
+  ddb.on(GetCommand).resolves({ Item: { pk: 'conn#conn-1', sk: 'conn', connectionId: 'conn-1', userId: 'alice', connectedAt: 1 } });
 });
 
 describe('subscribe', () => {
@@ -94,7 +94,7 @@ describe('the subscription limit (500 per connection)', () => {
   const conditionFailed = () => new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {} });
   const users = (from: number, count: number) => Array.from({ length: count }, (_, i) => `user:u${from + i}`);
   const connectionHolds = (channels: string[]) =>
-    ddb.on(GetCommand, { Key: { pk: 'conn#conn-1', sk: 'conn' } }).resolves({ Item: { pk: 'conn#conn-1', sk: 'conn', channels: new Set(channels) } });
+    ddb.on(GetCommand, { Key: { pk: 'conn#conn-1', sk: 'conn' } }).resolves({ Item: { pk: 'conn#conn-1', sk: 'conn', connectionId: 'conn-1', userId: 'alice', connectedAt: 1, channels: new Set(channels) } });
 
   it('adds the channels only if the set then holds at most 500, in one conditional write', async () => {
     await subscribe(messageEvent({ action: 'subscribe', channels: users(0, 3) }, { connectionId: 'conn-1' }));
@@ -117,7 +117,7 @@ describe('the subscription limit (500 per connection)', () => {
 
   it('does not count channels the connection has through follows, and leaves them out of the set', async () => {
     ddb.on(GetCommand).resolves({
-      Item: { pk: 'conn#conn-1', sk: 'conn', followed: 'user:f1 user:f2', followedLater: new Set(['user:f3']), channels: new Set(users(0, 499)) },
+      Item: { pk: 'conn#conn-1', sk: 'conn', connectionId: 'conn-1', userId: 'alice', connectedAt: 1, followed: 'user:f1 user:f2', followedLater: new Set(['user:f3']), channels: new Set(users(0, 499)) },
     });
 
     const reply = replyOf(
