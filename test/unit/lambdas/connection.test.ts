@@ -34,7 +34,7 @@ describe('$connect', () => {
     await connect(messageEvent(undefined, { userId: 'bob', connectionId: 'conn-9', routeKey: '$connect' }));
 
     const query = ddb.commandCalls(QueryCommand)[0]?.args[0].input;
-    expect(query).toMatchObject({ KeyConditionExpression: 'follower = :f AND followed > :count', ExpressionAttributeValues: { ':f': 'bob' }, ConsistentRead: true });
+    expect(query).toMatchObject({ TableName: 'Follows', ExpressionAttributeValues: { ':f': 'bob' }, ConsistentRead: true });
     const subscribed = ddb.commandCalls(BatchWriteCommand).flatMap((c) => c.args[0].input.RequestItems?.['Connections'] ?? []);
     expect(subscribed.map((w) => w.PutRequest?.Item?.['pk'])).toEqual(['chan#user:alice', 'chan#user:carol']);
     expect(subscribed.every((w) => w.PutRequest?.Item?.['sk'] === 'conn-9')).toBe(true);

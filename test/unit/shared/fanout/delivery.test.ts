@@ -52,7 +52,7 @@ beforeEach(() => {
 });
 
 function subscribers(ids: string[]) {
-  ddb.on(QueryCommand, { KeyConditionExpression: 'pk = :pk' }).resolves({ Items: ids.map((sk) => ({ sk })) });
+  ddb.on(QueryCommand, { TableName: 'Connections' }).resolves({ Items: ids.map((sk) => ({ sk })) });
 }
 
 async function run(concurrency = 4) {

@@ -55,6 +55,9 @@ beforeEach(() => {
   }));
   gateway.on(PostToConnectionCommand).resolves({});
 });
+afterEach(() => {
+  jest.useRealTimers();
+});
 
 describe('fanOut', () => {
   it('reads every page of subscribers and sends each the same serialized frame once', async () => {
@@ -139,7 +142,11 @@ describe('fanOut', () => {
       return {};
     });
 
-    const result = await fanOut([statusRecord('user:alice'), statusRecord('user:bob')], deps({ concurrency: 5, pageSize: 25 }));
+    jest.useFakeTimers();
+
+    const running = fanOut([statusRecord('user:alice'), statusRecord('user:bob')], deps({ concurrency: 5, pageSize: 25 }));
+    await jest.runAllTimersAsync();
+    const result = await running;
 
     expect(result.delivered).toBe(120);
     expect(peak).toBe(5);
@@ -156,7 +163,9 @@ describe('fanOut', () => {
       return {};
     });
 
-    await fanOut(
+    jest.useFakeTimers();
+
+    const running = fanOut(
       [
         statusRecord('user:alice', aStatus({ id: '01JD0000000000000000000001', text: 'first' })),
         statusRecord('user:alice', aStatus({ id: '01JD0000000000000000000002', text: 'second' })),
@@ -164,6 +173,8 @@ describe('fanOut', () => {
       ],
       deps(),
     );
+    await jest.runAllTimersAsync();
+    await running;
 
     expect(order.filter((o) => o.startsWith('a:'))).toEqual(['a:first', 'a:second']);
     expect(order[0]).toBe('b:other');
