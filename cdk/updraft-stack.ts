@@ -42,7 +42,7 @@ export interface UpdraftStackProps extends StackProps, Partial<ServiceLimits> {
 }
 
 /** Message routes: one per action of PROTOCOL.md, each with its own least-privilege Lambda. */
-const MESSAGE_ROUTES = ['post', 'subscribe', 'unsubscribe', 'history', 'ping', 'follow', 'unfollow', 'following', 'presence'] as const;
+type MessageRoute = 'post' | 'subscribe' | 'unsubscribe' | 'history' | 'ping' | 'follow' | 'unfollow' | 'following' | 'presence';
 
 export class UpdraftStack extends Stack {
   readonly statuses: Table;
@@ -103,7 +103,7 @@ export class UpdraftStack extends Stack {
     );
     const defaultFn = fn('DefaultRoute', { handler: 'default', description: '$default: non-JSON frames, unknown actions' });
 
-    const routes: Record<(typeof MESSAGE_ROUTES)[number], UpdraftFunction> = {
+    const routes: Record<MessageRoute, UpdraftFunction> = {
       post: fn('Post', {
         handler: 'post',
         description: 'post a status',
@@ -257,7 +257,7 @@ export class UpdraftStack extends Stack {
             eventName: FilterRule.isEqual('INSERT'),
             dynamodb: {
               Keys: {
-                [Statuses.partitionKey]: { S: Statuses.deliveredPrefixes.flatMap((prefix) => FilterRule.beginsWith(prefix)) },
+                [Statuses.partitionKey]: { S: Statuses.deliveredPrefixes.flatMap((prefix): unknown[] => FilterRule.beginsWith(prefix)) },
               },
             },
           }),
@@ -266,7 +266,7 @@ export class UpdraftStack extends Stack {
     );
 
     NagSuppressions.addResourceSuppressions(
-      fanOutFn.role!,
+      fanOutFn.executionRole,
       [
         {
           id: 'AwsSolutions-IAM5',
@@ -287,7 +287,7 @@ export class UpdraftStack extends Stack {
         Connect: connectFn,
         Disconnect: disconnectFn,
         Default: defaultFn,
-        ...Object.fromEntries(Object.entries(routes).map(([action, route]) => [action[0]!.toUpperCase() + action.slice(1), route])),
+        ...Object.fromEntries(Object.entries(routes).map(([action, route]) => [action.charAt(0).toUpperCase() + action.slice(1), route])),
         FanOut: fanOutFn,
       },
       fanOut: fanOutFn,

@@ -72,8 +72,9 @@ export function optionalPositiveEnv(name: string, fallback: number): number {
 export function oneOfEnv<T extends string>(name: string, allowed: readonly T[], fallback?: T): T {
   const value = process.env[name];
   if ((value === undefined || value === '') && fallback !== undefined) return fallback;
-  if (!allowed.includes(value as T)) throw new Error(`environment variable ${name} must be one of ${allowed.join(', ')}`);
-  return value as T;
+  const match = allowed.find((option) => option === value);
+  if (match === undefined) throw new Error(`environment variable ${name} must be one of ${allowed.join(', ')}`);
+  return match;
 }
 
 const listEnv = (name: string): string[] =>

@@ -42,17 +42,16 @@ export async function subscribe(deps: ChannelDeps, caller: Caller, request: Subs
   if (replays.length === 0) return { channels: request.channels };
 
   const pages = await Promise.all(
-    replays.map(([channel, after]) => deps.statuses.page({ channel, after, limit: Limits.missedPerChannel })),
+    replays.map(async ([channel, after]) => ({ channel, page: await deps.statuses.page({ channel, after, limit: Limits.missedPerChannel }) })),
   );
   const budget = new ReplyBudget();
   const missed: Record<string, ChannelItem[]> = {};
   const truncated: string[] = [];
-  replays.forEach(([channel], index) => {
-    const page = pages[index]!;
+  for (const { channel, page } of pages) {
     const items = budget.take(page.items);
     missed[channel] = items;
     if (page.more || items.length < page.items.length) truncated.push(channel);
-  });
+  }
   return truncated.length > 0 ? { channels: request.channels, missed, truncated } : { channels: request.channels, missed };
 }
 
