@@ -238,6 +238,8 @@ export class UpdraftStack extends Stack {
     })
       .bindTable(EnvVar.connectionsTable, this.connections, ['GetItem', 'Query', 'BatchWriteItem'])
       .bindManagementApi(this.api, this.stage);
+    // FilterRule.isEqual is typed `any` in aws-cdk-lib; it is the pattern ["INSERT"].
+    const onInsert: unknown = FilterRule.isEqual('INSERT');
     fanOutFn.addEventSource(
       new DynamoEventSource(this.statuses, {
         startingPosition: StartingPosition.LATEST,
@@ -254,10 +256,10 @@ export class UpdraftStack extends Stack {
         // Only new rows on deliverable channels; the `status:<id>` copy is for reads by id.
         filters: [
           FilterCriteria.filter({
-            eventName: FilterRule.isEqual('INSERT'),
+            eventName: onInsert,
             dynamodb: {
               Keys: {
-                [Statuses.partitionKey]: { S: Statuses.deliveredPrefixes.flatMap((prefix): unknown[] => FilterRule.beginsWith(prefix)) },
+                [Statuses.partitionKey]: { S: Statuses.deliveredPrefixes.flatMap((prefix) => FilterRule.beginsWith(prefix)) },
               },
             },
           }),

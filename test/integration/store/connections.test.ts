@@ -140,7 +140,9 @@ describe('SubscriptionStore', () => {
     const held = (await connections.row(connection.connectionId))?.channels;
     expect(held?.size).toBeLessThanOrEqual(5);
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(2);
-    expect(results.filter((r) => r.status === 'rejected').every((r) => r.status === 'rejected' && r.reason instanceof SubscriptionLimitReached)).toBe(true);
+    const refusals = results.flatMap((r): unknown[] => (r.status === 'rejected' ? [r.reason] : []));
+    expect(refusals).toHaveLength(4);
+    expect(refusals.every((reason) => reason instanceof SubscriptionLimitReached)).toBe(true);
   });
 
   it('subscribes a connection that has gone to nothing, and does not bring its row back', async () => {

@@ -1,3 +1,4 @@
+import { expect } from '@jest/globals';
 import { BatchWriteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { handler as connect } from '../../../lambdas/connect';
@@ -36,7 +37,7 @@ describe('$connect', () => {
     const query = ddb.commandCalls(QueryCommand)[0]?.args[0].input;
     expect(query).toMatchObject({ TableName: 'Follows', ExpressionAttributeValues: { ':f': 'bob' }, ConsistentRead: true });
     const subscribed = ddb.commandCalls(BatchWriteCommand).flatMap((c) => c.args[0].input.RequestItems?.['Connections'] ?? []);
-    expect(subscribed.map((w) => w.PutRequest?.Item?.['pk'])).toEqual(['chan#user:alice', 'chan#user:carol']);
+    expect(subscribed.map((w): unknown => w.PutRequest?.Item?.['pk'])).toEqual(['chan#user:alice', 'chan#user:carol']);
     expect(subscribed.every((w) => w.PutRequest?.Item?.['sk'] === 'conn-9')).toBe(true);
     expect(ddb.commandCalls(PutCommand)[0]?.args[0].input.Item).toMatchObject({ followed: 'user:alice user:carol' });
   });

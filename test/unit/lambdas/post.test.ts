@@ -1,3 +1,4 @@
+import { expect } from '@jest/globals';
 import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -9,7 +10,7 @@ const ddb = mockClient(DynamoDBDocumentClient);
 
 const ROOT = aStatus({ id: '01JD00000000000000000R00T0', author: 'bob' });
 const written = () => ddb.commandCalls(TransactWriteCommand).flatMap((call) => call.args[0].input.TransactItems ?? []);
-const writtenChannels = () => written().map((item) => item.Put?.Item?.['channel'] ?? item.Put?.Item?.['pk']);
+const writtenChannels = () => written().map((item): unknown => item.Put?.Item?.['channel'] ?? item.Put?.Item?.['pk']);
 
 const RATE_KEY = { pk: 'rate#alice', sk: 'rate' };
 const conditionFailed = () => new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {} });

@@ -1,3 +1,4 @@
+import { expect } from '@jest/globals';
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { BatchGetCommand, BatchWriteCommand, DynamoDBDocumentClient, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -28,7 +29,7 @@ describe('follow', () => {
     const [put, count] = ddb.commandCalls(TransactWriteCommand)[0]?.args[0].input.TransactItems ?? [];
     expect(put?.Put).toMatchObject({ TableName: 'Follows', Item: { follower: 'bob', followed: 'alice' } });
     expect(count?.Update).toMatchObject({ Key: { follower: 'bob', followed: '#count' }, ExpressionAttributeValues: { ':max': 1000 } });
-    expect(writes().map((w) => w.PutRequest?.Item?.['sk'])).toEqual(['b1', 'b2', 'b3']);
+    expect(writes().map((w): unknown => w.PutRequest?.Item?.['sk'])).toEqual(['b1', 'b2', 'b3']);
     expect(writes().every((w) => w.PutRequest?.Item?.['pk'] === 'chan#user:alice')).toBe(true);
     // Each connection row lists the channel, for removal at disconnect (the store tests check which set).
     expect(ddb.commandCalls(UpdateCommand).map((c) => c.args[0].input.Key)).toEqual(['b1', 'b2', 'b3'].map((id) => ({ pk: `conn#${id}`, sk: 'conn' })));
