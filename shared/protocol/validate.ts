@@ -69,7 +69,8 @@ export function validateHistory(frame: Frame): HistoryRequest {
   const before = optionalStatusId(frame, 'before');
   const after = optionalStatusId(frame, 'after');
   if (before !== undefined && after !== undefined) throw badRequest('give before or after, not both');
-  const limit = frame.fields['limit'] ?? Limits.historyDefaultLimit;
+  // Absent means the default; null, like any other non-number, is refused.
+  const limit = frame.fields['limit'] === undefined ? Limits.historyDefaultLimit : frame.fields['limit'];
   if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > Limits.historyMaxLimit) {
     throw badRequest(`limit must be a whole number from 1 to ${Limits.historyMaxLimit}`);
   }
