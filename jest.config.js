@@ -13,9 +13,17 @@ module.exports = {
   projects: [
     { ...shared, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts', '<rootDir>/test/cdk/**/*.test.ts'] },
     {
+      // Stores against DynamoDB Local (one in memory per file, tables from shared/schema.ts): no
+      // synth and no stack, so they skip the integration project's global setup.
+      ...shared,
+      displayName: 'store',
+      testMatch: ['<rootDir>/test/integration/store/**/*.test.ts'],
+    },
+    {
       ...shared,
       displayName: 'integration',
       testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
+      testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/integration/store/'],
       // One synth for every suite; each suite then starts its own stack on ports of its own.
       globalSetup: '<rootDir>/test/support/global-setup.ts',
     },

@@ -1,6 +1,5 @@
 import * as path from 'node:path';
 import type { Node } from 'constructs';
-import type { AuthMode } from './constructs/identity';
 import type { UpdraftStackProps } from './updraft-stack';
 
 /**
@@ -36,7 +35,7 @@ export function stackPropsFromContext(node: Node): UpdraftStackProps & { readonl
   return {
     stage: text('stage') ?? 'dev',
     auth: {
-      ...(authMode ? { mode: authMode as AuthMode } : {}),
+      ...(authMode ? { mode: authMode } : {}),
       ...(jwksUrl ? { jwksUrl } : {}),
       ...(issuer ? { issuer } : {}),
       ...(audience ? { audience } : {}),

@@ -25,12 +25,14 @@ export const DEFAULT_SERVICE_LIMITS: ServiceLimits = {
   throttleBurst: 1000,
 };
 
+const LIMIT_NAMES: readonly (keyof ServiceLimits)[] = ['maxSubscriptions', 'postRateBurst', 'postRatePerSecond', 'throttleRate', 'throttleBurst'];
+
 /** Whole numbers of at least 1, except the post rate, which may be a fraction (0.2: one post every 5 s). */
 const FRACTIONAL: ReadonlySet<keyof ServiceLimits> = new Set(['postRatePerSecond']);
 
 export function resolveLimits(node: Node, props: Partial<ServiceLimits>): ServiceLimits {
   const resolved: { -readonly [K in keyof ServiceLimits]: number } = { ...DEFAULT_SERVICE_LIMITS };
-  for (const name of Object.keys(DEFAULT_SERVICE_LIMITS) as (keyof ServiceLimits)[]) {
+  for (const name of LIMIT_NAMES) {
     const raw: unknown = props[name] ?? node.tryGetContext(name);
     if (raw === undefined) continue;
     // Context given on the command line arrives as a string.

@@ -3,7 +3,7 @@ import { AccessLogFormat, CfnAccount } from 'aws-cdk-lib/aws-apigateway';
 import { LogGroupLogDestination, WebSocketApi, WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
 import { WebSocketLambdaAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
-import { AttributeType, BillingMode, ProjectionType, StreamViewType, Table } from 'aws-cdk-lib/aws-dynamodb';
+import { AttributeType, BillingMode, ProjectionType, StreamViewType, Table, type TableProps } from 'aws-cdk-lib/aws-dynamodb';
 import { FilterCriteria, FilterRule, StartingPosition } from 'aws-cdk-lib/aws-lambda';
 import { ManagedPolicy, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
@@ -11,9 +11,8 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { NagSuppressions } from 'cdk-nag';
 import type { Construct } from 'constructs';
-import { EnvVar } from '../shared/config';
-import { ConnectionsSchema } from '../shared/store/connections';
-import { FollowsSchema } from '../shared/store/follows';
+import { DEFAULT_FANOUT_CONCURRENCY, EnvVar } from '../shared/config';
+import { Connections, Statuses, TableLayouts, type KeyAttribute, type TableLayout } from '../shared/schema';
 import { Identity, type IdentityProps } from './constructs/identity';
 import { Monitoring } from './constructs/monitoring';
 import { UpdraftFunction, type UpdraftFunctionProps } from './constructs/updraft-function';
@@ -24,7 +23,7 @@ import { resolveLimits, type ServiceLimits } from './limits';
 export interface UpdraftStackProps extends StackProps, Partial<ServiceLimits> {
   /** Stage name: the WebSocket stage and the tables' retention follow it. @default 'dev' */
   readonly stage?: string;
-  /** Posts in flight at once in one fan-out invocation. @default 32 */
+  /** Posts in flight at once in one fan-out invocation. @default 32 (DEFAULT_FANOUT_CONCURRENCY) */
   readonly fanOutConcurrency?: number;
   /** How tokens are checked (CDK context authMode, jwksUrl, jwtIssuer, jwtAudience, cognitoUserPoolId, createUserPool). @default hs256 */
   readonly auth?: Omit<IdentityProps, 'keepData'>;
@@ -43,7 +42,7 @@ export interface UpdraftStackProps extends StackProps, Partial<ServiceLimits> {
 }
 
 /** Message routes: one per action of PROTOCOL.md, each with its own least-privilege Lambda. */
-const MESSAGE_ROUTES = ['post', 'subscribe', 'unsubscribe', 'history', 'ping', 'follow', 'unfollow', 'following', 'presence'] as const;
+type MessageRoute = 'post' | 'subscribe' | 'unsubscribe' | 'history' | 'ping' | 'follow' | 'unfollow' | 'following' | 'presence';
 
 export class UpdraftStack extends Stack {
   readonly statuses: Table;
@@ -61,21 +60,15 @@ export class UpdraftStack extends Stack {
     const keepData = stageName !== 'dev';
     const limits = resolveLimits(this.node, props);
 
-    this.statuses = new Table(this, 'Statuses', {
-      partitionKey: { name: 'channel', type: AttributeType.STRING },
-      sortKey: { name: 'id', type: AttributeType.STRING },
+    this.statuses = layoutTable(this, 'Statuses', TableLayouts.Statuses, {
       billingMode: BillingMode.PAY_PER_REQUEST,
-      stream: StreamViewType.NEW_IMAGE,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       deletionProtection: keepData,
       removalPolicy: keepData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
     });
 
-    this.connections = new Table(this, 'Connections', {
-      partitionKey: { name: ConnectionsSchema.partitionKey, type: AttributeType.STRING },
-      sortKey: { name: ConnectionsSchema.sortKey, type: AttributeType.STRING },
+    this.connections = layoutTable(this, 'Connections', TableLayouts.Connections, {
       billingMode: BillingMode.PAY_PER_REQUEST,
-      timeToLiveAttribute: ConnectionsSchema.ttlAttribute,
       removalPolicy: RemovalPolicy.DESTROY,
     });
     NagSuppressions.addResourceSuppressions(this.connections, [
@@ -86,18 +79,8 @@ export class UpdraftStack extends Stack {
           'nothing to restore to a point in time. Statuses and Follows, the user data, have PITR on.',
       },
     ]);
-    // Sparse: only connection rows carry userId. Presence and follows read it.
-    this.connections.addGlobalSecondaryIndex({
-      indexName: ConnectionsSchema.byUserIndex,
-      partitionKey: { name: 'userId', type: AttributeType.STRING },
-      sortKey: { name: 'connectionId', type: AttributeType.STRING },
-      projectionType: ProjectionType.INCLUDE,
-      nonKeyAttributes: ['connectedAt'],
-    });
 
-    this.follows = new Table(this, 'Follows', {
-      partitionKey: { name: FollowsSchema.partitionKey, type: AttributeType.STRING },
-      sortKey: { name: FollowsSchema.sortKey, type: AttributeType.STRING },
+    this.follows = layoutTable(this, 'Follows', TableLayouts.Follows, {
       billingMode: BillingMode.PAY_PER_REQUEST,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       deletionProtection: keepData,
@@ -120,7 +103,7 @@ export class UpdraftStack extends Stack {
     );
     const defaultFn = fn('DefaultRoute', { handler: 'default', description: '$default: non-JSON frames, unknown actions' });
 
-    const routes: Record<(typeof MESSAGE_ROUTES)[number], UpdraftFunction> = {
+    const routes: Record<MessageRoute, UpdraftFunction> = {
       post: fn('Post', {
         handler: 'post',
         description: 'post a status',
@@ -129,7 +112,7 @@ export class UpdraftStack extends Stack {
         .bindTable(EnvVar.statusesTable, this.statuses, ['GetItem', 'PutItem'])
         // The idempotency claim and the post rate bucket live in the Connections table;
         // the grant reaches those rows and no other.
-        .bindTable(EnvVar.connectionsTable, this.connections, ['GetItem', 'PutItem', 'UpdateItem'], { leadingKeys: ['post#*', 'rate#*'] }),
+        .bindTable(EnvVar.connectionsTable, this.connections, ['GetItem', 'PutItem', 'UpdateItem'], { leadingKeys: [`${Connections.rows.claim.prefix}*`, `${Connections.rows.rate.prefix}*`] }),
       subscribe: fn('Subscribe', {
         handler: 'subscribe',
         description: 'subscribe, with replay',
@@ -151,12 +134,12 @@ export class UpdraftStack extends Stack {
       ping: fn('Ping', { handler: 'ping', description: 'heartbeat' }),
       follow: fn('Follow', { handler: 'follow', description: 'follow a user' })
         .bindTable(EnvVar.followsTable, this.follows, ['PutItem', 'UpdateItem'])
-        .bindTable(EnvVar.connectionsTable, this.connections, ['Query', 'UpdateItem', 'BatchWriteItem'], { indexes: [ConnectionsSchema.byUserIndex] })
+        .bindTable(EnvVar.connectionsTable, this.connections, ['Query', 'UpdateItem', 'BatchWriteItem'], { indexes: [Connections.byUserIndex] })
         // The follow notification is a row in the followed user's inbox.
         .bindTable(EnvVar.statusesTable, this.statuses, ['PutItem']),
       unfollow: fn('Unfollow', { handler: 'unfollow', description: 'unfollow a user' })
         .bindTable(EnvVar.followsTable, this.follows, ['DeleteItem', 'UpdateItem'])
-        .bindTable(EnvVar.connectionsTable, this.connections, ['Query', 'UpdateItem', 'BatchWriteItem'], { indexes: [ConnectionsSchema.byUserIndex] }),
+        .bindTable(EnvVar.connectionsTable, this.connections, ['Query', 'UpdateItem', 'BatchWriteItem'], { indexes: [Connections.byUserIndex] }),
       following: fn('Following', { handler: 'following', description: 'who the caller follows' }).bindTable(
         EnvVar.followsTable,
         this.follows,
@@ -166,7 +149,7 @@ export class UpdraftStack extends Stack {
         EnvVar.connectionsTable,
         this.connections,
         ['Query', 'BatchGetItem'],
-        { indexes: [ConnectionsSchema.byUserIndex] },
+        { indexes: [Connections.byUserIndex] },
       ),
     };
 
@@ -245,7 +228,7 @@ export class UpdraftStack extends Stack {
     NagSuppressions.addResourceSuppressions(fanOutDlq, [
       { id: 'AwsSolutions-SQS3', reason: 'This queue is the dead-letter queue: the on-failure destination of the fan-out stream mapping.' },
     ]);
-    const fanOutConcurrency = props.fanOutConcurrency ?? 32;
+    const fanOutConcurrency = props.fanOutConcurrency ?? DEFAULT_FANOUT_CONCURRENCY;
     const fanOutFn = fn('FanOut', {
       handler: 'fanout',
       description: 'Delivers each new status to the live subscribers of its channels',
@@ -255,6 +238,8 @@ export class UpdraftStack extends Stack {
     })
       .bindTable(EnvVar.connectionsTable, this.connections, ['GetItem', 'Query', 'BatchWriteItem'])
       .bindManagementApi(this.api, this.stage);
+    // FilterRule.isEqual is typed `any` in aws-cdk-lib; it is the pattern ["INSERT"].
+    const onInsert: unknown = FilterRule.isEqual('INSERT');
     fanOutFn.addEventSource(
       new DynamoEventSource(this.statuses, {
         startingPosition: StartingPosition.LATEST,
@@ -271,12 +256,10 @@ export class UpdraftStack extends Stack {
         // Only new rows on deliverable channels; the `status:<id>` copy is for reads by id.
         filters: [
           FilterCriteria.filter({
-            eventName: FilterRule.isEqual('INSERT'),
+            eventName: onInsert,
             dynamodb: {
               Keys: {
-                channel: {
-                  S: [...FilterRule.beginsWith('user:'), ...FilterRule.beginsWith('thread:'), ...FilterRule.beginsWith('inbox:')],
-                },
+                [Statuses.partitionKey]: { S: Statuses.deliveredPrefixes.flatMap((prefix) => FilterRule.beginsWith(prefix)) },
               },
             },
           }),
@@ -285,7 +268,7 @@ export class UpdraftStack extends Stack {
     );
 
     NagSuppressions.addResourceSuppressions(
-      fanOutFn.role!,
+      fanOutFn.executionRole,
       [
         {
           id: 'AwsSolutions-IAM5',
@@ -306,7 +289,7 @@ export class UpdraftStack extends Stack {
         Connect: connectFn,
         Disconnect: disconnectFn,
         Default: defaultFn,
-        ...Object.fromEntries(Object.entries(routes).map(([action, route]) => [action[0]!.toUpperCase() + action.slice(1), route])),
+        ...Object.fromEntries(Object.entries(routes).map(([action, route]) => [action.charAt(0).toUpperCase() + action.slice(1), route])),
         FanOut: fanOutFn,
       },
       fanOut: fanOutFn,
@@ -323,6 +306,29 @@ export class UpdraftStack extends Stack {
 
     if (props.webAppDir) new WebApp(this, 'WebApp', { assetDir: props.webAppDir, wsUrl: this.stage.url });
   }
+}
+
+const attribute = (key: KeyAttribute) => ({ name: key.name, type: key.type === 'S' ? AttributeType.STRING : AttributeType.NUMBER });
+
+/** A table laid out as shared/schema.ts says: keys, TTL, stream and indexes; `props` add what differs by table (billing, retention). */
+function layoutTable(scope: Construct, id: string, layout: TableLayout, props: Omit<TableProps, 'partitionKey' | 'sortKey'>): Table {
+  const table = new Table(scope, id, {
+    ...props,
+    partitionKey: attribute(layout.partitionKey),
+    sortKey: attribute(layout.sortKey),
+    ...(layout.ttlAttribute ? { timeToLiveAttribute: layout.ttlAttribute } : {}),
+    ...(layout.stream ? { stream: StreamViewType.NEW_IMAGE } : {}),
+  });
+  for (const index of layout.indexes) {
+    table.addGlobalSecondaryIndex({
+      indexName: index.name,
+      partitionKey: attribute(index.partitionKey),
+      ...(index.sortKey ? { sortKey: attribute(index.sortKey) } : {}),
+      projectionType: ProjectionType.INCLUDE,
+      nonKeyAttributes: [...index.nonKeyAttributes],
+    });
+  }
+  return table;
 }
 
 /**

@@ -2,6 +2,7 @@ import { getSecret } from '@aws-lambda-powertools/parameters/secrets';
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import { InvalidToken, tokenVerifier, type AuthSettings, type Identity } from '../shared/auth';
 import { config } from '../shared/config';
+import { toError } from '../shared/errors';
 import { logger } from '../shared/logger';
 import { MetricName } from '../shared/metric-names';
 import { countOne } from '../shared/metrics';
@@ -54,9 +55,10 @@ export const handler = async (event: APIGatewayRequestAuthorizerEvent): Promise<
   } catch (error) {
     if (error instanceof InvalidToken) {
       logger.info('token refused', { reason: error.message });
-      throw new Error('Unauthorized');
+      // API Gateway reads the message only: "Unauthorized" is a 401.
+      throw new Error('Unauthorized', { cause: error });
     }
-    logger.error('could not check a token', { error: error as Error });
+    logger.error('could not check a token', { error: toError(error) });
     countOne(MetricName.authorizerFailures);
     throw error;
   }

@@ -5,12 +5,14 @@ import { callerId, type RouteResult, type WebSocketEvent } from '../shared/edge'
 import { logger } from '../shared/logger';
 import { Limits } from '../shared/protocol';
 import { ConnectionStore } from '../shared/store/connections';
+import { PresenceStore } from '../shared/store/presence';
 import { FollowStore } from '../shared/store/follows';
 
 const db = documentClient();
 const deps = {
   follows: new FollowStore(db, config.followsTable(), Limits.followsPerUser),
   connections: new ConnectionStore(db, config.connectionsTable()),
+  presence: new PresenceStore(db, config.connectionsTable()),
 };
 
 /**

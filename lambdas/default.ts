@@ -2,7 +2,9 @@ import { errorFrame, respond, type RouteResult, type WebSocketEvent } from '../s
 import { ErrorCode, ProtocolError, parseFrame } from '../shared/protocol';
 
 /** `$default` gets frames that are not JSON or name no route: answer which of the two it was. */
-export const handler = async (event: WebSocketEvent): Promise<RouteResult> => {
+export const handler = (event: WebSocketEvent): Promise<RouteResult> => Promise.resolve(answer(event));
+
+function answer(event: WebSocketEvent): RouteResult {
   let requestId: string | undefined;
   try {
     const frame = parseFrame(event.body);
@@ -12,4 +14,4 @@ export const handler = async (event: WebSocketEvent): Promise<RouteResult> => {
   } catch (error) {
     return respond(errorFrame(error, requestId));
   }
-};
+}

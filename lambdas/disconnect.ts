@@ -3,8 +3,11 @@ import { config } from '../shared/config';
 import { documentClient } from '../shared/clients';
 import { logger } from '../shared/logger';
 import { ConnectionStore } from '../shared/store/connections';
+import { PresenceStore } from '../shared/store/presence';
 
-const connections = new ConnectionStore(documentClient(), config.connectionsTable());
+const db = documentClient();
+const connections = new ConnectionStore(db, config.connectionsTable());
+const presence = new PresenceStore(db, config.connectionsTable());
 
 /** `$disconnect` is best effort on API Gateway; rows it misses expire by TTL or go at the next Gone. */
 export const handler = async (event: WebSocketEvent): Promise<RouteResult> => {
@@ -13,7 +16,7 @@ export const handler = async (event: WebSocketEvent): Promise<RouteResult> => {
   logger.appendKeys({ connectionId });
   await Promise.all([
     connections.remove(connectionId),
-    authorizer?.userId ? connections.touchPresence(authorizer.userId, Date.now()) : Promise.resolve(),
+    authorizer?.userId ? presence.touch(authorizer.userId, Date.now()) : Promise.resolve(),
   ]);
   return { statusCode: 200 };
 };

@@ -6,10 +6,14 @@ import { logger } from '../shared/logger';
 import { MetricName } from '../shared/metric-names';
 import { MetricUnit, metrics } from '../shared/metrics';
 import { ConnectionStore } from '../shared/store/connections';
+import { SubscriptionStore } from '../shared/store/subscriptions';
 
 const concurrency = config.fanOutConcurrency();
+const db = documentClient();
+const connections = new ConnectionStore(db, config.connectionsTable());
 const deps = {
-  connections: new ConnectionStore(documentClient(), config.connectionsTable()),
+  connections,
+  subscriptions: new SubscriptionStore(db, config.connectionsTable(), connections),
   gateway: managementClient(config.connectionsEndpoint(), concurrency),
   concurrency,
   logger,

@@ -6,14 +6,17 @@ import { newId } from '../shared/ids';
 import { Limits, validateFollow } from '../shared/protocol';
 import { ConnectionStore } from '../shared/store/connections';
 import { FollowStore } from '../shared/store/follows';
+import { ClaimStore } from '../shared/store/claims';
 import { PostLog } from '../shared/store/posts';
+import { SubscriptionStore } from '../shared/store/subscriptions';
 
 const db = documentClient();
-const tables = { statuses: config.statusesTable(), connections: config.connectionsTable() };
+const connections = new ConnectionStore(db, config.connectionsTable());
 const deps = {
   follows: new FollowStore(db, config.followsTable(), Limits.followsPerUser),
-  connections: new ConnectionStore(db, tables.connections),
-  log: new PostLog(db, tables),
+  connections,
+  subscriptions: new SubscriptionStore(db, config.connectionsTable(), connections),
+  log: new PostLog(db, config.statusesTable(), new ClaimStore(db, config.connectionsTable())),
   newId,
   now: () => new Date(),
 };

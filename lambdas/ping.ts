@@ -2,5 +2,5 @@ import { messageHandler } from '../shared/edge';
 
 export const handler = messageHandler(
   () => undefined,
-  async () => ({ type: 'pong' }),
+  () => Promise.resolve({ type: 'pong' }),
 );

@@ -6,16 +6,18 @@ import { newId } from '../shared/ids';
 import { MetricName } from '../shared/metric-names';
 import { countOne } from '../shared/metrics';
 import { validatePost } from '../shared/protocol';
+import { ClaimStore } from '../shared/store/claims';
 import { PostLog } from '../shared/store/posts';
 import { RateLimiter } from '../shared/store/rates';
 import { StatusStore } from '../shared/store/statuses';
 
 const db = documentClient();
-const tables = { statuses: config.statusesTable(), connections: config.connectionsTable() };
+const claims = new ClaimStore(db, config.connectionsTable());
 const deps = {
-  statuses: new StatusStore(db, tables.statuses),
-  log: new PostLog(db, tables),
-  rate: new RateLimiter(db, tables.connections, config.postRate()),
+  statuses: new StatusStore(db, config.statusesTable()),
+  log: new PostLog(db, config.statusesTable(), claims),
+  claims,
+  rate: new RateLimiter(db, config.connectionsTable(), config.postRate()),
   newId,
   now: () => new Date(),
 };

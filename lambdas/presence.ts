@@ -4,8 +4,14 @@ import { presence } from '../shared/domain/social';
 import { messageHandler } from '../shared/edge';
 import { validatePresence } from '../shared/protocol';
 import { ConnectionStore } from '../shared/store/connections';
+import { PresenceStore } from '../shared/store/presence';
 
-const deps = { connections: new ConnectionStore(documentClient(), config.connectionsTable()), now: () => new Date() };
+const db = documentClient();
+const deps = {
+  connections: new ConnectionStore(db, config.connectionsTable()),
+  presence: new PresenceStore(db, config.connectionsTable()),
+  now: () => new Date(),
+};
 
 export const handler = messageHandler(validatePresence, async ({ request }) => ({
   type: 'presence',

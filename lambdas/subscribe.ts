@@ -5,10 +5,11 @@ import { messageHandler } from '../shared/edge';
 import { validateSubscribe } from '../shared/protocol';
 import { ConnectionStore } from '../shared/store/connections';
 import { StatusStore } from '../shared/store/statuses';
+import { SubscriptionStore } from '../shared/store/subscriptions';
 
 const db = documentClient();
 const deps = {
-  connections: new ConnectionStore(db, config.connectionsTable()),
+  subscriptions: new SubscriptionStore(db, config.connectionsTable(), new ConnectionStore(db, config.connectionsTable())),
   statuses: new StatusStore(db, config.statusesTable()),
   maxSubscriptions: config.maxSubscriptions(),
 };

@@ -4,8 +4,10 @@ import { unsubscribe } from '../shared/domain/channels';
 import { messageHandler } from '../shared/edge';
 import { validateUnsubscribe } from '../shared/protocol';
 import { ConnectionStore } from '../shared/store/connections';
+import { SubscriptionStore } from '../shared/store/subscriptions';
 
-const deps = { connections: new ConnectionStore(documentClient(), config.connectionsTable()) };
+const db = documentClient();
+const deps = { subscriptions: new SubscriptionStore(db, config.connectionsTable(), new ConnectionStore(db, config.connectionsTable())) };
 
 export const handler = messageHandler(validateUnsubscribe, async ({ caller, request }) => ({
   type: 'unsubscribed',

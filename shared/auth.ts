@@ -1,4 +1,4 @@
-import { SignJWT, createRemoteJWKSet, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { SignJWT, createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { Limits } from './protocol';
 
 /** The token was refused: the handshake gets 401. Anything else thrown while verifying is a failure of ours. */
@@ -84,15 +84,17 @@ export function tokenVerifier(settings: AuthSettings): (token: string) => Promis
     try {
       ({ payload } = await jwtVerify(token, key, options));
     } catch (error) {
-      if (REFUSALS.has((error as { code?: string }).code ?? '')) throw new InvalidToken((error as Error).message);
+      if (error instanceof errors.JOSEError && REFUSALS.has(error.code)) throw new InvalidToken(error.message);
       throw error;
     }
-    if (audience && audienceClaim === 'client_id' && !audience.includes(payload['client_id'] as string)) {
+    if (audience && audienceClaim === 'client_id' && !(typeof payload['client_id'] === 'string' && audience.includes(payload['client_id']))) {
       throw new InvalidToken('client_id names another app client');
     }
     if (tokenUse !== undefined && payload['token_use'] !== tokenUse) throw new InvalidToken(`token_use is not ${tokenUse}`);
     if (typeof payload.sub !== 'string' || !Limits.userIdPattern.test(payload.sub)) throw new InvalidToken('sub is not a user id');
-    return { userId: payload.sub, expiresAt: payload.exp! };
+    // jwtVerify requires exp (requiredClaims) and checks it is a number; this says so to the type checker.
+    if (typeof payload.exp !== 'number') throw new InvalidToken('exp is missing');
+    return { userId: payload.sub, expiresAt: payload.exp };
   };
 }
 

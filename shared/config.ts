@@ -38,10 +38,19 @@ export const DefaultLimits = {
   postRatePerSecond: 1,
 } as const;
 
+/** Posts in flight at once per fan-out invocation (a stack prop, not a limit users meet). */
+export const DEFAULT_FANOUT_CONCURRENCY = 32;
+
 export function requiredEnv(name: string): string {
   const value = process.env[name];
   if (value === undefined || value === '') throw new Error(`environment variable ${name} is not set`);
   return value;
+}
+
+/** A variable that may be absent; set but empty counts as absent. */
+export function optionalEnv(name: string): string | undefined {
+  const value = process.env[name];
+  return value === undefined || value === '' ? undefined : value;
 }
 
 export function optionalIntEnv(name: string, fallback: number): number {
@@ -63,8 +72,9 @@ export function optionalPositiveEnv(name: string, fallback: number): number {
 export function oneOfEnv<T extends string>(name: string, allowed: readonly T[], fallback?: T): T {
   const value = process.env[name];
   if ((value === undefined || value === '') && fallback !== undefined) return fallback;
-  if (!allowed.includes(value as T)) throw new Error(`environment variable ${name} must be one of ${allowed.join(', ')}`);
-  return value as T;
+  const match = allowed.find((option) => option === value);
+  if (match === undefined) throw new Error(`environment variable ${name} must be one of ${allowed.join(', ')}`);
+  return match;
 }
 
 const listEnv = (name: string): string[] =>
@@ -80,7 +90,7 @@ export const config = {
   connectionsEndpoint: () => requiredEnv(EnvVar.connectionsEndpoint),
   jwtSecretArn: () => requiredEnv(EnvVar.jwtSecretArn),
   /** Posts in flight at once per fan-out invocation. */
-  fanOutConcurrency: () => optionalIntEnv(EnvVar.fanOutConcurrency, 32),
+  fanOutConcurrency: () => optionalIntEnv(EnvVar.fanOutConcurrency, DEFAULT_FANOUT_CONCURRENCY),
   maxSubscriptions: () => optionalIntEnv(EnvVar.maxSubscriptions, DefaultLimits.maxSubscriptions),
   postRate: () => ({
     burst: optionalIntEnv(EnvVar.postRateBurst, DefaultLimits.postRateBurst),
@@ -92,7 +102,7 @@ export const config = {
   /** Required in jwks mode, optional in hs256 mode (empty: not checked). */
   jwtAudience: () => listEnv(EnvVar.jwtAudience),
   jwtAudienceClaim: () => oneOfEnv(EnvVar.jwtAudienceClaim, ['aud', 'client_id'] as const, 'aud'),
-  jwtTokenUse: () => process.env[EnvVar.jwtTokenUse] || undefined,
+  jwtTokenUse: () => optionalEnv(EnvVar.jwtTokenUse),
   /** The stage name, a dimension of every custom metric. */
   stage: () => requiredEnv(EnvVar.stage),
 };

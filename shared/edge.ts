@@ -1,5 +1,6 @@
 import type { APIGatewayEventWebsocketRequestContextV2, APIGatewayProxyWebsocketEventV2WithRequestContext } from 'aws-lambda';
 import type { Caller } from './domain/channels';
+import { toError } from './errors';
 import { logger } from './logger';
 import { MetricName } from './metric-names';
 import { countOne } from './metrics';
@@ -48,7 +49,7 @@ export function messageHandler<T>(validate: (frame: Frame) => T, run: (input: Re
       requestId = frame.id;
       const request = validate(frame);
       const reply = await run({ caller: { userId: callerId(event), connectionId, connectedAt }, request, requestId });
-      return respond({ ...reply, ...(requestId === undefined ? {} : { id: requestId }) } as ServerFrame);
+      return respond({ ...reply, ...(requestId === undefined ? {} : { id: requestId }) });
     } catch (error) {
       return respond(errorFrame(error, requestId));
     } finally {
@@ -76,7 +77,7 @@ async function closeExpired(connectionId: string): Promise<RouteResult> {
     const { closeConnection } = await import('./close-connection');
     await closeConnection(connectionId);
   } catch (error) {
-    logger.warn('could not close a connection whose token expired', { error: error as Error });
+    logger.warn('could not close a connection whose token expired', { error: toError(error) });
   }
   // Sent if API Gateway still can; the close is what the client acts on.
   return respond({ type: 'error', code: ErrorCode.Forbidden, message: 'token expired; reconnect with a new token' });
@@ -85,7 +86,7 @@ async function closeExpired(connectionId: string): Promise<RouteResult> {
 export function errorFrame(error: unknown, requestId?: string): ServerFrame {
   const withId = requestId === undefined ? {} : { id: requestId };
   if (error instanceof ProtocolError) return { type: 'error', ...withId, code: error.code, message: error.message };
-  logger.error('request failed', { error: error as Error });
+  logger.error('request failed', { error: toError(error) });
   return { type: 'error', ...withId, code: ErrorCode.Internal, message: 'internal error; try again' };
 }
 

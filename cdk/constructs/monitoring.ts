@@ -10,7 +10,6 @@ import {
   Metric,
   TextWidget,
   TreatMissingData,
-  type IAlarm,
   type IMetric,
 } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
@@ -85,8 +84,9 @@ export class Monitoring extends Construct {
       label: 'IntegrationError + ExecutionError',
       period: fiveMinutes,
     });
-    const names = Object.keys(props.functions);
-    const perFunction = (metric: (fn: IFunction) => IMetric) => names.map((name) => metric(props.functions[name]!));
+    const functions = Object.entries(props.functions);
+    /** One metric per function, labelled with its short name. */
+    const perFunction = (metric: (fn: IFunction) => IMetric) => functions.map(([name, fn]) => withLabel(metric(fn), name));
 
     // Alarms: each names what broke; README "Operations" has what to do.
     const alarm = (alarmId: string, description: string, metric: IMetric, threshold: number, evaluationPeriods = 1) => {
@@ -122,8 +122,7 @@ export class Monitoring extends Construct {
       custom(MetricName.authorizerFailures),
       1,
     );
-    for (const name of names) {
-      const fn = props.functions[name]!;
+    for (const [name, fn] of functions) {
       if (fn !== props.authorizer) {
         alarm(`${name}Errors`, `The ${name} function failed (crashed or timed out), not a protocol error answered to a client.`, fn.metricErrors({ period: fiveMinutes }), 1);
       }
@@ -167,11 +166,11 @@ export class Monitoring extends Construct {
       graph('Authorizer', [custom(MetricName.authorizerFailures, 'Sum', 'AuthorizerFailures'), custom(MetricName.expiredConnections, 'Sum', 'ExpiredConnections')]),
     );
     this.dashboard.addWidgets(
-      graph('Lambda errors', perFunction((fn) => fn.metricErrors({ period: fiveMinutes })).map((m, i) => withLabel(m, names[i]!))),
-      graph('Lambda throttles', perFunction((fn) => fn.metricThrottles({ period: fiveMinutes })).map((m, i) => withLabel(m, names[i]!))),
-      graph('Lambda duration p99 (ms)', perFunction((fn) => fn.metricDuration({ statistic: 'p99', period: fiveMinutes })).map((m, i) => withLabel(m, names[i]!))),
+      graph('Lambda errors', perFunction((fn) => fn.metricErrors({ period: fiveMinutes }))),
+      graph('Lambda throttles', perFunction((fn) => fn.metricThrottles({ period: fiveMinutes }))),
+      graph('Lambda duration p99 (ms)', perFunction((fn) => fn.metricDuration({ statistic: 'p99', period: fiveMinutes }))),
     );
-    this.dashboard.addWidgets(new AlarmStatusWidget({ title: 'Alarms', alarms: this.alarms as IAlarm[], width: 24, height: 6 }));
+    this.dashboard.addWidgets(new AlarmStatusWidget({ title: 'Alarms', alarms: this.alarms, width: 24, height: 6 }));
   }
 }
 

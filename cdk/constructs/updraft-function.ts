@@ -47,6 +47,9 @@ export interface UpdraftFunctionProps {
  * same call, so the contract between the stack and shared/config.ts lives here.
  */
 export class UpdraftFunction extends NodejsFunction {
+  /** The role made for this function: `role` as NodejsFunction types it may be absent, this one is not. */
+  readonly executionRole: Role;
+
   constructor(scope: Construct, id: string, props: UpdraftFunctionProps) {
     const logGroup = new LogGroup(scope, `${id}Logs`, {
       retention: props.logRetention ?? RetentionDays.ONE_MONTH,
@@ -90,6 +93,7 @@ export class UpdraftFunction extends NodejsFunction {
         forceDockerBundling: false,
       },
     });
+    this.executionRole = role;
     NagSuppressions.addResourceSuppressions(this, [
       {
         id: 'AwsSolutions-L1',
@@ -147,7 +151,7 @@ export class UpdraftFunction extends NodejsFunction {
     this.addToRolePolicy(new PolicyStatement({ actions: ['execute-api:ManageConnections'], resources: connections }));
     this.addEnvironment(EnvVar.connectionsEndpoint, stage.callbackUrl);
     NagSuppressions.addResourceSuppressions(
-      this.role!,
+      this.executionRole,
       [
         {
           id: 'AwsSolutions-IAM5',

@@ -1,5 +1,5 @@
 import { ErrorCode, Limits, ProtocolError, mayRead, parseChannel, type ChannelItem, type HistoryRequest, type SubscribeRequest } from '../protocol';
-import { SubscriptionLimitReached, type ConnectionStore } from '../store/connections';
+import { SubscriptionLimitReached, type SubscriptionStore } from '../store/subscriptions';
 import type { StatusStore } from '../store/statuses';
 import { ReplyBudget } from './budget';
 
@@ -11,7 +11,7 @@ export interface Caller {
 }
 
 export interface ChannelDeps {
-  readonly connections: Pick<ConnectionStore, 'subscribe' | 'unsubscribe'>;
+  readonly subscriptions: Pick<SubscriptionStore, 'subscribe' | 'unsubscribe'>;
   readonly statuses: Pick<StatusStore, 'page'>;
   /** Channels one connection may hold through `subscribe`. */
   readonly maxSubscriptions: number;
@@ -31,7 +31,7 @@ export interface Subscribed {
 export async function subscribe(deps: ChannelDeps, caller: Caller, request: SubscribeRequest): Promise<Subscribed> {
   assertReadable(caller.userId, request.channels);
   try {
-    await deps.connections.subscribe(caller.connectionId, request.channels, caller.connectedAt, deps.maxSubscriptions);
+    await deps.subscriptions.subscribe(caller, request.channels, deps.maxSubscriptions);
   } catch (error) {
     if (error instanceof SubscriptionLimitReached) {
       throw new ProtocolError(ErrorCode.BadRequest, `${error.message}; unsubscribe from some first`);
@@ -42,22 +42,21 @@ export async function subscribe(deps: ChannelDeps, caller: Caller, request: Subs
   if (replays.length === 0) return { channels: request.channels };
 
   const pages = await Promise.all(
-    replays.map(([channel, after]) => deps.statuses.page({ channel, after, limit: Limits.missedPerChannel })),
+    replays.map(async ([channel, after]) => ({ channel, page: await deps.statuses.page({ channel, after, limit: Limits.missedPerChannel }) })),
   );
   const budget = new ReplyBudget();
   const missed: Record<string, ChannelItem[]> = {};
   const truncated: string[] = [];
-  replays.forEach(([channel], index) => {
-    const page = pages[index]!;
+  for (const { channel, page } of pages) {
     const items = budget.take(page.items);
     missed[channel] = items;
     if (page.more || items.length < page.items.length) truncated.push(channel);
-  });
+  }
   return truncated.length > 0 ? { channels: request.channels, missed, truncated } : { channels: request.channels, missed };
 }
 
-export async function unsubscribe(deps: { readonly connections: Pick<ConnectionStore, 'unsubscribe'> }, caller: Caller, channels: readonly string[]) {
-  await deps.connections.unsubscribe(caller.connectionId, channels);
+export async function unsubscribe(deps: { readonly subscriptions: Pick<SubscriptionStore, 'unsubscribe'> }, caller: Caller, channels: readonly string[]) {
+  await deps.subscriptions.unsubscribe(caller.connectionId, channels);
   return { channels };
 }
 

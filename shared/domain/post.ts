@@ -1,12 +1,13 @@
 import { ErrorCode, ProtocolError, inboxChannel, threadChannel, userChannel, type PostRequest, type Status } from '../protocol';
-import { byIdChannel, notificationItem, statusItem, type LogItem } from '../store/items';
-import type { AppendResult, PostLog } from '../store/posts';
+import type { ClaimStore } from '../store/claims';
+import type { AppendResult, Entry, PostLog } from '../store/posts';
 import type { RateLimiter } from '../store/rates';
 import type { StatusStore } from '../store/statuses';
 
 export interface PostDeps {
   readonly statuses: Pick<StatusStore, 'get'>;
-  readonly log: Pick<PostLog, 'append' | 'claimed'>;
+  readonly log: Pick<PostLog, 'append'>;
+  readonly claims: Pick<ClaimStore, 'claimed'>;
   readonly rate: Pick<RateLimiter, 'take' | 'refund'>;
   readonly newId: () => string;
   readonly now: () => Date;
@@ -26,7 +27,7 @@ export async function post(deps: PostDeps, author: string, request: PostRequest,
   const retry = requestId === undefined ? undefined : { userId: author, requestId };
   const charge = await deps.rate.take(author, now.getTime());
   if (!charge.allowed) {
-    const first = retry && (await deps.log.claimed(retry, now.getTime()));
+    const first = retry && (await deps.claims.claimed(retry, now.getTime()));
     if (first) return { status: first, duplicate: true };
     throw new ProtocolError(ErrorCode.RateLimited, `posting too fast; try again in ${Math.ceil(charge.retryAfterMs / 100) / 10} s`);
   }
@@ -36,24 +37,15 @@ export async function post(deps: PostDeps, author: string, request: PostRequest,
   }
   const base = { id: deps.newId(), author, text: request.text, createdAt: now.toISOString() };
   const status: Status = parent ? { ...base, replyTo: parent.id, thread: parent.thread ?? parent.id } : base;
-  const result = await deps.log.append(status, logItems(status, parent), retry, now.getTime());
+  const result = await deps.log.append(entry(status, parent), retry, now.getTime());
   if (result.duplicate) await deps.rate.refund(author);
   return result;
 }
 
-function logItems(status: Status, parent: Status | undefined): LogItem[] {
-  const items: LogItem[] = [statusItem(byIdChannel(status.id), status), statusItem(userChannel(status.author), status)];
-  if (status.thread !== undefined) items.push(statusItem(threadChannel(status.thread), status));
-  if (parent && parent.author !== status.author) {
-    items.push(
-      notificationItem(inboxChannel(parent.author), {
-        id: status.id,
-        kind: 'reply',
-        from: status.author,
-        status,
-        at: status.createdAt,
-      }),
-    );
-  }
-  return items;
+/** The channels a status belongs to (its author's, its thread's) and the notification a reply to someone else sends. */
+function entry(status: Status, parent: Status | undefined): Entry {
+  const channels = status.thread === undefined ? [userChannel(status.author)] : [userChannel(status.author), threadChannel(status.thread)];
+  if (!parent || parent.author === status.author) return { status, channels };
+  const notification = { id: status.id, kind: 'reply', from: status.author, status, at: status.createdAt } as const;
+  return { status, channels, notifications: [{ channel: inboxChannel(parent.author), notification }] };
 }

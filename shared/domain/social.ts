@@ -1,13 +1,15 @@
 import { ErrorCode, ProtocolError, inboxChannel, userChannel, type Presence } from '../protocol';
 import type { ConnectionStore } from '../store/connections';
 import { FollowLimitReached, type FollowStore } from '../store/follows';
-import { notificationItem } from '../store/items';
 import type { PostLog } from '../store/posts';
+import type { PresenceStore } from '../store/presence';
+import type { SubscriptionStore } from '../store/subscriptions';
 import type { Caller } from './channels';
 
 export interface FollowDeps {
   readonly follows: Pick<FollowStore, 'follow'>;
-  readonly connections: Pick<ConnectionStore, 'connectionsOf' | 'subscribeConnections'>;
+  readonly connections: Pick<ConnectionStore, 'connectionsOf'>;
+  readonly subscriptions: Pick<SubscriptionStore, 'subscribeConnections'>;
   readonly log: Pick<PostLog, 'notify'>;
   readonly newId: () => string;
   readonly now: () => Date;
@@ -15,16 +17,19 @@ export interface FollowDeps {
 
 export interface UnfollowDeps {
   readonly follows: Pick<FollowStore, 'unfollow'>;
-  readonly connections: Pick<ConnectionStore, 'connectionsOf' | 'unsubscribeConnections'>;
+  readonly connections: Pick<ConnectionStore, 'connectionsOf'>;
+  readonly subscriptions: Pick<SubscriptionStore, 'unsubscribeConnections'>;
 }
 
 export interface ConnectDeps {
   readonly follows: Pick<FollowStore, 'following'>;
-  readonly connections: Pick<ConnectionStore, 'add' | 'touchPresence'>;
+  readonly connections: Pick<ConnectionStore, 'open'>;
+  readonly presence: Pick<PresenceStore, 'touch'>;
 }
 
 export interface PresenceDeps {
-  readonly connections: Pick<ConnectionStore, 'presence'>;
+  readonly connections: Pick<ConnectionStore, 'online'>;
+  readonly presence: Pick<PresenceStore, 'lastSeen'>;
   readonly now: () => Date;
 }
 
@@ -45,15 +50,15 @@ export async function follow(deps: FollowDeps, caller: Caller, user: string): Pr
     throw error;
   }
   const connections = await connectionsIncluding(deps, caller);
-  await deps.connections.subscribeConnections(connections, userChannel(user));
+  await deps.subscriptions.subscribeConnections(connections, userChannel(user));
   if (created) {
-    await deps.log.notify(notificationItem(inboxChannel(user), { id: deps.newId(), kind: 'follow', from: caller.userId, at: now.toISOString() }));
+    await deps.log.notify(inboxChannel(user), { id: deps.newId(), kind: 'follow', from: caller.userId, at: now.toISOString() });
   }
 }
 
 export async function unfollow(deps: UnfollowDeps, caller: Caller, user: string): Promise<void> {
   await deps.follows.unfollow(caller.userId, user);
-  await deps.connections.unsubscribeConnections(await connectionsIncluding(deps, caller), userChannel(user));
+  await deps.subscriptions.unsubscribeConnections(await connectionsIncluding(deps, caller), userChannel(user));
 }
 
 /**
@@ -61,12 +66,19 @@ export async function unfollow(deps: UnfollowDeps, caller: Caller, user: string)
  * follows, a read bounded by the follow limit.
  */
 export async function connect(deps: ConnectDeps, caller: Caller): Promise<void> {
-  const [followed] = await Promise.all([deps.follows.following(caller.userId), deps.connections.touchPresence(caller.userId, caller.connectedAt)]);
-  await deps.connections.add(caller.connectionId, caller.userId, caller.connectedAt, followed.map(userChannel));
+  const [followed] = await Promise.all([deps.follows.following(caller.userId), deps.presence.touch(caller.userId, caller.connectedAt)]);
+  await deps.connections.open(caller, followed.map(userChannel));
 }
 
+/** Who of `users` has an open connection (seen now), and when the others were last seen: two reads per id asked, nothing more. */
 export async function presence(deps: PresenceDeps, users: readonly string[]): Promise<Presence[]> {
-  return deps.connections.presence(users, deps.now().getTime());
+  const [online, seen] = await Promise.all([deps.connections.online(users), deps.presence.lastSeen(users)]);
+  const now = deps.now().toISOString();
+  return users.map((user, i) => {
+    if (online[i] === true) return { user, online: true, lastSeen: now };
+    const lastSeen = seen.get(user);
+    return lastSeen === undefined ? { user, online: false } : { user, online: false, lastSeen };
+  });
 }
 
 /** The byUser index is eventually consistent; the calling connection is certainly open. */

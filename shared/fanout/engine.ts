@@ -1,11 +1,13 @@
 import { PostToConnectionCommand, type ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
-import { unmarshall, type NativeAttributeValue } from '@aws-sdk/util-dynamodb';
-import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBBatchItemFailure, DynamoDBRecord } from 'aws-lambda';
 import pLimit from 'p-limit';
+import { httpStatusOf, isErrorNamed } from '../errors';
 import { parseChannel, type ServerFrame } from '../protocol';
+import { Statuses } from '../schema';
+import { fromStreamImage, stringAt, type Item } from '../store/attributes';
 import type { ConnectionStore } from '../store/connections';
-import { toNotification, toStatus } from '../store/items';
+import { parseNotification, parseStatus } from '../store/items';
+import type { SubscriptionStore } from '../store/subscriptions';
 
 /** What the engine logs through; Powertools' Logger is one. */
 export interface FanOutLogger {
@@ -14,7 +16,8 @@ export interface FanOutLogger {
 }
 
 export interface FanOutDeps {
-  readonly connections: Pick<ConnectionStore, 'subscribers' | 'removeGone'>;
+  readonly subscriptions: Pick<SubscriptionStore, 'subscribers'>;
+  readonly connections: Pick<ConnectionStore, 'removeGone'>;
   /** Built with managementClient(): keep-alive sockets, retries with backoff and jitter. */
   readonly gateway: Pick<ApiGatewayManagementApiClient, 'send'>;
   /** Posts in flight at once, across every record of the batch. */
@@ -56,7 +59,9 @@ export async function fanOut(records: readonly DynamoDBRecord[], deps: FanOutDep
   const pageSize = deps.pageSize ?? 1000;
   const now = deps.now ?? Date.now;
   const cleanups = new Map<string, Promise<void>>();
-  const result = { batchItemFailures: [] as DynamoDBBatchItemFailure[], delivered: 0, gone: 0, failed: 0, latencies: [] as number[] };
+  const batchItemFailures: DynamoDBBatchItemFailure[] = [];
+  const latencies: number[] = [];
+  const result = { batchItemFailures, delivered: 0, gone: 0, failed: 0, latencies };
 
   const deliver = async (connectionId: string, delivery: Delivery) => {
     if (cleanups.has(connectionId)) return;
@@ -84,19 +89,19 @@ export async function fanOut(records: readonly DynamoDBRecord[], deps: FanOutDep
       },
     );
 
-  const processRecord = async (record: DynamoDBRecord) => {
-    const row = unmarshall(record.dynamodb!.NewImage as Record<string, AttributeValue>);
+  const processRecord = async (image: NonNullable<NonNullable<DynamoDBRecord['dynamodb']>['NewImage']>) => {
+    const row = fromStreamImage(image);
     const frame = deliveryFrame(row);
     if (!frame) return;
-    const delivery: Delivery = { statusId: String(row['id']), payload: Buffer.from(JSON.stringify(frame)) };
-    const channel = row['channel'] as string;
+    const delivery: Delivery = { statusId: stringAt(row, Statuses.sortKey), payload: Buffer.from(JSON.stringify(frame)) };
+    const channel = stringAt(row, Statuses.partitionKey);
 
     // Fetch the next page of subscribers while this page's posts are in flight. Its
     // result is settled at once, so a failure surfaces here, not as an unhandled rejection.
-    let page = settle(deps.connections.subscribers(channel, pageSize));
+    let page = settle(deps.subscriptions.subscribers(channel, pageSize));
     for (;;) {
       const { connectionIds, next } = unwrap(await page);
-      const following = next && settle(deps.connections.subscribers(channel, pageSize, next as Record<string, NativeAttributeValue>));
+      const following = next && settle(deps.subscriptions.subscribers(channel, pageSize, next));
       await Promise.all(connectionIds.map((id) => limit(() => deliver(id, delivery))));
       if (!following) break;
       page = following;
@@ -111,7 +116,7 @@ export async function fanOut(records: readonly DynamoDBRecord[], deps: FanOutDep
   const byChannel = new Map<string, DynamoDBRecord[]>();
   for (const record of records) {
     if (record.eventName !== 'INSERT' || !record.dynamodb?.NewImage) continue;
-    const channel = record.dynamodb.NewImage['channel']?.S ?? '';
+    const channel = record.dynamodb.NewImage[Statuses.partitionKey]?.S ?? '';
     const queue = byChannel.get(channel);
     if (queue) queue.push(record);
     else byChannel.set(channel, [record]);
@@ -120,7 +125,8 @@ export async function fanOut(records: readonly DynamoDBRecord[], deps: FanOutDep
     [...byChannel.values()].map(async (channelRecords) => {
       for (const record of channelRecords) {
         try {
-          await processRecord(record);
+          // Queued above only with a NewImage.
+          if (record.dynamodb?.NewImage) await processRecord(record.dynamodb.NewImage);
         } catch (error) {
           deps.logger.error('could not fan out a record', {
             sequenceNumber: record.dynamodb?.SequenceNumber,
@@ -138,14 +144,14 @@ export async function fanOut(records: readonly DynamoDBRecord[], deps: FanOutDep
 }
 
 /** The frame a subscriber of the row's channel receives, or undefined for rows nobody subscribes to. */
-export function deliveryFrame(row: Record<string, unknown>): ServerFrame | undefined {
-  const channel = row['channel'];
+export function deliveryFrame(row: Item): ServerFrame | undefined {
+  const channel = row[Statuses.partitionKey];
   if (typeof channel !== 'string' || !parseChannel(channel)) return undefined;
-  switch (row['kind']) {
+  switch (row[Statuses.kindAttribute]) {
     case 'status':
-      return { type: 'status', channel, status: toStatus(row) };
+      return { type: 'status', channel, status: parseStatus(row) };
     case 'notification':
-      return { type: 'notification', notification: toNotification(row) };
+      return { type: 'notification', notification: parseNotification(row) };
     default:
       return undefined;
   }
@@ -164,8 +170,7 @@ function unwrap<T>(settled: Settled<T>): T {
 
 /** SDK v3 has no `statusCode`: Gone is known by the error's name or its HTTP status. */
 export function isGone(error: unknown): boolean {
-  const candidate = error as { name?: string; $metadata?: { httpStatusCode?: number } } | undefined;
-  return candidate?.name === 'GoneException' || candidate?.$metadata?.httpStatusCode === 410;
+  return isErrorNamed(error, 'GoneException') || httpStatusOf(error) === 410;
 }
 
 function describe(error: unknown): string {

@@ -1,3 +1,4 @@
+import { ChannelPrefix } from '../schema';
 import { Limits } from './limits';
 import type { ChannelName, UserId } from './types';
 
@@ -26,9 +27,9 @@ export function parseChannel(name: string): ParsedChannel | undefined {
   }
 }
 
-export const userChannel = (user: UserId): ChannelName => `user:${user}`;
-export const threadChannel = (root: string): ChannelName => `thread:${root}`;
-export const inboxChannel = (user: UserId): ChannelName => `inbox:${user}`;
+export const userChannel = (user: UserId): ChannelName => `${ChannelPrefix.user}${user}`;
+export const threadChannel = (root: string): ChannelName => `${ChannelPrefix.thread}${root}`;
+export const inboxChannel = (user: UserId): ChannelName => `${ChannelPrefix.inbox}${user}`;
 
 /** `inbox:<id>` is readable by that user only; every other channel by anyone connected. */
 export function mayRead(user: UserId, channel: ParsedChannel): boolean {

@@ -70,11 +70,11 @@ export function validateHistory(frame: Frame): HistoryRequest {
   const before = optionalStatusId(frame, 'before');
   const after = optionalStatusId(frame, 'after');
   if (before !== undefined && after !== undefined) throw badRequest('give before or after, not both');
-  const rawLimit = frame.fields['limit'] === undefined ? Limits.historyDefaultLimit : frame.fields['limit'];
-  if (!Number.isInteger(rawLimit) || (rawLimit as number) < 1 || (rawLimit as number) > Limits.historyMaxLimit) {
+  // Absent means the default; null, like any other non-number, is refused.
+  const limit = frame.fields['limit'] === undefined ? Limits.historyDefaultLimit : frame.fields['limit'];
+  if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > Limits.historyMaxLimit) {
     throw badRequest(`limit must be a whole number from 1 to ${Limits.historyMaxLimit}`);
   }
-  const limit = rawLimit as number;
   if (before !== undefined) return { channel, before, limit };
   if (after !== undefined) return { channel, after, limit };
   return { channel, limit };
@@ -91,17 +91,18 @@ export function validatePresence(frame: Frame): PresenceRequest {
   if (!Array.isArray(users) || users.length < 1 || users.length > Limits.presenceMaxUsers) {
     throw badRequest(`users must be a list of 1 to ${Limits.presenceMaxUsers} user ids`);
   }
+  const ids = new Set<string>();
   for (const user of users) {
     if (typeof user !== 'string' || !Limits.userIdPattern.test(user)) throw badRequest(`${quote(user)} is not a user id (${Rules.userId})`);
+    ids.add(user);
   }
-  return { users: [...new Set(users as string[])] };
+  return { users: [...ids] };
 }
 
-/** Length in Unicode code points, as PROTOCOL.md counts text; not UTF-16 units. */
+/** Length in Unicode code points, as docs/protocol.md counts text; not UTF-16 units. */
 export function codePoints(text: string): number {
-  let count = 0;
-  for (const _ of text) count++;
-  return count;
+  // A string's iterator walks code points.
+  return Array.from(text).length;
 }
 
 export const isStatusId = (value: unknown): value is string =>
@@ -112,12 +113,14 @@ function channelList(frame: Frame): ChannelName[] {
   if (!Array.isArray(raw) || raw.length < 1 || raw.length > Limits.channelsPerSubscribe) {
     throw badRequest(`channels must be a list of 1 to ${Limits.channelsPerSubscribe} channel names`);
   }
+  const channels = new Set<ChannelName>();
   for (const channel of raw) {
     if (typeof channel !== 'string' || !parseChannel(channel)) {
       throw badRequest(`${quote(channel)} is not a channel: use user:<userId>, thread:<statusId> or inbox:<userId>`);
     }
+    channels.add(channel);
   }
-  return [...new Set(raw as string[])];
+  return [...channels];
 }
 
 function optionalStatusId(frame: Frame, field: string): string | undefined {

@@ -23,7 +23,7 @@ export async function batchWriteAll(db: DynamoDBDocumentClient, table: string, r
           if (round === MAX_ROUNDS) throw new Error(`DynamoDB left ${pending.length} writes unprocessed on ${table}`);
           if (round > 0) await sleep(Math.random() * 25 * 2 ** round);
           const result = await db.send(new BatchWriteCommand({ RequestItems: { [table]: pending } }));
-          pending = (result.UnprocessedItems?.[table] ?? []) as WriteRequest[];
+          pending = result.UnprocessedItems?.[table] ?? [];
         }
       }),
     ),

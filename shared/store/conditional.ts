@@ -1,4 +1,5 @@
 import { UpdateCommand, type DynamoDBDocumentClient, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
+import { isErrorNamed } from '../errors';
 
 /**
  * A conditional UpdateItem: true when it was written, false when its
@@ -9,7 +10,7 @@ export async function updateIf(db: DynamoDBDocumentClient, input: UpdateCommandI
     await db.send(new UpdateCommand(input));
     return true;
   } catch (error) {
-    if ((error as Error).name === 'ConditionalCheckFailedException') return false;
+    if (isErrorNamed(error, 'ConditionalCheckFailedException')) return false;
     throw error;
   }
 }

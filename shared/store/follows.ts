@@ -1,21 +1,15 @@
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { TransactWriteCommand, paginateQuery, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { Follows } from '../schema';
+import { stringAt } from './attributes';
 
-/**
- * The Follows table: partition key `follower`, sort key `followed`, one row
- * per follow. A row with sort key `#count` keeps how many people the follower
- * follows, so the limit holds without counting. `#` sorts below every
- * character a user id may hold, so the list is the rows above it. There is no
- * index by followed user: no operation reads a user's followers, so none costs
- * more for a popular user.
- */
-export const FollowsSchema = { partitionKey: 'follower', sortKey: 'followed' } as const;
-const COUNT_KEY = '#count';
+const { partitionKey: FOLLOWER, sortKey: FOLLOWED, countSortKey: COUNT_KEY } = Follows;
 
 export class FollowLimitReached extends Error {
   override readonly name = 'FollowLimitReached';
 }
 
+/** Who follows whom: the Follows table (see shared/schema.ts), one row per follow and one count per follower. */
 export class FollowStore {
   constructor(
     private readonly db: DynamoDBDocumentClient,
@@ -32,14 +26,14 @@ export class FollowStore {
             {
               Put: {
                 TableName: this.table,
-                Item: { follower, followed, since: new Date(atMs).toISOString() },
-                ConditionExpression: 'attribute_not_exists(followed)',
+                Item: { [FOLLOWER]: follower, [FOLLOWED]: followed, since: new Date(atMs).toISOString() },
+                ConditionExpression: `attribute_not_exists(${FOLLOWED})`,
               },
             },
             {
               Update: {
                 TableName: this.table,
-                Key: { follower, followed: COUNT_KEY },
+                Key: { [FOLLOWER]: follower, [FOLLOWED]: COUNT_KEY },
                 UpdateExpression: 'ADD #n :one',
                 ConditionExpression: 'attribute_not_exists(#n) OR #n < :max',
                 ExpressionAttributeNames: { '#n': 'count' },
@@ -51,7 +45,7 @@ export class FollowStore {
       );
       return true;
     } catch (error) {
-      const reasons = error instanceof TransactionCanceledException ? error.CancellationReasons ?? [] : [];
+      const reasons = error instanceof TransactionCanceledException ? (error.CancellationReasons ?? []) : [];
       if (reasons[0]?.Code === 'ConditionalCheckFailed') return false;
       if (reasons[1]?.Code === 'ConditionalCheckFailed') throw new FollowLimitReached(`you follow ${this.maxFollows} people, the most allowed`);
       throw error;
@@ -64,11 +58,11 @@ export class FollowStore {
       await this.db.send(
         new TransactWriteCommand({
           TransactItems: [
-            { Delete: { TableName: this.table, Key: { follower, followed }, ConditionExpression: 'attribute_exists(followed)' } },
+            { Delete: { TableName: this.table, Key: { [FOLLOWER]: follower, [FOLLOWED]: followed }, ConditionExpression: `attribute_exists(${FOLLOWED})` } },
             {
               Update: {
                 TableName: this.table,
-                Key: { follower, followed: COUNT_KEY },
+                Key: { [FOLLOWER]: follower, [FOLLOWED]: COUNT_KEY },
                 UpdateExpression: 'ADD #n :minus',
                 ExpressionAttributeNames: { '#n': 'count' },
                 ExpressionAttributeValues: { ':minus': -1 },
@@ -91,13 +85,13 @@ export class FollowStore {
       { client: this.db },
       {
         TableName: this.table,
-        KeyConditionExpression: 'follower = :f AND followed > :count',
+        KeyConditionExpression: `${FOLLOWER} = :f AND ${FOLLOWED} > :count`,
         ExpressionAttributeValues: { ':f': follower, ':count': COUNT_KEY },
-        ProjectionExpression: 'followed',
+        ProjectionExpression: FOLLOWED,
         ConsistentRead: true,
       },
     );
-    for await (const page of pages) for (const item of page.Items ?? []) followed.push(item['followed'] as string);
+    for await (const page of pages) for (const item of page.Items ?? []) followed.push(stringAt(item, FOLLOWED));
     return followed;
   }
 }

@@ -1,18 +1,19 @@
-import type { ChannelItem, Notification, Status } from '../protocol';
+import type { ChannelItem, ChannelName, Notification, Status } from '../protocol';
+import { Statuses } from '../schema';
+import { MalformedItem, asItem, optionalStringAt, stringAt, type Item } from './attributes';
 
 /**
- * The Statuses table is a log per channel: partition key `channel`, sort key
- * `id` (a ULID, so the sort order is time order). A status is written once per
- * channel it belongs to, plus once under `status:<id>` so it can be read by id
- * with a strongly consistent GetItem.
+ * Rows of the Statuses table (see shared/schema.ts): a status or a
+ * notification on one channel. Only the stores (PostLog, StatusStore) write
+ * them; fan-out reads them back from the stream with channelItem().
  */
 export interface StatusItem extends Status {
-  readonly channel: string;
+  readonly channel: ChannelName;
   readonly kind: 'status';
 }
 
 export interface NotificationItem {
-  readonly channel: string;
+  readonly channel: ChannelName;
   readonly id: string;
   readonly kind: 'notification';
   readonly notification: Omit<Notification, 'id'>;
@@ -20,36 +21,47 @@ export interface NotificationItem {
 
 export type LogItem = StatusItem | NotificationItem;
 
-export const byIdChannel = (statusId: string) => `status:${statusId}`;
+/** The partition of the copy of a status read by id, which no one subscribes to. */
+export const byIdChannel = (statusId: string): string => `${Statuses.byIdPrefix}${statusId}`;
 
-export function statusItem(channel: string, status: Status): StatusItem {
+export function statusItem(channel: ChannelName, status: Status): StatusItem {
   return { ...status, channel, kind: 'status' };
 }
 
-export function notificationItem(channel: string, notification: Notification): NotificationItem {
+export function notificationItem(channel: ChannelName, notification: Notification): NotificationItem {
   const { id, ...rest } = notification;
   return { channel, id, kind: 'notification', notification: rest };
 }
 
-/** Maps a stored item (from a read or a stream image) to what clients receive. */
-export function channelItem(item: Record<string, unknown>): ChannelItem | undefined {
-  if (item['kind'] === 'status') return toStatus(item);
-  if (item['kind'] === 'notification') return toNotification(item);
-  return undefined;
+/**
+ * Maps a stored row (from a read or a stream image) to what clients receive;
+ * undefined for a row of no kind clients know. A row of a known kind that does
+ * not hold what PostLog writes throws MalformedItem.
+ */
+export function channelItem(item: Item): ChannelItem | undefined {
+  switch (item[Statuses.kindAttribute]) {
+    case 'status':
+      return parseStatus(item);
+    case 'notification':
+      return parseNotification(item);
+    default:
+      return undefined;
+  }
 }
 
-export function toNotification(item: Record<string, unknown>): Notification {
-  return { id: item['id'] as string, ...(item['notification'] as Omit<Notification, 'id'>) };
+export function parseNotification(item: Item): Notification {
+  const body = asItem(item['notification'], 'attribute notification');
+  const kind = body['kind'];
+  if (kind !== 'reply' && kind !== 'follow') throw new MalformedItem('attribute notification.kind is neither reply nor follow');
+  const notification: Notification = { id: stringAt(item, 'id'), kind, from: stringAt(body, 'from'), at: stringAt(body, 'at') };
+  return body['status'] === undefined ? notification : { ...notification, status: parseStatus(asItem(body['status'], 'attribute notification.status')) };
 }
 
-export function toStatus(item: Record<string, unknown>): Status {
-  const status: Status = {
-    id: item['id'] as string,
-    author: item['author'] as string,
-    text: item['text'] as string,
-    createdAt: item['createdAt'] as string,
-  };
-  const replyTo = item['replyTo'] as string | undefined;
-  const thread = item['thread'] as string | undefined;
-  return replyTo === undefined ? status : { ...status, replyTo, thread };
+/** A status from a row, or from the status a claim or a notification holds; other attributes (channel, kind) are left out. */
+export function parseStatus(item: Item): Status {
+  const status: Status = { id: stringAt(item, 'id'), author: stringAt(item, 'author'), text: stringAt(item, 'text'), createdAt: stringAt(item, 'createdAt') };
+  const replyTo = optionalStringAt(item, 'replyTo');
+  const thread = optionalStringAt(item, 'thread');
+  if (replyTo === undefined) return status;
+  return thread === undefined ? { ...status, replyTo } : { ...status, replyTo, thread };
 }

@@ -1,39 +1,47 @@
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { GetCommand, PutCommand, TransactWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { Limits, type Status } from '../protocol';
-import { toStatus, type LogItem, type NotificationItem } from './items';
+import { PutCommand, TransactWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { ChannelName, Notification, Status } from '../protocol';
+import type { ClaimStore, RetryKey } from './claims';
+import { byIdChannel, notificationItem, statusItem } from './items';
 
-export interface RetryKey {
-  readonly userId: string;
-  readonly requestId: string;
+export type { RetryKey } from './claims';
+
+export interface AppendResult {
+  readonly status: Status;
+  readonly duplicate: boolean;
 }
 
-export type AppendResult = { readonly status: Status; readonly duplicate: boolean };
+/** What a post adds to the log: the status on the channels it belongs to, and notifications it causes. */
+export interface Entry {
+  readonly status: Status;
+  readonly channels: readonly ChannelName[];
+  readonly notifications?: readonly { readonly channel: ChannelName; readonly notification: Notification }[];
+}
 
 /**
- * Writes a post: every log item it makes (the status on each of its channels,
- * a notification) in one transaction, so a status is either stored everywhere
- * or nowhere. With a retry key, a row in the Connections table claims the
- * user's request id for 10 minutes in the same transaction; a second post with
- * that id finds the claim and gets the first status back, writing nothing.
+ * Writes to the Statuses table (see shared/schema.ts). A post is one
+ * transaction: its status on each of its channels, its copy under
+ * `status:<id>` for reads by id, its notifications and, with a retry key, the
+ * idempotency claim (ClaimStore); so a status is either stored everywhere or
+ * nowhere, and a second post with a claimed request id gets the first status
+ * back, writing nothing.
  */
 export class PostLog {
   constructor(
     private readonly db: DynamoDBDocumentClient,
-    private readonly tables: { readonly statuses: string; readonly connections: string },
+    private readonly table: string,
+    private readonly claims: Pick<ClaimStore, 'claimWrite' | 'claimed'>,
   ) {}
 
-  async append(status: Status, items: readonly LogItem[], retry?: RetryKey, nowMs = Date.now()): Promise<AppendResult> {
-    const claim = retry && {
-      Put: {
-        TableName: this.tables.connections,
-        Item: { ...retryRowKey(retry), status, expiresAt: Math.floor(nowMs / 1000) + Limits.idempotencySeconds },
-        // DynamoDB's TTL deletes late, so an expired claim is treated as absent.
-        ConditionExpression: 'attribute_not_exists(pk) OR expiresAt < :now',
-        ExpressionAttributeValues: { ':now': Math.floor(nowMs / 1000) },
-      },
-    };
-    const puts = items.map((Item) => ({ Put: { TableName: this.tables.statuses, Item } }));
+  async append(entry: Entry, retry?: RetryKey, nowMs = Date.now()): Promise<AppendResult> {
+    const { status } = entry;
+    const items = [
+      statusItem(byIdChannel(status.id), status),
+      ...entry.channels.map((channel) => statusItem(channel, status)),
+      ...(entry.notifications ?? []).map(({ channel, notification }) => notificationItem(channel, notification)),
+    ];
+    const puts = items.map((Item) => ({ Put: { TableName: this.table, Item } }));
+    const claim = retry && this.claims.claimWrite(retry, status, nowMs);
     for (let attempt = 1; ; attempt++) {
       try {
         await this.db.send(new TransactWriteCommand({ TransactItems: claim ? [claim, ...puts] : puts }));
@@ -41,7 +49,7 @@ export class PostLog {
       } catch (error) {
         const reason = error instanceof TransactionCanceledException ? error.CancellationReasons?.[0]?.Code : undefined;
         if (retry && reason === 'ConditionalCheckFailed') {
-          const first = await this.claimed(retry, nowMs);
+          const first = await this.claims.claimed(retry, nowMs);
           if (first) return { status: first, duplicate: true };
         }
         // A retry racing the first attempt's transaction collides with it; once that one has
@@ -56,19 +64,7 @@ export class PostLog {
   }
 
   /** A notification on its own (a follow): one row, delivered by the stream like any other. */
-  async notify(item: NotificationItem): Promise<void> {
-    await this.db.send(new PutCommand({ TableName: this.tables.statuses, Item: item }));
-  }
-
-  /** The status a live claim on this request id holds, if any: the answer to a retry. */
-  async claimed(retry: RetryKey, nowMs = Date.now()): Promise<Status | undefined> {
-    const { Item } = await this.db.send(
-      new GetCommand({ TableName: this.tables.connections, Key: retryRowKey(retry), ConsistentRead: true }),
-    );
-    // DynamoDB's TTL deletes late: an expired claim is no claim.
-    if (!Item || (Item['expiresAt'] as number) < Math.floor(nowMs / 1000)) return undefined;
-    return toStatus(Item['status'] as Record<string, unknown>);
+  async notify(channel: ChannelName, notification: Notification): Promise<void> {
+    await this.db.send(new PutCommand({ TableName: this.table, Item: notificationItem(channel, notification) }));
   }
 }
-
-const retryRowKey = ({ userId, requestId }: RetryKey) => ({ pk: `post#${userId}#${requestId}`, sk: 'post' });

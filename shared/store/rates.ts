@@ -1,4 +1,6 @@
 import { GetCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { Connections } from '../schema';
+import { optionalNumberAt } from './attributes';
 import { updateIf } from './conditional';
 
 export interface RateLimit {
@@ -13,7 +15,8 @@ export type Charge = { readonly allowed: true } | { readonly allowed: false; rea
 /** Attempts at the conditional write before a caller racing itself is told to slow down. */
 const ATTEMPTS = 4;
 
-const rateKey = (subject: string) => ({ pk: `rate#${subject}`, sk: 'rate' });
+const { rate } = Connections.rows;
+const rateKey = (subject: string) => ({ [Connections.partitionKey]: `${rate.prefix}${subject}`, [Connections.sortKey]: rate.sortKey });
 
 /**
  * A token bucket per subject (a user), kept as one row in the Connections
@@ -73,12 +76,12 @@ export class RateLimiter {
       Key: rateKey(subject),
       ...(busy
         ? {
-            UpdateExpression: 'SET tat = tat + :interval, expiresAt = :expiresAt',
+            UpdateExpression: `SET tat = tat + :interval, ${Connections.ttlAttribute} = :expiresAt`,
             ConditionExpression: 'tat BETWEEN :now AND :latest',
             ExpressionAttributeValues: { ':interval': this.interval, ':now': nowMs, ':latest': nowMs + this.tolerance, ':expiresAt': expiresAt },
           }
         : {
-            UpdateExpression: 'SET tat = :next, expiresAt = :expiresAt',
+            UpdateExpression: `SET tat = :next, ${Connections.ttlAttribute} = :expiresAt`,
             ConditionExpression: 'attribute_not_exists(tat) OR tat < :now',
             ExpressionAttributeValues: { ':next': nowMs + this.interval, ':now': nowMs, ':expiresAt': expiresAt },
           }),
@@ -87,6 +90,6 @@ export class RateLimiter {
 
   private async theoreticalArrival(subject: string): Promise<number | undefined> {
     const { Item } = await this.db.send(new GetCommand({ TableName: this.table, Key: rateKey(subject), ConsistentRead: true, ProjectionExpression: 'tat' }));
-    return Item?.['tat'] as number | undefined;
+    return Item ? optionalNumberAt(Item, 'tat') : undefined;
   }
 }

@@ -1,6 +1,7 @@
 import { GetCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { ChannelItem, Status } from '../protocol';
-import { byIdChannel, channelItem, toStatus } from './items';
+import { Statuses } from '../schema';
+import { byIdChannel, channelItem, parseStatus } from './items';
 
 export interface PageQuery {
   readonly channel: string;
@@ -25,9 +26,9 @@ export class StatusStore {
 
   async get(id: string): Promise<Status | undefined> {
     const { Item } = await this.db.send(
-      new GetCommand({ TableName: this.table, Key: { channel: byIdChannel(id), id }, ConsistentRead: true }),
+      new GetCommand({ TableName: this.table, Key: { [Statuses.partitionKey]: byIdChannel(id), [Statuses.sortKey]: id }, ConsistentRead: true }),
     );
-    return Item ? toStatus(Item) : undefined;
+    return Item ? parseStatus(Item) : undefined;
   }
 
   /** One page of a channel, asking for one item more than the limit to learn whether more exist. */
@@ -37,7 +38,8 @@ export class StatusStore {
     const { Items = [] } = await this.db.send(
       new QueryCommand({
         TableName: this.table,
-        KeyConditionExpression: cursor === undefined ? 'channel = :c' : `channel = :c AND id ${ascending ? '>' : '<'} :cursor`,
+        KeyConditionExpression:
+          cursor === undefined ? `${Statuses.partitionKey} = :c` : `${Statuses.partitionKey} = :c AND ${Statuses.sortKey} ${ascending ? '>' : '<'} :cursor`,
         ExpressionAttributeValues: cursor === undefined ? { ':c': query.channel } : { ':c': query.channel, ':cursor': cursor },
         ScanIndexForward: ascending,
         Limit: query.limit + 1,

@@ -37,7 +37,7 @@ function findings(props: UpdraftStackProps, addToStack?: (stack: UpdraftStack) =
   return [
     ...Annotations.fromStack(stack).findError('*', Match.stringLikeRegexp('AwsSolutions-.*')),
     ...Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('AwsSolutions-.*')),
-  ].map((m) => `${m.id}: ${String(m.entry.data).split('\n')[0]}`);
+  ].map((m) => `${m.id}: ${(typeof m.entry.data === 'string' ? m.entry.data : JSON.stringify(m.entry.data)).split('\n')[0] ?? ''}`);
 }
 
 describe('cdk-nag AwsSolutions', () => {

@@ -1,22 +1,23 @@
 import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { stackPropsFromContext } from '../../cdk/context';
+import { expect } from '@jest/globals';
 import { UpdraftStack, type UpdraftStackProps } from '../../cdk/updraft-stack';
+import { at, resourcesOf, text, type Resource } from '../support/template-json';
 
-type Resource = { Type: string; Properties: Record<string, any>; DeletionPolicy?: string; UpdateReplacePolicy?: string; DependsOn?: string[] };
 
 function synth(props: UpdraftStackProps = {}) {
   // Skip esbuild here: these tests read the template, not the bundles.
   const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
   const template = Template.fromStack(new UpdraftStack(app, 'Test', props));
-  const resources = template.toJSON()['Resources'] as Record<string, Resource>;
+  const resources: Record<string, Resource> = resourcesOf(template);
   const idOf = (type: string, prefix: string) => {
     const id = Object.keys(resources).find((key) => key.startsWith(prefix) && resources[key]?.Type === type);
     if (!id) throw new Error(`no ${type} named ${prefix}*`);
     return id;
   };
   const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
-  const authorizerEnv = () => resources[idOf('AWS::Lambda::Function', 'Authorizer')]!.Properties['Environment'].Variables as Record<string, unknown>;
+  const authorizerEnv = () => at(resources[idOf('AWS::Lambda::Function', 'Authorizer')]?.Properties, 'Environment', 'Variables');
   return { template, resources, idOf, ofType, authorizerEnv };
 }
 
@@ -51,7 +52,7 @@ describe('identity: jwks mode', () => {
     expect(stack.authorizerEnv()).not.toHaveProperty('JWT_AUDIENCE_CLAIM');
     expect(stack.authorizerEnv()).not.toHaveProperty('JWT_SECRET_ARN');
     stack.template.resourceCountIs('AWS::SecretsManager::Secret', 0);
-    const role = stack.resources[stack.idOf('AWS::Lambda::Function', 'Authorizer')]!.Properties['Role']['Fn::GetAtt'][0];
+    const role = text(at(stack.resources[stack.idOf('AWS::Lambda::Function', 'Authorizer')]?.Properties, 'Role', 'Fn::GetAtt', 0));
     expect(stack.ofType('AWS::IAM::Policy').filter(([, p]) => JSON.stringify(p.Properties['Roles']).includes(role))).toEqual([]);
   });
 
@@ -88,8 +89,8 @@ describe('identity: jwks mode', () => {
     });
     const env = stack.authorizerEnv();
     expect(env).toMatchObject({ AUTH_MODE: 'jwks', JWT_AUDIENCE: { Ref: client }, JWT_AUDIENCE_CLAIM: 'client_id', JWT_TOKEN_USE: 'access' });
-    expect(JSON.stringify(env['JWKS_URL'])).toContain(`{"Ref":"${pool}"},"/.well-known/jwks.json"`);
-    expect(JSON.stringify(env['JWT_ISSUER'])).toContain('https://cognito-idp.');
+    expect(JSON.stringify(at(env, 'JWKS_URL'))).toContain(`{"Ref":"${pool}"},"/.well-known/jwks.json"`);
+    expect(JSON.stringify(at(env, 'JWT_ISSUER'))).toContain('https://cognito-idp.');
     stack.template.hasOutput('UserPoolId', { Value: { Ref: pool } });
     stack.template.hasOutput('UserPoolClientId', { Value: { Ref: client } });
     stack.template.resourceCountIs('AWS::SecretsManager::Secret', 0);
@@ -213,7 +214,7 @@ describe('monitoring', () => {
     const alarmedOn = (metric: string) =>
       alarms
         .filter(([, a]) => a.Properties['MetricName'] === metric && a.Properties['Namespace'] === 'AWS/Lambda')
-        .map(([, a]) => (a.Properties['Dimensions'] as { Value: { Ref: string } }[])[0]!.Value.Ref)
+        .map(([, a]) => text(at(a.Properties, 'Dimensions', 0, 'Value', 'Ref')))
         .sort();
     const authorizer = idOf('AWS::Lambda::Function', 'Authorizer');
 
@@ -249,8 +250,8 @@ describe('monitoring', () => {
   it('has a dashboard with traffic, fan-out, latency, Gone rate, iterator age, Lambda health and DLQ depth', () => {
     const dashboard = ofType('AWS::CloudWatch::Dashboard');
     expect(dashboard).toHaveLength(1);
-    expect(dashboard[0]![1].Properties['DashboardName']).toBe('Test');
-    const body = JSON.stringify(dashboard[0]![1].Properties['DashboardBody']);
+    expect(at(dashboard, 0, 1, 'Properties', 'DashboardName')).toBe('Test');
+    const body = JSON.stringify(at(dashboard, 0, 1, 'Properties', 'DashboardBody'));
     for (const expected of [
       '\\"AWS/ApiGateway\\",\\"ConnectCount\\"',
       '\\"AWS/ApiGateway\\",\\"MessageCount\\"',
@@ -274,13 +275,14 @@ describe('monitoring', () => {
   });
 
   it('tells each function its stage, the dimension of its metrics', () => {
-    for (const [, fn] of ofType('AWS::Lambda::Function')) expect(fn.Properties['Environment'].Variables).toMatchObject({ UPDRAFT_STAGE: 'dev' });
+    for (const [, fn] of ofType('AWS::Lambda::Function')) expect(at(fn.Properties, 'Environment', 'Variables')).toMatchObject({ UPDRAFT_STAGE: 'dev' });
   });
 
   it('logs every connect, message and disconnect of the stage as JSON', () => {
-    const stage = ofType('AWS::ApiGatewayV2::Stage')[0]![1];
+    const [[, stage] = []] = ofType('AWS::ApiGatewayV2::Stage');
+    if (!stage) throw new Error('no stage');
     expect(stage.Properties['AccessLogSettings']).toMatchObject({ DestinationArn: { 'Fn::GetAtt': [idOf('AWS::Logs::LogGroup', 'ApiAccessLogs'), 'Arn'] } });
-    const format = JSON.parse(stage.Properties['AccessLogSettings'].Format as string) as Record<string, string>;
+    const format: unknown = JSON.parse(text(at(stage.Properties, 'AccessLogSettings', 'Format')));
     expect(format).toMatchObject({ requestId: '$context.requestId', eventType: '$context.eventType', routeKey: '$context.routeKey', connectionId: '$context.connectionId' });
     template.hasResourceProperties('AWS::ApiGateway::Account', { CloudWatchRoleArn: { 'Fn::GetAtt': [idOf('AWS::IAM::Role', 'ApiGatewayLogsRole'), 'Arn'] } });
     expect(stage.DependsOn).toContain(idOf('AWS::ApiGateway::Account', 'ApiGatewayAccount'));
@@ -289,15 +291,15 @@ describe('monitoring', () => {
 
   it('gives each function a role that writes to its own log group only, with no managed policy', () => {
     for (const [id, fn] of ofType('AWS::Lambda::Function')) {
-      const role = resources[fn.Properties['Role']['Fn::GetAtt'][0]]!;
-      expect(role.Properties['ManagedPolicyArns']).toBeUndefined();
-      expect(role.Properties['Policies']).toEqual([
+      const role = resources[text(at(fn.Properties, 'Role', 'Fn::GetAtt', 0))];
+      expect(at(role, 'Properties', 'ManagedPolicyArns')).toBeUndefined();
+      expect(at(role, 'Properties', 'Policies')).toEqual([
         {
           PolicyName: 'logs',
           PolicyDocument: {
             Version: '2012-10-17',
             Statement: [
-              { Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Effect: 'Allow', Resource: { 'Fn::GetAtt': [fn.Properties['LoggingConfig'].LogGroup.Ref, 'Arn'] } },
+              { Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Effect: 'Allow', Resource: { 'Fn::GetAtt': [at(fn.Properties, 'LoggingConfig', 'LogGroup', 'Ref'), 'Arn'] } },
             ],
           },
         },
@@ -307,7 +309,7 @@ describe('monitoring', () => {
   });
 
   it('traces with X-Ray only when asked', () => {
-    for (const [, fn] of ofType('AWS::Lambda::Function')) expect(fn.Properties['TracingConfig']?.Mode).not.toBe('Active');
+    for (const [, fn] of ofType('AWS::Lambda::Function')) expect(at(fn.Properties, 'TracingConfig', 'Mode')).not.toBe('Active');
     for (const [, fn] of synth({ tracing: true }).ofType('AWS::Lambda::Function')) expect(fn.Properties['TracingConfig']).toEqual({ Mode: 'Active' });
   });
 });
@@ -332,7 +334,7 @@ describe('data safety', () => {
     expect(dev.ofType('AWS::Logs::LogGroup')).toHaveLength(15); // one per function (14) and the stage's access log
     dev.template.hasResourceProperties('AWS::Cognito::UserPool', { DeletionProtection: 'INACTIVE' });
     for (const [, table] of dev.ofType('AWS::DynamoDB::Table')) expect(table.Properties['DeletionProtectionEnabled'] ?? false).toBe(false);
-    expect(defaults.resources[defaults.idOf('AWS::SecretsManager::Secret', 'JwtSecret')]!.DeletionPolicy).toBe('Delete');
+    expect(defaults.resources[defaults.idOf('AWS::SecretsManager::Secret', 'JwtSecret')]?.DeletionPolicy).toBe('Delete');
   });
 
   it('outside dev: statuses, follows and user accounts are retained with deletion protection; ephemeral state is not', () => {

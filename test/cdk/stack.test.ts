@@ -1,9 +1,8 @@
 import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import { expect } from '@jest/globals';
 import { UpdraftStack } from '../../cdk/updraft-stack';
-
-type Resource = { Type: string; Properties: Record<string, any> };
-type Statement = { Action: string | string[]; Resource: unknown; Effect: string; Condition?: unknown };
+import { at, list, resourcesOf, statementsIn, text, type Statement } from '../support/template-json';
 
 function synth(stage?: string): Template {
   // Skip esbuild here: these tests read the template, not the bundles.
@@ -12,7 +11,7 @@ function synth(stage?: string): Template {
 }
 
 const template = synth();
-const resources = template.toJSON()['Resources'] as Record<string, Resource>;
+const resources = resourcesOf(template);
 const logicalId = (type: string, prefix: string) => {
   const id = Object.keys(resources).find((key) => key.startsWith(prefix) && resources[key]?.Type === type);
   if (!id) throw new Error(`no ${type} named ${prefix}*`);
@@ -21,10 +20,10 @@ const logicalId = (type: string, prefix: string) => {
 
 /** The statements a function's role holds, found through the role its policy attaches to. */
 function statementsOf(fn: string): Statement[] {
-  const role = resources[logicalId('AWS::Lambda::Function', fn)]?.Properties['Role']['Fn::GetAtt'][0];
+  const role = at(resources[logicalId('AWS::Lambda::Function', fn)]?.Properties, 'Role', 'Fn::GetAtt', 0);
   return Object.values(resources)
-    .filter((r) => r.Type === 'AWS::IAM::Policy' && r.Properties['Roles'].some((ref: { Ref: string }) => ref.Ref === role))
-    .flatMap((r) => r.Properties['PolicyDocument'].Statement as Statement[]);
+    .filter((r) => r.Type === 'AWS::IAM::Policy' && list(r.Properties['Roles']).some((ref) => at(ref, 'Ref') === role))
+    .flatMap(statementsIn);
 }
 const actionsOf = (fn: string) => statementsOf(fn).flatMap((s) => [s.Action].flat()).sort();
 /** Everything but the ManageConnections DELETE that every message route holds to close expired connections. */
@@ -76,7 +75,7 @@ describe('WebSocket API', () => {
 });
 
 describe('limits', () => {
-  const environmentOf = (fn: string) => resources[logicalId('AWS::Lambda::Function', fn)]?.Properties['Environment']['Variables'] as Record<string, string>;
+  const environmentOf = (fn: string) => at(resources[logicalId('AWS::Lambda::Function', fn)]?.Properties, 'Environment', 'Variables');
   const fromContext = (context: Record<string, unknown>) => {
     const app = new App({ context: { 'aws:cdk:bundling-stacks': [], ...context } });
     return new UpdraftStack(app, 'Limited');
@@ -132,13 +131,13 @@ describe('tables', () => {
   });
 
   it('keeps follows on demand with PITR, with no index by followed user', () => {
-    const follows = resources[logicalId('AWS::DynamoDB::Table', 'Follows')]!.Properties;
+    const follows = resources[logicalId('AWS::DynamoDB::Table', 'Follows')]?.Properties;
     expect(follows).toMatchObject({
       KeySchema: [{ AttributeName: 'follower', KeyType: 'HASH' }, { AttributeName: 'followed', KeyType: 'RANGE' }],
       BillingMode: 'PAY_PER_REQUEST',
       PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
     });
-    expect(follows['GlobalSecondaryIndexes']).toBeUndefined();
+    expect(at(follows, 'GlobalSecondaryIndexes')).toBeUndefined();
   });
 
   it('retains user data with deletion protection outside dev, and lets dev be destroyed', () => {
@@ -173,7 +172,7 @@ describe('fan-out', () => {
 
   it('is invoked only for new rows on deliverable channels', () => {
     const mapping = Object.values(resources).find((r) => r.Type === 'AWS::Lambda::EventSourceMapping');
-    const patterns = mapping?.Properties['FilterCriteria'].Filters.map((f: { Pattern: string }) => JSON.parse(f.Pattern));
+    const patterns = list(at(mapping?.Properties, 'FilterCriteria', 'Filters')).map((f): unknown => JSON.parse(text(at(f, 'Pattern'))));
     expect(patterns).toEqual([
       { eventName: ['INSERT'], dynamodb: { Keys: { channel: { S: [{ prefix: 'user:' }, { prefix: 'thread:' }, { prefix: 'inbox:' }] } } } },
     ]);
@@ -202,7 +201,7 @@ describe('functions', () => {
         LoggingConfig: { LogFormat: 'JSON', LogGroup: { Ref: expect.any(String) } },
         Environment: { Variables: expect.objectContaining({ NODE_OPTIONS: '--enable-source-maps' }) },
       });
-      const logGroup = resources[fn.Properties['LoggingConfig'].LogGroup.Ref];
+      const logGroup = resources[text(at(fn.Properties, 'LoggingConfig', 'LogGroup', 'Ref'))];
       expect(logGroup?.Properties['RetentionInDays']).toBe(30);
     }
   });
@@ -231,7 +230,7 @@ describe('functions', () => {
   });
 
   it('never grant a wildcard action on a table, and scope ManageConnections to POST on this stage', () => {
-    const all = Object.values(resources).filter((r) => r.Type === 'AWS::IAM::Policy').flatMap((r) => r.Properties['PolicyDocument'].Statement as Statement[]);
+    const all: Statement[] = Object.values(resources).filter((r) => r.Type === 'AWS::IAM::Policy').flatMap(statementsIn);
     for (const action of all.flatMap((s) => [s.Action].flat())) expect(action).not.toMatch(/\*/);
 
     const manage = statementsOf('FanOut').filter((s) => s.Action === 'execute-api:ManageConnections');
@@ -247,10 +246,10 @@ describe('functions', () => {
       statementsOf(fn)
         .filter((st) => st.Action === 'execute-api:ManageConnections')
         .flatMap((st) => [st.Resource].flat())
-        .map((r) => JSON.stringify(r).match(/\/(POST|DELETE)\/@connections\/\*/)?.[1]);
+        .map((r) => /\/(POST|DELETE)\/@connections\/\*/.exec(JSON.stringify(r))?.[1]);
     for (const fn of ['Post', 'Subscribe', 'Unsubscribe', 'History', 'Ping', 'Follow', 'Unfollow', 'Following', 'Presence']) {
       expect(manageOf(fn)).toEqual(['DELETE']);
-      expect(resources[logicalId('AWS::Lambda::Function', fn)]?.Properties['Environment'].Variables).toHaveProperty('CONNECTIONS_ENDPOINT');
+      expect(at(resources[logicalId('AWS::Lambda::Function', fn)]?.Properties, 'Environment', 'Variables')).toHaveProperty('CONNECTIONS_ENDPOINT');
     }
     expect(manageOf('FanOut')).toEqual(['POST']);
     for (const fn of ['Authorizer', 'Connect', 'Disconnect', 'DefaultRoute']) expect(manageOf(fn)).toEqual([]);

@@ -1,3 +1,4 @@
+import { expect } from '@jest/globals';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -22,23 +23,31 @@ const connectEvent = (token?: string): APIGatewayRequestAuthorizerEvent =>
  * Lambda: each mode is loaded in a module registry of its own, with the
  * Secrets Manager mock set up inside that registry.
  */
-function loadAuthorizer(env: Record<string, string>, secret?: string): Handler {
+async function loadAuthorizer(env: Record<string, string>, secret?: string): Promise<Handler> {
   const saved = { ...process.env };
   Object.assign(process.env, env);
   try {
-    let loaded: Handler | undefined;
-    jest.isolateModules(() => {
-      if (secret !== undefined) {
-        const { mockClient: isolatedMock } = require('aws-sdk-client-mock') as typeof import('aws-sdk-client-mock');
-        const sm = require('@aws-sdk/client-secrets-manager') as typeof import('@aws-sdk/client-secrets-manager');
-        isolatedMock(sm.SecretsManagerClient).on(sm.GetSecretValueCommand).resolves({ SecretString: secret });
-      }
-      loaded = (require('../../../lambdas/authorizer') as { handler: Handler }).handler;
+    return await isolatedAuthorizer((sm, isolatedMock) => {
+      if (secret !== undefined) isolatedMock(sm.SecretsManagerClient).on(sm.GetSecretValueCommand).resolves({ SecretString: secret });
+      return Promise.resolve();
     });
-    return loaded!;
   } finally {
     process.env = saved;
   }
+}
+
+/** The authorizer loaded in a module registry of its own, after `prepare` has set up mocks in that registry. */
+async function isolatedAuthorizer(
+  prepare: (sm: typeof import('@aws-sdk/client-secrets-manager'), isolatedMock: typeof mockClient) => Promise<void>,
+): Promise<Handler> {
+  let loaded: Handler | undefined;
+  await jest.isolateModulesAsync(async () => {
+    const { mockClient: isolatedMock } = await import('aws-sdk-client-mock');
+    await prepare(await import('@aws-sdk/client-secrets-manager'), isolatedMock);
+    ({ handler: loaded } = await import('../../../lambdas/authorizer'));
+  });
+  if (!loaded) throw new Error('the authorizer did not load');
+  return loaded;
 }
 
 describe('authorizer, hs256 mode', () => {
@@ -66,8 +75,8 @@ describe('authorizer, hs256 mode', () => {
     new SignJWT(claims).setProtectedHeader({ alg }).sign(new TextEncoder().encode(key));
 
   it.each([
-    ['no token', async () => undefined],
-    ['a malformed token', async () => 'not.a.jwt'],
+    ['no token', () => Promise.resolve(undefined)],
+    ['a malformed token', () => Promise.resolve('not.a.jwt')],
     ['an expired token', async () => signToken('alice', SECRET, Math.floor(Date.now() / 1000) - 60)],
     ['a token signed with another key', async () => signToken('alice', 'another-secret-entirely-0123456789abcdef')],
     ['a token without expiry', async () => sign({ sub: 'alice' })],
@@ -84,7 +93,7 @@ describe('authorizer, hs256 mode', () => {
   });
 
   it('enforces the audience when one is configured', async () => {
-    const strict = loadAuthorizer({ AUTH_MODE: 'hs256', JWT_AUDIENCE: 'updraft-prod' }, SECRET);
+    const strict = await loadAuthorizer({ AUTH_MODE: 'hs256', JWT_AUDIENCE: 'updraft-prod' }, SECRET);
 
     const right = await strict(connectEvent(await signToken('alice', SECRET, '5m', { audience: 'updraft-prod' })));
 
@@ -97,14 +106,11 @@ describe('authorizer, hs256 mode', () => {
     const token = await signToken('alice', SECRET, '5m');
 
     const { outcome, documents } = await withEmf(async () => {
-      let failing: Handler | undefined;
-      jest.isolateModules(() => {
-        const { mockClient: isolatedMock } = require('aws-sdk-client-mock') as typeof import('aws-sdk-client-mock');
-        const sm = require('@aws-sdk/client-secrets-manager') as typeof import('@aws-sdk/client-secrets-manager');
+      const failing = await isolatedAuthorizer((sm, isolatedMock) => {
         isolatedMock(sm.SecretsManagerClient).on(sm.GetSecretValueCommand).rejects(new Error('AccessDeniedException'));
-        failing = (require('../../../lambdas/authorizer') as { handler: Handler }).handler;
+        return Promise.resolve();
       });
-      return failing!(connectEvent(token));
+      return failing(connectEvent(token));
     });
 
     expect(outcome).toMatchObject({ status: 'rejected', reason: expect.objectContaining({ message: expect.stringMatching(/AccessDeniedException/) }) });
@@ -157,7 +163,7 @@ describe('authorizer, jwks mode', () => {
   const valid = (extra: JWTPayload = {}): JWTPayload => ({ sub: 'alice', iss: ISSUER, aud: AUDIENCE, exp: inMinutes(10), ...extra });
 
   it('allows a token from the issuer, with its expiry in the context, and fetches the key set once per container', async () => {
-    const authorize = oidc();
+    const authorize = await oidc();
     const before = jwksRequests;
     const exp = inMinutes(10);
 
@@ -181,14 +187,14 @@ describe('authorizer, jwks mode', () => {
     ['an HS256 token (no algorithm confusion)', () => new SignJWT(valid()).setProtectedHeader({ alg: 'HS256', kid: 'key-1' }).sign(new TextEncoder().encode(SECRET))],
     ['a token whose subject is not a user id', () => sign(valid({ sub: 'alice@example.com' }))],
   ])('refuses %s with Unauthorized (HTTP 401)', async (_, token) => {
-    await expect(oidc()(connectEvent(await token()))).rejects.toThrow(/^Unauthorized$/);
+    await expect((await oidc())(connectEvent(await token()))).rejects.toThrow(/^Unauthorized$/);
   });
 
   it('fails, not refuses, when the key set cannot be fetched, and counts it in AuthorizerFailures', async () => {
     jwksStatus = 503;
     const token = await sign(valid());
 
-    const { outcome, documents } = await withEmf(async () => oidc()(connectEvent(token)));
+    const { outcome, documents } = await withEmf(async () => (await oidc())(connectEvent(token)));
 
     expect(outcome.status).toBe('rejected');
     expect((outcome as PromiseRejectedResult).reason).toBeInstanceOf(Error);
@@ -208,7 +214,7 @@ describe('authorizer, jwks mode', () => {
 
     it('allows an access token of the app client; the user id is its sub', async () => {
       const exp = inMinutes(60);
-      const result = await cognito()(connectEvent(await sign(cognitoClaims({ exp }))));
+      const result = await (await cognito())(connectEvent(await sign(cognitoClaims({ exp }))));
       expect(result.context).toEqual({ userId: '7f1c2a9e-1b2c-4d5e-8f90-0a1b2c3d4e5f', tokenExpiresAt: exp });
     });
 
@@ -218,7 +224,7 @@ describe('authorizer, jwks mode', () => {
       ['a token with no client_id', { ...cognitoClaims(), client_id: undefined }],
       ['an expired access token', cognitoClaims({ exp: inMinutes(-1) })],
     ])('refuses %s', async (_, claims) => {
-      await expect(cognito()(connectEvent(await sign(claims)))).rejects.toThrow(/^Unauthorized$/);
+      await expect((await cognito())(connectEvent(await sign(claims)))).rejects.toThrow(/^Unauthorized$/);
     });
   });
 });

@@ -1,3 +1,4 @@
+import { expect } from '@jest/globals';
 import { BatchWriteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { handler as connect } from '../../../lambdas/connect';
@@ -34,9 +35,9 @@ describe('$connect', () => {
     await connect(messageEvent(undefined, { userId: 'bob', connectionId: 'conn-9', routeKey: '$connect' }));
 
     const query = ddb.commandCalls(QueryCommand)[0]?.args[0].input;
-    expect(query).toMatchObject({ KeyConditionExpression: 'follower = :f AND followed > :count', ExpressionAttributeValues: { ':f': 'bob' }, ConsistentRead: true });
+    expect(query).toMatchObject({ TableName: 'Follows', ExpressionAttributeValues: { ':f': 'bob' }, ConsistentRead: true });
     const subscribed = ddb.commandCalls(BatchWriteCommand).flatMap((c) => c.args[0].input.RequestItems?.['Connections'] ?? []);
-    expect(subscribed.map((w) => w.PutRequest?.Item?.['pk'])).toEqual(['chan#user:alice', 'chan#user:carol']);
+    expect(subscribed.map((w): unknown => w.PutRequest?.Item?.['pk'])).toEqual(['chan#user:alice', 'chan#user:carol']);
     expect(subscribed.every((w) => w.PutRequest?.Item?.['sk'] === 'conn-9')).toBe(true);
     expect(ddb.commandCalls(PutCommand)[0]?.args[0].input.Item).toMatchObject({ followed: 'user:alice user:carol' });
   });
@@ -48,7 +49,9 @@ describe('$disconnect', () => {
       Item: {
         pk: 'conn#conn-9',
         sk: 'conn',
+        connectionId: 'conn-9',
         userId: 'bob',
+        connectedAt: 1,
         followed: 'user:alice user:carol',
         followedLater: new Set(['user:dave']),
         channels: new Set(['inbox:bob', 'user:alice']),

@@ -38,10 +38,10 @@ describe('fan-out metrics', () => {
 
     const { outcome, documents } = await withEmf(async () => {
       let isolated: typeof handler | undefined;
-      jest.isolateModules(() => {
-        const { mockClient: isolatedMock } = require('aws-sdk-client-mock') as typeof import('aws-sdk-client-mock');
-        const lib = require('@aws-sdk/lib-dynamodb') as typeof import('@aws-sdk/lib-dynamodb');
-        const api = require('@aws-sdk/client-apigatewaymanagementapi') as typeof import('@aws-sdk/client-apigatewaymanagementapi');
+      await jest.isolateModulesAsync(async () => {
+        const { mockClient: isolatedMock } = await import('aws-sdk-client-mock');
+        const lib = await import('@aws-sdk/lib-dynamodb');
+        const api = await import('@aws-sdk/client-apigatewaymanagementapi');
         const db = isolatedMock(lib.DynamoDBDocumentClient);
         db.on(lib.QueryCommand, { ExpressionAttributeValues: { ':pk': 'chan#user:bob' } }).resolves({ Items: [{ sk: 'b1' }, { sk: 'gone1' }] });
         db.on(lib.QueryCommand, { ExpressionAttributeValues: { ':pk': 'chan#user:dave' } }).resolves({ Items: [{ sk: 'd1' }, { sk: 'broken1' }] });
@@ -53,20 +53,22 @@ describe('fan-out metrics', () => {
         gw.on(api.PostToConnectionCommand).resolves({});
         gw.on(api.PostToConnectionCommand, { ConnectionId: 'gone1' }).rejects(gone);
         gw.on(api.PostToConnectionCommand, { ConnectionId: 'broken1' }).rejects(Object.assign(new Error('boom'), { $metadata: { httpStatusCode: 500 } }));
-        isolated = (require('../../../lambdas/fanout') as { handler: typeof handler }).handler;
+        ({ handler: isolated } = await import('../../../lambdas/fanout'));
       });
-      return isolated!({ Records: records });
+      if (!isolated) throw new Error('the fan-out handler did not load');
+      return isolated({ Records: records });
     });
 
     expect(outcome).toEqual({ status: 'fulfilled', value: { batchItemFailures: [] } });
     expect(documents).toHaveLength(1);
-    const emf = documents[0]!;
+    const [emf] = documents;
+    if (!emf) throw new Error('no EMF document');
     expect(emf._aws.CloudWatchMetrics[0]).toMatchObject({ Namespace: 'Updraft', Dimensions: [['service', 'stage']] });
     expect(emf).toMatchObject({ service: 'updraft', stage: 'test', Deliveries: 2, Gone: 1, DeliveryFailures: 1 });
     // Two statuses reached someone; the one on a channel nobody follows has no latency to report.
     const latencies = emf['PostToDeliveryLatency'] as number[];
     expect(latencies).toHaveLength(2);
     for (const latency of latencies) expect(latency).toBeGreaterThanOrEqual(250);
-    expect(emf._aws.CloudWatchMetrics[0]!.Metrics).toContainEqual({ Name: 'PostToDeliveryLatency', Unit: 'Milliseconds' });
+    expect(emf._aws.CloudWatchMetrics[0]?.Metrics).toContainEqual({ Name: 'PostToDeliveryLatency', Unit: 'Milliseconds' });
   });
 });

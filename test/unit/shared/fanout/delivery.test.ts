@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { managementClient } from '../../../../shared/clients';
 import { fanOut } from '../../../../shared/fanout/engine';
 import { ConnectionStore } from '../../../../shared/store/connections';
+import { SubscriptionStore } from '../../../../shared/store/subscriptions';
 import { recordingLogger } from '../../../support/logger';
 import { statusRecord } from '../../../support/stream';
 
@@ -47,18 +48,20 @@ beforeEach(() => {
   attempts = {};
   sockets = 0;
   ddb.on(BatchWriteCommand).resolves({});
-  ddb.on(GetCommand).resolves({ Item: { connectedAt: Date.now() - 60_000 } });
+  ddb.on(GetCommand).resolves({ Item: { connectionId: 'gone', userId: 'bob', connectedAt: Date.now() - 60_000 } });
 });
 
 function subscribers(ids: string[]) {
-  ddb.on(QueryCommand, { KeyConditionExpression: 'pk = :pk' }).resolves({ Items: ids.map((sk) => ({ sk })) });
+  ddb.on(QueryCommand, { TableName: 'Connections' }).resolves({ Items: ids.map((sk) => ({ sk })) });
 }
 
 async function run(concurrency = 4) {
   const gateway = managementClient(endpoint, concurrency);
-  const connections = new ConnectionStore(DynamoDBDocumentClient.from(new DynamoDBClient({})), 'Connections');
+  const db = DynamoDBDocumentClient.from(new DynamoDBClient({}));
+  const connections = new ConnectionStore(db, 'Connections');
+  const subscriptions = new SubscriptionStore(db, 'Connections', connections);
   try {
-    return await fanOut([statusRecord('user:alice')], { connections, gateway, concurrency, logger: recordingLogger() });
+    return await fanOut([statusRecord('user:alice')], { connections, subscriptions, gateway, concurrency, logger: recordingLogger() });
   } finally {
     gateway.destroy();
   }

@@ -4,6 +4,7 @@ import { BatchWriteCommand, DynamoDBDocumentClient, GetCommand, QueryCommand, ty
 import { mockClient } from 'aws-sdk-client-mock';
 import { fanOut, type FanOutDeps } from '../../../../shared/fanout/engine';
 import { ConnectionStore } from '../../../../shared/store/connections';
+import { SubscriptionStore } from '../../../../shared/store/subscriptions';
 import { notificationItem, statusItem } from '../../../../shared/store/items';
 import { recordingLogger } from '../../../support/logger';
 import { aStatus, insertRecord, statusRecord } from '../../../support/stream';
@@ -27,8 +28,11 @@ function serveSubscribers(byChannel: Record<string, string[]>, pageSize: number)
 }
 
 function deps(overrides: Partial<FanOutDeps> = {}): FanOutDeps {
+  const db = DynamoDBDocumentClient.from(new DynamoDBClient({}));
+  const connections = new ConnectionStore(db, 'Connections');
   return {
-    connections: new ConnectionStore(DynamoDBDocumentClient.from(new DynamoDBClient({})), 'Connections'),
+    connections,
+    subscriptions: new SubscriptionStore(db, 'Connections', connections),
     gateway: new ApiGatewayManagementApiClient({ endpoint: 'https://api.example.invalid/dev' }),
     concurrency: 8,
     pageSize: 3,
@@ -47,9 +51,12 @@ beforeEach(() => {
   ddb.on(BatchWriteCommand).resolves({});
   // Every connection row says it connected a minute ago (settled, so a Gone means gone) to user:alice.
   ddb.on(GetCommand).callsFake((input: { Key: { pk: string } }) => ({
-    Item: { ...input.Key, connectedAt: Date.now() - 60_000, channels: new Set(['user:alice']) },
+    Item: { ...input.Key, connectionId: input.Key.pk.slice('conn#'.length), userId: 'bob', connectedAt: Date.now() - 60_000, channels: new Set(['user:alice']) },
   }));
   gateway.on(PostToConnectionCommand).resolves({});
+});
+afterEach(() => {
+  jest.useRealTimers();
 });
 
 describe('fanOut', () => {
@@ -106,7 +113,7 @@ describe('fanOut', () => {
 
   it('leaves a connection that is still connecting alone when API Gateway calls it Gone', async () => {
     serveSubscribers({ 'user:alice': ['connecting'] }, 10);
-    ddb.on(GetCommand).resolves({ Item: { pk: 'conn#connecting', sk: 'conn', connectedAt: Date.now() - 500 } });
+    ddb.on(GetCommand).resolves({ Item: { pk: 'conn#connecting', sk: 'conn', connectionId: 'connecting', userId: 'bob', connectedAt: Date.now() - 500 } });
     gateway.on(PostToConnectionCommand).rejects(new GoneException({ message: 'gone', $metadata: {} }));
 
     const result = await fanOut([statusRecord('user:alice')], deps());
@@ -135,7 +142,11 @@ describe('fanOut', () => {
       return {};
     });
 
-    const result = await fanOut([statusRecord('user:alice'), statusRecord('user:bob')], deps({ concurrency: 5, pageSize: 25 }));
+    jest.useFakeTimers();
+
+    const running = fanOut([statusRecord('user:alice'), statusRecord('user:bob')], deps({ concurrency: 5, pageSize: 25 }));
+    await jest.runAllTimersAsync();
+    const result = await running;
 
     expect(result.delivered).toBe(120);
     expect(peak).toBe(5);
@@ -152,7 +163,9 @@ describe('fanOut', () => {
       return {};
     });
 
-    await fanOut(
+    jest.useFakeTimers();
+
+    const running = fanOut(
       [
         statusRecord('user:alice', aStatus({ id: '01JD0000000000000000000001', text: 'first' })),
         statusRecord('user:alice', aStatus({ id: '01JD0000000000000000000002', text: 'second' })),
@@ -160,6 +173,8 @@ describe('fanOut', () => {
       ],
       deps(),
     );
+    await jest.runAllTimersAsync();
+    await running;
 
     expect(order.filter((o) => o.startsWith('a:'))).toEqual(['a:first', 'a:second']);
     expect(order[0]).toBe('b:other');

@@ -1,0 +1,123 @@
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import type { Status } from '../../../shared/protocol';
+import { ClaimStore } from '../../../shared/store/claims';
+import { PostLog } from '../../../shared/store/posts';
+import { StatusStore } from '../../../shared/store/statuses';
+import { startStoreDatabase, tableNames, type StoreDatabase } from '../../support/dynamodb-local';
+
+let database: StoreDatabase;
+let log: PostLog;
+let claims: ClaimStore;
+let statuses: StatusStore;
+
+beforeAll(async () => {
+  database = await startStoreDatabase();
+  claims = new ClaimStore(database.db, tableNames.Connections);
+  log = new PostLog(database.db, tableNames.Statuses, claims);
+  statuses = new StatusStore(database.db, tableNames.Statuses);
+});
+afterAll(() => database.stop());
+
+const NOW = Date.parse('2026-11-27T12:00:00.000Z');
+let serial = 0;
+/** A status with an id of its own (ULID-shaped, increasing). */
+function aStatus(author: string, fields: Partial<Status> = {}): Status {
+  const id = `01JD${String(++serial).padStart(22, '0')}`;
+  return { id, author, text: `status ${serial}`, createdAt: new Date(NOW + serial).toISOString(), ...fields };
+}
+
+/** Every row of a channel, as stored. */
+async function rowsOf(channel: string) {
+  const { Items = [] } = await database.db.send(
+    new QueryCommand({ TableName: tableNames.Statuses, KeyConditionExpression: 'channel = :c', ExpressionAttributeValues: { ':c': channel } }),
+  );
+  return Items;
+}
+
+describe('PostLog and StatusStore', () => {
+  it('stores a status on its channels and under its id, and reads it back by id', async () => {
+    const status = aStatus('post-ann');
+
+    expect(await log.append({ status, channels: ['user:post-ann'] }, undefined, NOW)).toEqual({ status, duplicate: false });
+
+    expect(await statuses.get(status.id)).toEqual(status);
+    expect((await statuses.page({ channel: 'user:post-ann', limit: 10 })).items).toEqual([status]);
+  });
+
+  it('stores a reply in its thread and notifies the answered user in their inbox', async () => {
+    const root = aStatus('reply-bob');
+    const reply = aStatus('reply-ann', { replyTo: root.id, thread: root.id });
+    const notification = { id: reply.id, kind: 'reply' as const, from: 'reply-ann', status: reply, at: reply.createdAt };
+
+    await log.append({ status: reply, channels: ['user:reply-ann', `thread:${root.id}`], notifications: [{ channel: 'inbox:reply-bob', notification }] });
+
+    expect((await statuses.page({ channel: `thread:${root.id}`, limit: 10 })).items).toEqual([reply]);
+    expect((await statuses.page({ channel: 'inbox:reply-bob', limit: 10 })).items).toEqual([notification]);
+    expect(await statuses.get(reply.id)).toEqual(reply);
+  });
+
+  it('stores a follow notification on its own', async () => {
+    const notification = { id: aStatus('x').id, kind: 'follow' as const, from: 'fol-ann', at: new Date(NOW).toISOString() };
+
+    await log.notify('inbox:fol-bob', notification);
+
+    expect((await statuses.page({ channel: 'inbox:fol-bob', limit: 10 })).items).toEqual([notification]);
+  });
+
+  it('answers a post whose request id is claimed with the first status, writing nothing', async () => {
+    const first = aStatus('retry-cy');
+    const second = aStatus('retry-cy');
+    const retry = { userId: 'retry-cy', requestId: 'r1' };
+
+    await log.append({ status: first, channels: ['user:retry-cy'] }, retry, NOW);
+    const again = await log.append({ status: second, channels: ['user:retry-cy'] }, retry, NOW + 1000);
+
+    expect(again).toEqual({ status: first, duplicate: true });
+    expect(await rowsOf('user:retry-cy')).toHaveLength(1);
+    expect(await statuses.get(second.id)).toBeUndefined();
+    expect(await claims.claimed(retry, NOW + 1000)).toEqual(first);
+  });
+
+  it('takes a claim whose time has passed as no claim, even before TTL deletes it', async () => {
+    const first = aStatus('old-dee');
+    const later = aStatus('old-dee');
+    const retry = { userId: 'old-dee', requestId: 'r1' };
+    await log.append({ status: first, channels: ['user:old-dee'] }, retry, NOW);
+    const afterClaim = NOW + 11 * 60 * 1000;
+
+    expect(await claims.claimed(retry, afterClaim)).toBeUndefined();
+    expect(await log.append({ status: later, channels: ['user:old-dee'] }, retry, afterClaim)).toEqual({ status: later, duplicate: false });
+    expect(await claims.claimed(retry, afterClaim)).toEqual(later);
+  });
+
+  it('stores all of a post or none of it', async () => {
+    const status = aStatus('atomic-eve');
+    // Two rows with the same key in one transaction: DynamoDB refuses the whole transaction.
+    await expect(log.append({ status, channels: ['user:atomic-eve', 'user:atomic-eve'] })).rejects.toThrow();
+
+    expect(await statuses.get(status.id)).toBeUndefined();
+    expect(await rowsOf('user:atomic-eve')).toEqual([]);
+  });
+
+  describe('pages of a channel', () => {
+    const channel = 'user:page-fay';
+    const posted: Status[] = [];
+    beforeAll(async () => {
+      for (let i = 0; i < 5; i++) {
+        const status = aStatus('page-fay');
+        posted.push(status);
+        await log.append({ status, channels: [channel] });
+      }
+    });
+
+    it('reads newest first, saying whether more are there', async () => {
+      expect(await statuses.page({ channel, limit: 3 })).toEqual({ items: posted.slice(2).reverse(), more: true });
+      expect(await statuses.page({ channel, limit: 5 })).toEqual({ items: [...posted].reverse(), more: false });
+    });
+
+    it('reads below a cursor, newest first, and after one, oldest first', async () => {
+      expect(await statuses.page({ channel, before: posted[3]?.id, limit: 2 })).toEqual({ items: [posted[2], posted[1]], more: true });
+      expect(await statuses.page({ channel, after: posted[1]?.id, limit: 10 })).toEqual({ items: posted.slice(2), more: false });
+    });
+  });
+});
