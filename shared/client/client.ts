@@ -554,9 +554,12 @@ export class UpdraftClient {
   private startHeartbeat(): void {
     this.stopHeartbeat();
     this.heartbeatTimer = setInterval(() => {
+      // A ping still unanswered keeps its deadline: a new one must not push it back (as it did
+      // when the pong timeout was as long as the heartbeat, and a silent connection lived on).
+      if (this.pongTimer !== undefined) return;
       const socket = this.socket;
-      clearTimeout(this.pongTimer);
       this.pongTimer = setTimeout(() => {
+        this.pongTimer = undefined;
         // No pong: the connection is dead even if the socket has not noticed. Replace it.
         if (this.socket === socket && socket) {
           this.dropConnection();
@@ -565,7 +568,10 @@ export class UpdraftClient {
         }
       }, this.options.pongTimeoutMs ?? 15_000);
       this.request('ping', {}, 'pong', false).then(
-        () => clearTimeout(this.pongTimer),
+        () => {
+          clearTimeout(this.pongTimer);
+          this.pongTimer = undefined;
+        },
         () => undefined,
       );
     }, this.options.heartbeatMs ?? 240_000);
@@ -575,6 +581,7 @@ export class UpdraftClient {
     clearInterval(this.heartbeatTimer);
     clearTimeout(this.pongTimer);
     this.heartbeatTimer = undefined;
+    this.pongTimer = undefined;
   }
 
   private detach(): SocketLike | undefined {
