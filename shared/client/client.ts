@@ -26,9 +26,9 @@ export interface StateChange {
   readonly state: ConnectionState;
   /** Failed attempts in a row, while reconnecting. */
   readonly attempt?: number;
-  /** When reconnecting: how long until the next attempt. */
+  /** When reconnecting and waiting: how long until the next attempt. Absent once the attempt is under way. */
   readonly delayMs?: number;
-  /** When reconnecting: when the next attempt starts (epoch ms), for a countdown; `reconnectNow()` brings it forward. */
+  /** When reconnecting and waiting: when the next attempt starts (epoch ms), for a countdown; `reconnectNow()` brings it forward. */
   readonly nextAttemptAt?: number;
   /** Why the last connection ended, when known (close code and reason). */
   readonly reason?: string;
@@ -116,6 +116,7 @@ export class UpdraftClient {
   readonly events: Emitter<ClientEvents> = mitt<ClientEvents>();
   private socket: SocketLike | undefined;
   private current: ConnectionState = ConnectionState.Idle;
+  private lastChange: StateChange = { state: ConnectionState.Idle };
   /** Counts connection attempts; work begun for an older one stops when it sees a newer. */
   private generation = 0;
   private attempt = 0;
@@ -323,6 +324,11 @@ export class UpdraftClient {
    * nothing is left to reject unhandled, and `connect()` settles either way.
    */
   private attemptNow(): void {
+    // While reconnecting, say that the wait is over: a countdown stops, a "retry now" has nothing left to bring forward.
+    if (this.current === ConnectionState.Reconnecting) {
+      const { attempt, reason } = this.lastChange;
+      this.setState({ state: ConnectionState.Reconnecting, ...(attempt === undefined ? {} : { attempt }), ...(reason === undefined ? {} : { reason }) });
+    }
     this.open().catch((error: unknown) => {
       if (this.current === ConnectionState.Closed) return;
       this.events.emit('error', toError(error));
@@ -596,6 +602,7 @@ export class UpdraftClient {
 
   private setState(change: StateChange): void {
     this.current = change.state;
+    this.lastChange = change;
     this.events.emit('state', change);
   }
 }

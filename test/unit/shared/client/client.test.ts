@@ -277,6 +277,7 @@ describe('UpdraftClient', () => {
     expect(FakeSocket.opened).toHaveLength(1);
 
     expect(client.reconnectNow()).toBe(true);
+    expect(changes[changes.length - 1]).toEqual({ state: ConnectionState.Reconnecting, attempt: 1, reason: 'closed 1006' });
     expect(client.reconnectNow()).toBe(false); // the attempt is under way: nothing more to bring forward
     await jest.advanceTimersByTimeAsync(0);
 
