@@ -145,8 +145,9 @@ describe('the browser app', () => {
     expect(await page.getByText(/Nothing here yet|You follow no one yet/).count()).toBe(0);
     await page.screenshot({ path: path.join(SHOTS, 'loading-desktop.png'), fullPage: true });
 
-    await page.unroute('**/dev/token**');
+    expect(held.length).toBeGreaterThan(0);
     for (const route of held) await route.continue();
+    await page.unroute('**/dev/token**');
     await live(page);
     await page.locator('.people li', { hasText: 'e-hal' }).waitFor();
     await page.getByText('Nothing here yet. Follow someone, or post the first status.').waitFor();
