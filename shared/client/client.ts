@@ -560,11 +560,11 @@ export class UpdraftClient {
   private startHeartbeat(): void {
     this.stopHeartbeat();
     this.heartbeatTimer = setInterval(() => {
+      const socket = this.socket;
       // A ping still unanswered keeps its deadline: a new one must not push it back (as it did
       // when the pong timeout was as long as the heartbeat, and a silent connection lived on).
-      if (this.pongTimer !== undefined) return;
-      const socket = this.socket;
-      this.pongTimer = setTimeout(() => {
+      // The ping goes anyway: it is also what keeps the gateway's idle timer from cutting us.
+      this.pongTimer ??= setTimeout(() => {
         this.pongTimer = undefined;
         // No pong: the connection is dead even if the socket has not noticed. Replace it.
         if (this.socket === socket && socket) {
