@@ -1,8 +1,11 @@
 import mitt, { type Emitter } from 'mitt';
 import { parseChannel, userChannel } from '../protocol/channels';
+import { ErrorCode } from '../protocol/codes';
+import { parseServerFrame } from '../protocol/frames';
 import type { ChannelItem, ChannelName, Notification, Presence, ServerFrame, Status, StatusId, UserId } from '../protocol/types';
 import { encodeTime } from 'ulid';
 import { backoffDelay, type BackoffOptions } from './backoff';
+import { ClientErrorCode, ConnectionState, type UpdraftErrorCode } from './codes';
 
 /**
  * The part of the WHATWG WebSocket that the client uses: the browser's own,
@@ -19,25 +22,21 @@ export interface SocketLike {
 }
 export type SocketFactory = new (url: string) => SocketLike;
 
-/**
- * - `connecting`: the first handshake;
- * - `catching-up`: connected, resubscribing and fetching what was missed;
- * - `live`: everything since the last status seen has arrived;
- * - `reconnecting`: the connection dropped, and a retry is scheduled;
- * - `closed`: `close()` was called.
- */
-export type ConnectionState = 'idle' | 'connecting' | 'catching-up' | 'live' | 'reconnecting' | 'closed';
-
 export interface StateChange {
   readonly state: ConnectionState;
   /** Failed attempts in a row, while reconnecting. */
   readonly attempt?: number;
-  /** When reconnecting: how long until the next attempt. */
+  /** When reconnecting and waiting: how long until the next attempt. Absent once the attempt is under way. */
   readonly delayMs?: number;
+  /** When reconnecting and waiting: when the next attempt starts (epoch ms), for a countdown; `reconnectNow()` brings it forward. */
+  readonly nextAttemptAt?: number;
   /** Why the last connection ended, when known (close code and reason). */
   readonly reason?: string;
 }
 
+// A type, not an interface: mitt requires `Record<EventType, unknown>`, which only a type alias
+// satisfies (interfaces get no implicit index signature).
+// eslint-disable-next-line @typescript-eslint/consistent-type-definitions
 export type ClientEvents = {
   state: StateChange;
   /** A status on a channel, once per status id and channel (live, missed or paged in). */
@@ -65,18 +64,28 @@ export interface ClientOptions {
   readonly random?: () => number;
 }
 
-/** An `error` frame answering a request; `code` is one of PROTOCOL.md's error codes. */
+/**
+ * A request that failed: an `error` frame from the server (`code` is one of
+ * PROTOCOL.md's `ErrorCode`s) or the client's own verdict (a `ClientErrorCode`).
+ */
 export class UpdraftError extends Error {
   constructor(
-    readonly code: string,
+    readonly code: UpdraftErrorCode,
     message: string,
+    /** How long the server asks to wait before trying again, when it says (`rate_limited`). */
+    readonly retryAfterMs?: number,
   ) {
     super(message);
     this.name = 'UpdraftError';
   }
 }
 
+/** An error reply from the server (not a timeout, not a dropped connection). */
+export const isRefusal = (error: unknown): error is UpdraftError => error instanceof UpdraftError && SERVER_CODES.has(error.code);
+const SERVER_CODES: ReadonlySet<string> = new Set(Object.values(ErrorCode));
+
 type Reply<T extends ServerFrame['type']> = Extract<ServerFrame, { type: T }>;
+const isReply = <T extends ServerFrame['type']>(frame: ServerFrame, type: T): frame is Reply<T> => frame.type === type;
 
 interface Pending {
   readonly frame: Record<string, unknown> & { id: string };
@@ -93,11 +102,6 @@ const PAGE_LIMIT = 100;
 /** Ids remembered per channel for dedupe: duplicates come from resume overlap and redelivery, both recent. */
 const SEEN_PER_CHANNEL = 1_000;
 
-/** The connection a request was on dropped; it was not (and will not be) answered there. */
-const DISCONNECTED = 'disconnected';
-/** An error reply from the server (not a timeout, not a dropped connection). */
-const isRefusal = (error: unknown) => error instanceof UpdraftError && error.code !== 'timeout' && error.code !== DISCONNECTED;
-
 /**
  * A client of the Updraft protocol that survives the network: it reconnects
  * with backoff, catches up on every channel it follows from the last status it
@@ -111,7 +115,8 @@ const isRefusal = (error: unknown) => error instanceof UpdraftError && error.cod
 export class UpdraftClient {
   readonly events: Emitter<ClientEvents> = mitt<ClientEvents>();
   private socket: SocketLike | undefined;
-  private current: ConnectionState = 'idle';
+  private current: ConnectionState = ConnectionState.Idle;
+  private lastChange: StateChange = { state: ConnectionState.Idle };
   /** Counts connection attempts; work begun for an older one stops when it sees a newer. */
   private generation = 0;
   private attempt = 0;
@@ -147,41 +152,61 @@ export class UpdraftClient {
     return this.cursors;
   }
 
-  /** Opens the connection; resolves once it is live (caught up), rejects only if `close()` comes first. */
+  /**
+   * Opens the connection; resolves once it is live (caught up). Rejects with
+   * code `closed` if `close()` comes first, or if the client cannot work at
+   * all (no WebSocket implementation, say): failures to reach the server are
+   * retried, not reported here.
+   */
   connect(): Promise<void> {
-    if (this.current === 'idle' || this.current === 'closed') {
-      this.setState({ state: 'connecting' });
-      void this.open();
+    if (this.current === ConnectionState.Idle || this.current === ConnectionState.Closed) {
+      this.setState({ state: ConnectionState.Connecting });
+      this.attemptNow();
     }
     return this.whenLive();
   }
 
   /** Resolves when the client is next live (at once if it is). */
   whenLive(): Promise<void> {
-    if (this.current === 'live') return Promise.resolve();
+    if (this.current === ConnectionState.Live) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const onState = (change: StateChange) => {
-        if (change.state === 'live' || change.state === 'closed') {
+        if (change.state === ConnectionState.Live || change.state === ConnectionState.Closed) {
           this.events.off('state', onState);
-          if (change.state === 'live') resolve();
-          else reject(new Error('client closed'));
+          if (change.state === ConnectionState.Live) resolve();
+          else reject(new UpdraftError(ClientErrorCode.Closed, change.reason === undefined ? 'client closed' : `client closed: ${change.reason}`));
         }
       };
       this.events.on('state', onState);
     });
   }
 
+  /**
+   * While reconnecting, makes the next attempt now instead of when its
+   * backoff ends (a "retry now" button). The failure count is kept, so if this
+   * attempt fails too, the next delay is as long as it would have been.
+   * Returns whether an attempt was started: in any other state there is nothing to bring forward.
+   */
+  reconnectNow(): boolean {
+    // Only while waiting: an attempt already under way (its token or handshake pending) is left to finish.
+    if (this.current !== ConnectionState.Reconnecting || this.retryTimer === undefined) return false;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.attemptNow();
+    return true;
+  }
+
   /** Closes for good: no reconnection, and waiting requests reject. */
-  close(): void {
+  close(reason?: string): void {
     this.generation += 1;
-    this.setState({ state: 'closed' });
+    this.setState(reason === undefined ? { state: ConnectionState.Closed } : { state: ConnectionState.Closed, reason });
     clearTimeout(this.retryTimer);
     this.stopHeartbeat();
     const socket = this.detach();
     socket?.close(1000, 'client closed');
     for (const [id, pending] of this.pending) {
       clearTimeout(pending.timer);
-      pending.reject(new Error('client closed'));
+      pending.reject(new UpdraftError(ClientErrorCode.Closed, 'client closed'));
       this.pending.delete(id);
     }
   }
@@ -208,7 +233,7 @@ export class UpdraftClient {
         for (const channel of channels) this.forget(channel);
         throw error;
       }
-      if (!(error instanceof UpdraftError) || error.code !== DISCONNECTED) throw error;
+      if (!(error instanceof UpdraftError) || error.code !== ClientErrorCode.Disconnected) throw error;
       // The connection dropped: the next one catches these channels up with the rest.
       await this.whenLive();
     }
@@ -271,25 +296,43 @@ export class UpdraftClient {
    * `disconnected`, as it does if its connection drops before the reply.
    */
   request<T extends ServerFrame['type']>(action: string, fields: Record<string, unknown>, expect: T, resend = true): Promise<Reply<T>> {
-    if (this.current === 'idle' || this.current === 'closed') {
-      return Promise.reject(new Error(`cannot send ${action}: the client is ${this.current}; call connect() first`));
+    if (this.current === ConnectionState.Idle || this.current === ConnectionState.Closed) {
+      return Promise.reject(new UpdraftError(ClientErrorCode.Closed, `cannot send ${action}: the client is ${this.current}; call connect() first`));
     }
     const open = this.socket?.readyState === OPEN;
-    if (!open && !resend) return Promise.reject(new UpdraftError(DISCONNECTED, `not connected: ${action} was not sent`));
+    if (!open && !resend) return Promise.reject(new UpdraftError(ClientErrorCode.Disconnected, `not connected: ${action} was not sent`));
     const id = `${this.prefix}-${++this.counter}`;
     const frame = { ...fields, action, id };
     return new Promise<ServerFrame>((resolve, reject) => {
       const timeoutMs = this.options.requestTimeoutMs ?? 20_000;
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        reject(new UpdraftError('timeout', `no reply to ${action} within ${timeoutMs} ms`));
+        reject(new UpdraftError(ClientErrorCode.Timeout, `no reply to ${action} within ${timeoutMs} ms`));
       }, timeoutMs);
       this.pending.set(id, { frame, resolve, reject, timer, resend });
       if (open) this.socket?.send(JSON.stringify(frame));
     }).then((reply) => {
-      if (reply.type === 'error') throw new UpdraftError(reply.code, reply.message);
-      if (reply.type !== expect) throw new UpdraftError('internal', `expected ${expect}, got ${reply.type}`);
-      return reply as Reply<T>;
+      if (reply.type === 'error') throw new UpdraftError(reply.code, reply.message, reply.retryAfterMs);
+      if (!isReply(reply, expect)) throw new UpdraftError(ClientErrorCode.UnexpectedReply, `expected ${expect}, got ${reply.type}`);
+      return reply;
+    });
+  }
+
+  /**
+   * Starts a connection attempt. Whatever goes wrong in it is either retried
+   * (no token, no connection) or, if the client cannot work at all, ends it:
+   * nothing is left to reject unhandled, and `connect()` settles either way.
+   */
+  private attemptNow(): void {
+    // While reconnecting, say that the wait is over: a countdown stops, a "retry now" has nothing left to bring forward.
+    if (this.current === ConnectionState.Reconnecting) {
+      const { attempt, reason } = this.lastChange;
+      this.setState({ state: ConnectionState.Reconnecting, ...(attempt === undefined ? {} : { attempt }), ...(reason === undefined ? {} : { reason }) });
+    }
+    this.open().catch((error: unknown) => {
+      if (this.current === ConnectionState.Closed) return;
+      this.events.emit('error', toError(error));
+      this.close(describe(error));
     });
   }
 
@@ -299,19 +342,19 @@ export class UpdraftClient {
     try {
       token = typeof this.options.token === 'string' ? this.options.token : await this.options.token();
     } catch (error) {
-      if (generation === this.generation) this.retry(`could not get a token: ${(error as Error).message}`);
+      if (generation === this.generation) this.retry(`could not get a token: ${describe(error)}`);
       return;
     }
     // close(), or another attempt, came first while the token was on its way.
     if (generation !== this.generation) return;
-    const Socket = this.options.WebSocket ?? (globalThis as { WebSocket?: SocketFactory }).WebSocket;
+    const Socket = this.options.WebSocket ?? defaultWebSocket();
     if (!Socket) throw new Error('no WebSocket implementation: pass one in options.WebSocket');
     const separator = this.options.url.includes('?') ? '&' : '?';
     let socket: SocketLike;
     try {
       socket = new Socket(`${this.options.url}${separator}token=${encodeURIComponent(token)}`);
     } catch (error) {
-      this.retry(`could not connect: ${(error as Error).message}`);
+      this.retry(`could not connect: ${describe(error)}`);
       return;
     }
     this.socket = socket;
@@ -335,7 +378,7 @@ export class UpdraftClient {
   }
 
   private async onOpen(generation: number): Promise<void> {
-    this.setState({ state: 'catching-up' });
+    this.setState({ state: ConnectionState.CatchingUp });
     this.startHeartbeat();
     // Requests that were waiting, or in flight on the last connection, go (again) first.
     for (const pending of this.pending.values()) if (pending.resend) this.socket?.send(JSON.stringify(pending.frame));
@@ -347,13 +390,13 @@ export class UpdraftClient {
       // Replaced, or the socket already dropped (its close schedules the next attempt): nothing to report.
       if (generation !== this.generation || !this.socket) return;
       // The server failed the catch-up: the next connection starts again from the same cursors.
-      this.events.emit('error', error as Error);
+      this.events.emit('error', toError(error));
       this.socket.close(4000, 'catch-up failed');
       return;
     }
-    if (generation !== this.generation || this.current !== 'catching-up') return;
+    if (generation !== this.generation || this.current !== ConnectionState.CatchingUp) return;
     this.attempt = 0;
-    this.setState({ state: 'live' });
+    this.setState({ state: ConnectionState.Live });
   }
 
   /**
@@ -376,7 +419,7 @@ export class UpdraftClient {
             await this.catchUpBatch([channel], generation).catch((refusal: unknown) => {
               if (!isRefusal(refusal)) throw refusal;
               this.forget(channel);
-              this.events.emit('error', new UpdraftError((refusal as UpdraftError).code, `${channel} dropped: ${(refusal as Error).message}`));
+              this.events.emit('error', new UpdraftError(refusal.code, `${channel} dropped: ${refusal.message}`));
             });
           }
         }
@@ -407,17 +450,18 @@ export class UpdraftClient {
   }
 
   private assertCurrent(generation: number): void {
-    if (generation !== this.generation) throw new UpdraftError(DISCONNECTED, 'the connection was replaced');
+    if (generation !== this.generation) throw new UpdraftError(ClientErrorCode.Disconnected, 'the connection was replaced');
   }
 
   private onFrame(data: string): void {
-    let frame: ServerFrame;
-    try {
-      frame = JSON.parse(data) as ServerFrame;
-    } catch {
-      this.events.emit('error', new Error('the server sent a frame that is not JSON'));
+    const parsed = parseServerFrame(data);
+    if (!parsed.ok) {
+      // Reported and skipped: one bad frame must not stop the ones after it. A request it
+      // was meant to answer (if any) times out as if it never came.
+      this.events.emit('error', new UpdraftError(ClientErrorCode.BadFrame, `the server sent a frame this client cannot read: ${parsed.reason}`));
       return;
     }
+    const frame = parsed.frame;
     if (frame.type === 'status') {
       // `user:` channels arrive unasked for the people followed (subscribed at $connect): keep them too.
       if (frame.channel.startsWith('user:') && !this.dropped.has(frame.channel)) this.track(frame.channel);
@@ -435,7 +479,7 @@ export class UpdraftClient {
       this.pending.delete(pending.frame.id);
       pending.resolve(frame);
     } else if (frame.type === 'error') {
-      this.events.emit('error', new UpdraftError(frame.code, frame.message));
+      this.events.emit('error', new UpdraftError(frame.code, frame.message, frame.retryAfterMs));
     }
   }
 
@@ -457,7 +501,10 @@ export class UpdraftClient {
     if (!seen) this.seen.set(channel, (seen = new Set()));
     if (seen.has(item.id)) return;
     seen.add(item.id);
-    if (seen.size > SEEN_PER_CHANNEL) seen.delete(seen.values().next().value as string);
+    if (seen.size > SEEN_PER_CHANNEL) {
+      const oldest = seen.values().next();
+      if (!oldest.done) seen.delete(oldest.value);
+    }
     if ('kind' in item) this.events.emit('notification', item);
     else this.events.emit('status', { channel, status: item });
   }
@@ -494,25 +541,31 @@ export class UpdraftClient {
       if (pending.resend) continue;
       clearTimeout(pending.timer);
       this.pending.delete(id);
-      pending.reject(new UpdraftError(DISCONNECTED, 'the connection dropped before the reply'));
+      pending.reject(new UpdraftError(ClientErrorCode.Disconnected, 'the connection dropped before the reply'));
     }
   }
 
   private retry(reason: string): void {
-    if (this.current === 'closed') return;
+    if (this.current === ConnectionState.Closed) return;
     const delayMs = backoffDelay(this.attempt, this.options.backoff, this.options.random);
     this.attempt += 1;
-    this.setState({ state: 'reconnecting', attempt: this.attempt, delayMs, reason });
+    this.setState({ state: ConnectionState.Reconnecting, attempt: this.attempt, delayMs, nextAttemptAt: Date.now() + delayMs, reason });
     clearTimeout(this.retryTimer);
-    this.retryTimer = setTimeout(() => void this.open(), delayMs);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.attemptNow();
+    }, delayMs);
   }
 
   private startHeartbeat(): void {
     this.stopHeartbeat();
     this.heartbeatTimer = setInterval(() => {
       const socket = this.socket;
-      clearTimeout(this.pongTimer);
-      this.pongTimer = setTimeout(() => {
+      // A ping still unanswered keeps its deadline: a new one must not push it back (as it did
+      // when the pong timeout was as long as the heartbeat, and a silent connection lived on).
+      // The ping goes anyway: it is also what keeps the gateway's idle timer from cutting us.
+      this.pongTimer ??= setTimeout(() => {
+        this.pongTimer = undefined;
         // No pong: the connection is dead even if the socket has not noticed. Replace it.
         if (this.socket === socket && socket) {
           this.dropConnection();
@@ -521,7 +574,10 @@ export class UpdraftClient {
         }
       }, this.options.pongTimeoutMs ?? 15_000);
       this.request('ping', {}, 'pong', false).then(
-        () => clearTimeout(this.pongTimer),
+        () => {
+          clearTimeout(this.pongTimer);
+          this.pongTimer = undefined;
+        },
         () => undefined,
       );
     }, this.options.heartbeatMs ?? 240_000);
@@ -531,6 +587,7 @@ export class UpdraftClient {
     clearInterval(this.heartbeatTimer);
     clearTimeout(this.pongTimer);
     this.heartbeatTimer = undefined;
+    this.pongTimer = undefined;
   }
 
   private detach(): SocketLike | undefined {
@@ -545,6 +602,7 @@ export class UpdraftClient {
 
   private setState(change: StateChange): void {
     this.current = change.state;
+    this.lastChange = change;
     this.events.emit('state', change);
   }
 }
@@ -555,4 +613,24 @@ export class UpdraftClient {
  */
 export function cursorAt(ms: number): StatusId {
   return encodeTime(ms, 10) + '0'.repeat(16);
+}
+
+/**
+ * The platform's WebSocket (browsers, Node 22), if it has one. Checked to be
+ * a constructor; the one cast left in the library, because the DOM typings
+ * declare its handlers with narrower event types than `SocketLike`'s (which
+ * `ws` and the browser both satisfy at run time: the e2e and integration tests).
+ */
+function defaultWebSocket(): SocketFactory | undefined {
+  const found: unknown = Reflect.get(globalThis, 'WebSocket');
+  return typeof found === 'function' ? (found as SocketFactory) : undefined;
+}
+
+const toError = (error: unknown): Error => (error instanceof Error ? error : new Error(describe(error)));
+
+/** A thrown value's message: a token function may reject with anything, not only an Error. */
+function describe(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  if (typeof error === 'string') return error;
+  return `a non-error value (${String(error)})`;
 }

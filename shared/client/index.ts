@@ -1,3 +1,4 @@
 export * from './backoff';
 export * from './client';
+export * from './codes';
 export * from './timeline';

@@ -41,8 +41,8 @@ export class Timeline<T extends Identified> {
   /** Removes every item the predicate matches (an unfollowed author's statuses, say). */
   removeWhere(match: (item: T) => boolean): void {
     for (let i = this.sorted.length - 1; i >= 0; i--) {
-      const item = this.sorted[i] as T;
-      if (match(item)) {
+      const item = this.sorted[i];
+      if (item !== undefined && match(item)) {
         this.sorted.splice(i, 1);
         this.ids.delete(item.id);
       }
@@ -55,7 +55,8 @@ export class Timeline<T extends Identified> {
     let high = this.sorted.length;
     while (low < high) {
       const mid = (low + high) >>> 1;
-      if ((this.sorted[mid] as T).id < id) low = mid + 1;
+      const item = this.sorted[mid];
+      if (item !== undefined && item.id < id) low = mid + 1;
       else high = mid;
     }
     return low;

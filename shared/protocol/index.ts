@@ -4,3 +4,4 @@ export * from './limits';
 export * from './rules';
 export type * from './types';
 export * from './validate';
+export * from './frames';

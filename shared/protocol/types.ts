@@ -1,5 +1,7 @@
 /** Message shapes of PROTOCOL.md, version 1. */
 
+import type { ErrorCode } from './codes';
+
 export type UserId = string;
 export type StatusId = string;
 /** `user:<userId>`, `thread:<statusId>` or `inbox:<userId>`. */
@@ -79,4 +81,11 @@ export type ServerFrame =
   | { type: 'following'; id?: string; users: readonly UserId[] }
   | { type: 'status'; channel: ChannelName; status: Status }
   | { type: 'notification'; notification: Notification }
-  | { type: 'error'; id?: string; code: string; message: string };
+  | {
+      type: 'error';
+      id?: string;
+      code: ErrorCode;
+      message: string;
+      /** Not sent by version 1 servers: how long to wait before trying again (`rate_limited`); clients read it when present. */
+      retryAfterMs?: number;
+    };

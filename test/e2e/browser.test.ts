@@ -124,4 +124,114 @@ describe('the browser app', () => {
     expect(await statusCard(frank, 'posted while frank was away').count()).toBe(1);
     await frank.screenshot({ path: path.join(SHOTS, 'caught-up-phone.png'), fullPage: true });
   });
+
+  it('says it is loading, not that there is nothing, while it connects for someone who follows people', async () => {
+    const gina = await signIn('e-gina');
+    await follow(gina, 'e-hal');
+    await gina.close();
+
+    // Signing in again: the sign-in form gets its token, the connection's token is held.
+    const page = await (await browser.newContext({ viewport: DESKTOP })).newPage();
+    const held: Route[] = [];
+    let tokens = 0;
+    await page.route('**/dev/token**', (route) => void (++tokens === 1 ? route.continue() : held.push(route)));
+    await page.goto(stack.httpUrl);
+    await page.getByLabel('Your user id').fill('e-gina');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.locator('[data-state="connecting"]').waitFor();
+
+    await page.getByText('Loading your feed…').waitFor();
+    await page.getByText('Loading whom you follow…').waitFor();
+    expect(await page.getByText(/Nothing here yet|You follow no one yet/).count()).toBe(0);
+    await page.screenshot({ path: path.join(SHOTS, 'loading-desktop.png'), fullPage: true });
+
+    expect(held.length).toBeGreaterThan(0);
+    for (const route of held) await route.continue();
+    await page.unroute('**/dev/token**');
+    await live(page);
+    await page.locator('.people li', { hasText: 'e-hal' }).waitFor();
+    await page.getByText('Nothing here yet. Follow someone, or post the first status.').waitFor();
+    expect(await page.getByText(/Loading|You follow no one yet/).count()).toBe(0);
+  });
+
+  it('puts the focus in the reply box on every Reply, also on the status it already answers', async () => {
+    const ida = await signIn('e-ida');
+    await post(ida, 'focus on me');
+    const reply = statusCard(ida, 'focus on me').getByRole('button', { name: /Reply to e-ida/ });
+    const box = ida.getByRole('region', { name: 'Thread' }).getByRole('textbox', { name: 'Reply to e-ida' });
+
+    await reply.click();
+    await box.waitFor();
+    await ida.keyboard.type('first ');
+    await reply.click(); // the same status: the box already answers it
+    await ida.keyboard.type('second');
+
+    // Typed text goes where the focus is: both words in the box means it had the focus both times.
+    expect(await box.inputValue()).toBe('first second');
+  });
+
+  it('counts down to the next reconnection each second and retries at once on "Retry now"', async () => {
+    const jay = await signIn('e-jay', PHONE);
+    // Every attempt fails (no token), so the backoff grows: its ceiling doubles from 0.5 s, with random jitter.
+    await jay.route('**/dev/token**', (route) => void route.fulfill({ status: 503, contentType: 'application/json', body: '{"message":"held by the test"}' }));
+    expect(await stack.disconnectUser('e-jay')).toBe(1);
+
+    // Wait for a wait long enough to watch: 5 s or more.
+    const countdown = jay.locator('.countdown', { hasText: /next in ([5-9]|\d\d+) s/ });
+    await countdown.waitFor({ timeout: 90_000 });
+    const start = Number(/next in (\d+) s/.exec((await countdown.textContent()) ?? '')?.[1]);
+    await jay.getByText(`next in ${start - 1} s`).waitFor({ timeout: 2_000 });
+    await jay.screenshot({ path: path.join(SHOTS, 'countdown-phone.png'), fullPage: true });
+
+    // At least 3 s are left (the display rounds up): an attempt within 2 s of the click is the click's.
+    await jay.unroute('**/dev/token**');
+    const clickedAt = Date.now();
+    const tokenAsked = jay.waitForRequest('**/dev/token**', { timeout: 2_000 });
+    await jay.getByRole('button', { name: 'Retry now' }).click();
+    await tokenAsked;
+    expect(Date.now() - clickedAt).toBeLessThan(2_000);
+    await live(jay);
+    expect(await jay.getByRole('button', { name: 'Retry now' }).count()).toBe(0);
+  });
+
+  it('keeps the unread count across signing out and in, until it is marked read', async () => {
+    const kim = await signIn('e-kim');
+    const leo = await signIn('e-leo', PHONE);
+    const notifications = kim.getByRole('region', { name: /Notifications/ });
+    await follow(leo, 'e-kim');
+    await notifications.getByText('followed you').waitFor({ timeout: 10_000 });
+    expect(await notifications.locator('.unread').textContent()).toBe('1');
+
+    const signInAgain = async () => {
+      await kim.getByRole('button', { name: 'Sign out' }).click();
+      await kim.getByLabel('Your user id').fill('e-kim');
+      await kim.getByRole('button', { name: 'Sign in' }).click();
+      await live(kim);
+      // The unread count is computed with the notifications: once one shows, the count is final.
+      await notifications.getByText('followed you').waitFor();
+    };
+    await signInAgain();
+    expect(await notifications.locator('.unread').textContent()).toBe('1');
+    await kim.screenshot({ path: path.join(SHOTS, 'unread-kept-desktop.png'), fullPage: true });
+
+    await notifications.getByRole('button', { name: 'Mark read' }).click();
+    await signInAgain();
+    expect(await notifications.locator('.unread').count()).toBe(0);
+  });
+
+  it('clears a "posting too fast" message once its time has passed', async () => {
+    const max = await signIn('e-max');
+    const box = max.getByLabel("What's happening?");
+    const alert = max.locator('.composer .error');
+    // A burst of 10, then 1 a second: posting as fast as the app allows passes the limit within a few more.
+    for (let i = 0; i < 30 && (await alert.count()) === 0; i++) {
+      await box.fill(`quick ${i}`);
+      await box.press('Enter');
+      // Posted (the box empties) or refused (the message shows): either way the composer takes the next.
+      while ((await alert.count()) === 0 && (await box.inputValue()) !== '') await max.waitForTimeout(20);
+    }
+    expect(await alert.textContent()).toMatch(/posting too fast/);
+
+    await alert.waitFor({ state: 'detached', timeout: 5_000 });
+  });
 });

@@ -21,7 +21,7 @@ afterAll(async () => {
 /** Holds a client's next connection attempts back (its token does not come) until released. */
 class Gate {
   private opened: Promise<void> = Promise.resolve();
-  private release = () => undefined as void;
+  private release: () => void = () => undefined;
   close(): void {
     this.opened = new Promise((resolve) => (this.release = resolve));
   }

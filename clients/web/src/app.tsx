@@ -1,4 +1,5 @@
 import { useEffect, useState } from 'react';
+import { messageOf } from './errors';
 import { Home } from './home';
 import { loadConfig, saveSession, savedSession, type AppConfig, type Session } from './session';
 import { SignIn } from './sign-in';
@@ -9,7 +10,9 @@ export function App() {
   const [session, setSession] = useState<Session | undefined>(savedSession);
 
   useEffect(() => {
-    loadConfig().then(setConfig, (error: Error) => setFailure(error.message));
+    loadConfig().then(setConfig, (error: unknown) => {
+      setFailure(messageOf(error));
+    });
   }, []);
 
   const signIn = (next: Session | undefined) => {

@@ -1,27 +1,57 @@
-import { useId, useState, type FormEvent, type KeyboardEvent } from 'react';
+import { useEffect, useId, useRef, useState, type KeyboardEvent, type SubmitEvent } from 'react';
+import { UpdraftError } from '../../../shared/client';
+import { ErrorCode } from '../../../shared/protocol/codes';
+import { Limits } from '../../../shared/protocol/limits';
+import { codePoints } from '../../../shared/protocol/validate';
+import { messageOf } from './errors';
 
-const MAX = 500;
+const MAX = Limits.textMaxCodePoints;
+/**
+ * How long a "posting too fast" message stays when the server does not say
+ * how long to wait: version 1 servers give the wait only in the message's
+ * words, which are not parsed. At the default rate (1 post a second once the
+ * burst of 10 is spent) the wait is at most a second or two.
+ */
+export const RATE_LIMIT_SHOWN_MS = 3_000;
 
 /** A text box that posts on Enter (Shift+Enter for a new line) and keeps the text if posting fails. */
 export function Composer({
   label,
   submitLabel,
   onSubmit,
-  autoFocus = false,
+  focusRequest,
 }: {
   label: string;
   submitLabel: string;
   onSubmit: (text: string) => Promise<unknown>;
-  /** Takes the focus (and scrolls into view) when it appears: a reply box opened from the feed. */
-  autoFocus?: boolean;
+  /**
+   * Takes the focus (and scrolls into view) when it appears, and again each
+   * time this number changes: a reply box asked for from the feed, even when
+   * it already answers that status.
+   */
+  focusRequest?: number;
 }) {
   const id = useId();
+  const box = useRef<HTMLTextAreaElement>(null);
   const [text, setText] = useState('');
   const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string>();
-  const length = [...text.trim()].length;
+  const [error, setError] = useState<{ readonly message: string; readonly clearAfterMs?: number }>();
+  const length = codePoints(text.trim());
 
-  const submit = async (event?: FormEvent) => {
+  useEffect(() => {
+    if (focusRequest === undefined) return;
+    box.current?.focus();
+    box.current?.scrollIntoView({ block: 'nearest' });
+  }, [focusRequest]);
+
+  // A rate-limit message is true only for a while: it goes when its time has passed.
+  useEffect(() => {
+    if (error?.clearAfterMs === undefined) return;
+    const timer = setTimeout(() => setError(undefined), error.clearAfterMs);
+    return () => clearTimeout(timer);
+  }, [error]);
+
+  const submit = async (event?: SubmitEvent | KeyboardEvent) => {
     event?.preventDefault();
     if (length < 1 || length > MAX || busy) return;
     setBusy(true);
@@ -30,7 +60,8 @@ export function Composer({
       await onSubmit(text);
       setText('');
     } catch (failure) {
-      setError((failure as Error).message);
+      const rateLimited = failure instanceof UpdraftError && failure.code === ErrorCode.RateLimited;
+      setError({ message: messageOf(failure), ...(rateLimited ? { clearAfterMs: failure.retryAfterMs ?? RATE_LIMIT_SHOWN_MS } : {}) });
     } finally {
       setBusy(false);
     }
@@ -41,16 +72,24 @@ export function Composer({
   };
 
   return (
-    <form className="composer" onSubmit={submit}>
+    <form className="composer" onSubmit={(event) => void submit(event)}>
       <label htmlFor={id}>{label}</label>
-      <textarea id={id} rows={2} autoFocus={autoFocus} value={text} onChange={(e) => setText(e.target.value)} onKeyDown={onKeyDown} aria-describedby={`${id}-count`} />
+      <textarea
+        id={id}
+        ref={box}
+        rows={2}
+        value={text}
+        onChange={(e) => setText(e.target.value)}
+        onKeyDown={onKeyDown}
+        aria-describedby={`${id}-count`}
+      />
       <div className="composer-row">
         <span id={`${id}-count`} className={length > MAX ? 'count over' : 'count'}>
           {length}/{MAX}
         </span>
         {error && (
           <span className="error" role="alert">
-            {error}
+            {error.message}
           </span>
         )}
         <button type="submit" disabled={busy || length < 1 || length > MAX}>

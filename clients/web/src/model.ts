@@ -1,14 +1,21 @@
 import pLimit from 'p-limit';
-import { cursorAt, Timeline, UpdraftClient, type StateChange } from '../../../shared/client';
-import { inboxChannel, threadChannel, userChannel } from '../../../shared/protocol/channels';
+import { cursorAt, ConnectionState, Timeline, UpdraftClient, type StateChange } from '../../../shared/client';
+import { inboxChannel, parseChannel, threadChannel, userChannel } from '../../../shared/protocol/channels';
+import { Limits } from '../../../shared/protocol/limits';
 import type { Notification, Presence, Status } from '../../../shared/protocol/types';
+import { messageOf } from './errors';
+import { loadReadMark, saveReadMark } from './read-marks';
 
 export interface Snapshot {
   readonly me: string;
   readonly connection: StateChange;
   /** The home feed: the people followed and me, newest first. */
   readonly feed: readonly Status[];
+  /** False until the first fill of the feed has answered: an empty feed before then means "loading", not "nothing". */
+  readonly feedLoaded: boolean;
   readonly following: readonly string[];
+  /** False until the server has said whom I follow. */
+  readonly followingLoaded: boolean;
   readonly presence: ReadonlyMap<string, Presence>;
   /** Newest first. */
   readonly inbox: readonly Notification[];
@@ -21,7 +28,14 @@ export interface Snapshot {
 
 const FEED_SIZE = 200;
 const FILL_PER_USER = 20;
-const PRESENCE_EVERY_MS = 30_000;
+/**
+ * Presence is asked for all the people followed at most this often, as
+ * before; it is skipped while the tab is hidden, and events fill the gaps
+ * (a reconnection, a follow, the tab shown again, a status from someone).
+ */
+export const PRESENCE_EVERY_MS = 30_000;
+/** A status this recent from someone followed says they are online now, without asking. */
+const ONLINE_IF_POSTED_WITHIN_MS = 60_000;
 const fill = pLimit(4);
 
 /**
@@ -36,26 +50,40 @@ export class AppModel {
   private readonly known = new Map<string, Status>();
   private readonly threads = new Map<string, Timeline<Status>>();
   private following: string[] = [];
+  private followingLoaded = false;
+  private feedLoaded = false;
   private presence = new Map<string, Presence>();
   private openThread: string | undefined;
-  /** Notifications up to this id are read; undefined until the inbox's first page is in. */
-  private readUpTo: string | undefined;
+  /**
+   * Notifications up to this id are read. Kept per user in this browser, so
+   * signing in again keeps the count; with no mark yet, every notification
+   * held is unread.
+   */
+  private readUpTo: string;
   private problem: string | undefined;
-  private connection: StateChange = { state: 'idle' };
-  private listeners = new Set<() => void>();
+  private connection: StateChange = { state: ConnectionState.Idle };
+  private readonly listeners = new Set<() => void>();
   private current: Snapshot;
-  private presenceTimer: ReturnType<typeof setInterval> | undefined;
+  /** Presence polling runs once the first fill is done; until then a refresh would find no one to ask about. */
+  private presenceStarted = false;
+  private presenceTimer: ReturnType<typeof setTimeout> | undefined;
+  /** When the last full presence refresh was asked for (epoch ms). */
+  private presenceAskedAt = 0;
+  private readonly onVisibility = () => {
+    if (!document.hidden && Date.now() - this.presenceAskedAt >= PRESENCE_EVERY_MS) this.refreshPresenceInBackground();
+  };
 
   constructor(
     private readonly client: UpdraftClient,
     readonly me: string,
   ) {
+    this.readUpTo = loadReadMark(me) ?? cursorAt(0);
     this.current = this.build();
     client.events.on('state', (change) => {
       this.connection = change;
       this.changed();
-      // Presence is asked for while live only: requests made offline would pile up and time out.
-      if (change.state === 'live' && this.presenceTimer !== undefined) void this.refreshPresence().catch((error) => this.fail(error));
+      // On every (re)connection: who went on or off line while we were away. Requests made offline would pile up and time out.
+      if (change.state === ConnectionState.Live && this.presenceStarted) this.refreshPresenceInBackground();
     });
     client.events.on('status', ({ channel, status }) => this.onStatus(channel, status));
     client.events.on('notification', (notification) => {
@@ -76,28 +104,34 @@ export class AppModel {
 
   /** Connects, then fills the feed, the inbox and presence; the client keeps them live from there. */
   async start(): Promise<void> {
+    document.addEventListener('visibilitychange', this.onVisibility);
     await this.client.connect();
     await this.client.subscribe([userChannel(this.me), inboxChannel(this.me)]);
     // Merged, not replaced: a follow made while this was on its way stays.
     this.following = [...new Set([...this.following, ...(await this.client.following())])].sort();
+    this.followingLoaded = true;
     this.changed();
-    const [inbox] = await Promise.all([
+    await Promise.all([
       this.client.history(inboxChannel(this.me), { limit: 20 }),
       // A few pages at a time: one request per person followed, so a long follow list must not flood the API.
       ...[this.me, ...this.following].map((user) => fill(() => this.client.history(userChannel(user), { limit: FILL_PER_USER }))),
     ]);
-    // What the first page of the inbox held was there before this visit: not news. Anything newer is.
-    this.readUpTo = inbox.items[0]?.id ?? cursorAt(0);
+    this.feedLoaded = true;
     this.changed();
-    this.presenceTimer = setInterval(() => {
-      if (this.client.state === 'live') void this.refreshPresence().catch((error) => this.fail(error));
-    }, PRESENCE_EVERY_MS);
+    this.presenceStarted = true;
     await this.refreshPresence();
   }
 
   stop(): void {
-    clearInterval(this.presenceTimer);
+    document.removeEventListener('visibilitychange', this.onVisibility);
+    clearTimeout(this.presenceTimer);
+    this.presenceStarted = false;
     this.client.close();
+  }
+
+  /** "Retry now" while reconnecting. */
+  reconnectNow(): void {
+    this.client.reconnectNow();
   }
 
   async post(text: string, replyTo?: string): Promise<Status> {
@@ -110,13 +144,17 @@ export class AppModel {
     await this.client.follow(user);
     if (!this.following.includes(user)) this.following = [...this.following, user].sort();
     this.changed();
-    // Their recent statuses and presence fill in behind: the follow itself is done.
-    void Promise.all([this.client.history(userChannel(user), { limit: FILL_PER_USER }), this.refreshPresence()]).catch((error) => this.fail(error));
+    // Their recent statuses and presence fill in behind: the follow itself is done. Presence for them alone.
+    void Promise.all([this.client.history(userChannel(user), { limit: FILL_PER_USER }), this.askPresence([user])]).catch((error: unknown) => {
+      this.fail(error);
+    });
   }
 
   async unfollow(user: string): Promise<void> {
     await this.client.unfollow(user);
     this.following = this.following.filter((u) => u !== user);
+    this.presence.delete(user);
+    this.presence = new Map(this.presence);
     this.changed();
   }
 
@@ -139,12 +177,16 @@ export class AppModel {
   }
 
   markRead(): void {
-    this.readUpTo = this.inbox.newest(1)[0]?.id ?? this.readUpTo;
+    const newest = this.inbox.newest(1)[0]?.id;
+    if (newest !== undefined && newest > this.readUpTo) {
+      this.readUpTo = newest;
+      saveReadMark(this.me, newest);
+    }
     this.changed();
   }
 
   fail(error: unknown): void {
-    this.problem = error instanceof Error ? error.message : String(error);
+    this.problem = messageOf(error);
     this.changed();
   }
 
@@ -153,22 +195,64 @@ export class AppModel {
     this.changed();
   }
 
+  private refreshPresenceInBackground(): void {
+    this.refreshPresence().catch((error: unknown) => {
+      this.fail(error);
+    });
+  }
+
+  /**
+   * Asks for everyone followed (the first 100: one request's worth), then
+   * schedules the next ask. The periodic ask is skipped while the tab is
+   * hidden or the client is not live; showing the tab again asks at once if
+   * one was missed.
+   */
   private async refreshPresence(): Promise<void> {
-    const users = this.following.slice(0, 100);
+    clearTimeout(this.presenceTimer);
+    this.presenceTimer = setTimeout(() => {
+      if (this.client.state === ConnectionState.Live && !document.hidden) this.refreshPresenceInBackground();
+      else this.presenceTimer = undefined;
+    }, PRESENCE_EVERY_MS);
+    const users = this.following.slice(0, Limits.presenceMaxUsers);
     if (users.length === 0) return;
-    this.presence = new Map((await this.client.presence(users)).map((p) => [p.user, p]));
+    this.presenceAskedAt = Date.now();
+    const answer = await this.client.presence(users);
+    this.presence = new Map(answer.map((p) => [p.user, p]));
     this.changed();
+  }
+
+  /** Presence for a few people (one just followed), merged into what is known. */
+  private async askPresence(users: readonly string[]): Promise<void> {
+    const answer = await this.client.presence(users);
+    this.presence = new Map([...this.presence, ...answer.map((p): [string, Presence] => [p.user, p])]);
+    this.changed();
+  }
+
+  /**
+   * Someone followed posted just now, after they were last seen leaving:
+   * they are online. Shown at once, with no request; the next refresh
+   * corrects it if they have gone since.
+   */
+  private inferOnline(status: Status): void {
+    if (!this.presenceStarted || !this.following.includes(status.author)) return;
+    const posted = Date.parse(status.createdAt);
+    if (!(Date.now() - posted < ONLINE_IF_POSTED_WITHIN_MS)) return;
+    const known = this.presence.get(status.author);
+    if (known?.online) return;
+    if (known?.lastSeen !== undefined && Date.parse(known.lastSeen) >= posted) return;
+    this.presence = new Map(this.presence).set(status.author, { user: status.author, online: true, lastSeen: status.createdAt });
   }
 
   private onStatus(channel: string, status: Status): void {
     this.remember(status);
-    if (channel.startsWith('thread:')) {
-      const root = channel.slice('thread:'.length);
-      let thread = this.threads.get(root);
-      if (!thread) this.threads.set(root, (thread = new Timeline()));
+    const parsed = parseChannel(channel);
+    if (parsed?.kind === 'thread') {
+      let thread = this.threads.get(parsed.key);
+      if (!thread) this.threads.set(parsed.key, (thread = new Timeline()));
       thread.add(status);
     } else {
       this.statuses.add(status);
+      this.inferOnline(status);
     }
     this.changed();
   }
@@ -195,18 +279,20 @@ export class AppModel {
     const feed: Status[] = [];
     const all = this.statuses.items();
     for (let i = all.length - 1; i >= 0 && feed.length < FEED_SIZE; i--) {
-      const status = all[i] as Status;
-      if (shown.has(status.author)) feed.push(status);
+      const status = all[i];
+      if (status !== undefined && shown.has(status.author)) feed.push(status);
     }
     const readUpTo = this.readUpTo;
     return {
       me: this.me,
       connection: this.connection,
       feed,
+      feedLoaded: this.feedLoaded,
       following: this.following,
+      followingLoaded: this.followingLoaded,
       presence: this.presence,
       inbox: this.inbox.newest(50),
-      unread: readUpTo === undefined ? 0 : this.inbox.items().filter((n) => n.id > readUpTo).length,
+      unread: this.inbox.items().filter((n) => n.id > readUpTo).length,
       thread: root ? { root, status: this.known.get(root), replies: [...(this.threads.get(root)?.items() ?? [])] } : undefined,
       problem: this.problem,
     };

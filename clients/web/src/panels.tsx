@@ -1,6 +1,7 @@
-import { useId, useState, type FormEvent } from 'react';
+import { useId, useState, type SubmitEvent } from 'react';
 import type { Notification, Presence, Status } from '../../../shared/protocol/types';
 import { Composer } from './composer';
+import { messageOf } from './errors';
 import type { Snapshot } from './model';
 import { USER_ID } from './session';
 import { ago, StatusCard } from './status-list';
@@ -8,12 +9,15 @@ import { ago, StatusCard } from './status-list';
 export function ThreadView({
   thread,
   replyTo,
+  focusRequest,
   onReply,
   onPick,
   onClose,
 }: {
   thread: NonNullable<Snapshot['thread']>;
   replyTo: string;
+  /** Changes each time a "Reply" is clicked: the reply box takes the focus again, even if it already answers that status. */
+  focusRequest: number;
   onReply: (text: string, replyTo: string) => Promise<unknown>;
   onPick: (status: Status) => void;
   onClose: () => void;
@@ -37,7 +41,7 @@ export function ThreadView({
       </ol>
       <Composer
         key={replyTo}
-        autoFocus
+        focusRequest={focusRequest}
         label={answering ? `Reply to ${answering.author}` : 'Reply'}
         submitLabel="Reply"
         onSubmit={(text) => onReply(text, replyTo)}
@@ -87,11 +91,7 @@ export function Inbox({
               ) : (
                 <span>
                   <strong>{n.from}</strong> replied: “{n.status?.text}”{' '}
-                  {n.status && (
-                    <button type="button" className="link" onClick={() => onOpen(n.status as Status)}>
-                      Open thread
-                    </button>
-                  )}
+                  {n.status && <OpenThread status={n.status} onOpen={onOpen} />}
                 </span>
               )}{' '}
               <time dateTime={n.at}>{ago(n.at)}</time>
@@ -103,15 +103,27 @@ export function Inbox({
   );
 }
 
+/** A button with its status in hand: a closure over `n.status` would lose what the check above it knows. */
+function OpenThread({ status, onOpen }: { status: Status; onOpen: (status: Status) => void }) {
+  return (
+    <button type="button" className="link" onClick={() => onOpen(status)}>
+      Open thread
+    </button>
+  );
+}
+
 export function FollowPanel({
   me,
   following,
+  loaded,
   presence,
   onFollow,
   onUnfollow,
 }: {
   me: string;
   following: readonly string[];
+  /** False until the server has said whom I follow: until then an empty list means nothing. */
+  loaded: boolean;
   presence: ReadonlyMap<string, Presence>;
   onFollow: (user: string) => Promise<void>;
   onUnfollow: (user: string) => Promise<void>;
@@ -120,24 +132,30 @@ export function FollowPanel({
   const [user, setUser] = useState('');
   const [error, setError] = useState<string>();
 
-  const submit = async (event: FormEvent) => {
+  const submit = async (event: SubmitEvent) => {
     event.preventDefault();
     const name = user.trim();
     setError(undefined);
-    if (!USER_ID.test(name)) return setError('use 1 to 64 letters, digits, - or _');
-    if (name === me) return setError('you cannot follow yourself');
+    if (!USER_ID.test(name)) {
+      setError('use 1 to 64 letters, digits, - or _');
+      return;
+    }
+    if (name === me) {
+      setError('you cannot follow yourself');
+      return;
+    }
     try {
       await onFollow(name);
       setUser('');
     } catch (failure) {
-      setError((failure as Error).message);
+      setError(messageOf(failure));
     }
   };
 
   return (
     <section className="panel following" aria-labelledby="following-title">
       <h2 id="following-title">Following</h2>
-      <form onSubmit={submit} className="follow-form">
+      <form onSubmit={(event) => void submit(event)} className="follow-form">
         <label htmlFor={id}>Follow someone</label>
         <div className="inline">
           <input id={id} value={user} onChange={(e) => setUser(e.target.value)} placeholder="user id" autoComplete="off" />
@@ -151,7 +169,11 @@ export function FollowPanel({
           </p>
         )}
       </form>
-      {following.length === 0 ? (
+      {!loaded && following.length === 0 ? (
+        <p className="loading" role="status">
+          Loading whom you follow…
+        </p>
+      ) : following.length === 0 ? (
         <p className="empty">You follow no one yet.</p>
       ) : (
         <ul className="people">
@@ -163,7 +185,7 @@ export function FollowPanel({
                 <span className={`dot ${state}`} aria-hidden="true" />
                 <span className="name">{name}</span>
                 <span className="presence">{seen?.online ? 'online' : seen?.lastSeen ? `seen ${ago(seen.lastSeen)} ago` : 'offline'}</span>
-                <button type="button" className="quiet" onClick={() => void onUnfollow(name).catch((e: Error) => setError(e.message))}>
+                <button type="button" className="quiet" onClick={() => void onUnfollow(name).catch((e: unknown) => setError(messageOf(e)))}>
                   Unfollow <span className="visually-hidden">{name}</span>
                 </button>
               </li>

@@ -18,15 +18,19 @@ export const USER_ID = /^[A-Za-z0-9_-]{1,64}$/;
 export async function loadConfig(): Promise<AppConfig> {
   const response = await fetch('./config.json', { cache: 'no-store' });
   if (!response.ok) throw new Error(`could not load config.json (HTTP ${response.status})`);
-  return (await response.json()) as AppConfig;
+  const body: unknown = await response.json();
+  if (!isRecord(body) || typeof body['wsUrl'] !== 'string') throw new Error('config.json has no wsUrl');
+  return { wsUrl: body['wsUrl'], devTokens: body['devTokens'] === true };
 }
 
 /** A dev token from the local stack; a fresh one on every call, so a reconnection never uses an expired one. */
 export async function devToken(user: string): Promise<string> {
   const response = await fetch(`./dev/token?user=${encodeURIComponent(user)}`);
-  const body = (await response.json()) as { token?: string; message?: string };
-  if (!response.ok || !body.token) throw new Error(body.message ?? `HTTP ${response.status}`);
-  return body.token;
+  const body: unknown = await response.json().catch(() => undefined);
+  const token = isRecord(body) ? body['token'] : undefined;
+  if (response.ok && typeof token === 'string' && token !== '') return token;
+  const message = isRecord(body) ? body['message'] : undefined;
+  throw new Error(typeof message === 'string' ? message : `HTTP ${response.status}`);
 }
 
 /** The user a token names, or an error that says why it will not do. */
@@ -45,10 +49,24 @@ export function userOf(token: string): string {
 /** Kept per tab (sessionStorage), so two windows can be two people. */
 export function savedSession(): Session | undefined {
   const raw = sessionStorage.getItem(KEY);
-  return raw ? (JSON.parse(raw) as Session) : undefined;
+  if (!raw) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    return undefined;
+  }
+  // Written by this app, but storage is the user's to edit: read it as anything.
+  if (!isRecord(value)) return undefined;
+  const { user, token } = value;
+  return typeof user === 'string' && USER_ID.test(user) && typeof token === 'string' ? { user, token } : undefined;
 }
 
 export function saveSession(session: Session | undefined): void {
   if (session) sessionStorage.setItem(KEY, JSON.stringify(session));
   else sessionStorage.removeItem(KEY);
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

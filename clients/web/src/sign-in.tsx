@@ -1,4 +1,5 @@
-import { useState, type FormEvent } from 'react';
+import { useState, type SubmitEvent } from 'react';
+import { messageOf } from './errors';
 import { devToken, userOf, USER_ID, type AppConfig, type Session } from './session';
 
 /** Locally: pick any user id and get a dev token. Deployed: paste a token from your identity provider. */
@@ -7,7 +8,7 @@ export function SignIn({ config, onSignIn }: { config: AppConfig; onSignIn: (ses
   const [error, setError] = useState<string>();
   const [busy, setBusy] = useState(false);
 
-  const submit = async (event: FormEvent) => {
+  const submit = async (event: SubmitEvent) => {
     event.preventDefault();
     setError(undefined);
     setBusy(true);
@@ -21,7 +22,7 @@ export function SignIn({ config, onSignIn }: { config: AppConfig; onSignIn: (ses
         onSignIn({ user: userOf(token), token });
       }
     } catch (failure) {
-      setError((failure as Error).message);
+      setError(messageOf(failure));
     } finally {
       setBusy(false);
     }
@@ -31,7 +32,7 @@ export function SignIn({ config, onSignIn }: { config: AppConfig; onSignIn: (ses
     <main className="centered sign-in">
       <h1>Updraft</h1>
       <p>What your friends are up to, as it happens.</p>
-      <form onSubmit={submit}>
+      <form onSubmit={(event) => void submit(event)}>
         {config.devTokens ? (
           <>
             <label htmlFor="user">Your user id</label>

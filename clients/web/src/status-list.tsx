@@ -7,11 +7,20 @@ export function StatusList({
   label = 'Statuses',
 }: {
   statuses: readonly Status[];
-  empty: string;
+  /** What an empty list says; undefined while the list is still loading. */
+  empty: string | undefined;
   onReply: (status: Status) => void;
   label?: string;
 }) {
-  if (statuses.length === 0) return <p className="empty">{empty}</p>;
+  if (statuses.length === 0) {
+    return empty === undefined ? (
+      <p className="loading" role="status">
+        Loading your feed…
+      </p>
+    ) : (
+      <p className="empty">{empty}</p>
+    );
+  }
   return (
     <ol className="statuses" aria-label={label}>
       {statuses.map((status) => (

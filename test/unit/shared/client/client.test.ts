@@ -1,5 +1,8 @@
-import { UpdraftClient, type SocketLike } from '../../../../shared/client';
+import { ClientErrorCode, ConnectionState, UpdraftClient, UpdraftError, type ClientOptions, type SocketLike, type StateChange } from '../../../../shared/client';
 import { newId } from '../../../../shared/ids';
+
+// Fake time: backoff, heartbeats and timeouts run at once and in a known order, with no real waiting.
+jest.useFakeTimers();
 
 /** A socket the test plays the server for: it sees what the client sends and answers by hand. */
 class FakeSocket implements SocketLike {
@@ -35,11 +38,25 @@ class FakeSocket implements SocketLike {
   }
 }
 
+/** `expect.stringContaining`/`stringMatching`, typed `unknown` rather than `any`. */
+const text = (pattern: string | RegExp): unknown => (typeof pattern === 'string' ? expect.stringContaining(pattern) : expect.stringMatching(pattern));
+
+/** Moves fake time on in small steps (one second at most) until `check` holds. */
 const until = async (check: () => boolean) => {
-  for (let i = 0; i < 200 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 5));
+  for (let i = 0; i < 200 && !check(); i++) await jest.advanceTimersByTimeAsync(5);
   if (!check()) throw new Error('condition never held');
 };
-const last = () => FakeSocket.opened[FakeSocket.opened.length - 1] as FakeSocket;
+function last(): FakeSocket {
+  const socket = FakeSocket.opened[FakeSocket.opened.length - 1];
+  if (!socket) throw new Error('no socket opened yet');
+  return socket;
+}
+/** connect() on fake time: lets the fake socket open and the catch-up run. */
+async function connected(target: UpdraftClient): Promise<void> {
+  const connecting = target.connect();
+  await jest.advanceTimersByTimeAsync(0);
+  await connecting;
+}
 
 let client: UpdraftClient;
 const accept = FakeSocket.onSubscribe;
@@ -49,20 +66,20 @@ beforeEach(() => {
 });
 afterEach(() => client.close());
 
-function create(options: { heartbeatMs?: number; pongTimeoutMs?: number } = {}) {
+function create(options: Partial<ClientOptions> = {}) {
   client = new UpdraftClient({ url: 'ws://server/dev', token: 't0k', WebSocket: FakeSocket, backoff: { initialMs: 1, maxMs: 5 }, ...options });
   return client;
 }
 
 describe('UpdraftClient', () => {
   it('puts the token in the query string', async () => {
-    await create().connect();
+    await connected(create());
 
     expect(last().url).toBe('ws://server/dev?token=t0k');
   });
 
   it('hands a status over once however often it is delivered', async () => {
-    await create().connect();
+    await connected(create());
     const statuses: string[] = [];
     client.events.on('status', ({ status }) => statuses.push(status.id));
     const id = newId();
@@ -76,7 +93,7 @@ describe('UpdraftClient', () => {
   });
 
   it('sends a request again on the next connection when the first dropped before the reply', async () => {
-    await create().connect();
+    await connected(create());
     const posting = client.post('survives a drop');
     const first = last();
     await until(() => first.sent.some((f) => f['action'] === 'post'));
@@ -91,7 +108,7 @@ describe('UpdraftClient', () => {
   });
 
   it('resubscribes with the last id seen on each channel after a reconnection', async () => {
-    await create().connect();
+    await connected(create());
     await client.subscribe(['user:bob']);
     const id = newId();
     last().reply({ type: 'status', channel: 'user:bob', status: { id, author: 'bob', text: 'x', createdAt: '' } });
@@ -103,7 +120,7 @@ describe('UpdraftClient', () => {
   });
 
   it('replaces a connection whose heartbeat goes unanswered', async () => {
-    await create({ heartbeatMs: 10, pongTimeoutMs: 10 }).connect();
+    await connected(create({ heartbeatMs: 10, pongTimeoutMs: 10 }));
     const silent = last();
 
     await until(() => FakeSocket.opened.length === 2);
@@ -115,13 +132,13 @@ describe('UpdraftClient', () => {
   it('refuses requests before connect() and after close()', async () => {
     create();
     await expect(client.ping()).rejects.toThrow(/call connect\(\) first/);
-    await client.connect();
+    await connected(client);
     client.close();
-    await expect(client.ping()).rejects.toThrow(/client is closed/);
+    await expect(client.ping()).rejects.toMatchObject({ code: ClientErrorCode.Closed, message: text(/client is closed/) });
   });
 
   it('does not let a live status move a cursor past what the catch-up has yet to bring', async () => {
-    await create().connect();
+    await connected(create());
     await client.subscribe(['user:ann']);
     const [first, missed, live] = [newId(), newId(), newId()];
     const status = (id: string) => ({ type: 'status', channel: 'user:ann', status: { id, author: 'ann', text: id, createdAt: '' } });
@@ -138,18 +155,19 @@ describe('UpdraftClient', () => {
     expect(client.channels.get('user:ann')).toBe(first);
     expect(held[0]?.['since']).toEqual({ 'user:ann': first });
     last().reply({ type: 'subscribed', id: held[0]?.['id'], channels: ['user:ann'], missed: { 'user:ann': [status(missed).status, status(live).status] } });
+    await jest.advanceTimersByTimeAsync(0);
     await client.whenLive();
     expect(client.channels.get('user:ann')).toBe(live);
     expect(statuses).toEqual([live, missed]);
   });
 
   it('drops a channel the server refuses on reconnection and still goes live with the rest', async () => {
-    await create().connect();
+    await connected(create());
     await client.subscribe(['user:ann', 'inbox:me']);
     const errors: Error[] = [];
     client.events.on('error', (error) => errors.push(error));
     FakeSocket.onSubscribe = (socket, frame) =>
-      (frame['channels'] as string[]).includes('inbox:me')
+      Array.isArray(frame['channels']) && frame['channels'].includes('inbox:me')
         ? socket.reply({ type: 'error', id: frame['id'], code: 'forbidden', message: 'not your inbox' })
         : accept(socket, frame);
 
@@ -163,13 +181,110 @@ describe('UpdraftClient', () => {
   it('opens no socket when closed while its token is on the way', async () => {
     let giveToken: (token: string) => void = () => undefined;
     client = new UpdraftClient({ url: 'ws://server/dev', token: () => new Promise((resolve) => (giveToken = resolve)), WebSocket: FakeSocket });
-    const connecting = client.connect().catch((error: Error) => error.message);
+    const connecting = client.connect().catch((error: unknown) => error);
 
     client.close();
     giveToken('late');
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await jest.runAllTimersAsync();
 
     expect(FakeSocket.opened).toHaveLength(0);
-    await expect(connecting).resolves.toBe('client closed');
+    await expect(connecting).resolves.toMatchObject({ code: ClientErrorCode.Closed, message: 'client closed' });
+  });
+
+  it('settles connect() when the token function rejects with something that is not an Error', async () => {
+    let calls = 0;
+    // A token function may reject with anything: `undefined` here, as `Promise.reject()` does.
+    // The rule guards our own code; this stands for a caller's token function that breaks it, which is the case under test.
+    // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
+    const token = () => (++calls === 1 ? Promise.reject(undefined) : Promise.resolve('t0k'));
+    create({ token });
+    const changes: StateChange[] = [];
+    client.events.on('state', (change) => changes.push(change));
+    let settled = false;
+    const connecting = client.connect().then(() => (settled = true));
+
+    await jest.advanceTimersByTimeAsync(10);
+
+    expect(changes).toContainEqual(expect.objectContaining({ state: ConnectionState.Reconnecting, reason: text('could not get a token') }));
+    expect(settled).toBe(true);
+    await connecting;
+    expect(client.state).toBe(ConnectionState.Live);
+  });
+
+  it('rejects connect() and reports why when there is no WebSocket to connect with', async () => {
+    client = new UpdraftClient({ url: 'ws://server/dev', token: 't0k' });
+    const errors: Error[] = [];
+    client.events.on('error', (error) => errors.push(error));
+
+    await expect(client.connect()).rejects.toMatchObject({ code: ClientErrorCode.Closed, message: text('no WebSocket implementation') });
+    expect(client.state).toBe(ConnectionState.Closed);
+    expect(errors.map((e) => e.message)).toEqual([expect.stringContaining('no WebSocket implementation')]);
+  });
+
+  it('reports a malformed frame as an error event and keeps working', async () => {
+    await connected(create());
+    const errors: unknown[] = [];
+    client.events.on('error', (error) => errors.push(error));
+    const statuses: string[] = [];
+    client.events.on('status', ({ status }) => statuses.push(status.id));
+    const id = newId();
+
+    last().reply({ type: 'status', status: { id: newId(), author: 'bob', text: 'no channel', createdAt: '' } });
+    last().onmessage?.({ data: 'not json' });
+    last().reply({ type: 'status', channel: 'user:bob', status: { id, author: 'bob', text: 'fine', createdAt: '' } });
+
+    expect(errors).toEqual([
+      expect.objectContaining({ code: ClientErrorCode.BadFrame, message: text('channel is not a string') }),
+      expect.objectContaining({ code: ClientErrorCode.BadFrame, message: text('not JSON') }),
+    ]);
+    expect(statuses).toEqual([id]);
+    expect(client.state).toBe(ConnectionState.Live);
+  });
+
+  it('rejects an unanswered request with the timeout code once its time is up', async () => {
+    await connected(create({ requestTimeoutMs: 1_000 }));
+    const pinging = client.ping().catch((error: unknown) => error);
+
+    await jest.advanceTimersByTimeAsync(999);
+    expect(client.state).toBe(ConnectionState.Live);
+    await jest.advanceTimersByTimeAsync(1);
+
+    await expect(pinging).resolves.toMatchObject({ code: ClientErrorCode.Timeout });
+  });
+
+  it('gives the server error code, and the wait a server asks for, on a refused request', async () => {
+    await connected(create());
+    const posting = client.post('too fast').catch((error: unknown) => error);
+    const frame = last().sent.find((f) => f['action'] === 'post');
+
+    last().reply({ type: 'error', id: frame?.['id'], code: 'rate_limited', message: 'posting too fast; try again in 0.6 s', retryAfterMs: 600 });
+
+    const error = await posting;
+    expect(error).toBeInstanceOf(UpdraftError);
+    expect(error).toMatchObject({ code: 'rate_limited', retryAfterMs: 600 });
+  });
+
+  it('tells when the next attempt is and makes it at once on reconnectNow()', async () => {
+    // random() = 1: the full backoff ceiling, 10 s for the first retry.
+    await connected(create({ backoff: { initialMs: 10_000, maxMs: 10_000 }, random: () => 1 }));
+    const changes: StateChange[] = [];
+    client.events.on('state', (change) => changes.push(change));
+    expect(client.reconnectNow()).toBe(false);
+
+    last().close(1006);
+    const reconnecting = changes.find((c) => c.state === ConnectionState.Reconnecting);
+    expect(reconnecting).toMatchObject({ attempt: 1, delayMs: 10_000, nextAttemptAt: Date.now() + 10_000 });
+    expect(FakeSocket.opened).toHaveLength(1);
+
+    expect(client.reconnectNow()).toBe(true);
+    expect(changes[changes.length - 1]).toEqual({ state: ConnectionState.Reconnecting, attempt: 1, reason: 'closed 1006' });
+    expect(client.reconnectNow()).toBe(false); // the attempt is under way: nothing more to bring forward
+    await jest.advanceTimersByTimeAsync(0);
+
+    expect(FakeSocket.opened).toHaveLength(2);
+    expect(client.state).toBe(ConnectionState.Live);
+    // The cancelled timer does not open a third connection when its time comes.
+    await jest.advanceTimersByTimeAsync(10_000);
+    expect(FakeSocket.opened).toHaveLength(2);
   });
 });
