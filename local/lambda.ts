@@ -51,6 +51,9 @@ export class LocalFunction {
   private readonly idle: Container[] = [];
   private readonly waiting: Invocation[] = [];
   private stopped = false;
+  private initEnded?: () => void;
+  /** Settles when the first container has ended its init phase, warm or not. */
+  readonly warm: Promise<void>;
 
   constructor(
     readonly model: FunctionModel,
@@ -58,6 +61,7 @@ export class LocalFunction {
     private readonly log: LogSink,
     private readonly maxContainers = 4,
   ) {
+    this.warm = new Promise((resolve) => (this.initEnded = resolve));
     // One warm container from the start, as if provisioned: the first request does not pay a cold start.
     this.idle.push(this.start());
   }
@@ -81,10 +85,11 @@ export class LocalFunction {
   }
 
   private dispatch(): void {
-    while (this.waiting.length > 0) {
+    for (let invocation = this.waiting[0]; invocation; invocation = this.waiting[0]) {
       const container = this.idle.pop() ?? (this.containers.size < this.maxContainers ? this.start() : undefined);
       if (!container) return;
-      this.run(container, this.waiting.shift()!);
+      this.waiting.shift();
+      this.run(container, invocation);
     }
   }
 
@@ -120,6 +125,7 @@ export class LocalFunction {
   private finish(container: Container, message: WorkerMessage): void {
     if (message.ready) {
       container.ready = true;
+      this.initEnded?.();
       clearTimeout(container.initTimer);
       if (container.current) this.send(container, container.current);
       return;
@@ -139,6 +145,7 @@ export class LocalFunction {
   /** Ends a container, failing what it was running. */
   private async discard(container: Container, reason: Error): Promise<void> {
     if (!this.containers.delete(container)) return;
+    this.initEnded?.();
     const index = this.idle.indexOf(container);
     if (index >= 0) this.idle.splice(index, 1);
     clearTimeout(container.initTimer);

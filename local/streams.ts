@@ -35,6 +35,8 @@ export interface StreamMappingOptions {
   readonly log: (line: string) => void;
   /** Called with every event sent to the function; for fidelity tests and debugging. */
   readonly onEvent?: (kind: string, event: unknown) => void;
+  /** Called when the function has answered a batch, or failed on it. */
+  readonly onBatch?: (records: number, outcome: 'ok' | 'failed', durationMs: number) => void;
 }
 
 interface Shard {
@@ -221,14 +223,17 @@ export class StreamMapping {
         }
         let failedFrom: number;
         if (this.stopped) return;
+        const started = Date.now();
         try {
           const event = { Records: batch };
           this.options.onEvent?.('stream', event);
-          const result = (await this.options.fn.invoke(event)) as { batchItemFailures?: { itemIdentifier?: string }[] } | null;
-          failedFrom = model.reportBatchItemFailures ? firstFailure(batch, result?.batchItemFailures) : batch.length;
+          const result = await this.options.fn.invoke(event);
+          failedFrom = model.reportBatchItemFailures ? firstFailure(batch, batchItemFailures(result)) : batch.length;
+          this.options.onBatch?.(batch.length, failedFrom === batch.length ? 'ok' : 'failed', Date.now() - started);
           if (failedFrom === batch.length) break;
         } catch (error) {
           if (this.stopped) return;
+          this.options.onBatch?.(batch.length, 'failed', Date.now() - started);
           this.options.log(`${this.options.fn.model.logicalId} failed on a batch of ${batch.length}: ${(error as Error).message}`);
           if (model.bisectOnError && batch.length > 1) {
             const half = Math.ceil(batch.length / 2);
@@ -276,11 +281,20 @@ export class StreamMapping {
 }
 
 /** Index of the lowest failed record; an unknown or empty identifier fails the whole batch, as Lambda does. */
-function firstFailure(batch: Batch, failures: { itemIdentifier?: string }[] | undefined): number {
-  if (!failures || failures.length === 0) return batch.length;
+/** The `itemIdentifier`s of a function's `batchItemFailures`; an item without one fails the whole batch, as on Lambda. */
+function batchItemFailures(result: unknown): (string | undefined)[] {
+  if (result === null || typeof result !== 'object' || !('batchItemFailures' in result) || !Array.isArray(result.batchItemFailures)) return [];
+  const failures: readonly unknown[] = result.batchItemFailures;
+  return failures.map((failure) =>
+    failure !== null && typeof failure === 'object' && 'itemIdentifier' in failure && typeof failure.itemIdentifier === 'string' ? failure.itemIdentifier : undefined,
+  );
+}
+
+function firstFailure(batch: Batch, failures: readonly (string | undefined)[]): number {
+  if (failures.length === 0) return batch.length;
   let lowest = batch.length;
   for (const failure of failures) {
-    const index = batch.findIndex((r) => r.dynamodb?.SequenceNumber === failure.itemIdentifier);
+    const index = batch.findIndex((r) => r.dynamodb?.SequenceNumber === failure);
     if (index < 0) return 0;
     lowest = Math.min(lowest, index);
   }

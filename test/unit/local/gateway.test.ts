@@ -1,4 +1,5 @@
 import { AWS_LIMITS, Gateway, selectRoute } from '../../../local/gateway';
+import { HttpServer } from '../../../local/http';
 import type { LocalFunction } from '../../../local/lambda';
 import type { ApiModel, RouteModel } from '../../../local/template';
 import { freePort } from '../../support/local-stack';
@@ -35,6 +36,7 @@ const allow = (context: Record<string, string> = { userId: 'u1' }) => ({
 });
 
 let gateway: Gateway;
+let server: HttpServer;
 let url: string;
 const disconnects: Record<string, unknown>[] = [];
 
@@ -43,19 +45,21 @@ beforeAll(async () => {
   const functions = new Map(['authorizer', '$connect', '$disconnect', '$default', 'echo', 'oneway'].map((id) => [id, fakeFunction(id)]));
   gateway = new Gateway({
     port,
-    host: '127.0.0.1',
     api,
     identity: { apiId: 'abc', stage: 'dev', domainName: 'localhost', region: 'us-east-1' },
     functions,
     limits: AWS_LIMITS,
-    extraRoutes: async () => false,
     log: () => undefined,
   });
-  await gateway.listen();
+  server = new HttpServer({ host: '127.0.0.1', port, routes: [], upgrades: gateway, log: () => undefined });
+  await server.listen();
   url = `ws://127.0.0.1:${port}/dev`;
 });
 
-afterAll(() => gateway.stop());
+afterAll(async () => {
+  await gateway.stop();
+  await server.close();
+});
 
 beforeEach(() => {
   behaviours['authorizer'] = async () => allow();
