@@ -43,15 +43,22 @@ const pidFile = (stateDir: string, port: number) => path.join(stateDir, `dynamod
  * if it still is DynamoDB Local on that port. Returns the pid it stopped.
  */
 export async function reapLeftover(stateDir: string, port: number): Promise<number | undefined> {
-  const file = pidFile(stateDir, port);
-  if (!existsSync(file)) return undefined;
-  const pid = Number(readFileSync(file, 'utf8'));
-  rmSync(file, { force: true });
-  const command = spawnSync('ps', ['-p', String(pid), '-o', 'command='], { encoding: 'utf8' }).stdout ?? '';
-  if (!command.includes('DynamoDBLocal.jar') || !command.includes(`--port ${port}`)) return undefined;
+  const pid = leftoverPid(stateDir, port);
+  rmSync(pidFile(stateDir, port), { force: true });
+  if (pid === undefined) return undefined;
   process.kill(pid, 'SIGKILL');
   for (let i = 0; i < 50 && alive(pid); i++) await new Promise((resolve) => setTimeout(resolve, 100));
   return pid;
+}
+
+/** The pid of the DynamoDB Local a stack with this state folder started on `port`, if it still runs. */
+export function leftoverPid(stateDir: string, port: number): number | undefined {
+  const file = pidFile(stateDir, port);
+  if (!existsSync(file)) return undefined;
+  const pid = Number(readFileSync(file, 'utf8'));
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  const command = spawnSync('ps', ['-p', String(pid), '-o', 'command='], { encoding: 'utf8' }).stdout;
+  return command.includes('DynamoDBLocal.jar') && command.includes(`--port ${port}`) ? pid : undefined;
 }
 
 function alive(pid: number): boolean {

@@ -45,7 +45,7 @@ export interface RequestSummary {
   /** The authorizer's principal; undefined before the authorizer has answered. */
   readonly user: string | undefined;
   readonly routeKey: string;
-  /** An HTTP status for $connect, the close code for $disconnect, the reply's type for a message. */
+  /** `connected` or the refusal's HTTP status for $connect, `closed` and the code for $disconnect, the reply's type for a message. */
   readonly outcome: string;
   readonly durationMs: number;
   /** The function failed, or the request was refused. */
@@ -125,8 +125,8 @@ export class Gateway implements UpgradeHandler, ConnectionRegistry {
     return this.track(fn.invoke(event));
   }
 
-  private summarize(user: string | undefined, routeKey: string, outcome: string | number, started: number, failed = false): void {
-    this.options.onRequest?.({ user, routeKey, outcome: String(outcome), durationMs: Date.now() - started, failed });
+  private summarize(user: string | undefined, routeKey: string, outcome: string, started: number, failed = false): void {
+    this.options.onRequest?.({ user, routeKey, outcome, durationMs: Date.now() - started, failed });
   }
 
   // --- the WebSocket handshake ---------------------------------------------------------------
@@ -137,7 +137,7 @@ export class Gateway implements UpgradeHandler, ConnectionRegistry {
     const now = Date.now();
     let user: string | undefined;
     const refused = (status: number, message: string) => {
-      this.summarize(user, '$connect', status, now, true);
+      this.summarize(user, '$connect', `${status} ${STATUS_TEXT.get(status) ?? 'refused'}`, now, true);
       refuse(socket, status, message);
     };
     // A client may reset the connection while the handshake waits on functions.
@@ -193,7 +193,7 @@ export class Gateway implements UpgradeHandler, ConnectionRegistry {
         this.disconnected(withAuth, 1006, 'Connection closed abnormally');
         return refused(503, 'Service Unavailable');
       }
-      this.summarize(user, '$connect', 101, now);
+      this.summarize(user, '$connect', 'connected', now);
       this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, withAuth, socket));
     } catch (error) {
       this.options.log(`handshake failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
@@ -207,9 +207,9 @@ export class Gateway implements UpgradeHandler, ConnectionRegistry {
     const started = Date.now();
     const user = principalOf(connection);
     this.invoke('$disconnect', disconnect, disconnectEvent(this.options.identity, connection, code, reason, started)).then(
-      () => this.summarize(user, '$disconnect', code, started),
+      () => this.summarize(user, '$disconnect', `closed ${code}`, started),
       (error: unknown) => {
-        this.summarize(user, '$disconnect', code, started, true);
+        this.summarize(user, '$disconnect', `closed ${code}, failed`, started, true);
         this.options.log(`$disconnect failed: ${errorMessage(error)}`);
       },
     );
@@ -273,7 +273,7 @@ export class Gateway implements UpgradeHandler, ConnectionRegistry {
     const route = api.routes.get(routeKey);
     const fn = this.fn(route);
     if (!route || !fn) {
-      this.summarize(user, routeKey, 'Forbidden', started, true);
+      this.summarize(user, routeKey, 'no route: Forbidden', started, true);
       this.send(connection, JSON.stringify({ message: 'Forbidden', connectionId: connection.connectionId, requestId: gatewayId() }));
       return;
     }
@@ -283,7 +283,7 @@ export class Gateway implements UpgradeHandler, ConnectionRegistry {
       this.summarize(user, routeKey, route.twoWay && reply !== undefined ? frameSummary(reply) : 'ok', started);
       if (route.twoWay && reply !== undefined) this.send(connection, reply);
     } catch (error) {
-      this.summarize(user, routeKey, 'Internal server error', started, true);
+      this.summarize(user, routeKey, 'failed', started, true);
       this.options.log(`${routeKey} failed: ${errorMessage(error)}`);
       this.send(connection, JSON.stringify({ message: 'Internal server error', connectionId: connection.connectionId, requestId: event.requestContext.requestId }));
     }

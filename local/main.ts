@@ -78,41 +78,25 @@ async function main(): Promise<void> {
     phases.mark('web build', (await buildWebIfStale(root, webDir, log)) ? `${relative(webDir)} (the source changed)` : `${relative(webDir)} is up to date`);
   }
 
-  const stack: RunningStack = await startLocalStack({
-    root,
-    assemblyDir,
-    port,
-    dynamoDbPort: intEnv('UPDRAFT_DYNAMODB_PORT', 8000),
-    ...(inMemory ? {} : { dataDir: path.join(stateDir, 'data') }),
-    stateDir,
-    region: process.env['AWS_REGION'] ?? 'us-east-1',
-    limits: {
-      ...AWS_LIMITS,
-      idleTimeoutMs: intEnv('UPDRAFT_IDLE_TIMEOUT_MS', AWS_LIMITS.idleTimeoutMs),
-      maxConnectionMs: intEnv('UPDRAFT_MAX_CONNECTION_MS', AWS_LIMITS.maxConnectionMs),
-    },
-    ttlSweepMs: intEnv('UPDRAFT_TTL_SWEEP_MS', 30_000),
-    streamPollMs: intEnv('UPDRAFT_STREAM_POLL_MS', 50),
-    functionContainers: Math.max(1, intEnv('UPDRAFT_FUNCTION_CONTAINERS', 4)),
-    ...(process.env['UPDRAFT_EVENT_LOG'] ? { eventLog: path.resolve(process.env['UPDRAFT_EVENT_LOG']) } : {}),
-    webDir,
-    log,
-    functionLog: terminal.functionOutput,
-    onRequest: terminal.request,
-    onBatch: terminal.batch,
-    onPhase: (phase, detail) => phases.mark(phase, detail),
-  });
-
+  // Installed before anything starts, so that Ctrl-C during startup stops what has started (DynamoDB Local runs
+  // in a process group of its own and would outlive this process otherwise).
+  const startup = new AbortController();
+  let stack: RunningStack | undefined;
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    const clients = stack.connections();
+    const clients = stack?.connections() ?? 0;
     log(`${signal}: stopping${clients > 0 ? ` (closing ${clients} client connection${clients === 1 ? '' : 's'} first)` : ''}…`);
     const force = setTimeout(() => {
       log('still stopping after 15 s; exiting anyway');
       process.exit(1);
     }, 15_000);
+    if (!stack) {
+      // startLocalStack sees the abort at its next step, stops what it started, and rejects: main() exits then.
+      startup.abort(new LocalStackError(`${signal} during startup`));
+      return;
+    }
     stack.stop().then(
       () => {
         clearTimeout(force);
@@ -125,8 +109,46 @@ async function main(): Promise<void> {
       },
     );
   };
-  process.on('SIGINT', () => shutdown('SIGINT'));
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => {
+    shutdown('SIGINT');
+  });
+  process.on('SIGTERM', () => {
+    shutdown('SIGTERM');
+  });
+
+  try {
+    stack = await startLocalStack({
+      root,
+      assemblyDir,
+      port,
+      dynamoDbPort: intEnv('UPDRAFT_DYNAMODB_PORT', 8000),
+      ...(inMemory ? {} : { dataDir: path.join(stateDir, 'data') }),
+      stateDir,
+      region: process.env['AWS_REGION'] ?? 'us-east-1',
+      limits: {
+        ...AWS_LIMITS,
+        idleTimeoutMs: intEnv('UPDRAFT_IDLE_TIMEOUT_MS', AWS_LIMITS.idleTimeoutMs),
+        maxConnectionMs: intEnv('UPDRAFT_MAX_CONNECTION_MS', AWS_LIMITS.maxConnectionMs),
+      },
+      ttlSweepMs: intEnv('UPDRAFT_TTL_SWEEP_MS', 30_000),
+      streamPollMs: intEnv('UPDRAFT_STREAM_POLL_MS', 50),
+      functionContainers: Math.max(1, intEnv('UPDRAFT_FUNCTION_CONTAINERS', 4)),
+      ...(process.env['UPDRAFT_EVENT_LOG'] ? { eventLog: path.resolve(process.env['UPDRAFT_EVENT_LOG']) } : {}),
+      webDir,
+      log,
+      functionLog: terminal.functionOutput,
+      onRequest: terminal.request,
+      onBatch: terminal.batch,
+      onPhase: (phase, detail) => {
+        phases.mark(phase, detail);
+      },
+      signal: startup.signal,
+    });
+  } catch (error) {
+    if (!startup.signal.aborted) throw error;
+    log('stopped');
+    process.exit(0);
+  }
 
   const cli = port === 3000 ? 'npx updraft connect --user alice' : `npx updraft connect --user alice --url ${stack.httpUrl}`;
   log(`started ${stack.app.stackName} in ${phases.total()} (since the process started)

@@ -47,6 +47,8 @@ export interface LocalStackOptions {
   readonly onBatch?: (functionId: string, records: number, outcome: 'ok' | 'failed', durationMs: number) => void;
   /** Called as each startup phase ends, with a word on what it did. */
   readonly onPhase?: (phase: string, detail: string) => void;
+  /** Aborting it (Ctrl-C during startup) stops what has started and rejects. */
+  readonly signal?: AbortSignal;
 }
 
 export interface RunningStack {
@@ -69,7 +71,11 @@ const HOST = '127.0.0.1';
 export async function startLocalStack(options: LocalStackOptions): Promise<RunningStack> {
   const app = loadApp(options.assemblyDir);
   const { region, port, log } = options;
-  const phase = options.onPhase ?? (() => undefined);
+  const onPhase = options.onPhase;
+  const phase = (name: string, detail: string) => {
+    options.signal?.throwIfAborted();
+    onPhase?.(name, detail);
+  };
   const httpUrl = `http://${HOST}:${port}`;
   const wsUrl = `ws://${HOST}:${port}/${app.api.stageName}`;
   const apiId = localApiId(app.stackName);

@@ -37,9 +37,9 @@ export class Terminal {
     if (this.options.verbose || isLoud(line)) this.write(`[${functionId}] ${line}`);
   };
 
-  /** `12:01:02  alice  post  posted  14 ms` */
+  /** `12:01:02  alice       post            posted               14 ms` */
   readonly request = (request: RequestSummary): void => {
-    this.row(request.user ?? '-', request.routeKey, request.failed ? `${request.outcome} (failed)` : request.outcome, request.durationMs);
+    this.row(request.user ?? '-', request.routeKey, request.outcome, request.durationMs);
   };
 
   /** `12:01:02  stream  FanOut4A9AB6BC  3 records  9 ms` */
@@ -49,7 +49,7 @@ export class Terminal {
 
   private row(who: string, what: string, outcome: string, durationMs: number): void {
     const time = this.now().toTimeString().slice(0, 8);
-    this.write(`${time}  ${who.padEnd(12)} ${what.padEnd(16)} ${outcome.padEnd(24)} ${String(durationMs).padStart(5)} ms`);
+    this.write(`${time}  ${who.padEnd(11)} ${what.padEnd(15)} ${outcome.padEnd(20)} ${String(durationMs).padStart(5)} ms`);
   }
 }
 
