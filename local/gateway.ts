@@ -78,6 +78,11 @@ export class Gateway implements UpgradeHandler, ConnectionRegistry {
     this.wss = new WebSocketServer({ noServer: true, maxPayload: options.limits.messageBytes * 2 });
   }
 
+  /** Whether stop() has begun; a method, so that a check after an await reads it afresh. */
+  private isStopping(): boolean {
+    return this.stopping;
+  }
+
   /** How many clients are connected. */
   get size(): number {
     return this.connections.size;
@@ -142,8 +147,14 @@ export class Gateway implements UpgradeHandler, ConnectionRegistry {
     };
     // A client may reset the connection while the handshake waits on functions.
     socket.on('error', () => undefined);
-    if (this.stopping) return refused(503, 'Service Unavailable');
-    if (url.pathname.replace(/\/$/, '') !== `/${api.stageName}`) return refused(403, 'Forbidden');
+    if (this.stopping) {
+      refused(503, 'Service Unavailable');
+      return;
+    }
+    if (url.pathname.replace(/\/$/, '') !== `/${api.stageName}`) {
+      refused(403, 'Forbidden');
+      return;
+    }
 
     const connect = api.routes.get('$connect');
     const userAgent = req.headers['user-agent'];
@@ -159,24 +170,37 @@ export class Gateway implements UpgradeHandler, ConnectionRegistry {
         const authorizerFn = this.options.functions.get(connect.authorizer.functionId);
         if (!authorizerFn) throw new Error(`the authorizer's function ${connect.authorizer.functionId} is not in the template`);
         // API Gateway refuses a missing identity source itself, without calling the authorizer.
-        if (!connect.authorizer.identitySource.every((source) => identityPresent(source, req, url))) return refused(401, 'Unauthorized');
+        if (!connect.authorizer.identitySource.every((source) => identityPresent(source, req, url))) {
+          refused(401, 'Unauthorized');
+          return;
+        }
         const started = Date.now();
         let policy: AuthorizerResult | undefined;
         try {
           policy = parseAuthorizerResult(await this.invoke('authorizer', authorizerFn, authorizerEvent(identity, facts, req, url, this.options.port, now)));
         } catch (error) {
           const message = errorMessage(error);
-          if (message === 'Unauthorized') return refused(401, 'Unauthorized');
+          if (message === 'Unauthorized') {
+            refused(401, 'Unauthorized');
+            return;
+          }
           this.options.log(`authorizer failed: ${message}`);
-          return refused(500, 'Internal server error');
+          refused(500, 'Internal server error');
+          return;
         }
-        if (!policy?.allowed) return refused(403, 'Forbidden');
+        if (!policy?.allowed) {
+          refused(403, 'Forbidden');
+          return;
+        }
         user = policy.principalId;
         authorizer = { ...policy.context, principalId: policy.principalId, integrationLatency: Date.now() - started };
       }
       const withAuth: ConnectionFacts = authorizer ? { ...facts, authorizer } : facts;
       // A client that gave up during the authorizer never reaches $connect.
-      if (socket.destroyed || this.stopping) return refused(503, 'Service Unavailable');
+      if (socket.destroyed || this.isStopping()) {
+        refused(503, 'Service Unavailable');
+        return;
+      }
       const connectFn = this.fn(connect);
       if (connectFn) {
         let status: number;
@@ -184,14 +208,19 @@ export class Gateway implements UpgradeHandler, ConnectionRegistry {
           status = statusCodeOf(await this.invoke('$connect', connectFn, connectEvent(identity, withAuth, req, url, this.options.port, now)));
         } catch (error) {
           this.options.log(`$connect failed: ${errorMessage(error)}`);
-          return refused(502, 'Internal server error');
+          refused(502, 'Internal server error');
+          return;
         }
-        if (status < 200 || status >= 300) return refused(status, 'Forbidden');
+        if (status < 200 || status >= 300) {
+          refused(status, 'Forbidden');
+          return;
+        }
       }
-      if (socket.destroyed || this.stopping) {
+      if (socket.destroyed || this.isStopping()) {
         // $connect stored this connection, but it never opened: API Gateway runs $disconnect for it.
         this.disconnected(withAuth, 1006, 'Connection closed abnormally');
-        return refused(503, 'Service Unavailable');
+        refused(503, 'Service Unavailable');
+        return;
       }
       this.summarize(user, '$connect', 'connected', now);
       this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, withAuth, socket));
@@ -239,7 +268,10 @@ export class Gateway implements UpgradeHandler, ConnectionRegistry {
     socket.on('message', (data: Buffer, isBinary: boolean) => {
       if (connection.closing) return;
       // API Gateway refuses binary frames and closes with 1003 (its guide: "Binary media types for WebSocket APIs").
-      if (isBinary) return this.close(connection, 1003, 'Unsupported data');
+      if (isBinary) {
+        this.close(connection, 1003, 'Unsupported data');
+        return;
+      }
       connection.lastActiveAt = Date.now();
       resetIdle();
       void this.message(connection, data.toString('utf8'));

@@ -73,7 +73,7 @@ export class LocalFunction {
   invoke<T = unknown>(event: unknown): Promise<T> {
     if (this.stopped) return Promise.reject(new FunctionError('Shutdown', 'the local stack is stopping'));
     return new Promise<T>((resolve, reject) => {
-      this.waiting.push({ id: randomUUID(), event, resolve: resolve as (value: unknown) => void, reject });
+      this.waiting.push({ id: randomUUID(), event, resolve: (value) => resolve(value as T), reject });
       this.dispatch();
     });
   }
@@ -131,7 +131,7 @@ export class LocalFunction {
       return;
     }
     const current = container.current;
-    if (!current || current.id !== message.id) return;
+    if (current?.id !== message.id) return;
     clearTimeout(current.timer);
     container.current = undefined;
     if (message.ok) current.resolve(message.result);

@@ -223,7 +223,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
       mapping.start();
       cleanups.push(() => mapping.stop());
     }
-    cleanups.push(async () => streamsClient.destroy());
+    cleanups.push(() => {
+      streamsClient.destroy();
+      return Promise.resolve();
+    });
 
     const sweeper = new TtlSweeper(dynamo.client, [...app.tables.values()], deletions, options.ttlSweepMs, log);
     sweeper.start();

@@ -58,6 +58,11 @@ type Batch = DynamoDBRecord[];
 export class StreamMapping {
   private readonly shards = new Map<string, Shard>();
   private stopped = false;
+
+  /** A method, so that a check after an await reads the flag afresh. */
+  private isStopped(): boolean {
+    return this.stopped;
+  }
   private loop?: Promise<void>;
   private wake?: () => void;
 
@@ -85,7 +90,7 @@ export class StreamMapping {
         }
         let received = 0;
         for (const [shardId, shard] of this.shards) {
-          if (shard.closed || this.stopped) continue;
+          if (shard.closed || this.isStopped()) continue;
           received += await this.pollShard(shardId, shard);
         }
         if (received === 0) await this.pause(this.options.pollIntervalMs);
@@ -212,8 +217,8 @@ export class StreamMapping {
   private async deliver(shardId: string, records: Batch): Promise<void> {
     const { model } = this.options;
     const queue: Batch[] = [records];
-    while (queue.length > 0 && !this.stopped) {
-      let batch = queue.shift()!;
+    for (let next = queue.shift(); next && !this.isStopped(); next = queue.shift()) {
+      let batch = next;
       for (let attempt = 0; batch.length > 0; attempt++) {
         const expired = model.maxRecordAgeMs >= 0 ? batch.filter((r) => ageMs(r) > model.maxRecordAgeMs) : [];
         if (expired.length > 0) {
@@ -222,7 +227,7 @@ export class StreamMapping {
           if (batch.length === 0) break;
         }
         let failedFrom: number;
-        if (this.stopped) return;
+        if (this.isStopped()) return;
         const started = Date.now();
         try {
           const event = { Records: batch };
@@ -232,13 +237,12 @@ export class StreamMapping {
           this.options.onBatch?.(batch.length, failedFrom === batch.length ? 'ok' : 'failed', Date.now() - started);
           if (failedFrom === batch.length) break;
         } catch (error) {
-          if (this.stopped) return;
+          if (this.isStopped()) return;
           this.options.onBatch?.(batch.length, 'failed', Date.now() - started);
-          this.options.log(`${this.options.fn.model.logicalId} failed on a batch of ${batch.length}: ${(error as Error).message}`);
+          this.options.log(`${this.options.fn.model.logicalId} failed on a batch of ${batch.length}: ${error instanceof Error ? error.message : String(error)}`);
           if (model.bisectOnError && batch.length > 1) {
             const half = Math.ceil(batch.length / 2);
             queue.unshift(batch.slice(0, half), batch.slice(half));
-            batch = [];
             break;
           }
           failedFrom = 0;
@@ -249,7 +253,7 @@ export class StreamMapping {
           break;
         }
         await this.pause(Math.min(5000, 100 * 2 ** attempt));
-        if (this.stopped) return;
+        if (this.isStopped()) return;
       }
     }
   }

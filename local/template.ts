@@ -7,7 +7,10 @@ import * as path from 'node:path';
  * CloudFormation template, so the local stack cannot drift from `cdk deploy`.
  */
 
-type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+type Json = null | boolean | number | string | Json[] | JsonObject;
+interface JsonObject {
+  [key: string]: Json;
+}
 interface CfnResource {
   readonly Type: string;
   readonly Properties?: Record<string, Json>;
@@ -94,7 +97,9 @@ export function loadApp(assemblyDir: string): AppModel {
   };
   const stacks = Object.entries(manifest.artifacts).filter(([, a]) => a.type === 'aws:cloudformation:stack');
   if (stacks.length !== 1) throw new Error(`expected one stack in ${assemblyDir}, found ${stacks.length}`);
-  const [stackName, artifact] = stacks[0]!;
+  const [only] = stacks;
+  if (!only) throw new Error(`expected one stack in ${assemblyDir}, found none`);
+  const [stackName, artifact] = only;
   const template = JSON.parse(readFileSync(path.join(assemblyDir, artifact.properties?.templateFile ?? `${stackName}.template.json`), 'utf8')) as {
     Resources: Record<string, CfnResource>;
   };
@@ -105,24 +110,28 @@ export function loadApp(assemblyDir: string): AppModel {
   const tables = new Map<string, TableModel>();
   for (const [id, r] of ofType('AWS::DynamoDB::Table')) {
     const p = props(r);
-    const ttl = p['TimeToLiveSpecification'] as { AttributeName?: string; Enabled?: boolean } | undefined;
-    const stream = p['StreamSpecification'] as { StreamViewType?: string } | undefined;
+    const ttl = obj(p['TimeToLiveSpecification']);
+    const ttlAttribute = ttl?.['Enabled'] === true ? str(ttl['AttributeName']) : undefined;
+    const streamViewType = str(obj(p['StreamSpecification'])?.['StreamViewType']);
+    const keySchema = p['KeySchema'];
+    const attributeDefinitions = p['AttributeDefinitions'];
+    if (keySchema === undefined || attributeDefinitions === undefined) throw new Error(`table ${id} has no KeySchema or AttributeDefinitions`);
     const definition: Record<string, Json> = {
       TableName: `${stackName}-${id}`,
-      KeySchema: p['KeySchema']!,
-      AttributeDefinitions: p['AttributeDefinitions']!,
+      KeySchema: keySchema,
+      AttributeDefinitions: attributeDefinitions,
       BillingMode: p['BillingMode'] ?? 'PAY_PER_REQUEST',
     };
     if (p['GlobalSecondaryIndexes']) definition['GlobalSecondaryIndexes'] = p['GlobalSecondaryIndexes'];
     if (p['LocalSecondaryIndexes']) definition['LocalSecondaryIndexes'] = p['LocalSecondaryIndexes'];
     if (p['ProvisionedThroughput']) definition['ProvisionedThroughput'] = p['ProvisionedThroughput'];
-    if (stream?.StreamViewType) definition['StreamSpecification'] = { StreamEnabled: true, StreamViewType: stream.StreamViewType };
+    if (streamViewType) definition['StreamSpecification'] = { StreamEnabled: true, StreamViewType: streamViewType };
     tables.set(id, {
       logicalId: id,
       name: `${stackName}-${id}`,
       definition,
-      ...(ttl?.Enabled && ttl.AttributeName ? { ttlAttribute: ttl.AttributeName } : {}),
-      ...(stream?.StreamViewType ? { streamViewType: stream.StreamViewType } : {}),
+      ...(ttlAttribute ? { ttlAttribute } : {}),
+      ...(streamViewType ? { streamViewType } : {}),
     });
   }
 
@@ -135,10 +144,10 @@ export function loadApp(assemblyDir: string): AppModel {
       logicalId: id,
       name: `${stackName}-${id}`,
       bundleDir: path.resolve(assemblyDir, assetPath),
-      handler: (p['Handler'] as string | undefined) ?? 'index.handler',
-      timeoutMs: ((p['Timeout'] as number | undefined) ?? 3) * 1000,
-      memoryMb: (p['MemorySize'] as number | undefined) ?? 128,
-      environment: ((p['Environment'] as { Variables?: Record<string, Json> } | undefined)?.Variables ?? {}) as Record<string, Json>,
+      handler: str(p['Handler']) ?? 'index.handler',
+      timeoutMs: (num(p['Timeout']) ?? 3) * 1000,
+      memoryMb: num(p['MemorySize']) ?? 128,
+      environment: obj(obj(p['Environment'])?.['Variables']) ?? {},
     });
   }
 
@@ -150,7 +159,9 @@ export function loadApp(assemblyDir: string): AppModel {
 
   const apis = ofType('AWS::ApiGatewayV2::Api').filter(([, r]) => props(r)['ProtocolType'] === 'WEBSOCKET');
   if (apis.length !== 1) throw new Error(`expected one WebSocket API, found ${apis.length}`);
-  const [apiId, apiResource] = apis[0]!;
+  const [api] = apis;
+  if (!api) throw new Error('expected one WebSocket API, found none');
+  const [apiId, apiResource] = api;
   const authorizers = new Map<string, AuthorizerModel>();
   for (const [id, r] of ofType('AWS::ApiGatewayV2::Authorizer')) {
     const p = props(r);
@@ -165,13 +176,14 @@ export function loadApp(assemblyDir: string): AppModel {
     const authorizer = p['AuthorizerId'] === undefined ? undefined : authorizers.get(refOf(p['AuthorizerId']) ?? '');
     routes.set(p['RouteKey'] as string, {
       routeKey: p['RouteKey'] as string,
-      functionId: functionIn(props(resources[integrationId]!)['IntegrationUri']),
+      functionId: functionIn(resources[integrationId]?.Properties?.['IntegrationUri']),
       twoWay: twoWayRoutes.has(id),
       ...(authorizer ? { authorizer } : {}),
     });
   }
   const stages = ofType('AWS::ApiGatewayV2::Stage');
-  if (stages.length !== 1) throw new Error(`expected one stage, found ${stages.length}`);
+  const stageName = stages.length === 1 ? stages[0]?.[1].Properties?.['StageName'] : undefined;
+  if (typeof stageName !== 'string') throw new Error(`expected one stage with a name, found ${stages.length} stages`);
 
   const mappings: EventSourceMappingModel[] = [];
   for (const [id, r] of ofType('AWS::Lambda::EventSourceMapping')) {
@@ -210,7 +222,7 @@ export function loadApp(assemblyDir: string): AppModel {
       logicalId: apiId,
       name: (props(apiResource)['Name'] as string | undefined) ?? apiId,
       routeSelectionExpression: (props(apiResource)['RouteSelectionExpression'] as string | undefined) ?? '$request.body.action',
-      stageName: props(stages[0]![1])['StageName'] as string,
+      stageName,
       routes,
     },
     mappings,
@@ -254,3 +266,7 @@ function walk(value: Json | undefined, visit: (node: { [key: string]: Json }) =>
 }
 
 export type { Json, CfnResource };
+
+const str = (value: Json | undefined): string | undefined => (typeof value === 'string' ? value : undefined);
+const num = (value: Json | undefined): number | undefined => (typeof value === 'number' ? value : undefined);
+const obj = (value: Json | undefined): JsonObject | undefined => (value !== null && typeof value === 'object' && !Array.isArray(value) ? value : undefined);

@@ -40,10 +40,14 @@ export class TtlSweeper {
 
   start(): void {
     this.timer = setInterval(() => {
-      if (!this.running) this.running = this.sweep().then(
+      this.running ??= this.sweep()
+        .then(
           () => undefined,
-          (error: Error) => this.log(`TTL sweep failed: ${error.message}`),
-        ).finally(() => (this.running = undefined));
+          (error: unknown) => {
+            this.log(`TTL sweep failed: ${error instanceof Error ? error.message : String(error)}`);
+          },
+        )
+        .finally(() => (this.running = undefined));
     }, this.intervalMs);
   }
 

@@ -5,7 +5,7 @@ import type { Frame, TestClient } from '../support/ws-client';
 
 /**
  * Bad input, tried for real: thousands of frames from fast-check against the
- * local stack, each with the answer PROTOCOL.md promises for it (an error code,
+ * local stack, each with the answer docs/protocol.md promises for it (an error code,
  * with the frame's id echoed when it had a valid one), or the close API Gateway
  * gives: 1003 for a binary frame, 1009 for a frame over 32 KB or a message over
  * 128 KB, and 1007 for a text frame that is not UTF-8 (RFC 6455; AWS does not

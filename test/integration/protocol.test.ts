@@ -3,7 +3,7 @@ import { LocalStack } from '../support/local-stack';
 import { TestClient, type Frame } from '../support/ws-client';
 
 /**
- * Every action of PROTOCOL.md, through real WebSocket clients, against the
+ * Every action of the protocol (docs/protocol.md), through real WebSocket clients, against the
  * local stack running the synthesized template.
  */
 let stack: LocalStack;
