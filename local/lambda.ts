@@ -70,10 +70,11 @@ export class LocalFunction {
     return this.model.name;
   }
 
-  invoke<T = unknown>(event: unknown): Promise<T> {
+  /** Runs the handler on `event`; what it returns is the function's to define, so the caller parses it. */
+  invoke(event: unknown): Promise<unknown> {
     if (this.stopped) return Promise.reject(new FunctionError('Shutdown', 'the local stack is stopping'));
-    return new Promise<T>((resolve, reject) => {
-      this.waiting.push({ id: randomUUID(), event, resolve: (value) => resolve(value as T), reject });
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ id: randomUUID(), event, resolve, reject });
       this.dispatch();
     });
   }

@@ -1,3 +1,5 @@
+// jest's global expect types its asymmetric matchers (expect.any, …) as any; @jest/globals types them.
+import { expect } from '@jest/globals';
 import { QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { LocalStack } from '../support/local-stack';
 import { TestClient, type Frame } from '../support/ws-client';
