@@ -145,8 +145,9 @@ export class Gateway implements UpgradeHandler, ConnectionRegistry {
       this.summarize(user, '$connect', `${status} ${STATUS_TEXT.get(status) ?? 'refused'}`, now, true);
       refuse(socket, status, message);
     };
-    // A client may reset the connection while the handshake waits on functions.
+    // A client may reset the connection while the handshake waits on functions; checked again after each.
     socket.on('error', () => undefined);
+    const abandoned = () => socket.destroyed || this.isStopping();
     if (this.stopping) {
       refused(503, 'Service Unavailable');
       return;
@@ -197,7 +198,7 @@ export class Gateway implements UpgradeHandler, ConnectionRegistry {
       }
       const withAuth: ConnectionFacts = authorizer ? { ...facts, authorizer } : facts;
       // A client that gave up during the authorizer never reaches $connect.
-      if (socket.destroyed || this.isStopping()) {
+      if (abandoned()) {
         refused(503, 'Service Unavailable');
         return;
       }
@@ -216,7 +217,7 @@ export class Gateway implements UpgradeHandler, ConnectionRegistry {
           return;
         }
       }
-      if (socket.destroyed || this.isStopping()) {
+      if (abandoned()) {
         // $connect stored this connection, but it never opened: API Gateway runs $disconnect for it.
         this.disconnected(withAuth, 1006, 'Connection closed abnormally');
         refused(503, 'Service Unavailable');

@@ -247,7 +247,7 @@ function findRef(value: Json | undefined, accept: (logicalId: string) => boolean
   return walk(value, (node) => (typeof node['Ref'] === 'string' && accept(node['Ref']) ? node['Ref'] : undefined));
 }
 
-function walk(value: Json | undefined, visit: (node: { [key: string]: Json }) => string | undefined): string | undefined {
+function walk(value: Json | undefined, visit: (node: JsonObject) => string | undefined): string | undefined {
   if (value === null || typeof value !== 'object') return undefined;
   if (Array.isArray(value)) {
     for (const item of value) {

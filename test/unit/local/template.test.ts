@@ -70,7 +70,7 @@ describe('loadApp', () => {
         onFailureQueueId: expect.stringMatching(/^FanOutDlq/),
       }),
     ]);
-    expect(app.mappings[0]!.filterPatterns[0]).toMatchObject({ eventName: ['INSERT'] });
+    expect(app.mappings[0]?.filterPatterns[0]).toMatchObject({ eventName: ['INSERT'] });
   });
 });
 
