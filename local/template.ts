@@ -92,18 +92,22 @@ export interface AppModel {
 export function loadApp(assemblyDir: string): AppModel {
   const manifestFile = path.join(assemblyDir, 'manifest.json');
   if (!existsSync(manifestFile)) throw new Error(`no cloud assembly in ${assemblyDir}: run npx cdk synth`);
-  const manifest = JSON.parse(readFileSync(manifestFile, 'utf8')) as {
-    artifacts: Record<string, { type: string; properties?: { templateFile?: string } }>;
-  };
-  const stacks = Object.entries(manifest.artifacts).filter(([, a]) => a.type === 'aws:cloudformation:stack');
+  const manifest = readJson(manifestFile);
+  const stacks = Object.entries(obj(manifest['artifacts']) ?? {}).filter(([, artifact]) => obj(artifact)?.['type'] === 'aws:cloudformation:stack');
   if (stacks.length !== 1) throw new Error(`expected one stack in ${assemblyDir}, found ${stacks.length}`);
   const [only] = stacks;
   if (!only) throw new Error(`expected one stack in ${assemblyDir}, found none`);
   const [stackName, artifact] = only;
-  const template = JSON.parse(readFileSync(path.join(assemblyDir, artifact.properties?.templateFile ?? `${stackName}.template.json`), 'utf8')) as {
-    Resources: Record<string, CfnResource>;
-  };
-  const resources = template.Resources;
+  const templateFile = str(obj(obj(artifact)?.['properties'])?.['templateFile']) ?? `${stackName}.template.json`;
+  const resources: Record<string, CfnResource> = {};
+  for (const [id, value] of Object.entries(obj(readJson(path.join(assemblyDir, templateFile))['Resources']) ?? {})) {
+    const resource = obj(value);
+    const type = str(resource?.['Type']);
+    if (!resource || type === undefined) throw new Error(`resource ${id} in ${templateFile} has no Type`);
+    const properties = obj(resource['Properties']);
+    const metadata = obj(resource['Metadata']);
+    resources[id] = { Type: type, ...(properties ? { Properties: properties } : {}), ...(metadata ? { Metadata: metadata } : {}) };
+  }
   const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
   const props = (r: CfnResource) => r.Properties ?? {};
 
@@ -165,7 +169,7 @@ export function loadApp(assemblyDir: string): AppModel {
   const authorizers = new Map<string, AuthorizerModel>();
   for (const [id, r] of ofType('AWS::ApiGatewayV2::Authorizer')) {
     const p = props(r);
-    authorizers.set(id, { functionId: functionIn(p['AuthorizerUri']), identitySource: (p['IdentitySource'] as string[] | undefined) ?? [] });
+    authorizers.set(id, { functionId: functionIn(p['AuthorizerUri']), identitySource: strings(p['IdentitySource']) });
   }
   const twoWayRoutes = new Set(ofType('AWS::ApiGatewayV2::RouteResponse').map(([, r]) => refOf(props(r)['RouteId'])));
   const routes = new Map<string, RouteModel>();
@@ -174,8 +178,10 @@ export function loadApp(assemblyDir: string): AppModel {
     const integrationId = findRef(p['Target'], (ref) => resources[ref]?.Type === 'AWS::ApiGatewayV2::Integration');
     if (!integrationId) throw new Error(`route ${id} has no integration`);
     const authorizer = p['AuthorizerId'] === undefined ? undefined : authorizers.get(refOf(p['AuthorizerId']) ?? '');
-    routes.set(p['RouteKey'] as string, {
-      routeKey: p['RouteKey'] as string,
+    const routeKey = str(p['RouteKey']);
+    if (routeKey === undefined) throw new Error(`route ${id} has no RouteKey`);
+    routes.set(routeKey, {
+      routeKey,
       functionId: functionIn(resources[integrationId]?.Properties?.['IntegrationUri']),
       twoWay: twoWayRoutes.has(id),
       ...(authorizer ? { authorizer } : {}),
@@ -191,22 +197,26 @@ export function loadApp(assemblyDir: string): AppModel {
     const tableId = findGetAtt(p['EventSourceArn'], (ref) => tables.has(ref));
     const functionId = refOf(p['FunctionName']);
     if (!tableId || !functionId || !functions.has(functionId)) throw new Error(`event source mapping ${id} is not from a table to a function`);
-    const filters = ((p['FilterCriteria'] as { Filters?: { Pattern: string }[] } | undefined)?.Filters ?? []).map(
-      (f) => JSON.parse(f.Pattern) as Record<string, Json>,
-    );
-    const destination = (p['DestinationConfig'] as { OnFailure?: { Destination?: Json } } | undefined)?.OnFailure?.Destination;
+    const listed = obj(p['FilterCriteria'])?.['Filters'];
+    const filters = (Array.isArray(listed) ? listed : []).map((filter) => {
+      const pattern = str(obj(filter)?.['Pattern']);
+      const parsed: unknown = pattern === undefined ? undefined : JSON.parse(pattern);
+      if (!isJsonObject(parsed)) throw new Error(`event source mapping ${id} has a filter that is not a JSON object: ${JSON.stringify(filter)}`);
+      return parsed;
+    });
+    const destination = obj(obj(p['DestinationConfig'])?.['OnFailure'])?.['Destination'];
     const onFailureQueueId = destination === undefined ? undefined : findGetAtt(destination, (ref) => resources[ref]?.Type === 'AWS::SQS::Queue');
     mappings.push({
       logicalId: id,
       tableId,
       functionId,
-      startingPosition: (p['StartingPosition'] as string | undefined) ?? 'LATEST',
-      batchSize: (p['BatchSize'] as number | undefined) ?? 100,
-      batchingWindowMs: ((p['MaximumBatchingWindowInSeconds'] as number | undefined) ?? 0) * 1000,
-      bisectOnError: (p['BisectBatchOnFunctionError'] as boolean | undefined) ?? false,
-      maxRetries: (p['MaximumRetryAttempts'] as number | undefined) ?? -1,
-      maxRecordAgeMs: ((p['MaximumRecordAgeInSeconds'] as number | undefined) ?? -1) * 1000,
-      reportBatchItemFailures: ((p['FunctionResponseTypes'] as string[] | undefined) ?? []).includes('ReportBatchItemFailures'),
+      startingPosition: str(p['StartingPosition']) ?? 'LATEST',
+      batchSize: num(p['BatchSize']) ?? 100,
+      batchingWindowMs: (num(p['MaximumBatchingWindowInSeconds']) ?? 0) * 1000,
+      bisectOnError: p['BisectBatchOnFunctionError'] === true,
+      maxRetries: num(p['MaximumRetryAttempts']) ?? -1,
+      maxRecordAgeMs: (num(p['MaximumRecordAgeInSeconds']) ?? -1) * 1000,
+      reportBatchItemFailures: strings(p['FunctionResponseTypes']).includes('ReportBatchItemFailures'),
       filterPatterns: filters,
       ...(onFailureQueueId ? { onFailureQueueId } : {}),
     });
@@ -220,8 +230,8 @@ export function loadApp(assemblyDir: string): AppModel {
     functions,
     api: {
       logicalId: apiId,
-      name: (props(apiResource)['Name'] as string | undefined) ?? apiId,
-      routeSelectionExpression: (props(apiResource)['RouteSelectionExpression'] as string | undefined) ?? '$request.body.action',
+      name: str(props(apiResource)['Name']) ?? apiId,
+      routeSelectionExpression: str(props(apiResource)['RouteSelectionExpression']) ?? '$request.body.action',
       stageName,
       routes,
     },
@@ -270,3 +280,15 @@ export type { Json, CfnResource };
 const str = (value: Json | undefined): string | undefined => (typeof value === 'string' ? value : undefined);
 const num = (value: Json | undefined): number | undefined => (typeof value === 'number' ? value : undefined);
 const obj = (value: Json | undefined): JsonObject | undefined => (value !== null && typeof value === 'object' && !Array.isArray(value) ? value : undefined);
+const strings = (value: Json | undefined): string[] => (Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : []);
+
+function isJsonObject(value: unknown): value is JsonObject {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+/** A JSON file whose top level must be an object. */
+function readJson(file: string): JsonObject {
+  const value: unknown = JSON.parse(readFileSync(file, 'utf8'));
+  if (!isJsonObject(value)) throw new Error(`${file} is not a JSON object`);
+  return value;
+}
