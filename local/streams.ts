@@ -95,7 +95,7 @@ export class StreamMapping {
         }
         if (received === 0) await this.pause(this.options.pollIntervalMs);
       } catch (error) {
-        this.options.log(`stream ${this.options.model.logicalId}: ${(error as Error).message}`);
+        this.options.log(`stream ${this.options.model.logicalId}: ${error instanceof Error ? error.message : String(error)}`);
         await this.pause(1000);
       }
     }
