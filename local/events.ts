@@ -56,11 +56,12 @@ function requestContext(api: ApiIdentity, connection: ConnectionFacts, routeKey:
 export function headerMaps(req: IncomingMessage, port: number) {
   const headers: Record<string, string> = {};
   const multiValueHeaders: Record<string, string[]> = {};
-  for (let i = 0; i < req.rawHeaders.length; i += 2) {
-    const name = req.rawHeaders[i]!;
+  // rawHeaders alternates names and values.
+  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
+    const name = req.rawHeaders[i] ?? '';
+    const value = req.rawHeaders[i + 1] ?? '';
     // Hop-by-hop headers of the upgrade stay at API Gateway's edge.
     if (/^(connection|upgrade)$/i.test(name)) continue;
-    const value = req.rawHeaders[i + 1]!;
     headers[name] = headers[name] === undefined ? value : `${headers[name]},${value}`;
     (multiValueHeaders[name] ??= []).push(value);
   }

@@ -4,7 +4,7 @@
  * exact values, prefix, suffix, anything-but, exists, numeric and
  * equals-ignore-case, nested to any depth.
  */
-type Pattern = { [key: string]: unknown };
+type Pattern = Record<string, unknown>;
 
 export function matchesAny(record: unknown, patterns: readonly Pattern[]): boolean {
   return patterns.length === 0 || patterns.some((pattern) => matches(record, pattern));

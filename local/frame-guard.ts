@@ -37,15 +37,15 @@ export class FrameGuard {
   }
 
   private headerLength(): number {
-    if (this.header.length < 2) return 2;
-    const b1 = this.header[1]!;
+    const b1 = this.header[1];
+    if (b1 === undefined) return 2;
     const len7 = b1 & 0x7f;
     return 2 + (len7 === 126 ? 2 : len7 === 127 ? 8 : 0) + (b1 & 0x80 ? 4 : 0);
   }
 
   private frameComplete(): 'frame' | 'message' | undefined {
-    const b0 = this.header[0]!;
-    const len7 = this.header[1]! & 0x7f;
+    const [b0 = 0, b1 = 0] = this.header;
+    const len7 = b1 & 0x7f;
     const payload = len7 === 126 ? this.header.readUInt16BE(2) : len7 === 127 ? Number(this.header.readBigUInt64BE(2)) : len7;
     const fin = (b0 & 0x80) !== 0;
     const opcode = b0 & 0x0f;

@@ -1,9 +1,11 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { authorizerEvent, connectEvent, disconnectEvent, gatewayId, messageEvent, type ApiIdentity, type ConnectionFacts } from './events';
 import { FrameGuard } from './frame-guard';
+import { requestUrl, type UpgradeHandler } from './http';
 import type { LocalFunction } from './lambda';
+import type { ConnectionRegistry, ManagedConnection } from './management';
 import type { ApiModel, RouteModel } from './template';
 
 export interface GatewayLimits {
@@ -25,17 +27,29 @@ export const AWS_LIMITS: GatewayLimits = {
 };
 
 export interface GatewayOptions {
+  /** The port clients reach, as API Gateway reports it in events (`X-Forwarded-Port`). */
   readonly port: number;
-  readonly host: string;
   readonly api: ApiModel;
   readonly identity: ApiIdentity;
   readonly functions: ReadonlyMap<string, LocalFunction>;
   readonly limits: GatewayLimits;
-  /** Other HTTP endpoints on the same port (dev token, Secrets Manager, the browser app). */
-  readonly extraRoutes: (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>;
   readonly log: (line: string) => void;
+  /** Called once per handshake, message and disconnect, when its function has answered. */
+  readonly onRequest?: (request: RequestSummary) => void;
   /** Called with every event the gateway sends a function; for fidelity tests and debugging. */
   readonly onEvent?: (kind: string, event: unknown) => void;
+}
+
+/** One line of an access log: who, which route, what came of it. */
+export interface RequestSummary {
+  /** The authorizer's principal; undefined before the authorizer has answered. */
+  readonly user: string | undefined;
+  readonly routeKey: string;
+  /** `connected` or the refusal's HTTP status for $connect, `closed` and the code for $disconnect, the reply's type for a message. */
+  readonly outcome: string;
+  readonly durationMs: number;
+  /** The function failed, or the request was refused. */
+  readonly failed: boolean;
 }
 
 interface LiveConnection extends ConnectionFacts {
@@ -47,16 +61,13 @@ interface LiveConnection extends ConnectionFacts {
   closing?: { code: number; reason: string };
 }
 
-const CONNECTIONS_PATH = /^\/([^/]+)\/@connections\/([^/]+)$/;
-
 /**
- * API Gateway's WebSocket API as it behaves on AWS, on one local port: the
- * upgrade is held until the authorizer and $connect finish, routes are chosen
- * by the API's selection expression, and the Management API
- * (`/<stage>/@connections/<id>`) answers as AWS does, Gone included.
+ * API Gateway's WebSocket API as it behaves on AWS: the upgrade is held
+ * until the authorizer and $connect finish, routes are chosen by the API's
+ * selection expression, and connections are closed at its limits. The
+ * Management API reaches open connections through `open()`.
  */
-export class Gateway {
-  private readonly server: Server;
+export class Gateway implements UpgradeHandler, ConnectionRegistry {
   private readonly wss: WebSocketServer;
   private readonly connections = new Map<string, LiveConnection>();
   private readonly inflight = new Set<Promise<unknown>>();
@@ -65,21 +76,23 @@ export class Gateway {
   constructor(private readonly options: GatewayOptions) {
     // FrameGuard enforces API Gateway's limits with close 1009; this cap only bounds memory.
     this.wss = new WebSocketServer({ noServer: true, maxPayload: options.limits.messageBytes * 2 });
-    this.server = createServer((req, res) => void this.http(req, res));
-    this.server.on('upgrade', (req, socket, head) => void this.upgrade(req, socket, head));
   }
 
-  listen(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(this.options.port, this.options.host, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
+  /** Whether stop() has begun; a method, so that a check after an await reads it afresh. */
+  private isStopping(): boolean {
+    return this.stopping;
   }
 
-  /** Closes every socket as API Gateway does when it goes away, runs their $disconnect, then stops listening. */
+  /** How many clients are connected. */
+  get size(): number {
+    return this.connections.size;
+  }
+
+  /**
+   * Closes every socket as API Gateway does when it goes away and waits for
+   * their $disconnect and every other invocation in flight; new upgrades are
+   * refused from now on.
+   */
   async stop(): Promise<void> {
     this.stopping = true;
     for (const connection of this.connections.values()) this.close(connection, 1001, 'Going away');
@@ -87,9 +100,19 @@ export class Gateway {
     const deadline = Date.now() + 3000;
     while (this.connections.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
     await Promise.allSettled([...this.inflight]);
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    this.server.closeAllConnections();
-    await closed;
+  }
+
+  open(connectionId: string): ManagedConnection | undefined {
+    const connection = this.connections.get(connectionId);
+    if (!connection || connection.closing || connection.socket.readyState !== connection.socket.OPEN) return undefined;
+    return {
+      connectedAt: connection.connectedAt,
+      lastActiveAt: connection.lastActiveAt,
+      sourceIp: connection.sourceIp,
+      ...(connection.userAgent === undefined ? {} : { userAgent: connection.userAgent }),
+      send: (data) => connection.socket.send(data),
+      close: () => this.close(connection, 1000, 'Connection Closed Normally'),
+    };
   }
 
   private track<T>(work: Promise<T>): Promise<T> {
@@ -107,74 +130,118 @@ export class Gateway {
     return this.track(fn.invoke(event));
   }
 
+  private summarize(user: string | undefined, routeKey: string, outcome: string, started: number, failed = false): void {
+    this.options.onRequest?.({ user, routeKey, outcome, durationMs: Date.now() - started, failed });
+  }
+
   // --- the WebSocket handshake ---------------------------------------------------------------
 
-  private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    const url = new URL(req.url ?? '/', `http://${req.headers.host ?? 'localhost'}`);
+  async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const url = requestUrl(req);
     const { api, identity } = this.options;
-    // A client may reset the connection while the handshake waits on functions.
+    const now = Date.now();
+    let user: string | undefined;
+    const refused = (status: number, message: string) => {
+      this.summarize(user, '$connect', `${status} ${STATUS_TEXT.get(status) ?? 'refused'}`, now, true);
+      refuse(socket, status, message);
+    };
+    // A client may reset the connection while the handshake waits on functions; checked again after each.
     socket.on('error', () => undefined);
-    if (this.stopping) return refuse(socket, 503, 'Service Unavailable');
-    if (url.pathname.replace(/\/$/, '') !== `/${api.stageName}`) return refuse(socket, 403, 'Forbidden');
+    const abandoned = () => socket.destroyed || this.isStopping();
+    if (this.stopping) {
+      refused(503, 'Service Unavailable');
+      return;
+    }
+    if (url.pathname.replace(/\/$/, '') !== `/${api.stageName}`) {
+      refused(403, 'Forbidden');
+      return;
+    }
 
     const connect = api.routes.get('$connect');
-    const now = Date.now();
+    const userAgent = req.headers['user-agent'];
     const facts: ConnectionFacts = {
       connectionId: gatewayId(),
       connectedAt: now,
       sourceIp: req.socket.remoteAddress?.replace(/^::ffff:/, '') ?? '127.0.0.1',
-      ...(req.headers['user-agent'] ? { userAgent: req.headers['user-agent'] } : {}),
+      ...(userAgent ? { userAgent } : {}),
     };
     let authorizer: Record<string, unknown> | undefined;
     try {
       if (connect?.authorizer) {
+        const authorizerFn = this.options.functions.get(connect.authorizer.functionId);
+        if (!authorizerFn) throw new Error(`the authorizer's function ${connect.authorizer.functionId} is not in the template`);
         // API Gateway refuses a missing identity source itself, without calling the authorizer.
-        if (!connect.authorizer.identitySource.every((source) => identityPresent(source, req, url))) return refuse(socket, 401, 'Unauthorized');
-        const started = Date.now();
-        const fn = this.options.functions.get(connect.authorizer.functionId)!;
-        let policy: AuthorizerResult;
-        try {
-          policy = (await this.invoke('authorizer', fn, authorizerEvent(identity, facts, req, url, this.options.port, now))) as AuthorizerResult;
-        } catch (error) {
-          if ((error as Error).message === 'Unauthorized') return refuse(socket, 401, 'Unauthorized');
-          this.options.log(`authorizer failed: ${(error as Error).message}`);
-          return refuse(socket, 500, 'Internal server error');
+        if (!connect.authorizer.identitySource.every((source) => identityPresent(source, req, url))) {
+          refused(401, 'Unauthorized');
+          return;
         }
-        if (!allows(policy)) return refuse(socket, 403, 'Forbidden');
-        authorizer = { ...(policy.context ?? {}), principalId: policy.principalId, integrationLatency: Date.now() - started };
+        const started = Date.now();
+        let policy: AuthorizerResult | undefined;
+        try {
+          policy = parseAuthorizerResult(await this.invoke('authorizer', authorizerFn, authorizerEvent(identity, facts, req, url, this.options.port, now)));
+        } catch (error) {
+          const message = errorMessage(error);
+          if (message === 'Unauthorized') {
+            refused(401, 'Unauthorized');
+            return;
+          }
+          this.options.log(`authorizer failed: ${message}`);
+          refused(500, 'Internal server error');
+          return;
+        }
+        if (!policy?.allowed) {
+          refused(403, 'Forbidden');
+          return;
+        }
+        user = policy.principalId;
+        authorizer = { ...policy.context, principalId: policy.principalId, integrationLatency: Date.now() - started };
       }
       const withAuth: ConnectionFacts = authorizer ? { ...facts, authorizer } : facts;
       // A client that gave up during the authorizer never reaches $connect.
-      if (socket.destroyed || this.stopping) return refuse(socket, 503, 'Service Unavailable');
+      if (abandoned()) {
+        refused(503, 'Service Unavailable');
+        return;
+      }
       const connectFn = this.fn(connect);
       if (connectFn) {
-        let result: { statusCode?: number } | null;
+        let status: number;
         try {
-          result = (await this.invoke('$connect', connectFn, connectEvent(identity, withAuth, req, url, this.options.port, now))) as { statusCode?: number } | null;
+          status = statusCodeOf(await this.invoke('$connect', connectFn, connectEvent(identity, withAuth, req, url, this.options.port, now)));
         } catch (error) {
-          this.options.log(`$connect failed: ${(error as Error).message}`);
-          return refuse(socket, 502, 'Internal server error');
+          this.options.log(`$connect failed: ${errorMessage(error)}`);
+          refused(502, 'Internal server error');
+          return;
         }
-        const status = result?.statusCode ?? 200;
-        if (status < 200 || status >= 300) return refuse(socket, status, 'Forbidden');
+        if (status < 200 || status >= 300) {
+          refused(status, 'Forbidden');
+          return;
+        }
       }
-      if (socket.destroyed || this.stopping) {
+      if (abandoned()) {
         // $connect stored this connection, but it never opened: API Gateway runs $disconnect for it.
         this.disconnected(withAuth, 1006, 'Connection closed abnormally');
-        return refuse(socket, 503, 'Service Unavailable');
+        refused(503, 'Service Unavailable');
+        return;
       }
+      this.summarize(user, '$connect', 'connected', now);
       this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, withAuth, socket));
     } catch (error) {
-      this.options.log(`handshake failed: ${(error as Error).stack ?? String(error)}`);
-      refuse(socket, 500, 'Internal server error');
+      this.options.log(`handshake failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+      refused(500, 'Internal server error');
     }
   }
 
   private disconnected(connection: ConnectionFacts, code: number, reason: string): void {
     const disconnect = this.fn(this.options.api.routes.get('$disconnect'));
     if (!disconnect) return;
-    this.invoke('$disconnect', disconnect, disconnectEvent(this.options.identity, connection, code, reason, Date.now())).catch((error: Error) =>
-      this.options.log(`$disconnect failed: ${error.message}`),
+    const started = Date.now();
+    const user = principalOf(connection);
+    this.invoke('$disconnect', disconnect, disconnectEvent(this.options.identity, connection, code, reason, started)).then(
+      () => this.summarize(user, '$disconnect', `closed ${code}`, started),
+      (error: unknown) => {
+        this.summarize(user, '$disconnect', `closed ${code}, failed`, started, true);
+        this.options.log(`$disconnect failed: ${errorMessage(error)}`);
+      },
     );
   }
 
@@ -202,7 +269,10 @@ export class Gateway {
     socket.on('message', (data: Buffer, isBinary: boolean) => {
       if (connection.closing) return;
       // API Gateway refuses binary frames and closes with 1003 (its guide: "Binary media types for WebSocket APIs").
-      if (isBinary) return this.close(connection, 1003, 'Unsupported data');
+      if (isBinary) {
+        this.close(connection, 1003, 'Unsupported data');
+        return;
+      }
       connection.lastActiveAt = Date.now();
       resetIdle();
       void this.message(connection, data.toString('utf8'));
@@ -230,19 +300,24 @@ export class Gateway {
 
   private async message(connection: LiveConnection, body: string): Promise<void> {
     const { api, identity } = this.options;
+    const started = Date.now();
+    const user = principalOf(connection);
     const routeKey = selectRoute(api, body);
     const route = api.routes.get(routeKey);
     const fn = this.fn(route);
     if (!route || !fn) {
-      return this.send(connection, JSON.stringify({ message: 'Forbidden', connectionId: connection.connectionId, requestId: gatewayId() }));
+      this.summarize(user, routeKey, 'no route: Forbidden', started, true);
+      this.send(connection, JSON.stringify({ message: 'Forbidden', connectionId: connection.connectionId, requestId: gatewayId() }));
+      return;
     }
-    const event = messageEvent(identity, connection, routeKey, body, Date.now());
+    const event = messageEvent(identity, connection, routeKey, body, started);
     try {
-      const result = (await this.invoke(routeKey, fn, event)) as { body?: unknown } | string | null;
-      const reply = typeof result === 'string' ? result : result?.body;
-      if (route.twoWay && reply !== undefined && reply !== null) this.send(connection, typeof reply === 'string' ? reply : JSON.stringify(reply));
+      const reply = replyOf(await this.invoke(routeKey, fn, event));
+      this.summarize(user, routeKey, route.twoWay && reply !== undefined ? frameSummary(reply) : 'ok', started);
+      if (route.twoWay && reply !== undefined) this.send(connection, reply);
     } catch (error) {
-      this.options.log(`${routeKey} failed: ${(error as Error).message}`);
+      this.summarize(user, routeKey, 'failed', started, true);
+      this.options.log(`${routeKey} failed: ${errorMessage(error)}`);
       this.send(connection, JSON.stringify({ message: 'Internal server error', connectionId: connection.connectionId, requestId: event.requestContext.requestId }));
     }
   }
@@ -250,122 +325,101 @@ export class Gateway {
   private send(connection: LiveConnection, data: string): void {
     if (!connection.closing && connection.socket.readyState === connection.socket.OPEN) connection.socket.send(data);
   }
-
-  // --- HTTP: the Management API and whatever else shares the port -------------------------
-
-  private async http(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', `http://${req.headers.host ?? 'localhost'}`);
-    try {
-      const management = CONNECTIONS_PATH.exec(url.pathname);
-      if (management && management[1] === this.options.api.stageName) {
-        return await this.management(req, res, decodeURIComponent(management[2]!));
-      }
-      if (await this.options.extraRoutes(req, res, url)) return;
-      json(res, 404, { message: 'Not Found' });
-    } catch (error) {
-      this.options.log(`HTTP ${req.method} ${url.pathname} failed: ${(error as Error).stack ?? String(error)}`);
-      if (!res.headersSent) json(res, 500, { message: 'Internal server error' });
-    }
-  }
-
-  /** POST, GET and DELETE on `@connections/{id}`; SigV4 signatures are accepted and not checked. */
-  private async management(req: IncomingMessage, res: ServerResponse, connectionId: string): Promise<void> {
-    const { body, size } = await readBody(req, this.options.limits.messageBytes);
-    const connection = this.connections.get(connectionId);
-    const requestId = gatewayId();
-    const headers = { 'x-amzn-RequestId': requestId };
-    if (req.method === 'POST' && size > this.options.limits.messageBytes) {
-      return json(res, 413, { message: 'Request Entity Too Large' }, { ...headers, 'x-amzn-ErrorType': 'PayloadTooLargeException' });
-    }
-    if (!connection || connection.closing || connection.socket.readyState !== connection.socket.OPEN) {
-      return json(res, 410, {}, { ...headers, 'x-amzn-ErrorType': 'GoneException' });
-    }
-    switch (req.method) {
-      case 'POST':
-        connection.socket.send(body.toString('utf8'));
-        res.writeHead(200, { ...headers, 'content-length': '0' }).end();
-        return;
-      case 'GET':
-        return json(
-          res,
-          200,
-          {
-            connectedAt: new Date(connection.connectedAt).toISOString(),
-            identity: connection.userAgent === undefined ? { sourceIp: connection.sourceIp } : { sourceIp: connection.sourceIp, userAgent: connection.userAgent },
-            lastActiveAt: new Date(connection.lastActiveAt).toISOString(),
-          },
-          headers,
-        );
-      case 'DELETE':
-        this.close(connection, 1000, 'Connection Closed Normally');
-        res.writeHead(204, headers).end();
-        return;
-      default:
-        return json(res, 405, { message: 'Method Not Allowed' }, headers);
-    }
-  }
 }
 
 interface AuthorizerResult {
-  principalId?: string;
-  policyDocument?: { Statement?: { Effect?: string; Action?: string | string[] }[] };
-  context?: Record<string, unknown>;
+  readonly principalId: string | undefined;
+  /** Every statement of the policy allows (and there is at least one). */
+  readonly allowed: boolean;
+  readonly context: Record<string, unknown>;
 }
 
-function allows(policy: AuthorizerResult | null): policy is AuthorizerResult {
-  const statements = policy?.policyDocument?.Statement ?? [];
-  return statements.length > 0 && statements.every((s) => s.Effect === 'Allow');
+const isRecord = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value);
+
+const errorMessage = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+/** What an authorizer returned, read as API Gateway reads it: anything else denies. */
+function parseAuthorizerResult(value: unknown): AuthorizerResult | undefined {
+  if (!isRecord(value)) return undefined;
+  const document = value['policyDocument'];
+  const listed: unknown = isRecord(document) ? document['Statement'] : undefined;
+  const statements: readonly unknown[] = Array.isArray(listed) ? listed : [];
+  return {
+    principalId: typeof value['principalId'] === 'string' ? value['principalId'] : undefined,
+    allowed: statements.length > 0 && statements.every((statement) => isRecord(statement) && statement['Effect'] === 'Allow'),
+    context: isRecord(value['context']) ? value['context'] : {},
+  };
+}
+
+/** The status a $connect integration answered with; a response without one is 200, as on AWS. */
+function statusCodeOf(result: unknown): number {
+  return isRecord(result) && typeof result['statusCode'] === 'number' ? result['statusCode'] : 200;
+}
+
+/** The frame a route's integration response sends back, if any. */
+function replyOf(result: unknown): string | undefined {
+  if (typeof result === 'string') return result;
+  if (!isRecord(result)) return undefined;
+  const body = result['body'];
+  if (body === undefined || body === null) return undefined;
+  return typeof body === 'string' ? body : JSON.stringify(body);
+}
+
+/** A reply frame in a word or two: its `type`, and the `code` of an error. */
+function frameSummary(frame: string): string {
+  let value: unknown;
+  try {
+    value = JSON.parse(frame);
+  } catch {
+    return 'sent';
+  }
+  if (!isRecord(value) || typeof value['type'] !== 'string') return 'sent';
+  return typeof value['code'] === 'string' ? `${value['type']} ${value['code']}` : value['type'];
+}
+
+function principalOf(connection: ConnectionFacts): string | undefined {
+  const principal = connection.authorizer?.['principalId'];
+  return typeof principal === 'string' ? principal : undefined;
 }
 
 function identityPresent(source: string, req: IncomingMessage, url: URL): boolean {
-  const query = /^route\.request\.querystring\.(.+)$/.exec(source);
-  if (query) return (url.searchParams.get(query[1]!) ?? '') !== '';
-  const header = /^route\.request\.header\.(.+)$/.exec(source);
-  if (header) return (req.headers[header[1]!.toLowerCase()] ?? '') !== '';
+  const query = /^route\.request\.querystring\.(.+)$/.exec(source)?.[1];
+  if (query !== undefined) return (url.searchParams.get(query) ?? '') !== '';
+  const header = /^route\.request\.header\.(.+)$/.exec(source)?.[1];
+  if (header !== undefined) return (req.headers[header.toLowerCase()] ?? '') !== '';
   return true;
 }
 
 /** Evaluates a selection expression such as `$request.body.action` against a frame. */
 export function selectRoute(api: ApiModel, body: string): string {
-  const match = /^\$request\.body\.(.+)$/.exec(api.routeSelectionExpression);
-  if (!match) return '$default';
+  const path = /^\$request\.body\.(.+)$/.exec(api.routeSelectionExpression)?.[1];
+  if (path === undefined) return '$default';
   let value: unknown;
   try {
     value = JSON.parse(body);
   } catch {
     return '$default';
   }
-  for (const key of match[1]!.split('.')) {
-    value = value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>)[key] : undefined;
-  }
+  for (const key of path.split('.')) value = isRecord(value) ? value[key] : undefined;
   const key = typeof value === 'string' ? value : undefined;
   return key !== undefined && !key.startsWith('$') && api.routes.has(key) ? key : '$default';
 }
 
+const STATUS_TEXT = new Map([
+  [401, 'Unauthorized'],
+  [403, 'Forbidden'],
+  [500, 'Internal Server Error'],
+  [502, 'Bad Gateway'],
+  [503, 'Service Unavailable'],
+]);
+
 function refuse(socket: Duplex, status: number, message: string): void {
   if (socket.destroyed) return;
   const body = JSON.stringify({ message });
-  const reason = { 401: 'Unauthorized', 403: 'Forbidden', 500: 'Internal Server Error', 502: 'Bad Gateway' }[status] ?? 'Error';
+  const reason = STATUS_TEXT.get(status) ?? 'Error';
   socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }
 
 function closeReason(code: number): string {
   return code === 1000 ? 'Connection Closed Normally' : code === 1001 ? 'Going away' : code === 1005 ? 'No status code' : code === 1006 ? 'Connection closed abnormally' : '';
 }
-
-export function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)), ...headers }).end(text);
-}
-
-/** Reads a request body, keeping at most `limit` bytes; `size` is the real length. */
-export async function readBody(req: IncomingMessage, limit: number): Promise<{ body: Buffer; size: number }> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    if (size + chunk.length <= limit) chunks.push(chunk);
-    size += chunk.length;
-  }
-  return { body: Buffer.concat(chunks), size };
-}
-

@@ -51,6 +51,9 @@ export class LocalFunction {
   private readonly idle: Container[] = [];
   private readonly waiting: Invocation[] = [];
   private stopped = false;
+  private initEnded?: () => void;
+  /** Settles when the first container has ended its init phase, warm or not. */
+  readonly warm: Promise<void>;
 
   constructor(
     readonly model: FunctionModel,
@@ -58,6 +61,7 @@ export class LocalFunction {
     private readonly log: LogSink,
     private readonly maxContainers = 4,
   ) {
+    this.warm = new Promise((resolve) => (this.initEnded = resolve));
     // One warm container from the start, as if provisioned: the first request does not pay a cold start.
     this.idle.push(this.start());
   }
@@ -66,10 +70,11 @@ export class LocalFunction {
     return this.model.name;
   }
 
-  invoke<T = unknown>(event: unknown): Promise<T> {
+  /** Runs the handler on `event`; what it returns is the function's to define, so the caller parses it. */
+  invoke(event: unknown): Promise<unknown> {
     if (this.stopped) return Promise.reject(new FunctionError('Shutdown', 'the local stack is stopping'));
-    return new Promise<T>((resolve, reject) => {
-      this.waiting.push({ id: randomUUID(), event, resolve: resolve as (value: unknown) => void, reject });
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ id: randomUUID(), event, resolve, reject });
       this.dispatch();
     });
   }
@@ -81,10 +86,11 @@ export class LocalFunction {
   }
 
   private dispatch(): void {
-    while (this.waiting.length > 0) {
+    for (let invocation = this.waiting[0]; invocation; invocation = this.waiting[0]) {
       const container = this.idle.pop() ?? (this.containers.size < this.maxContainers ? this.start() : undefined);
       if (!container) return;
-      this.run(container, this.waiting.shift()!);
+      this.waiting.shift();
+      this.run(container, invocation);
     }
   }
 
@@ -120,12 +126,13 @@ export class LocalFunction {
   private finish(container: Container, message: WorkerMessage): void {
     if (message.ready) {
       container.ready = true;
+      this.initEnded?.();
       clearTimeout(container.initTimer);
       if (container.current) this.send(container, container.current);
       return;
     }
     const current = container.current;
-    if (!current || current.id !== message.id) return;
+    if (current?.id !== message.id) return;
     clearTimeout(current.timer);
     container.current = undefined;
     if (message.ok) current.resolve(message.result);
@@ -139,6 +146,7 @@ export class LocalFunction {
   /** Ends a container, failing what it was running. */
   private async discard(container: Container, reason: Error): Promise<void> {
     if (!this.containers.delete(container)) return;
+    this.initEnded?.();
     const index = this.idle.indexOf(container);
     if (index >= 0) this.idle.splice(index, 1);
     clearTimeout(container.initTimer);

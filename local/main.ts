@@ -1,26 +1,28 @@
 #!/usr/bin/env node
 /**
- * `npm start`: the whole of Updraft on this machine, from the synthesized
- * template. See README.md ("Run it locally") and ../shared/spec/LOCAL-STACK.md.
+ * `npm start`: the whole of Updraft on one machine, from the synthesized
+ * template. See README.md, "Run it locally".
  */
 import * as path from 'node:path';
 
-// This machine's Node 20 is expected; the SDK's notice about Node 22 is noise here.
+// The SDK warns about Node versions it will stop supporting; for the stack's own clients that is noise here.
 process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
 import { LocalStackError } from './errors';
 import { AWS_LIMITS } from './gateway';
 import { startLocalStack, type RunningStack } from './stack';
 import { synthIfStale } from './synth';
+import { PhaseClock, Terminal } from './terminal';
 import { buildWebIfStale, defaultWebDir } from './web';
 
 const root = path.resolve(__dirname, '..');
+const SWITCHES = ['--help', '--in-memory', '--no-synth', '--verbose'];
 const args = new Set(process.argv.slice(2));
-
-if (args.has('--help')) {
-  console.log(`usage: npm start [-- --in-memory] [--no-synth]
+const USAGE = `usage: npm start [-- [--in-memory] [--no-synth] [--verbose]]
 
   --in-memory   keep nothing between runs (DynamoDB Local in memory, a fresh JWT secret)
   --no-synth    run cdk.out and the browser app as they are, even if the source changed
+  --verbose     print everything the functions print (their JSON logs and EMF metric lines),
+                not only one line per request and their warnings and errors
 
 environment:
   UPDRAFT_PORT=3000            HTTP, WebSocket and Management API port
@@ -28,12 +30,21 @@ environment:
   UPDRAFT_DATA_DIR=.updraft    where data persists between runs
   UPDRAFT_CDK_OUT=cdk.out      the cloud assembly to run
   UPDRAFT_WEB_DIR=clients/web/dist  the built browser app served at /
+  UPDRAFT_VERBOSE=1            the same as --verbose
   UPDRAFT_IDLE_TIMEOUT_MS, UPDRAFT_MAX_CONNECTION_MS   API Gateway's 10-minute idle and 2-hour limits
   UPDRAFT_TTL_SWEEP_MS=30000   how often expired rows are deleted
   UPDRAFT_STREAM_POLL_MS=50    how often an idle stream shard is polled
   UPDRAFT_FUNCTION_CONTAINERS=4  containers each function may run at once
-  UPDRAFT_EVENT_LOG=<file>     append every event sent to a function to this file`);
+  UPDRAFT_EVENT_LOG=<file>     append every event sent to a function to this file`;
+
+if (args.has('--help')) {
+  console.log(USAGE);
   process.exit(0);
+}
+const unknown = [...args].filter((arg) => !SWITCHES.includes(arg));
+if (unknown.length > 0) {
+  console.error(`unknown option ${unknown.join(' ')}\n\n${USAGE}`);
+  process.exit(2);
 }
 
 function intEnv(name: string, fallback: number): number {
@@ -47,68 +58,108 @@ function intEnv(name: string, fallback: number): number {
   return value;
 }
 
-const log = (line: string) => console.log(line);
+const terminal = new Terminal({ verbose: args.has('--verbose') || process.env['UPDRAFT_VERBOSE'] === '1' });
+const { log } = terminal;
 
 async function main(): Promise<void> {
+  const phases = new PhaseClock(log);
   const stateDir = path.resolve(root, process.env['UPDRAFT_DATA_DIR'] ?? '.updraft');
   const assemblyDir = path.resolve(root, process.env['UPDRAFT_CDK_OUT'] ?? 'cdk.out');
   const inMemory = args.has('--in-memory');
   const webDir = path.resolve(root, process.env['UPDRAFT_WEB_DIR'] ?? defaultWebDir(root));
-  if (!args.has('--no-synth')) {
-    synthIfStale(root, assemblyDir, log);
-    await buildWebIfStale(root, webDir, log);
+  const port = intEnv('UPDRAFT_PORT', 3000);
+  log(`Updraft local stack (${inMemory ? 'in memory' : `data in ${path.relative(root, stateDir) || '.'}`})`);
+  phases.mark('node and tsx', 'the runtime and the TypeScript loader');
+  if (args.has('--no-synth')) {
+    phases.mark('synth', 'skipped (--no-synth)');
+  } else {
+    const relative = (dir: string) => path.relative(root, dir) || '.';
+    phases.mark('synth', synthIfStale(root, assemblyDir, log) ? `${relative(assemblyDir)} (the source changed)` : `${relative(assemblyDir)} is up to date`);
+    phases.mark('web build', (await buildWebIfStale(root, webDir, log)) ? `${relative(webDir)} (the source changed)` : `${relative(webDir)} is up to date`);
   }
 
-  const started = Date.now();
-  const stack: RunningStack = await startLocalStack({
-    root,
-    assemblyDir,
-    port: intEnv('UPDRAFT_PORT', 3000),
-    dynamoDbPort: intEnv('UPDRAFT_DYNAMODB_PORT', 8000),
-    ...(inMemory ? {} : { dataDir: path.join(stateDir, 'data') }),
-    stateDir,
-    region: process.env['AWS_REGION'] ?? 'us-east-1',
-    limits: {
-      ...AWS_LIMITS,
-      idleTimeoutMs: intEnv('UPDRAFT_IDLE_TIMEOUT_MS', AWS_LIMITS.idleTimeoutMs),
-      maxConnectionMs: intEnv('UPDRAFT_MAX_CONNECTION_MS', AWS_LIMITS.maxConnectionMs),
-    },
-    ttlSweepMs: intEnv('UPDRAFT_TTL_SWEEP_MS', 30_000),
-    streamPollMs: intEnv('UPDRAFT_STREAM_POLL_MS', 50),
-    functionContainers: Math.max(1, intEnv('UPDRAFT_FUNCTION_CONTAINERS', 4)),
-    ...(process.env['UPDRAFT_EVENT_LOG'] ? { eventLog: path.resolve(process.env['UPDRAFT_EVENT_LOG']) } : {}),
-    webDir,
-    log,
-  });
-
+  // Installed before anything starts, so that Ctrl-C during startup stops what has started (DynamoDB Local runs
+  // in a process group of its own and would outlive this process otherwise).
+  const startup = new AbortController();
+  let stack: RunningStack | undefined;
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    log(`${signal}: stopping…`);
+    const clients = stack?.connections() ?? 0;
+    log(`${signal}: stopping${clients > 0 ? ` (closing ${clients} client connection${clients === 1 ? '' : 's'} first)` : ''}…`);
     const force = setTimeout(() => {
       log('still stopping after 15 s; exiting anyway');
       process.exit(1);
     }, 15_000);
+    if (!stack) {
+      // startLocalStack sees the abort at its next step, stops what it started, and rejects: main() exits then.
+      startup.abort(new LocalStackError(`${signal} during startup`));
+      return;
+    }
     stack.stop().then(
       () => {
         clearTimeout(force);
         log('stopped');
         process.exit(0);
       },
-      (error: Error) => {
-        log(`stop failed: ${error.message}`);
+      (error: unknown) => {
+        log(`stop failed: ${error instanceof Error ? error.message : String(error)}`);
         process.exit(1);
       },
     );
   };
-  process.on('SIGINT', () => shutdown('SIGINT'));
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => {
+    shutdown('SIGINT');
+  });
+  process.on('SIGTERM', () => {
+    shutdown('SIGTERM');
+  });
 
-  log(`Updraft local stack (${stack.app.stackName}, ${inMemory ? 'in memory' : `data in ${path.relative(root, stateDir)}`}) started in ${Date.now() - started} ms`);
-  log(`  open:     ${stack.httpUrl}/  (the browser app: sign in as anyone, a second window as someone else)`);
-  log(`  token:    ${stack.httpUrl}/dev/token?user=alice`);
-  log(`ready: ${stack.wsUrl}`);
+  try {
+    stack = await startLocalStack({
+      root,
+      assemblyDir,
+      port,
+      dynamoDbPort: intEnv('UPDRAFT_DYNAMODB_PORT', 8000),
+      ...(inMemory ? {} : { dataDir: path.join(stateDir, 'data') }),
+      stateDir,
+      region: process.env['AWS_REGION'] ?? 'us-east-1',
+      limits: {
+        ...AWS_LIMITS,
+        idleTimeoutMs: intEnv('UPDRAFT_IDLE_TIMEOUT_MS', AWS_LIMITS.idleTimeoutMs),
+        maxConnectionMs: intEnv('UPDRAFT_MAX_CONNECTION_MS', AWS_LIMITS.maxConnectionMs),
+      },
+      ttlSweepMs: intEnv('UPDRAFT_TTL_SWEEP_MS', 30_000),
+      streamPollMs: intEnv('UPDRAFT_STREAM_POLL_MS', 50),
+      functionContainers: Math.max(1, intEnv('UPDRAFT_FUNCTION_CONTAINERS', 4)),
+      ...(process.env['UPDRAFT_EVENT_LOG'] ? { eventLog: path.resolve(process.env['UPDRAFT_EVENT_LOG']) } : {}),
+      webDir,
+      log,
+      functionLog: terminal.functionOutput,
+      onRequest: terminal.request,
+      onBatch: terminal.batch,
+      onPhase: (phase, detail) => {
+        phases.mark(phase, detail);
+      },
+      signal: startup.signal,
+    });
+  } catch (error) {
+    if (!startup.signal.aborted) throw error;
+    log('stopped');
+    process.exit(0);
+  }
+
+  const cli = port === 3000 ? 'npx updraft connect --user alice' : `npx updraft connect --user alice --url ${stack.httpUrl}`;
+  log(`started ${stack.app.stackName} in ${phases.total()} (since the process started)
+
+  browser:    ${stack.httpUrl}/   (sign in as anyone; a second window as someone else)
+  CLI:        ${cli}
+  dev token:  curl '${stack.httpUrl}/dev/token?user=alice'
+  WebSocket:  ${stack.wsUrl}?token=<the token>
+  ${terminal.verbose ? 'logs:       verbose: everything the functions print' : 'logs:       one line per request, and the functions\' warnings and errors; npm start -- --verbose for all'}
+  stop:       Ctrl-C
+ready: ${stack.wsUrl}`);
 }
 
 main().catch((error: unknown) => {

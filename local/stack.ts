@@ -1,20 +1,20 @@
-import { randomBytes } from 'node:crypto';
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { appendFileSync, mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import * as path from 'node:path';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
-import { signToken } from '../shared/auth';
-import { Limits } from '../shared/protocol';
+import { devTokenRoute } from './dev-token';
 import { LOCAL_CREDENTIALS, createTables, reapLeftover, startDynamoDbLocal, type DynamoDbLocal } from './dynamodb';
 import { LocalStackError } from './errors';
-import { Gateway, json, readBody, type GatewayLimits } from './gateway';
+import { Gateway, type GatewayLimits, type RequestSummary } from './gateway';
+import { HttpServer } from './http';
 import { resolve, type Resolver } from './intrinsics';
-import { LocalFunction } from './lambda';
+import { LocalFunction, type LogSink } from './lambda';
+import { managementApiRoute } from './management';
+import { LocalSecrets } from './secrets';
 import { StreamMapping, type FailedBatch } from './streams';
 import { loadApp, type AppModel } from './template';
 import { ServiceDeletions, TtlSweeper } from './ttl';
-import { webApp, type WebHandler } from './web';
+import { webApp } from './web';
 
 export interface LocalStackOptions {
   /** The project root. */
@@ -37,22 +37,45 @@ export interface LocalStackOptions {
   readonly eventLog?: string;
   /** The built browser app, served at `/`. */
   readonly webDir: string;
+  /** The stack's own messages. */
   readonly log: (line: string) => void;
+  /** Every line a function prints. */
+  readonly functionLog: LogSink;
+  /** One call per WebSocket handshake, message and disconnect. */
+  readonly onRequest?: (request: RequestSummary) => void;
+  /** One call per batch a stream mapping hands a function. */
+  readonly onBatch?: (functionId: string, records: number, outcome: 'ok' | 'failed', durationMs: number) => void;
+  /** Called as each startup phase ends, with a word on what it did. */
+  readonly onPhase?: (phase: string, detail: string) => void;
+  /** Aborting it (Ctrl-C during startup) stops what has started and rejects. */
+  readonly signal?: AbortSignal;
 }
 
 export interface RunningStack {
   readonly httpUrl: string;
   readonly wsUrl: string;
   readonly app: AppModel;
+  /** Clients connected now. */
+  connections(): number;
+  /**
+   * Stops in the order that loses nothing: the stream mappings and the TTL
+   * sweeper, then the WebSocket API (each client's $disconnect runs while
+   * DynamoDB Local is still up), the port, the functions, DynamoDB Local.
+   */
   stop(): Promise<void>;
 }
 
 const HOST = '127.0.0.1';
 
-/** Starts everything the template describes, on this machine. */
+/** Starts everything the template describes, on one machine. */
 export async function startLocalStack(options: LocalStackOptions): Promise<RunningStack> {
   const app = loadApp(options.assemblyDir);
   const { region, port, log } = options;
+  const onPhase = options.onPhase;
+  const phase = (name: string, detail: string) => {
+    options.signal?.throwIfAborted();
+    onPhase?.(name, detail);
+  };
   const httpUrl = `http://${HOST}:${port}`;
   const wsUrl = `ws://${HOST}:${port}/${app.api.stageName}`;
   const apiId = localApiId(app.stackName);
@@ -64,36 +87,42 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
 
   const cleanups: (() => Promise<void>)[] = [];
   const stopAll = async () => {
-    for (const cleanup of cleanups.reverse()) await cleanup().catch((error: Error) => log(`while stopping: ${error.message}`));
+    for (const cleanup of cleanups.reverse()) {
+      await cleanup().catch((error: unknown) => log(`while stopping: ${error instanceof Error ? error.message : String(error)}`));
+    }
     cleanups.length = 0;
   };
 
   try {
     const dynamo: DynamoDbLocal = await startDynamoDbLocal(options.dynamoDbPort, options.dataDir, region, options.stateDir);
     cleanups.push(() => dynamo.stop());
+    phase('DynamoDB Local', `${dynamo.endpoint}, ${options.dataDir ? `data in ${path.relative(options.root, options.dataDir)}` : 'in memory'}`);
     const streamArns = await createTables(dynamo.client, app.tables.values());
+    phase('tables', [...app.tables.values()].map((table) => table.logicalId).join(', '));
 
-    const secrets = new Map(app.secretIds.map((id) => [secretArn(region, app.stackName, id), { id, value: localSecret(options.dataDir, id) }]));
+    const secrets = new LocalSecrets(region, app.stackName, app.secretIds, options.dataDir);
+    const tableName = (id: string) => app.tables.get(id)?.name ?? `${app.stackName}-${id}`;
+    const functionName = (id: string) => app.functions.get(id)?.name ?? `${app.stackName}-${id}`;
     const resolver: Resolver = {
       ref: (id) => {
         const type = app.resources[id]?.Type;
-        if (type === 'AWS::DynamoDB::Table') return app.tables.get(id)!.name;
-        if (type === 'AWS::Lambda::Function') return app.functions.get(id)!.name;
+        if (type === 'AWS::DynamoDB::Table') return tableName(id);
+        if (type === 'AWS::Lambda::Function') return functionName(id);
         if (type === 'AWS::ApiGatewayV2::Api') return apiId;
-        if (type === 'AWS::SecretsManager::Secret') return secretArn(region, app.stackName, id);
+        if (type === 'AWS::SecretsManager::Secret') return LocalSecrets.arn(region, app.stackName, id);
         if (type === 'AWS::SQS::Queue') return `${httpUrl}/000000000000/${app.stackName}-${id}`;
         return `${app.stackName}-${id}`;
       },
       getAtt: (id, attribute) => {
         const type = app.resources[id]?.Type;
         if (type === 'AWS::DynamoDB::Table' && attribute === 'StreamArn') return streamArns.get(id) ?? '';
-        if (type === 'AWS::DynamoDB::Table') return `arn:aws:dynamodb:${region}:000000000000:table/${app.tables.get(id)!.name}`;
-        if (type === 'AWS::Lambda::Function') return `arn:aws:lambda:${region}:000000000000:function:${app.functions.get(id)!.name}`;
+        if (type === 'AWS::DynamoDB::Table') return `arn:aws:dynamodb:${region}:000000000000:table/${tableName(id)}`;
+        if (type === 'AWS::Lambda::Function') return `arn:aws:lambda:${region}:000000000000:function:${functionName(id)}`;
         if (type === 'AWS::SQS::Queue') return `arn:aws:sqs:${region}:000000000000:${app.stackName}-${id}`;
         throw new LocalStackError(`the local stack cannot resolve ${id}.${attribute} (${type ?? 'unknown resource'})`);
       },
     };
-    // The stage's https/wss URLs point at this machine's one port.
+    // The stage's https/wss URLs point at the local stack's one port.
     const deployedBase = new RegExp(`^(https|wss)://${apiId}\\.execute-api\\.${region}\\.amazonaws\\.com`);
     const localize = (value: string) => value.replace(deployedBase, (_, scheme: string) => (scheme === 'wss' ? `ws://${HOST}:${port}` : httpUrl));
 
@@ -121,35 +150,51 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
         AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       };
       for (const [name, value] of Object.entries(model.environment)) environment[name] = localize(resolve(value, resolver, region));
-      if (model.logicalId === app.api.routes.get('$connect')?.authorizer?.functionId && environment['JWT_AUDIENCE']) {
-        devTokenAudience = environment['JWT_AUDIENCE'].split(',')[0]?.trim();
+      const audience = environment['JWT_AUDIENCE'];
+      if (model.logicalId === app.api.routes.get('$connect')?.authorizer?.functionId && audience) {
+        devTokenAudience = audience.split(',')[0]?.trim();
       }
-      functions.set(model.logicalId, new LocalFunction(model, environment, (fn, line) => log(`[${fn}] ${line}`), options.functionContainers));
+      functions.set(model.logicalId, new LocalFunction(model, environment, options.functionLog, options.functionContainers));
     }
     cleanups.push(async () => {
       await Promise.all([...functions.values()].map((fn) => fn.stop()));
     });
+    // Lambda has provisioned containers initialized before they take traffic; so does `ready`.
+    await Promise.all([...functions.values()].map((fn) => fn.warm));
+    phase('functions', `${functions.size}, one warm container each (up to ${options.functionContainers})`);
 
     const eventLog = options.eventLog;
     const onEvent = eventLog ? { onEvent: (kind: string, event: unknown) => appendFileSync(eventLog, `${JSON.stringify({ kind, event })}\n`) } : {};
-    const web = webApp(options.webDir, wsUrl);
     const gateway = new Gateway({
       port,
-      host: HOST,
       api: app.api,
       identity: { apiId, stage: app.api.stageName, domainName: `${HOST}:${port}`, region },
       functions,
       limits: options.limits,
       log,
+      ...(options.onRequest ? { onRequest: options.onRequest } : {}),
       ...onEvent,
-      extraRoutes: (req, res, url) => extraRoutes(req, res, url, { secrets, wsUrl, web, ...(devTokenAudience ? { devTokenAudience } : {}) }),
+    });
+    const server = new HttpServer({
+      host: HOST,
+      port,
+      upgrades: gateway,
+      routes: [
+        managementApiRoute({ stageName: app.api.stageName, messageBytes: options.limits.messageBytes, connections: gateway }),
+        secrets.route,
+        devTokenRoute({ secret: secrets.secrets[0]?.value, ...(devTokenAudience ? { audience: devTokenAudience } : {}), wsUrl }),
+        webApp(options.webDir, wsUrl),
+      ],
+      log,
     });
     try {
-      await gateway.listen();
+      await server.listen();
     } catch (error) {
       throw portError(error, port, 'UPDRAFT_PORT');
     }
-    // The gateway stops first: its sockets close and their $disconnect runs while everything else is still up.
+    cleanups.push(() => server.close());
+    // Cleanups run last first: the gateway stops before the port closes and the functions and DynamoDB Local stop,
+    // so each open socket's $disconnect still reaches the table.
     cleanups.push(() => gateway.stop());
 
     const deletions = new ServiceDeletions();
@@ -157,104 +202,52 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
     const failuresDir = path.join(options.stateDir, 'failed-batches');
     for (const model of app.mappings) {
       const streamArn = streamArns.get(model.tableId);
+      const fn = functions.get(model.functionId);
       if (!streamArn) throw new LocalStackError(`event source mapping ${model.logicalId}: table ${model.tableId} has no stream`);
+      if (!fn) throw new LocalStackError(`event source mapping ${model.logicalId}: function ${model.functionId} is not in the template`);
+      const onBatch = options.onBatch;
       const mapping = new StreamMapping({
         model,
         streamArn,
-        tableName: app.tables.get(model.tableId)!.name,
-        fn: functions.get(model.functionId)!,
+        tableName: tableName(model.tableId),
+        fn,
         client: streamsClient,
         region,
         pollIntervalMs: options.streamPollMs,
         serviceDeletions: deletions,
         onFailure: (failed) => recordFailure(failuresDir, failed, log),
         log,
+        ...(onBatch ? { onBatch: (records: number, outcome: 'ok' | 'failed', ms: number) => onBatch(model.functionId, records, outcome, ms) } : {}),
         ...onEvent,
       });
       mapping.start();
       cleanups.push(() => mapping.stop());
     }
-    cleanups.push(async () => streamsClient.destroy());
+    cleanups.push(() => {
+      streamsClient.destroy();
+      return Promise.resolve();
+    });
 
     const sweeper = new TtlSweeper(dynamo.client, [...app.tables.values()], deletions, options.ttlSweepMs, log);
     sweeper.start();
     cleanups.push(() => sweeper.stop());
+    phase('API and streams', `port ${port}, ${app.api.routes.size} routes, ${app.mappings.length} stream mapping${app.mappings.length === 1 ? '' : 's'}`);
 
-    return { httpUrl, wsUrl, app, stop: stopAll };
+    return { httpUrl, wsUrl, app, connections: () => gateway.size, stop: stopAll };
   } catch (error) {
     await stopAll();
     throw error;
   }
 }
 
-interface RouteContext {
-  readonly secrets: Map<string, { id: string; value: string }>;
-  readonly devTokenAudience?: string;
-  readonly wsUrl: string;
-  readonly web: WebHandler;
-}
-
-/** The rest of the port: the dev token endpoint, Secrets Manager's GetSecretValue, and the browser app. */
-async function extraRoutes(req: IncomingMessage, res: ServerResponse, url: URL, context: RouteContext): Promise<boolean> {
-  const target = req.headers['x-amz-target'];
-  if (req.method === 'POST' && typeof target === 'string' && target.startsWith('secretsmanager.')) {
-    const input = JSON.parse((await readBody(req, 64 * 1024)).body.toString() || '{}') as { SecretId?: string };
-    const headers = { 'content-type': 'application/x-amz-json-1.1' };
-    const entry = [...context.secrets].find(([arn, s]) => input.SecretId === arn || input.SecretId === s.id);
-    if (target !== 'secretsmanager.GetSecretValue') {
-      json(res, 400, { __type: 'UnsupportedOperation', message: `${target} is not emulated locally` }, headers);
-    } else if (!entry) {
-      json(res, 400, { __type: 'ResourceNotFoundException', message: "Secrets Manager can't find the specified secret." }, headers);
-    } else {
-      json(
-        res,
-        200,
-        { ARN: entry[0], Name: entry[1].id, SecretString: entry[1].value, VersionId: 'local', VersionStages: ['AWSCURRENT'], CreatedDate: 0 },
-        headers,
-      );
-    }
-    return true;
-  }
-  if (req.method === 'GET' && url.pathname === '/dev/token') {
-    const user = url.searchParams.get('user') ?? '';
-    if (!Limits.userIdPattern.test(user)) {
-      json(res, 400, { error: 'bad_request', message: 'user must match ^[A-Za-z0-9_-]{1,64}$' });
-      return true;
-    }
-    const secret = [...context.secrets.values()][0];
-    if (!secret) {
-      // jwks mode: tokens come from the issuer, which this machine cannot stand in for.
-      json(res, 501, { error: 'not_implemented', message: 'this stack verifies tokens from an OIDC issuer (authMode jwks); dev tokens need hs256' });
-      return true;
-    }
-    const audience = context.devTokenAudience === undefined ? {} : { audience: context.devTokenAudience };
-    json(res, 200, { token: await signToken(user, secret.value, '12h', audience), wsUrl: context.wsUrl });
-    return true;
-  }
-  return context.web(req, res);
-}
-
 function recordFailure(dir: string, failed: FailedBatch, log: (line: string) => void): void {
   mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `${failed.queueId ?? failed.mapping}.jsonl`);
   appendFileSync(file, `${JSON.stringify(failed.message)}\n`);
-  const info = failed.message['DDBStreamBatchInfo'] as { batchSize?: number } | undefined;
-  log(`!!! ${failed.mapping}: gave up on ${info?.batchSize ?? '?'} stream records; on AWS they would go to the DLQ. Details: ${file}`);
+  const info = failed.message['DDBStreamBatchInfo'];
+  const size = info !== null && typeof info === 'object' && 'batchSize' in info && typeof info.batchSize === 'number' ? info.batchSize : '?';
+  log(`!!! ${failed.mapping}: gave up on ${size} stream records; on AWS they would go to the DLQ. Details: ${file}`);
 }
-
-/** The JWT secret: kept with the data so tokens survive a restart; fresh for an in-memory run. */
-function localSecret(dataDir: string | undefined, id: string): string {
-  const generate = () => randomBytes(48).toString('base64').replace(/[^A-Za-z0-9]/g, '').slice(0, 64);
-  if (!dataDir) return generate();
-  const file = path.join(dataDir, `${id}.secret`);
-  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
-  mkdirSync(dataDir, { recursive: true });
-  const value = generate();
-  writeFileSync(file, value, { mode: 0o600 });
-  return value;
-}
-
-const secretArn = (region: string, stack: string, id: string) => `arn:aws:secretsmanager:${region}:000000000000:secret:${stack}-${id}`;
 
 /** API ids are ten lower-case letters and digits. */
 function localApiId(stackName: string): string {
@@ -272,9 +265,9 @@ async function assertPortFree(port: number, variable: string): Promise<void> {
 }
 
 function portError(error: unknown, port: number, variable: string): Error {
-  if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+  if (error instanceof Error && 'code' in error && error.code === 'EADDRINUSE') {
     return new LocalStackError(`port ${port} is already in use (is another \`npm start\` running?). Stop it, or choose another port with ${variable}=<port>.`);
   }
-  return error as Error;
+  return error instanceof Error ? error : new Error(String(error));
 }
 

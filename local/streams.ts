@@ -35,6 +35,8 @@ export interface StreamMappingOptions {
   readonly log: (line: string) => void;
   /** Called with every event sent to the function; for fidelity tests and debugging. */
   readonly onEvent?: (kind: string, event: unknown) => void;
+  /** Called when the function has answered a batch, or failed on it. */
+  readonly onBatch?: (records: number, outcome: 'ok' | 'failed', durationMs: number) => void;
 }
 
 interface Shard {
@@ -56,6 +58,11 @@ type Batch = DynamoDBRecord[];
 export class StreamMapping {
   private readonly shards = new Map<string, Shard>();
   private stopped = false;
+
+  /** A method, so that a check after an await reads the flag afresh. */
+  private isStopped(): boolean {
+    return this.stopped;
+  }
   private loop?: Promise<void>;
   private wake?: () => void;
 
@@ -83,12 +90,12 @@ export class StreamMapping {
         }
         let received = 0;
         for (const [shardId, shard] of this.shards) {
-          if (shard.closed || this.stopped) continue;
+          if (shard.closed || this.isStopped()) continue;
           received += await this.pollShard(shardId, shard);
         }
         if (received === 0) await this.pause(this.options.pollIntervalMs);
       } catch (error) {
-        this.options.log(`stream ${this.options.model.logicalId}: ${(error as Error).message}`);
+        this.options.log(`stream ${this.options.model.logicalId}: ${error instanceof Error ? error.message : String(error)}`);
         await this.pause(1000);
       }
     }
@@ -210,8 +217,8 @@ export class StreamMapping {
   private async deliver(shardId: string, records: Batch): Promise<void> {
     const { model } = this.options;
     const queue: Batch[] = [records];
-    while (queue.length > 0 && !this.stopped) {
-      let batch = queue.shift()!;
+    for (let next = queue.shift(); next && !this.isStopped(); next = queue.shift()) {
+      let batch = next;
       for (let attempt = 0; batch.length > 0; attempt++) {
         const expired = model.maxRecordAgeMs >= 0 ? batch.filter((r) => ageMs(r) > model.maxRecordAgeMs) : [];
         if (expired.length > 0) {
@@ -220,20 +227,22 @@ export class StreamMapping {
           if (batch.length === 0) break;
         }
         let failedFrom: number;
-        if (this.stopped) return;
+        if (this.isStopped()) return;
+        const started = Date.now();
         try {
           const event = { Records: batch };
           this.options.onEvent?.('stream', event);
-          const result = (await this.options.fn.invoke(event)) as { batchItemFailures?: { itemIdentifier?: string }[] } | null;
-          failedFrom = model.reportBatchItemFailures ? firstFailure(batch, result?.batchItemFailures) : batch.length;
+          const result = await this.options.fn.invoke(event);
+          failedFrom = model.reportBatchItemFailures ? firstFailure(batch, batchItemFailures(result)) : batch.length;
+          this.options.onBatch?.(batch.length, failedFrom === batch.length ? 'ok' : 'failed', Date.now() - started);
           if (failedFrom === batch.length) break;
         } catch (error) {
-          if (this.stopped) return;
-          this.options.log(`${this.options.fn.model.logicalId} failed on a batch of ${batch.length}: ${(error as Error).message}`);
+          if (this.isStopped()) return;
+          this.options.onBatch?.(batch.length, 'failed', Date.now() - started);
+          this.options.log(`${this.options.fn.model.logicalId} failed on a batch of ${batch.length}: ${error instanceof Error ? error.message : String(error)}`);
           if (model.bisectOnError && batch.length > 1) {
             const half = Math.ceil(batch.length / 2);
             queue.unshift(batch.slice(0, half), batch.slice(half));
-            batch = [];
             break;
           }
           failedFrom = 0;
@@ -244,7 +253,7 @@ export class StreamMapping {
           break;
         }
         await this.pause(Math.min(5000, 100 * 2 ** attempt));
-        if (this.stopped) return;
+        if (this.isStopped()) return;
       }
     }
   }
@@ -276,11 +285,20 @@ export class StreamMapping {
 }
 
 /** Index of the lowest failed record; an unknown or empty identifier fails the whole batch, as Lambda does. */
-function firstFailure(batch: Batch, failures: { itemIdentifier?: string }[] | undefined): number {
-  if (!failures || failures.length === 0) return batch.length;
+/** The `itemIdentifier`s of a function's `batchItemFailures`; an item without one fails the whole batch, as on Lambda. */
+function batchItemFailures(result: unknown): (string | undefined)[] {
+  if (result === null || typeof result !== 'object' || !('batchItemFailures' in result) || !Array.isArray(result.batchItemFailures)) return [];
+  const failures: readonly unknown[] = result.batchItemFailures;
+  return failures.map((failure) =>
+    failure !== null && typeof failure === 'object' && 'itemIdentifier' in failure && typeof failure.itemIdentifier === 'string' ? failure.itemIdentifier : undefined,
+  );
+}
+
+function firstFailure(batch: Batch, failures: readonly (string | undefined)[]): number {
+  if (failures.length === 0) return batch.length;
   let lowest = batch.length;
   for (const failure of failures) {
-    const index = batch.findIndex((r) => r.dynamodb?.SequenceNumber === failure.itemIdentifier);
+    const index = batch.findIndex((r) => r.dynamodb?.SequenceNumber === failure);
     if (index < 0) return 0;
     lowest = Math.min(lowest, index);
   }

@@ -7,7 +7,10 @@ import * as path from 'node:path';
  * CloudFormation template, so the local stack cannot drift from `cdk deploy`.
  */
 
-type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+type Json = null | boolean | number | string | Json[] | JsonObject;
+interface JsonObject {
+  [key: string]: Json;
+}
 interface CfnResource {
   readonly Type: string;
   readonly Properties?: Record<string, Json>;
@@ -89,40 +92,50 @@ export interface AppModel {
 export function loadApp(assemblyDir: string): AppModel {
   const manifestFile = path.join(assemblyDir, 'manifest.json');
   if (!existsSync(manifestFile)) throw new Error(`no cloud assembly in ${assemblyDir}: run npx cdk synth`);
-  const manifest = JSON.parse(readFileSync(manifestFile, 'utf8')) as {
-    artifacts: Record<string, { type: string; properties?: { templateFile?: string } }>;
-  };
-  const stacks = Object.entries(manifest.artifacts).filter(([, a]) => a.type === 'aws:cloudformation:stack');
+  const manifest = readJson(manifestFile);
+  const stacks = Object.entries(obj(manifest['artifacts']) ?? {}).filter(([, artifact]) => obj(artifact)?.['type'] === 'aws:cloudformation:stack');
   if (stacks.length !== 1) throw new Error(`expected one stack in ${assemblyDir}, found ${stacks.length}`);
-  const [stackName, artifact] = stacks[0]!;
-  const template = JSON.parse(readFileSync(path.join(assemblyDir, artifact.properties?.templateFile ?? `${stackName}.template.json`), 'utf8')) as {
-    Resources: Record<string, CfnResource>;
-  };
-  const resources = template.Resources;
+  const [only] = stacks;
+  if (!only) throw new Error(`expected one stack in ${assemblyDir}, found none`);
+  const [stackName, artifact] = only;
+  const templateFile = str(obj(obj(artifact)?.['properties'])?.['templateFile']) ?? `${stackName}.template.json`;
+  const resources: Record<string, CfnResource> = {};
+  for (const [id, value] of Object.entries(obj(readJson(path.join(assemblyDir, templateFile))['Resources']) ?? {})) {
+    const resource = obj(value);
+    const type = str(resource?.['Type']);
+    if (!resource || type === undefined) throw new Error(`resource ${id} in ${templateFile} has no Type`);
+    const properties = obj(resource['Properties']);
+    const metadata = obj(resource['Metadata']);
+    resources[id] = { Type: type, ...(properties ? { Properties: properties } : {}), ...(metadata ? { Metadata: metadata } : {}) };
+  }
   const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
   const props = (r: CfnResource) => r.Properties ?? {};
 
   const tables = new Map<string, TableModel>();
   for (const [id, r] of ofType('AWS::DynamoDB::Table')) {
     const p = props(r);
-    const ttl = p['TimeToLiveSpecification'] as { AttributeName?: string; Enabled?: boolean } | undefined;
-    const stream = p['StreamSpecification'] as { StreamViewType?: string } | undefined;
+    const ttl = obj(p['TimeToLiveSpecification']);
+    const ttlAttribute = ttl?.['Enabled'] === true ? str(ttl['AttributeName']) : undefined;
+    const streamViewType = str(obj(p['StreamSpecification'])?.['StreamViewType']);
+    const keySchema = p['KeySchema'];
+    const attributeDefinitions = p['AttributeDefinitions'];
+    if (keySchema === undefined || attributeDefinitions === undefined) throw new Error(`table ${id} has no KeySchema or AttributeDefinitions`);
     const definition: Record<string, Json> = {
       TableName: `${stackName}-${id}`,
-      KeySchema: p['KeySchema']!,
-      AttributeDefinitions: p['AttributeDefinitions']!,
+      KeySchema: keySchema,
+      AttributeDefinitions: attributeDefinitions,
       BillingMode: p['BillingMode'] ?? 'PAY_PER_REQUEST',
     };
     if (p['GlobalSecondaryIndexes']) definition['GlobalSecondaryIndexes'] = p['GlobalSecondaryIndexes'];
     if (p['LocalSecondaryIndexes']) definition['LocalSecondaryIndexes'] = p['LocalSecondaryIndexes'];
     if (p['ProvisionedThroughput']) definition['ProvisionedThroughput'] = p['ProvisionedThroughput'];
-    if (stream?.StreamViewType) definition['StreamSpecification'] = { StreamEnabled: true, StreamViewType: stream.StreamViewType };
+    if (streamViewType) definition['StreamSpecification'] = { StreamEnabled: true, StreamViewType: streamViewType };
     tables.set(id, {
       logicalId: id,
       name: `${stackName}-${id}`,
       definition,
-      ...(ttl?.Enabled && ttl.AttributeName ? { ttlAttribute: ttl.AttributeName } : {}),
-      ...(stream?.StreamViewType ? { streamViewType: stream.StreamViewType } : {}),
+      ...(ttlAttribute ? { ttlAttribute } : {}),
+      ...(streamViewType ? { streamViewType } : {}),
     });
   }
 
@@ -135,10 +148,10 @@ export function loadApp(assemblyDir: string): AppModel {
       logicalId: id,
       name: `${stackName}-${id}`,
       bundleDir: path.resolve(assemblyDir, assetPath),
-      handler: (p['Handler'] as string | undefined) ?? 'index.handler',
-      timeoutMs: ((p['Timeout'] as number | undefined) ?? 3) * 1000,
-      memoryMb: (p['MemorySize'] as number | undefined) ?? 128,
-      environment: ((p['Environment'] as { Variables?: Record<string, Json> } | undefined)?.Variables ?? {}) as Record<string, Json>,
+      handler: str(p['Handler']) ?? 'index.handler',
+      timeoutMs: (num(p['Timeout']) ?? 3) * 1000,
+      memoryMb: num(p['MemorySize']) ?? 128,
+      environment: obj(obj(p['Environment'])?.['Variables']) ?? {},
     });
   }
 
@@ -150,11 +163,13 @@ export function loadApp(assemblyDir: string): AppModel {
 
   const apis = ofType('AWS::ApiGatewayV2::Api').filter(([, r]) => props(r)['ProtocolType'] === 'WEBSOCKET');
   if (apis.length !== 1) throw new Error(`expected one WebSocket API, found ${apis.length}`);
-  const [apiId, apiResource] = apis[0]!;
+  const [api] = apis;
+  if (!api) throw new Error('expected one WebSocket API, found none');
+  const [apiId, apiResource] = api;
   const authorizers = new Map<string, AuthorizerModel>();
   for (const [id, r] of ofType('AWS::ApiGatewayV2::Authorizer')) {
     const p = props(r);
-    authorizers.set(id, { functionId: functionIn(p['AuthorizerUri']), identitySource: (p['IdentitySource'] as string[] | undefined) ?? [] });
+    authorizers.set(id, { functionId: functionIn(p['AuthorizerUri']), identitySource: strings(p['IdentitySource']) });
   }
   const twoWayRoutes = new Set(ofType('AWS::ApiGatewayV2::RouteResponse').map(([, r]) => refOf(props(r)['RouteId'])));
   const routes = new Map<string, RouteModel>();
@@ -163,15 +178,18 @@ export function loadApp(assemblyDir: string): AppModel {
     const integrationId = findRef(p['Target'], (ref) => resources[ref]?.Type === 'AWS::ApiGatewayV2::Integration');
     if (!integrationId) throw new Error(`route ${id} has no integration`);
     const authorizer = p['AuthorizerId'] === undefined ? undefined : authorizers.get(refOf(p['AuthorizerId']) ?? '');
-    routes.set(p['RouteKey'] as string, {
-      routeKey: p['RouteKey'] as string,
-      functionId: functionIn(props(resources[integrationId]!)['IntegrationUri']),
+    const routeKey = str(p['RouteKey']);
+    if (routeKey === undefined) throw new Error(`route ${id} has no RouteKey`);
+    routes.set(routeKey, {
+      routeKey,
+      functionId: functionIn(resources[integrationId]?.Properties?.['IntegrationUri']),
       twoWay: twoWayRoutes.has(id),
       ...(authorizer ? { authorizer } : {}),
     });
   }
   const stages = ofType('AWS::ApiGatewayV2::Stage');
-  if (stages.length !== 1) throw new Error(`expected one stage, found ${stages.length}`);
+  const stageName = stages.length === 1 ? stages[0]?.[1].Properties?.['StageName'] : undefined;
+  if (typeof stageName !== 'string') throw new Error(`expected one stage with a name, found ${stages.length} stages`);
 
   const mappings: EventSourceMappingModel[] = [];
   for (const [id, r] of ofType('AWS::Lambda::EventSourceMapping')) {
@@ -179,22 +197,26 @@ export function loadApp(assemblyDir: string): AppModel {
     const tableId = findGetAtt(p['EventSourceArn'], (ref) => tables.has(ref));
     const functionId = refOf(p['FunctionName']);
     if (!tableId || !functionId || !functions.has(functionId)) throw new Error(`event source mapping ${id} is not from a table to a function`);
-    const filters = ((p['FilterCriteria'] as { Filters?: { Pattern: string }[] } | undefined)?.Filters ?? []).map(
-      (f) => JSON.parse(f.Pattern) as Record<string, Json>,
-    );
-    const destination = (p['DestinationConfig'] as { OnFailure?: { Destination?: Json } } | undefined)?.OnFailure?.Destination;
+    const listed = obj(p['FilterCriteria'])?.['Filters'];
+    const filters = (Array.isArray(listed) ? listed : []).map((filter) => {
+      const pattern = str(obj(filter)?.['Pattern']);
+      const parsed: unknown = pattern === undefined ? undefined : JSON.parse(pattern);
+      if (!isJsonObject(parsed)) throw new Error(`event source mapping ${id} has a filter that is not a JSON object: ${JSON.stringify(filter)}`);
+      return parsed;
+    });
+    const destination = obj(obj(p['DestinationConfig'])?.['OnFailure'])?.['Destination'];
     const onFailureQueueId = destination === undefined ? undefined : findGetAtt(destination, (ref) => resources[ref]?.Type === 'AWS::SQS::Queue');
     mappings.push({
       logicalId: id,
       tableId,
       functionId,
-      startingPosition: (p['StartingPosition'] as string | undefined) ?? 'LATEST',
-      batchSize: (p['BatchSize'] as number | undefined) ?? 100,
-      batchingWindowMs: ((p['MaximumBatchingWindowInSeconds'] as number | undefined) ?? 0) * 1000,
-      bisectOnError: (p['BisectBatchOnFunctionError'] as boolean | undefined) ?? false,
-      maxRetries: (p['MaximumRetryAttempts'] as number | undefined) ?? -1,
-      maxRecordAgeMs: ((p['MaximumRecordAgeInSeconds'] as number | undefined) ?? -1) * 1000,
-      reportBatchItemFailures: ((p['FunctionResponseTypes'] as string[] | undefined) ?? []).includes('ReportBatchItemFailures'),
+      startingPosition: str(p['StartingPosition']) ?? 'LATEST',
+      batchSize: num(p['BatchSize']) ?? 100,
+      batchingWindowMs: (num(p['MaximumBatchingWindowInSeconds']) ?? 0) * 1000,
+      bisectOnError: p['BisectBatchOnFunctionError'] === true,
+      maxRetries: num(p['MaximumRetryAttempts']) ?? -1,
+      maxRecordAgeMs: (num(p['MaximumRecordAgeInSeconds']) ?? -1) * 1000,
+      reportBatchItemFailures: strings(p['FunctionResponseTypes']).includes('ReportBatchItemFailures'),
       filterPatterns: filters,
       ...(onFailureQueueId ? { onFailureQueueId } : {}),
     });
@@ -208,9 +230,9 @@ export function loadApp(assemblyDir: string): AppModel {
     functions,
     api: {
       logicalId: apiId,
-      name: (props(apiResource)['Name'] as string | undefined) ?? apiId,
-      routeSelectionExpression: (props(apiResource)['RouteSelectionExpression'] as string | undefined) ?? '$request.body.action',
-      stageName: props(stages[0]![1])['StageName'] as string,
+      name: str(props(apiResource)['Name']) ?? apiId,
+      routeSelectionExpression: str(props(apiResource)['RouteSelectionExpression']) ?? '$request.body.action',
+      stageName,
       routes,
     },
     mappings,
@@ -235,7 +257,7 @@ function findRef(value: Json | undefined, accept: (logicalId: string) => boolean
   return walk(value, (node) => (typeof node['Ref'] === 'string' && accept(node['Ref']) ? node['Ref'] : undefined));
 }
 
-function walk(value: Json | undefined, visit: (node: { [key: string]: Json }) => string | undefined): string | undefined {
+function walk(value: Json | undefined, visit: (node: JsonObject) => string | undefined): string | undefined {
   if (value === null || typeof value !== 'object') return undefined;
   if (Array.isArray(value)) {
     for (const item of value) {
@@ -254,3 +276,19 @@ function walk(value: Json | undefined, visit: (node: { [key: string]: Json }) =>
 }
 
 export type { Json, CfnResource };
+
+const str = (value: Json | undefined): string | undefined => (typeof value === 'string' ? value : undefined);
+const num = (value: Json | undefined): number | undefined => (typeof value === 'number' ? value : undefined);
+const obj = (value: Json | undefined): JsonObject | undefined => (value !== null && typeof value === 'object' && !Array.isArray(value) ? value : undefined);
+const strings = (value: Json | undefined): string[] => (Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : []);
+
+function isJsonObject(value: unknown): value is JsonObject {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+/** A JSON file whose top level must be an object. */
+function readJson(file: string): JsonObject {
+  const value: unknown = JSON.parse(readFileSync(file, 'utf8'));
+  if (!isJsonObject(value)) throw new Error(`${file} is not a JSON object`);
+  return value;
+}

@@ -40,10 +40,14 @@ export class TtlSweeper {
 
   start(): void {
     this.timer = setInterval(() => {
-      if (!this.running) this.running = this.sweep().then(
+      this.running ??= this.sweep()
+        .then(
           () => undefined,
-          (error: Error) => this.log(`TTL sweep failed: ${error.message}`),
-        ).finally(() => (this.running = undefined));
+          (error: unknown) => {
+            this.log(`TTL sweep failed: ${error instanceof Error ? error.message : String(error)}`);
+          },
+        )
+        .finally(() => (this.running = undefined));
     }, this.intervalMs);
   }
 
@@ -85,7 +89,9 @@ export class TtlSweeper {
             expired++;
           } catch (error) {
             this.deletions.take(table.name, key);
-            if ((error as Error).name !== 'ConditionalCheckFailedException') this.log(`TTL sweep on ${table.name}: ${(error as Error).message}`);
+            // Someone else deleted or renewed the row since the scan: nothing to report.
+            const conditionFailed = error instanceof Error && error.name === 'ConditionalCheckFailedException';
+            if (!conditionFailed) this.log(`TTL sweep on ${table.name}: ${error instanceof Error ? error.message : String(error)}`);
           }
         }
       }

@@ -35,7 +35,7 @@ export async function buildWebIfStale(root: string, outDir: string, log: (line: 
       logLevel: 'warn',
     });
   } catch (error) {
-    throw new LocalStackError(`the browser app did not build: ${(error as Error).message}`);
+    throw new LocalStackError(`the browser app did not build: ${error instanceof Error ? error.message : String(error)}`);
   } finally {
     if (nodeEnv === undefined) delete process.env['NODE_ENV'];
     else process.env['NODE_ENV'] = nodeEnv;

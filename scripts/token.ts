@@ -26,4 +26,12 @@ if (!secret) {
   process.exit(2);
 }
 const audience = process.env['UPDRAFT_JWT_AUDIENCE'];
-signToken(user, secret, expiresIn, audience ? { audience } : {}).then((token) => console.log(token));
+signToken(user, secret, expiresIn, audience ? { audience } : {}).then(
+  (token) => {
+    console.log(token);
+  },
+  (error: unknown) => {
+    console.error(error instanceof Error ? error.message : error);
+    process.exit(1);
+  },
+);

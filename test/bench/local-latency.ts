@@ -63,7 +63,11 @@ async function main(): Promise<void> {
     const authors = await Promise.all(Array.from({ length: AUTHORS }, (_, a) => stack.connect(`author${a}`)));
     clients.push(...authors);
     let turn = 0;
-    const author = () => authors[turn++ % AUTHORS]!;
+    const author = () => {
+      const next = authors[turn++ % AUTHORS];
+      if (!next) throw new Error('no authors connected');
+      return next;
+    };
 
     for (let i = 0; i < WARMUP_POSTS; i++) await postAndMeasure(author(), subscribers, `warm-up ${i}`);
 
@@ -78,7 +82,7 @@ async function main(): Promise<void> {
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
       all.sort((a, b) => a - b);
-      rounds.push({ p50: percentile(all, 50), p90: percentile(all, 90), p99: percentile(all, 99), max: all.at(-1)!, posted: median(posted) });
+      rounds.push({ p50: percentile(all, 50), p90: percentile(all, 90), p99: percentile(all, 99), max: all.at(-1) ?? NaN, posted: median(posted) });
     }
 
     const cpu = cpus();

@@ -1,3 +1,5 @@
+// jest's global expect types its asymmetric matchers (expect.any, …) as any; @jest/globals types them.
+import { expect } from '@jest/globals';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -44,11 +46,14 @@ beforeAll(async () => {
   await alice.next((f) => f.type === 'status' && (f['status'] as { id: string }).id === (posted['status'] as { id: string }).id);
 
   const { Items = [] } = await stack.documentClient().send(new ScanCommand({ TableName: stack.tableName('Connections') }));
-  connectionId = Items.find((i) => i['sk'] === 'conn')!['connectionId'] as string;
+  const row = Items.find((i) => i['sk'] === 'conn');
+  if (typeof row?.['connectionId'] !== 'string') throw new Error('no connection row');
+  connectionId = row['connectionId'];
   const call = async (method: string, id: string, body?: string) => {
     const response = await fetch(`${stack.httpUrl}/dev/@connections/${encodeURIComponent(id)}`, { method, ...(body ? { body } : {}) });
     const text = await response.text();
-    return { status: response.status, headers: Object.fromEntries(response.headers), body: text ? JSON.parse(text) : {} };
+    const parsed: unknown = text ? JSON.parse(text) : {};
+    return { status: response.status, headers: Object.fromEntries(response.headers), body: parsed };
   };
   management = {
     get: await call('GET', connectionId),
@@ -111,7 +116,8 @@ describe('Management API responses', () => {
     ['POST to a gone connection', 'gone', 'management/post-gone.json'],
     ['POST over 128 KB', 'tooLarge', 'management/post-too-large.json'],
   ])('%s', (_, key, file) => {
-    const actual = management[key]!;
+    const actual = management[key];
+    if (!actual) throw new Error(`no response recorded for ${key}`);
     const expected = fixture(file) as { status: number; headers: Record<string, string>; body: unknown };
     expect(actual.status).toBe(expected.status);
     for (const [name, value] of Object.entries(expected.headers)) {

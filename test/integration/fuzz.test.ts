@@ -5,7 +5,7 @@ import type { Frame, TestClient } from '../support/ws-client';
 
 /**
  * Bad input, tried for real: thousands of frames from fast-check against the
- * local stack, each with the answer PROTOCOL.md promises for it (an error code,
+ * local stack, each with the answer docs/protocol.md promises for it (an error code,
  * with the frame's id echoed when it had a valid one), or the close API Gateway
  * gives: 1003 for a binary frame, 1009 for a frame over 32 KB or a message over
  * 128 KB, and 1007 for a text frame that is not UTF-8 (RFC 6455; AWS does not
@@ -60,8 +60,10 @@ const userId = fc.stringMatching(USER_ID);
 const deep = fc
   .tuple(fc.oneof(fc.integer({ min: 100, max: 10_000 }), fc.integer({ min: 10_000, max: 60_000 })), fc.boolean())
   .map(([depth, arrays]) => new RawJson(arrays ? `${'['.repeat(depth)}${']'.repeat(depth)}` : `${'{"a":'.repeat(Math.ceil(depth / 3))}1${'}'.repeat(Math.ceil(depth / 3))}`));
+/** Text length in code points, as the protocol counts it; the oracle's own count, apart from the server's. */
+const codePointCount = (text: string) => Array.from(text).length;
 const loneSurrogate = fc.tuple(anyString, fc.constantFrom('\ud800', '\udbff', '\udc00', '\udfff'), anyString).map(([a, s, b]) => `${a}${s}${b}`);
-const codePointsOf = (min: number, max: number) => fc.string({ unit: 'grapheme', minLength: min, maxLength: max }).filter((s) => [...s.trim()].length > 500);
+const codePointsOf = (min: number, max: number) => fc.string({ unit: 'grapheme', minLength: min, maxLength: max }).filter((s) => codePointCount(s.trim()) > 500);
 /** API Gateway's frame and message limits: past either, the connection is closed with 1009 whatever the frame holds. */
 const FRAME_BYTES = 32 * 1024;
 const MESSAGE_BYTES = 128 * 1024;
@@ -91,7 +93,7 @@ const wrongFields: Record<string, Record<string, fc.Arbitrary<unknown>>> = {
     since: fc.oneof(
       fc.oneof(anyString, fc.integer(), fc.constant(null), fc.array(statusId, { maxLength: 2 }), deep),
       statusId.map((id) => ({ 'user:fz-elsewhere': id })),
-      badStatusId.map((cursor) => ({ [POOL[0]!]: cursor })),
+      badStatusId.map((cursor) => ({ [POOL[0] ?? 'user:fz-pool0']: cursor })),
     ),
   },
   unsubscribe: {
@@ -136,11 +138,9 @@ const invalidId: fc.Arbitrary<IdMode> = fc
 // --- frames ------------------------------------------------------------------------------------
 
 const wrongType: fc.Arbitrary<Spec> = fc
-  .constantFrom(...Object.keys(wrongFields))
-  .chain((action) => fc.tuple(fc.constant(action), fc.constantFrom(...Object.keys(wrongFields[action]!))))
-  .chain(([action, field]) =>
-    fc.record({ action: fc.constant(action), field: fc.constant(field), value: wrongFields[action]![field]!, id: idMode }),
-  )
+  .constantFrom(...Object.entries(wrongFields))
+  .chain(([action, fields]) => fc.tuple(fc.constant(action), fc.constantFrom(...Object.entries(fields))))
+  .chain(([action, [field, value]]) => fc.record({ action: fc.constant(action), field: fc.constant(field), value, id: idMode }))
   .map(({ action, field, value, id }) => ({
     category: value instanceof RawJson ? 'deeply nested' : 'wrong field',
     kind: 'object',
@@ -207,7 +207,7 @@ const valid: fc.Arbitrary<Spec> = fc.oneof(
     id: { mode: 'valid' },
     outcomes: ['error:forbidden'],
   })),
-  fc.string({ unit: 'grapheme', minLength: 1, maxLength: 400 }).filter((t) => [...t.trim()].length >= 1 && [...t.trim()].length <= 500).map((text): Spec => ({
+  fc.string({ unit: 'grapheme', minLength: 1, maxLength: 400 }).filter((t) => codePointCount(t.trim()) >= 1 && codePointCount(t.trim()) <= 500).map((text): Spec => ({
     category: 'valid post',
     kind: 'object',
     fields: { action: 'post', text },
@@ -297,7 +297,7 @@ interface Mismatch {
 }
 
 const isReply = (f: Frame) => f.type !== 'status' && f.type !== 'notification';
-const outcomeOf = (f: Frame) => (f.type === 'error' ? `error:${String(f['code'])}` : String(f.type ?? JSON.stringify(f).slice(0, 80)));
+const outcomeOf = (f: Frame) => (f.type === 'error' ? `error:${String(f['code'])}` : (f.type ?? JSON.stringify(f).slice(0, 80)));
 const excerpt = (data: string | Uint8Array) => (typeof data === 'string' ? data : Buffer.from(data).toString('latin1')).slice(0, 160);
 const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** The promise's value, or undefined after `ms`; the timer does not outlive the race. */
@@ -383,7 +383,7 @@ class Worker {
     const outcomes = spec.kind === 'object' && spec.id.mode === 'invalid' ? ['error:bad_request'] : spec.outcomes;
     if (fragmented) sendInFragments(client, bytes);
     else client.socket.send(data);
-    const reply = await Promise.race([client.next(isReply, 15_000).catch(() => undefined), client.closed.then((c) => ({ closed: c.code }) as Frame)]);
+    const reply = await Promise.race([client.next(isReply, 15_000).catch(() => undefined), client.closed.then((c): Frame => ({ closed: c.code }))]);
     this.count(spec.category, reply === undefined ? 'no reply' : outcomeOf(reply));
     const ok = reply !== undefined && outcomes.includes(outcomeOf(reply)) && reply.id === echoed && (reply.type !== 'error' || typeof reply['message'] === 'string');
     if (!ok) {
@@ -411,8 +411,8 @@ async function steadyTraffic(until: () => boolean) {
   const sentAt = new Map<string, number>();
   const latencies = new Map<string, number>();
   const refused: Frame[] = [];
-  listener.socket.on('message', (data) => {
-    const frame = JSON.parse(data.toString()) as Frame;
+  listener.socket.on('message', (data: Buffer) => {
+    const frame = JSON.parse(data.toString('utf8')) as Frame;
     const text = frame.type === 'status' ? (frame['status'] as { text: string }).text : undefined;
     const started = text === undefined ? undefined : sentAt.get(text);
     if (text !== undefined && started !== undefined && !latencies.has(text)) latencies.set(text, performance.now() - started);
@@ -422,7 +422,7 @@ async function steadyTraffic(until: () => boolean) {
   while (!until()) {
     const text = `steady ${n++}`;
     sentAt.set(text, performance.now());
-    const reply = await poster.request({ action: 'post', text }, 15_000).catch((error: Error) => ({ type: 'timeout', message: error.message }) as Frame);
+    const reply = await poster.request({ action: 'post', text }, 15_000).catch((error: unknown): Frame => ({ type: 'timeout', message: error instanceof Error ? error.message : String(error) }));
     if (reply.type !== 'posted') refused.push(reply);
     await wait(1100);
   }
@@ -445,7 +445,7 @@ it(`answers ${FRAMES} fuzzed frames as the protocol promises, keeps other users'
   let next = 0;
   await Promise.all(
     workers.map(async (worker) => {
-      for (let index = next++; index < specs.length; index = next++) await worker.run(specs[index]!, index);
+      for (let index = next++, spec = specs[index]; spec; index = next++, spec = specs[index]) await worker.run(spec, index);
     }),
   );
   const seconds = (performance.now() - started) / 1000;

@@ -1,9 +1,11 @@
+// jest's global expect types its asymmetric matchers (expect.any, …) as any; @jest/globals types them.
+import { expect } from '@jest/globals';
 import { QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { LocalStack } from '../support/local-stack';
 import { TestClient, type Frame } from '../support/ws-client';
 
 /**
- * Every action of PROTOCOL.md, through real WebSocket clients, against the
+ * Every action of the protocol (docs/protocol.md), through real WebSocket clients, against the
  * local stack running the synthesized template.
  */
 let stack: LocalStack;

@@ -66,3 +66,19 @@ it('refuses to start on a port that is taken, and says which and what to do', as
     blocker.close();
   }
 });
+
+it('stops cleanly on Ctrl-C with clients connected: their $disconnect runs while DynamoDB Local is still up', async () => {
+  const stack = await LocalStack.start();
+  const [alice, bob] = await Promise.all([stack.connect('ctrl-c-alice'), stack.connect('ctrl-c-bob')]);
+
+  // Ctrl-C in a terminal signals the whole foreground process group, not the stack's process alone.
+  const code = await stack.stop('SIGINT', { interrupt: true });
+
+  expect(code).toBe(0);
+  expect(await alice.closed).toMatchObject({ code: 1001 });
+  expect(await bob.closed).toMatchObject({ code: 1001 });
+  expect(stack.output).toMatch(/SIGINT: stopping \(closing 2 client connections first\)/);
+  expect(stack.output.match(/\$disconnect +closed 1001 /g)).toHaveLength(2);
+  expect(stack.output).not.toMatch(/failed/);
+  expect(stack.output).toMatch(/stopped\n$/);
+}, 120_000);

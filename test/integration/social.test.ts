@@ -1,3 +1,5 @@
+// jest's global expect types its asymmetric matchers (expect.any, …) as any; @jest/globals types them.
+import { expect } from '@jest/globals';
 import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { LocalStack } from '../support/local-stack';
 import type { Frame, TestClient } from '../support/ws-client';
@@ -80,7 +82,7 @@ describe('following', () => {
       );
     }
     const fan = await connect('f-fan');
-    const author = await connect(followed.at(-1)!);
+    const author = await connect(followed.at(-1) ?? 'nobody');
 
     const posted = status(await author.request({ action: 'post', text: 'the thousandth' }));
 

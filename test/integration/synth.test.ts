@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { isStale } from '../../local/synth';
+import { loadApp } from '../../local/template';
 import { TEST_ASSEMBLY } from '../support/local-stack';
 
 /**
@@ -9,14 +10,12 @@ import { TEST_ASSEMBLY } from '../support/local-stack';
  */
 describe('cdk synth', () => {
   it('synthesized offline, bundling every handler, and knows the result is current', () => {
-    const template = JSON.parse(readFileSync(path.join(TEST_ASSEMBLY, 'Updraft-dev.template.json'), 'utf8'));
-    const functions = Object.values(template.Resources as Record<string, { Type: string; Metadata?: Record<string, string> }>).filter(
-      (r) => r.Type === 'AWS::Lambda::Function',
-    );
+    const functions = Object.values(loadApp(TEST_ASSEMBLY).resources).filter((r) => r.Type === 'AWS::Lambda::Function');
 
     expect(functions).toHaveLength(14);
     for (const fn of functions) {
-      const bundle = path.join(TEST_ASSEMBLY, fn.Metadata?.['aws:asset:path'] ?? 'missing', 'index.js');
+      const asset = fn.Metadata?.['aws:asset:path'];
+      const bundle = path.join(TEST_ASSEMBLY, typeof asset === 'string' ? asset : 'missing', 'index.js');
       expect(readFileSync(bundle, 'utf8')).toMatch(/handler/);
       expect(existsSync(`${bundle}.map`)).toBe(true);
     }

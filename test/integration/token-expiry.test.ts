@@ -25,7 +25,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await stack?.stop();
+  await stack.stop();
   rmSync(dataDir, { recursive: true, force: true });
 });
 
@@ -35,8 +35,9 @@ it('closes a connection at its first frame after the token expires, and only tha
   // authorizer's 10 s timeout (HTTP 500): the bystander tries again then.
   let bystander: TestClient | undefined;
   for (let attempt = 1; !bystander; attempt++) {
-    bystander = await stack.connect('bystander').catch((error: { status?: number }) => {
-      if (error.status !== 500 || attempt === 3) throw error;
+    bystander = await stack.connect('bystander').catch((error: unknown) => {
+      const status = error instanceof Error && 'status' in error ? error.status : undefined;
+      if (status !== 500 || attempt === 3) throw error;
       return undefined;
     });
   }

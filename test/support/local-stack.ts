@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { leftoverPid } from '../../local/dynamodb';
 import { loadApp } from '../../local/template';
 import { TestClient } from './ws-client';
 
@@ -24,6 +25,8 @@ export interface StackOptions {
   readonly env?: Record<string, string>;
   /** Reuse these ports (a restart); fresh free ones otherwise. */
   readonly ports?: { http: number; dynamodb: number };
+  /** `--verbose`: everything the functions print (their JSON logs and EMF metric lines) is in `output`. */
+  readonly verbose?: boolean;
 }
 
 /**
@@ -40,8 +43,10 @@ export class LocalStack {
     private readonly child: ChildProcess,
     readonly ports: { http: number; dynamodb: number },
     readonly wsUrl: string,
-    /** A state folder of its own, removed at stop, when the test gave none. */
-    private readonly ownStateDir?: string,
+    /** Where the stack keeps its state, DynamoDB Local's pid file included. */
+    private readonly stateDir: string,
+    /** Whether stateDir is the stack's own, removed at stop (the test gave none). */
+    private readonly ownStateDir: boolean,
   ) {
     this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
   }
@@ -55,7 +60,9 @@ export class LocalStack {
     // One process, as `npm start` runs it: signals reach the stack itself, which must stop what it started.
     const args = ['--import', 'tsx', path.join(ROOT, 'local', 'main.ts'), '--no-synth'];
     if (!options.dataDir) args.push('--in-memory');
-    const ownStateDir = options.dataDir ? undefined : mkdtempSync(path.join(tmpdir(), 'updraft-stack-'));
+    if (options.verbose) args.push('--verbose');
+    const stateDir = options.dataDir ?? mkdtempSync(path.join(tmpdir(), 'updraft-stack-'));
+    const ownStateDir = options.dataDir === undefined;
     const child = spawn(process.execPath, args, {
       cwd: ROOT,
       detached: true, // its own process group, so a test that fails can still end everything it started
@@ -66,32 +73,39 @@ export class LocalStack {
         UPDRAFT_DYNAMODB_PORT: String(ports.dynamodb),
         UPDRAFT_CDK_OUT: TEST_ASSEMBLY,
         UPDRAFT_WEB_DIR: TEST_WEB_DIR,
-        UPDRAFT_DATA_DIR: options.dataDir ?? ownStateDir!,
+        UPDRAFT_DATA_DIR: stateDir,
         ...options.env,
       },
     });
-    started.add(child);
-    child.once('exit', () => started.delete(child));
+    const sweep = () => sweepStack(child, stateDir, ports.dynamodb, ownStateDir);
+    started.set(child, sweep);
+    const { stdout, stderr } = child;
     let output = '';
     const ready = new Promise<string>((resolve, reject) => {
       const onData = (chunk: Buffer) => {
         output += chunk.toString();
-        const match = /ready: (ws:\/\/\S+)/.exec(output);
-        if (match) resolve(match[1]!);
+        const url = /ready: (ws:\/\/\S+)/.exec(output)?.[1];
+        if (url !== undefined) resolve(url);
       };
-      child.stdout!.on('data', onData);
-      child.stderr!.on('data', onData);
-      child.once('exit', (code) => reject(new Error(`the local stack exited with ${code} before it was ready:\n${output}`)));
-      setTimeout(() => reject(new Error(`the local stack was not ready within 60 s:\n${output}`)), 60_000).unref();
+      stdout.on('data', onData);
+      stderr.on('data', onData);
+      child.once('exit', (code) => {
+        reject(new Error(`the local stack exited with ${code ?? 'a signal'} before it was ready:\n${output}`));
+      });
+      setTimeout(() => {
+        reject(new Error(`the local stack was not ready within 60 s:\n${output}`));
+      }, 60_000).unref();
     });
     try {
-      const stack = new LocalStack(child, ports, await ready, ownStateDir);
-      child.stdout!.on('data', (chunk: Buffer) => (stack.output += chunk.toString()));
+      const stack = new LocalStack(child, ports, await ready, stateDir, ownStateDir);
       stack.output = output;
+      // Both streams, as a person sees them in the terminal.
+      const append = (chunk: Buffer) => (stack.output += chunk.toString());
+      stdout.on('data', append);
+      stderr.on('data', append);
       return stack;
     } catch (error) {
-      killGroup(child, 'SIGKILL');
-      if (ownStateDir) rmSync(ownStateDir, { recursive: true, force: true });
+      sweep();
       throw error;
     }
   }
@@ -146,16 +160,22 @@ export class LocalStack {
   }
 
   /**
-   * Sends `signal` to the stack's process alone (SIGTERM, as Ctrl-C would) and
-   * returns its exit code; the stack must end its children itself. Afterwards,
-   * and after 20 s at the latest, whatever is left of the group is killed, so a
-   * failing test leaves nothing behind; `leftovers()` before that tells.
+   * Sends `signal` to the stack's process alone (SIGTERM, as a service
+   * manager would) and returns its exit code; the stack must end its children
+   * itself. Clients opened through connect() are closed first, unless
+   * `interrupt` is set: then the signal goes to the whole process group with
+   * the clients still connected, as Ctrl-C in a terminal does. Afterwards,
+   * and after 20 s at the latest, whatever is left is killed, so a failing
+   * test leaves nothing behind; `sweep: false` leaves that to the test.
    */
-  async stop(signal: NodeJS.Signals = 'SIGTERM', { sweep = true } = {}): Promise<number | null> {
-    if (signal !== 'SIGKILL') await Promise.all(this.clients.map((client) => client.close().catch(() => undefined)));
+  async stop(signal: NodeJS.Signals = 'SIGTERM', { sweep = true, interrupt = false } = {}): Promise<number | null> {
+    if (signal !== 'SIGKILL' && !interrupt) await Promise.all(this.clients.map((client) => client.close().catch(() => undefined)));
     if (this.child.exitCode === null && this.child.signalCode === null) {
-      this.child.kill(signal);
-      const timer = setTimeout(() => killGroup(this.child, 'SIGKILL'), 20_000);
+      if (interrupt) killGroup(this.child, signal);
+      else this.child.kill(signal);
+      const timer = setTimeout(() => {
+        killGroup(this.child, 'SIGKILL');
+      }, 20_000);
       await this.exited;
       clearTimeout(timer);
     }
@@ -163,22 +183,33 @@ export class LocalStack {
     return this.child.exitCode;
   }
 
-  /** Kills anything left in the stack's process group and removes its own state folder. */
+  /** Kills anything left of the stack (its process group and its DynamoDB Local) and removes its own state folder. */
   sweep(): void {
-    killGroup(this.child, 'SIGKILL');
-    if (this.ownStateDir) rmSync(this.ownStateDir, { recursive: true, force: true });
+    sweepStack(this.child, this.stateDir, this.ports.dynamodb, this.ownStateDir);
   }
 }
 
 /**
- * Every stack this process started and that still runs. A suite whose setup
+ * DynamoDB Local runs in a process group of its own (so that Ctrl-C does not
+ * stop it before the stack does): it is found through the stack's pid file.
+ */
+function sweepStack(child: ChildProcess, stateDir: string, dynamoDbPort: number, ownStateDir: boolean): void {
+  started.delete(child);
+  killGroup(child, 'SIGKILL');
+  const pid = leftoverPid(stateDir, dynamoDbPort);
+  if (pid !== undefined) process.kill(pid, 'SIGKILL');
+  if (ownStateDir) rmSync(stateDir, { recursive: true, force: true });
+}
+
+/**
+ * Every stack this process started and has not swept. A suite whose setup
  * timed out in Jest while a stack was still starting has no handle to stop it;
  * when the test process exits, whatever is left is killed, so nothing outlives
  * the test run.
  */
-const started = new Set<ChildProcess>();
+const started = new Map<ChildProcess, () => void>();
 process.once('exit', () => {
-  for (const child of started) killGroup(child, 'SIGKILL');
+  for (const sweep of started.values()) sweep();
 });
 
 function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {

@@ -1,4 +1,7 @@
+// jest's global expect types its asymmetric matchers (expect.any, …) as any; @jest/globals types them.
+import { expect } from '@jest/globals';
 import { AWS_LIMITS, Gateway, selectRoute } from '../../../local/gateway';
+import { HttpServer } from '../../../local/http';
 import type { LocalFunction } from '../../../local/lambda';
 import type { ApiModel, RouteModel } from '../../../local/template';
 import { freePort } from '../../support/local-stack';
@@ -11,7 +14,12 @@ import { TestClient } from '../../support/ws-client';
  */
 type Behaviour = (event: Record<string, unknown>) => Promise<unknown>;
 const behaviours: Record<string, Behaviour> = {};
-const fakeFunction = (id: string) => ({ invoke: (event: Record<string, unknown>) => behaviours[id]!(event), name: id }) as unknown as LocalFunction;
+const behaviour = (id: string): Behaviour => {
+  const found = behaviours[id];
+  if (!found) throw new Error(`no behaviour for ${id}`);
+  return found;
+};
+const fakeFunction = (id: string) => ({ invoke: (event: Record<string, unknown>) => behaviour(id)(event), name: id }) as unknown as LocalFunction;
 
 const route = (routeKey: string, extra: Partial<RouteModel> = {}): [string, RouteModel] => [routeKey, { routeKey, functionId: routeKey, twoWay: true, ...extra }];
 const api: ApiModel = {
@@ -35,6 +43,7 @@ const allow = (context: Record<string, string> = { userId: 'u1' }) => ({
 });
 
 let gateway: Gateway;
+let server: HttpServer;
 let url: string;
 const disconnects: Record<string, unknown>[] = [];
 
@@ -43,37 +52,39 @@ beforeAll(async () => {
   const functions = new Map(['authorizer', '$connect', '$disconnect', '$default', 'echo', 'oneway'].map((id) => [id, fakeFunction(id)]));
   gateway = new Gateway({
     port,
-    host: '127.0.0.1',
     api,
     identity: { apiId: 'abc', stage: 'dev', domainName: 'localhost', region: 'us-east-1' },
     functions,
     limits: AWS_LIMITS,
-    extraRoutes: async () => false,
     log: () => undefined,
   });
-  await gateway.listen();
+  server = new HttpServer({ host: '127.0.0.1', port, routes: [], upgrades: gateway, log: () => undefined });
+  await server.listen();
   url = `ws://127.0.0.1:${port}/dev`;
 });
 
-afterAll(() => gateway.stop());
+afterAll(async () => {
+  await gateway.stop();
+  await server.close();
+});
 
 beforeEach(() => {
-  behaviours['authorizer'] = async () => allow();
-  behaviours['$connect'] = async () => ({ statusCode: 200 });
-  behaviours['$disconnect'] = async (event) => {
+  behaviours['authorizer'] = () => Promise.resolve(allow());
+  behaviours['$connect'] = () => Promise.resolve({ statusCode: 200 });
+  behaviours['$disconnect'] = (event) => {
     disconnects.push(event);
-    return { statusCode: 200 };
+    return Promise.resolve({ statusCode: 200 });
   };
-  behaviours['$default'] = async (event) => ({ statusCode: 200, body: JSON.stringify({ route: '$default', body: event['body'] }) });
-  behaviours['echo'] = async (event) => ({ statusCode: 200, body: JSON.stringify({ route: 'echo', context: (event['requestContext'] as { authorizer: unknown }).authorizer }) });
-  behaviours['oneway'] = async () => ({ statusCode: 200, body: 'never sent' });
+  behaviours['$default'] = (event) => Promise.resolve({ statusCode: 200, body: JSON.stringify({ route: '$default', body: event['body'] }) });
+  behaviours['echo'] = (event) => Promise.resolve({ statusCode: 200, body: JSON.stringify({ route: 'echo', context: (event['requestContext'] as { authorizer: unknown }).authorizer }) });
+  behaviours['oneway'] = () => Promise.resolve({ statusCode: 200, body: 'never sent' });
 });
 
 describe('the handshake', () => {
   it.each([
     ['no token: API Gateway answers itself', () => undefined, '', 401],
     ['the authorizer throws Unauthorized', () => Promise.reject(new Error('Unauthorized')), '?token=x', 401],
-    ['the authorizer denies', async () => ({ ...allow(), policyDocument: { Statement: [{ Effect: 'Deny' }] } }), '?token=x', 403],
+    ['the authorizer denies', () => Promise.resolve({ ...allow(), policyDocument: { Statement: [{ Effect: 'Deny' }] } }), '?token=x', 403],
     ['the authorizer fails', () => Promise.reject(new Error('boom')), '?token=x', 500],
   ])('refuses when %s', async (_, authorizer, query, status) => {
     behaviours['authorizer'] = authorizer as Behaviour;
@@ -81,7 +92,7 @@ describe('the handshake', () => {
   });
 
   it('answers with the status $connect returns, and 502 when $connect throws', async () => {
-    behaviours['$connect'] = async () => ({ statusCode: 429 });
+    behaviours['$connect'] = () => Promise.resolve({ statusCode: 429 });
     await expect(TestClient.open(`${url}?token=x`)).rejects.toMatchObject({ status: 429 });
     behaviours['$connect'] = () => Promise.reject(new Error('Task timed out after 10.00 seconds'));
     await expect(TestClient.open(`${url}?token=x`)).rejects.toMatchObject({ status: 502 });

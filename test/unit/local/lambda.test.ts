@@ -1,3 +1,5 @@
+// jest's global expect types its asymmetric matchers (expect.any, …) as any; @jest/globals types them.
+import { expect } from '@jest/globals';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -22,7 +24,32 @@ writeFileSync(
 afterAll(() => rmSync(bundleDir, { recursive: true, force: true }));
 
 const model = { logicalId: 'Fn', name: 'Stack-Fn', bundleDir, handler: 'index.handler', timeoutMs: 500, memoryMb: 128, environment: {} };
-type Result = { seenRunning: number; container: number; env: string; remaining: number };
+interface Result {
+  seenRunning: number;
+  container: number;
+  env: string;
+  remaining: number;
+}
+
+/** Invokes the test bundle and checks that it answered with a Result. */
+async function invoke(fn: LocalFunction, event: object): Promise<Result> {
+  const value = await fn.invoke(event);
+  if (
+    value !== null &&
+    typeof value === 'object' &&
+    'seenRunning' in value &&
+    typeof value.seenRunning === 'number' &&
+    'container' in value &&
+    typeof value.container === 'number' &&
+    'env' in value &&
+    typeof value.env === 'string' &&
+    'remaining' in value &&
+    typeof value.remaining === 'number'
+  ) {
+    return { seenRunning: value.seenRunning, container: value.container, env: value.env, remaining: value.remaining };
+  }
+  throw new Error(`not a Result: ${JSON.stringify(value)}`);
+}
 
 describe('LocalFunction', () => {
   let fn: LocalFunction;
@@ -32,7 +59,7 @@ describe('LocalFunction', () => {
   afterEach(() => fn.stop());
 
   it('runs one invocation per container, with at most the given number of containers', async () => {
-    const results = await Promise.all(Array.from({ length: 6 }, () => fn.invoke<Result>({ sleep: 30 })));
+    const results = await Promise.all(Array.from({ length: 6 }, () => invoke(fn, { sleep: 30 })));
 
     expect(results.every((r) => r.seenRunning === 1)).toBe(true);
     expect(new Set(results.map((r) => r.container)).size).toBe(2);
@@ -40,25 +67,25 @@ describe('LocalFunction', () => {
   });
 
   it('reports a handler error with its type, and keeps the container', async () => {
-    const first = await fn.invoke<Result>({});
+    const first = await invoke(fn, {});
     await expect(fn.invoke({ throw: true })).rejects.toMatchObject({ errorType: 'TypeError', message: 'bad input' });
-    expect((await fn.invoke<Result>({})).container).toBe(first.container);
+    expect((await invoke(fn, {})).container).toBe(first.container);
   });
 
   it('times out at the configured timeout, and replaces that container', async () => {
-    const before = await fn.invoke<Result>({});
+    const before = await invoke(fn, {});
     const error = await fn.invoke({ sleep: 2000 }).catch((e: unknown) => e);
 
     expect(error).toBeInstanceOf(FunctionError);
     expect(error).toMatchObject({ errorType: 'Sandbox.Timedout', message: 'Task timed out after 0.50 seconds' });
     // The warm container ran the invocation that timed out; it is gone, and new ones serve.
-    const after = await Promise.all([fn.invoke<Result>({}), fn.invoke<Result>({})]);
+    const after = await Promise.all([invoke(fn, {}), invoke(fn, {})]);
     expect(after.map((r) => r.container)).not.toContain(before.container);
   });
 
   it('survives a handler that exits its process', async () => {
     await expect(fn.invoke({ exit: true })).rejects.toMatchObject({ errorType: 'Runtime.ExitError' });
-    await expect(fn.invoke<Result>({})).resolves.toMatchObject({ env: 'yes' });
+    await expect(invoke(fn, {})).resolves.toMatchObject({ env: 'yes' });
   });
 
   it('starts the timeout after init: a bundle slower to load than the timeout still runs its handler', async () => {

@@ -1,0 +1,88 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+
+/**
+ * The one HTTP port of the local stack, shared by components that each
+ * answer the requests they own: the WebSocket API (upgrades), the Management
+ * API, the local Secrets Manager, the dev-token endpoint and the browser app.
+ */
+
+/** Answers a request it owns and returns true, or returns false to let the next component try. */
+export type HttpRoute = (req: IncomingMessage, res: ServerResponse, url: URL) => boolean | Promise<boolean>;
+
+export interface UpgradeHandler {
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void>;
+}
+
+export interface HttpServerOptions {
+  readonly host: string;
+  readonly port: number;
+  /** Tried in order; the first that answers wins, and 404 when none does. */
+  readonly routes: readonly HttpRoute[];
+  readonly upgrades: UpgradeHandler;
+  readonly log: (line: string) => void;
+}
+
+export class HttpServer {
+  private readonly server: Server;
+
+  constructor(private readonly options: HttpServerOptions) {
+    this.server = createServer((req, res) => void this.dispatch(req, res));
+    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void options.upgrades.upgrade(req, socket, head));
+  }
+
+  listen(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.options.port, this.options.host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+  }
+
+  /** Stops listening and cuts whatever HTTP connections are left. */
+  async close(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeAllConnections();
+    await closed;
+  }
+
+  private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = requestUrl(req);
+    try {
+      for (const route of this.options.routes) if (await route(req, res, url)) return;
+      json(res, 404, { message: 'Not Found' });
+    } catch (error) {
+      this.options.log(`HTTP ${req.method ?? '?'} ${url.pathname} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+      if (!res.headersSent) json(res, 500, { message: 'Internal server error' });
+    }
+  }
+}
+
+export const requestUrl = (req: IncomingMessage) => new URL(req.url ?? '/', `http://${req.headers.host ?? 'localhost'}`);
+
+export function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)), ...headers }).end(text);
+}
+
+/** Reads a request body, keeping at most `limit` bytes; `size` is the real length. */
+export async function readBody(req: IncomingMessage, limit: number): Promise<{ body: Buffer; size: number }> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    const bytes = Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk));
+    if (size + bytes.length <= limit) chunks.push(bytes);
+    size += bytes.length;
+  }
+  return { body: Buffer.concat(chunks), size };
+}
+
+/** Parses a JSON body that must be an object; anything else is an empty object. */
+export function jsonObject(body: Buffer): Record<string, unknown> {
+  const text = body.toString('utf8');
+  if (text.trim() === '') return {};
+  const value: unknown = JSON.parse(text);
+  return value !== null && typeof value === 'object' && !Array.isArray(value) ? { ...value } : {};
+}
