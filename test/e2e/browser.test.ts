@@ -131,11 +131,11 @@ describe('the browser app', () => {
     await gina.close();
 
     // Signing in again: the sign-in form gets its token, the connection's token is held.
-    const page = await (await browser.newContext({ viewport: DESKTOP })).newPage();
+    const page = await (await started().browser.newContext({ viewport: DESKTOP })).newPage();
     const held: Route[] = [];
     let tokens = 0;
     await page.route('**/dev/token**', (route) => void (++tokens === 1 ? route.continue() : held.push(route)));
-    await page.goto(stack.httpUrl);
+    await page.goto(started().stack.httpUrl);
     await page.getByLabel('Your user id').fill('e-gina');
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.locator('[data-state="connecting"]').waitFor();
@@ -174,7 +174,7 @@ describe('the browser app', () => {
     const jay = await signIn('e-jay', PHONE);
     // Every attempt fails (no token), so the backoff grows: its ceiling doubles from 0.5 s, with random jitter.
     await jay.route('**/dev/token**', (route) => void route.fulfill({ status: 503, contentType: 'application/json', body: '{"message":"held by the test"}' }));
-    expect(await stack.disconnectUser('e-jay')).toBe(1);
+    expect(await started().stack.disconnectUser('e-jay')).toBe(1);
 
     // Wait for a wait long enough to watch: 5 s or more.
     const countdown = jay.locator('.countdown', { hasText: /next in ([5-9]|\d\d+) s/ });
