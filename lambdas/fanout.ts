@@ -1,6 +1,8 @@
+import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
-import { documentClient, managementClient } from '../shared/clients';
+import { documentClient } from '../shared/clients';
 import { config } from '../shared/config';
+import { DeliveryClient } from '../shared/fanout/delivery-client';
 import { fanOut } from '../shared/fanout/engine';
 import { logger } from '../shared/logger';
 import { MetricName } from '../shared/metric-names';
@@ -14,7 +16,15 @@ const connections = new ConnectionStore(db, config.connectionsTable());
 const deps = {
   connections,
   subscriptions: new SubscriptionStore(db, config.connectionsTable(), connections),
-  gateway: managementClient(config.connectionsEndpoint(), concurrency),
+  // Posts go through the lean client, not the SDK's: they are the one call made per delivery.
+  // The SDK's default chain is memoized: it reads the role's credentials from the environment
+  // once, and again only as they near expiry.
+  delivery: new DeliveryClient({
+    endpoint: config.connectionsEndpoint(),
+    region: config.region(),
+    credentials: defaultProvider(),
+    maxSockets: concurrency,
+  }),
   concurrency,
   logger,
 };

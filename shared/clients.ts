@@ -17,9 +17,11 @@ export function documentClient(): DynamoDBDocumentClient {
 }
 
 /**
- * The Management API client for one stage. Sockets are kept alive and capped
- * at the fan-out concurrency; the SDK's standard retry mode retries throttling
- * (429) and 5xx with exponential backoff and full jitter, `maxAttempts` in all.
+ * The Management API client for one stage, for its rare calls (closing a
+ * connection); fan-out posts go through shared/fanout/delivery-client.ts.
+ * Sockets are kept alive and capped at `maxSockets`; the SDK's standard retry
+ * mode retries throttling (429) and 5xx with exponential backoff and full
+ * jitter, `maxAttempts` in all.
  */
 export function managementClient(endpoint: string, maxSockets: number, maxAttempts = 3): ApiGatewayManagementApiClient {
   return new ApiGatewayManagementApiClient({

@@ -22,6 +22,8 @@ export const EnvVar = {
   jwtAudienceClaim: 'JWT_AUDIENCE_CLAIM',
   jwtTokenUse: 'JWT_TOKEN_USE',
   stage: 'UPDRAFT_STAGE',
+  /** Set by the Lambda runtime (and by the local stack for its functions), not by the stack. */
+  region: 'AWS_REGION',
 } as const;
 
 /**
@@ -105,4 +107,6 @@ export const config = {
   jwtTokenUse: () => optionalEnv(EnvVar.jwtTokenUse),
   /** The stage name, a dimension of every custom metric. */
   stage: () => requiredEnv(EnvVar.stage),
+  /** The function's region: what the fan-out's own SigV4 signing scopes its requests to. */
+  region: () => requiredEnv(EnvVar.region),
 };

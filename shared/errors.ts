@@ -10,11 +10,3 @@ export const isErrorNamed = (error: unknown, name: string): error is Error => er
 
 /** An Error to log: a thrown non-Error is wrapped, so the logger always gets a name, message and stack. */
 export const toError = (error: unknown): Error => (error instanceof Error ? error : new Error(String(error)));
-
-/** The HTTP status an SDK v3 error carries in `$metadata`, if any. */
-export function httpStatusOf(error: unknown): number | undefined {
-  if (typeof error !== 'object' || error === null || !('$metadata' in error)) return undefined;
-  const metadata: unknown = error.$metadata;
-  if (typeof metadata !== 'object' || metadata === null || !('httpStatusCode' in metadata)) return undefined;
-  return typeof metadata.httpStatusCode === 'number' ? metadata.httpStatusCode : undefined;
-}

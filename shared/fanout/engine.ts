@@ -1,13 +1,12 @@
-import { PostToConnectionCommand, type ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
 import type { DynamoDBBatchItemFailure, DynamoDBRecord } from 'aws-lambda';
 import pLimit from 'p-limit';
-import { httpStatusOf, isErrorNamed } from '../errors';
 import { parseChannel, type ServerFrame } from '../protocol';
 import { Statuses } from '../schema';
 import { fromStreamImage, stringAt, type Item } from '../store/attributes';
 import type { ConnectionStore } from '../store/connections';
 import { parseNotification, parseStatus } from '../store/items';
 import type { SubscriptionStore } from '../store/subscriptions';
+import { payload, type DeliveryClient, type DeliveryOutcome, type Payload } from './delivery-client';
 
 /** What the engine logs through; Powertools' Logger is one. */
 export interface FanOutLogger {
@@ -18,8 +17,11 @@ export interface FanOutLogger {
 export interface FanOutDeps {
   readonly subscriptions: Pick<SubscriptionStore, 'subscribers'>;
   readonly connections: Pick<ConnectionStore, 'removeGone'>;
-  /** Built with managementClient(): keep-alive sockets, retries with backoff and jitter. */
-  readonly gateway: Pick<ApiGatewayManagementApiClient, 'send'>;
+  /**
+   * A DeliveryClient: keep-alive sockets, retries on 429 and 5xx with backoff and jitter,
+   * Gone answered as `'gone'`; it throws only once it gives up on a delivery.
+   */
+  readonly delivery: Pick<DeliveryClient, 'post'>;
   /** Posts in flight at once, across every record of the batch. */
   readonly concurrency: number;
   /** Subscribers read per Query page. @default 1000 */
@@ -42,17 +44,17 @@ export interface FanOutResult {
   readonly latencies: number[];
 }
 
-/** What one record's deliveries share: its id for the logs, and when the last of them succeeded. */
+/** What one record's deliveries share: its id for the logs, its frame serialized and hashed once, and when the last of them succeeded. */
 interface Delivery {
   readonly statusId: string;
-  readonly payload: Uint8Array;
+  readonly data: Payload;
   deliveredAt?: number;
 }
 
 /**
  * Delivers each new row of the Statuses table to the live subscribers of its
  * channel. Cost grows with those subscribers only: a paginated Query on the
- * channel, one serialized payload per row, and posts bounded by `concurrency`.
+ * channel, one serialized and hashed payload per row, and posts bounded by `concurrency`.
  */
 export async function fanOut(records: readonly DynamoDBRecord[], deps: FanOutDeps): Promise<FanOutResult> {
   const limit = pLimit(deps.concurrency);
@@ -65,18 +67,21 @@ export async function fanOut(records: readonly DynamoDBRecord[], deps: FanOutDep
 
   const deliver = async (connectionId: string, delivery: Delivery) => {
     if (cleanups.has(connectionId)) return;
+    let outcome: DeliveryOutcome;
     try {
-      await deps.gateway.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: delivery.payload }));
+      outcome = await deps.delivery.post(connectionId, delivery.data);
+    } catch (error) {
+      // The client has already retried what was worth retrying.
+      result.failed++;
+      deps.logger.warn('delivery failed after retries', { connectionId, statusId: delivery.statusId, error: describe(error) });
+      return;
+    }
+    if (outcome === 'gone') {
+      result.gone++;
+      if (!cleanups.has(connectionId)) cleanups.set(connectionId, removeStale(connectionId));
+    } else {
       result.delivered++;
       delivery.deliveredAt = now();
-    } catch (error) {
-      if (isGone(error)) {
-        result.gone++;
-        if (!cleanups.has(connectionId)) cleanups.set(connectionId, removeStale(connectionId));
-      } else {
-        result.failed++;
-        deps.logger.warn('delivery failed after retries', { connectionId, statusId: delivery.statusId, error: describe(error) });
-      }
     }
   };
 
@@ -93,7 +98,7 @@ export async function fanOut(records: readonly DynamoDBRecord[], deps: FanOutDep
     const row = fromStreamImage(image);
     const frame = deliveryFrame(row);
     if (!frame) return;
-    const delivery: Delivery = { statusId: stringAt(row, Statuses.sortKey), payload: Buffer.from(JSON.stringify(frame)) };
+    const delivery: Delivery = { statusId: stringAt(row, Statuses.sortKey), data: payload(frame) };
     const channel = stringAt(row, Statuses.partitionKey);
 
     // Fetch the next page of subscribers while this page's posts are in flight. Its
@@ -166,11 +171,6 @@ const settle = <T>(promise: Promise<T>): Promise<Settled<T>> =>
 function unwrap<T>(settled: Settled<T>): T {
   if (!settled.ok) throw settled.error;
   return settled.value;
-}
-
-/** SDK v3 has no `statusCode`: Gone is known by the error's name or its HTTP status. */
-export function isGone(error: unknown): boolean {
-  return isErrorNamed(error, 'GoneException') || httpStatusOf(error) === 410;
 }
 
 function describe(error: unknown): string {

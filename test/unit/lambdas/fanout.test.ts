@@ -1,29 +1,97 @@
-import { ApiGatewayManagementApiClient, PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
-import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { mockClient } from 'aws-sdk-client-mock';
-import { handler } from '../../../lambdas/fanout';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { AwsClientStub } from 'aws-sdk-client-mock';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { handler as Handler } from '../../../lambdas/fanout';
 import { withEmf } from '../../support/emf';
 import { aStatus, statusRecord } from '../../support/stream';
 
-const ddb = mockClient(DynamoDBDocumentClient);
-const gateway = mockClient(ApiGatewayManagementApiClient);
+/**
+ * The handler as Lambda loads it: its DynamoDB client mocked, its delivery client
+ * pointed (through CONNECTIONS_ENDPOINT, read at load) at a local HTTP server that
+ * answers as the Management API does.
+ */
+type DbStub = AwsClientStub<DynamoDBDocumentClient>;
+type Lib = typeof import('@aws-sdk/lib-dynamodb');
+
+let server: Server;
+let endpoint: string;
+/** The status the server answers for a connection id; 200 when absent. */
+let answers: Record<string, number>;
+let received: { connectionId: string; frame: unknown; authorization: string }[];
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const connectionId = decodeURIComponent(req.url?.split('/@connections/')[1] ?? '');
+      received.push({ connectionId, frame: JSON.parse(Buffer.concat(chunks).toString()), authorization: req.headers.authorization ?? '' });
+      const status = answers[connectionId] ?? 200;
+      res.writeHead(status, { 'content-type': 'application/json' }).end(status === 200 ? '' : JSON.stringify({ message: `status ${status}` }));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}/dev`;
+});
+
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+});
 
 beforeEach(() => {
-  ddb.reset();
-  gateway.reset();
-  gateway.on(PostToConnectionCommand).resolves({});
+  answers = {};
+  received = [];
 });
+
+/** Loads a fresh copy of the handler module, as a cold start does, with `prepare` mocking its DynamoDB client first. */
+async function coldStart(prepare: (db: DbStub, lib: Lib) => void): Promise<typeof Handler> {
+  const saved = process.env['CONNECTIONS_ENDPOINT'];
+  process.env['CONNECTIONS_ENDPOINT'] = endpoint;
+  let loaded: typeof Handler | undefined;
+  try {
+    await jest.isolateModulesAsync(async () => {
+      const { mockClient } = await import('aws-sdk-client-mock');
+      const lib = await import('@aws-sdk/lib-dynamodb');
+      prepare(mockClient(lib.DynamoDBDocumentClient), lib);
+      ({ handler: loaded } = await import('../../../lambdas/fanout'));
+    });
+  } finally {
+    process.env['CONNECTIONS_ENDPOINT'] = saved;
+  }
+  if (!loaded) throw new Error('the fan-out handler did not load');
+  return loaded;
+}
 
 describe('fan-out handler', () => {
   it('delivers the batch and reports only the records it could not process', async () => {
-    ddb.on(QueryCommand, { ExpressionAttributeValues: { ':pk': 'chan#user:bob' } }).resolves({ Items: [{ sk: 'b1' }, { sk: 'b2' }] });
-    ddb.on(QueryCommand, { ExpressionAttributeValues: { ':pk': 'chan#user:carol' } }).rejects(new Error('ProvisionedThroughputExceededException'));
+    const status = aStatus();
     const failing = statusRecord('user:carol');
+    const handler = await coldStart((db, lib) => {
+      db.on(lib.QueryCommand, { ExpressionAttributeValues: { ':pk': 'chan#user:bob' } }).resolves({ Items: [{ sk: 'b1' }, { sk: 'b2' }] });
+      db.on(lib.QueryCommand, { ExpressionAttributeValues: { ':pk': 'chan#user:carol' } }).rejects(new Error('ProvisionedThroughputExceededException'));
+    });
 
-    const response = await handler({ Records: [statusRecord('user:bob'), failing] });
+    const response = await handler({ Records: [statusRecord('user:bob', status), failing] });
 
     expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: failing.dynamodb?.SequenceNumber }] });
-    expect(gateway.commandCalls(PostToConnectionCommand).map((c) => c.args[0].input.ConnectionId)).toEqual(['b1', 'b2']);
+    const frame = { type: 'status', channel: 'user:bob', status };
+    expect(received.map(({ connectionId, frame: sent }) => ({ connectionId, sent })).sort((a, b) => a.connectionId.localeCompare(b.connectionId))).toEqual([
+      { connectionId: 'b1', sent: frame },
+      { connectionId: 'b2', sent: frame },
+    ]);
+  });
+
+  it("signs its posts with the default chain's credentials, for the function's region", async () => {
+    const handler = await coldStart((db, lib) => {
+      db.on(lib.QueryCommand).resolves({ Items: [{ sk: 'b1' }] });
+    });
+
+    await handler({ Records: [statusRecord('user:bob')] });
+
+    // test/setup-env.ts sets AWS_ACCESS_KEY_ID=test and AWS_REGION=us-east-1, as Lambda sets the role's and the function's.
+    expect(received.map((r) => r.authorization)).toEqual([expect.stringMatching(/^AWS4-HMAC-SHA256 Credential=test\/\d{8}\/us-east-1\/execute-api\/aws4_request, /)]);
   });
 });
 
@@ -35,28 +103,18 @@ describe('fan-out metrics', () => {
       statusRecord('user:dave', aStatus({ id: '01JD0000000000000000000012', createdAt })),
       statusRecord('user:nobody', aStatus({ id: '01JD0000000000000000000013', createdAt })),
     ];
+    answers['gone1'] = 410;
+    answers['broken1'] = 500;
 
     const { outcome, documents } = await withEmf(async () => {
-      let isolated: typeof handler | undefined;
-      await jest.isolateModulesAsync(async () => {
-        const { mockClient: isolatedMock } = await import('aws-sdk-client-mock');
-        const lib = await import('@aws-sdk/lib-dynamodb');
-        const api = await import('@aws-sdk/client-apigatewaymanagementapi');
-        const db = isolatedMock(lib.DynamoDBDocumentClient);
+      const handler = await coldStart((db, lib) => {
         db.on(lib.QueryCommand, { ExpressionAttributeValues: { ':pk': 'chan#user:bob' } }).resolves({ Items: [{ sk: 'b1' }, { sk: 'gone1' }] });
         db.on(lib.QueryCommand, { ExpressionAttributeValues: { ':pk': 'chan#user:dave' } }).resolves({ Items: [{ sk: 'd1' }, { sk: 'broken1' }] });
         db.on(lib.QueryCommand, { ExpressionAttributeValues: { ':pk': 'chan#user:nobody' } }).resolves({ Items: [] });
         db.on(lib.GetCommand).resolves({});
         db.on(lib.BatchWriteCommand).resolves({});
-        const gone = Object.assign(new Error('gone'), { name: 'GoneException', $metadata: { httpStatusCode: 410 } });
-        const gw = isolatedMock(api.ApiGatewayManagementApiClient);
-        gw.on(api.PostToConnectionCommand).resolves({});
-        gw.on(api.PostToConnectionCommand, { ConnectionId: 'gone1' }).rejects(gone);
-        gw.on(api.PostToConnectionCommand, { ConnectionId: 'broken1' }).rejects(Object.assign(new Error('boom'), { $metadata: { httpStatusCode: 500 } }));
-        ({ handler: isolated } = await import('../../../lambdas/fanout'));
       });
-      if (!isolated) throw new Error('the fan-out handler did not load');
-      return isolated({ Records: records });
+      return handler({ Records: records });
     });
 
     expect(outcome).toEqual({ status: 'fulfilled', value: { batchItemFailures: [] } });

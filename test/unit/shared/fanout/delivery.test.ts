@@ -3,16 +3,17 @@ import { BatchWriteCommand, DynamoDBDocumentClient, GetCommand, QueryCommand } f
 import { mockClient } from 'aws-sdk-client-mock';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { managementClient } from '../../../../shared/clients';
+import { DeliveryClient } from '../../../../shared/fanout/delivery-client';
 import { fanOut } from '../../../../shared/fanout/engine';
 import { ConnectionStore } from '../../../../shared/store/connections';
 import { SubscriptionStore } from '../../../../shared/store/subscriptions';
 import { recordingLogger } from '../../../support/logger';
-import { statusRecord } from '../../../support/stream';
+import { aStatus, statusRecord } from '../../../support/stream';
 
 /**
- * The real Management API client, with its retry strategy and keep-alive
- * agent, against a local HTTP server that answers as API Gateway does.
+ * The engine with the real DeliveryClient (signing, retries with backoff and
+ * jitter, kept-alive sockets) against a local HTTP server that answers as the
+ * Management API does.
  */
 const ddb = mockClient(DynamoDBDocumentClient);
 type Answer = (attempt: number) => { status: number; errorType?: string };
@@ -21,14 +22,18 @@ let server: Server;
 let endpoint: string;
 let answers: Record<string, Answer>;
 let attempts: Record<string, number>;
+/** What each connection was sent, as the server received it. */
+let bodies: Record<string, string[]>;
 let sockets: number;
 
 beforeAll(async () => {
   server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const id = decodeURIComponent(req.url?.split('/@connections/')[1] ?? '');
-    req.resume();
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
       attempts[id] = (attempts[id] ?? 0) + 1;
+      (bodies[id] ??= []).push(Buffer.concat(chunks).toString());
       const answer = (answers[id] ?? ((): ReturnType<Answer> => ({ status: 200 })))(attempts[id]);
       const headers: Record<string, string> = { 'content-type': 'application/json' };
       if (answer.errorType) headers['x-amzn-ErrorType'] = answer.errorType;
@@ -46,6 +51,7 @@ beforeEach(() => {
   ddb.reset();
   answers = {};
   attempts = {};
+  bodies = {};
   sockets = 0;
   ddb.on(BatchWriteCommand).resolves({});
   ddb.on(GetCommand).resolves({ Item: { connectionId: 'gone', userId: 'bob', connectedAt: Date.now() - 60_000 } });
@@ -55,19 +61,30 @@ function subscribers(ids: string[]) {
   ddb.on(QueryCommand, { TableName: 'Connections' }).resolves({ Items: ids.map((sk) => ({ sk })) });
 }
 
-async function run(concurrency = 4) {
-  const gateway = managementClient(endpoint, concurrency);
+async function run(concurrency = 4, record = statusRecord('user:alice')) {
+  const delivery = new DeliveryClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' }, maxSockets: concurrency });
   const db = DynamoDBDocumentClient.from(new DynamoDBClient({}));
   const connections = new ConnectionStore(db, 'Connections');
   const subscriptions = new SubscriptionStore(db, 'Connections', connections);
   try {
-    return await fanOut([statusRecord('user:alice')], { connections, subscriptions, gateway, concurrency, logger: recordingLogger() });
+    return await fanOut([record], { connections, subscriptions, delivery, concurrency, logger: recordingLogger() });
   } finally {
-    gateway.destroy();
+    await delivery.destroy();
   }
 }
 
-describe('delivery through the Management API client', () => {
+describe('delivery through the lean Management API client', () => {
+  it("posts the record's frame to each subscriber's connection", async () => {
+    subscribers(['c1', 'c2']);
+    const status = aStatus();
+
+    const result = await run(4, statusRecord('user:alice', status));
+
+    expect(result).toMatchObject({ delivered: 2, gone: 0, failed: 0 });
+    const frame = { type: 'status', channel: 'user:alice', status };
+    expect(Object.fromEntries(Object.entries(bodies).map(([id, sent]) => [id, sent.map((body) => JSON.parse(body) as unknown)]))).toEqual({ c1: [frame], c2: [frame] });
+  });
+
   it('retries a throttled post and delivers it', async () => {
     subscribers(['busy']);
     answers['busy'] = (attempt) => (attempt === 1 ? { status: 429, errorType: 'LimitExceededException' } : { status: 200 });
@@ -88,7 +105,7 @@ describe('delivery through the Management API client', () => {
     expect(result).toMatchObject({ delivered: 1, failed: 1, batchItemFailures: [] });
   });
 
-  it('recognises API Gateway 410 GoneException without retrying it', async () => {
+  it('recognises API Gateway 410 GoneException without retrying it, and removes the stale connection', async () => {
     subscribers(['stale']);
     answers['stale'] = () => ({ status: 410, errorType: 'GoneException' });
 
@@ -96,6 +113,19 @@ describe('delivery through the Management API client', () => {
 
     expect(attempts['stale']).toBe(1);
     expect(result).toMatchObject({ gone: 1, failed: 0 });
+    const deleted = ddb.commandCalls(BatchWriteCommand).flatMap((call) => call.args[0].input.RequestItems?.['Connections']?.map((r) => r.DeleteRequest?.Key) ?? []);
+    expect(deleted).toContainEqual({ pk: 'conn#stale', sk: 'conn' });
+  });
+
+  it('counts a refusal that another try cannot change (403) as failed, without retrying or removing anything', async () => {
+    subscribers(['forbidden', 'fine']);
+    answers['forbidden'] = () => ({ status: 403, errorType: 'ForbiddenException' });
+
+    const result = await run();
+
+    expect(attempts['forbidden']).toBe(1);
+    expect(result).toMatchObject({ delivered: 1, failed: 1, gone: 0, batchItemFailures: [] });
+    expect(ddb.commandCalls(BatchWriteCommand)).toHaveLength(0);
   });
 
   it('keeps sockets alive: many posts share at most `concurrency` connections', async () => {

@@ -1,7 +1,7 @@
-import { ApiGatewayManagementApiClient, GoneException, PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { BatchWriteCommand, DynamoDBDocumentClient, GetCommand, QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
+import { DeliveryError, type DeliveryClient, type DeliveryOutcome, type Payload } from '../../../../shared/fanout/delivery-client';
 import { fanOut, type FanOutDeps } from '../../../../shared/fanout/engine';
 import { ConnectionStore } from '../../../../shared/store/connections';
 import { SubscriptionStore } from '../../../../shared/store/subscriptions';
@@ -10,7 +10,34 @@ import { recordingLogger } from '../../../support/logger';
 import { aStatus, insertRecord, statusRecord } from '../../../support/stream';
 
 const ddb = mockClient(DynamoDBDocumentClient);
-const gateway = mockClient(ApiGatewayManagementApiClient);
+
+/**
+ * Stands in for DeliveryClient: records who was posted what, answers `'gone'` for the
+ * ids in `gone` and, for those in `failing`, throws as the client does once it gives up.
+ */
+class FakeDelivery implements Pick<DeliveryClient, 'post'> {
+  readonly posts: { readonly connectionId: string; readonly data: Payload }[] = [];
+  readonly gone = new Set<string>();
+  readonly failing = new Set<string>();
+  /** Awaited before each answer, so a test can hold posts in flight. */
+  hold: (connectionId: string, frame: unknown) => Promise<void> = () => Promise.resolve();
+
+  async post(connectionId: string, data: Payload): Promise<DeliveryOutcome> {
+    this.posts.push({ connectionId, data });
+    await this.hold(connectionId, frameOf(data));
+    if (this.failing.has(connectionId)) throw new DeliveryError('PostToConnection failed: HTTP 429', 429, 3);
+    return this.gone.has(connectionId) ? 'gone' : 'delivered';
+  }
+
+  sentTo(): string[] {
+    return this.posts.map((post) => post.connectionId);
+  }
+}
+
+const frameOf = (data: Payload): unknown => JSON.parse(data.body.toString());
+const textOf = (frame: unknown): string => (frame as { status: { text: string } }).status.text;
+
+let delivery: FakeDelivery;
 
 /** Subscribers per channel, served in pages of `pageSize` the way DynamoDB pages a Query. */
 function serveSubscribers(byChannel: Record<string, string[]>, pageSize: number) {
@@ -33,7 +60,7 @@ function deps(overrides: Partial<FanOutDeps> = {}): FanOutDeps {
   return {
     connections,
     subscriptions: new SubscriptionStore(db, 'Connections', connections),
-    gateway: new ApiGatewayManagementApiClient({ endpoint: 'https://api.example.invalid/dev' }),
+    delivery,
     concurrency: 8,
     pageSize: 3,
     logger: recordingLogger(),
@@ -41,19 +68,17 @@ function deps(overrides: Partial<FanOutDeps> = {}): FanOutDeps {
   };
 }
 
-const sentTo = () => gateway.commandCalls(PostToConnectionCommand).map((call) => call.args[0].input.ConnectionId);
 const deletedKeys = () =>
   ddb.commandCalls(BatchWriteCommand).flatMap((call) => call.args[0].input.RequestItems?.['Connections']?.map((r) => r.DeleteRequest?.Key) ?? []);
 
 beforeEach(() => {
   ddb.reset();
-  gateway.reset();
+  delivery = new FakeDelivery();
   ddb.on(BatchWriteCommand).resolves({});
   // Every connection row says it connected a minute ago (settled, so a Gone means gone) to user:alice.
   ddb.on(GetCommand).callsFake((input: { Key: { pk: string } }) => ({
     Item: { ...input.Key, connectionId: input.Key.pk.slice('conn#'.length), userId: 'bob', connectedAt: Date.now() - 60_000, channels: new Set(['user:alice']) },
   }));
-  gateway.on(PostToConnectionCommand).resolves({});
 });
 afterEach(() => {
   jest.useRealTimers();
@@ -69,10 +94,11 @@ describe('fanOut', () => {
 
     expect(ddb.commandCalls(QueryCommand)).toHaveLength(3);
     for (const call of ddb.commandCalls(QueryCommand)) expect(call.args[0].input).toMatchObject({ ConsistentRead: true });
-    expect(sentTo().sort()).toEqual(subscribers);
-    const payloads = gateway.commandCalls(PostToConnectionCommand).map((call) => call.args[0].input.Data);
-    expect(new Set(payloads).size).toBe(1);
-    expect(JSON.parse(Buffer.from(payloads[0] as Uint8Array).toString())).toEqual({ type: 'status', channel: 'user:alice', status });
+    expect(delivery.sentTo().sort()).toEqual(subscribers);
+    // One payload for the record, serialized and hashed once, handed to every post.
+    const payloads = new Set(delivery.posts.map((post) => post.data));
+    expect(payloads.size).toBe(1);
+    expect(delivery.posts.map((post) => frameOf(post.data))).toEqual(subscribers.map(() => ({ type: 'status', channel: 'user:alice', status })));
     expect(result).toMatchObject({ delivered: 8, gone: 0, failed: 0, batchItemFailures: [] });
   });
 
@@ -83,16 +109,15 @@ describe('fanOut', () => {
 
     await fanOut([record], deps());
 
-    const data = gateway.commandCalls(PostToConnectionCommand)[0]?.args[0].input.Data as Uint8Array;
-    expect(JSON.parse(Buffer.from(data).toString())).toEqual({
+    expect(delivery.posts.map((post) => frameOf(post.data))).toEqual([{
       type: 'notification',
       notification: { id: reply.id, kind: 'reply', from: 'alice', status: reply, at: reply.createdAt },
-    });
+    }]);
   });
 
   it('removes a connection that is Gone, with its subscriptions, and leaves the others alone', async () => {
     serveSubscribers({ 'user:alice': ['sender', 'stale', 'other'] }, 10);
-    gateway.on(PostToConnectionCommand, { ConnectionId: 'stale' }).rejects(new GoneException({ message: 'gone', $metadata: { httpStatusCode: 410 } }));
+    delivery.gone.add('stale');
 
     const result = await fanOut([statusRecord('user:alice')], deps());
 
@@ -101,20 +126,10 @@ describe('fanOut', () => {
     expect(deletedKeys().every((key) => key?.['pk'] === 'conn#stale' || key?.['sk'] === 'stale')).toBe(true);
   });
 
-  it('knows Gone by its HTTP status when the error has another name', async () => {
-    serveSubscribers({ 'user:alice': ['stale'] }, 10);
-    gateway.on(PostToConnectionCommand).rejects(Object.assign(new Error('gone'), { name: 'UnknownError', $metadata: { httpStatusCode: 410 } }));
-
-    const result = await fanOut([statusRecord('user:alice')], deps());
-
-    expect(result.gone).toBe(1);
-    expect(deletedKeys()).toContainEqual({ pk: 'conn#stale', sk: 'conn' });
-  });
-
   it('leaves a connection that is still connecting alone when API Gateway calls it Gone', async () => {
     serveSubscribers({ 'user:alice': ['connecting'] }, 10);
     ddb.on(GetCommand).resolves({ Item: { pk: 'conn#connecting', sk: 'conn', connectionId: 'connecting', userId: 'bob', connectedAt: Date.now() - 500 } });
-    gateway.on(PostToConnectionCommand).rejects(new GoneException({ message: 'gone', $metadata: {} }));
+    delivery.gone.add('connecting');
 
     const result = await fanOut([statusRecord('user:alice')], deps());
 
@@ -122,25 +137,31 @@ describe('fanOut', () => {
     expect(deletedKeys()).toEqual([]);
   });
 
-  it('sends nothing more to a connection once it is Gone in the same batch', async () => {
+  it('sends nothing more to a connection once it is Gone in the same batch, and removes it once', async () => {
     serveSubscribers({ 'user:alice': ['stale'] }, 10);
-    gateway.on(PostToConnectionCommand).rejects(new GoneException({ message: 'gone', $metadata: {} }));
+    delivery.gone.add('stale');
 
-    await fanOut([statusRecord('user:alice', aStatus({ id: '01JD0000000000000000000001' })), statusRecord('user:alice', aStatus({ id: '01JD0000000000000000000002' }))], deps({ concurrency: 1 }));
+    const result = await fanOut(
+      [statusRecord('user:alice', aStatus({ id: '01JD0000000000000000000001' })), statusRecord('user:alice', aStatus({ id: '01JD0000000000000000000002' }))],
+      deps({ concurrency: 1 }),
+    );
 
-    expect(sentTo()).toEqual(['stale']);
+    expect(delivery.sentTo()).toEqual(['stale']);
+    expect(ddb.commandCalls(GetCommand)).toHaveLength(1);
+    expect(deletedKeys().filter((key) => key?.['pk'] === 'conn#stale')).toHaveLength(1);
+    // Nobody received either status, so neither has a latency to report.
+    expect(result).toMatchObject({ delivered: 0, gone: 1, latencies: [] });
   });
 
   it('never has more posts in flight than the concurrency bound', async () => {
     serveSubscribers({ 'user:alice': Array.from({ length: 60 }, (_, i) => `c${i}`), 'user:bob': Array.from({ length: 60 }, (_, i) => `d${i}`) }, 25);
     let inFlight = 0;
     let peak = 0;
-    gateway.on(PostToConnectionCommand).callsFake(async () => {
+    delivery.hold = async () => {
       peak = Math.max(peak, ++inFlight);
       await new Promise((resolve) => setTimeout(resolve, 2));
       inFlight--;
-      return {};
-    });
+    };
 
     jest.useFakeTimers();
 
@@ -155,13 +176,11 @@ describe('fanOut', () => {
   it("keeps a channel's records in stream order, and fans out other channels alongside", async () => {
     serveSubscribers({ 'user:alice': ['a'], 'user:bob': ['b'] }, 10);
     const order: string[] = [];
-    gateway.on(PostToConnectionCommand).callsFake(async (input: { ConnectionId: string; Data: Uint8Array }) => {
-      const { status } = JSON.parse(Buffer.from(input.Data).toString()) as { status: { text: string } };
+    delivery.hold = async (connectionId, frame) => {
       // The first status is the slowest to deliver; it must still arrive first on its channel.
-      await new Promise((resolve) => setTimeout(resolve, status.text === 'first' ? 30 : 1));
-      order.push(`${input.ConnectionId}:${status.text}`);
-      return {};
-    });
+      await new Promise((resolve) => setTimeout(resolve, textOf(frame) === 'first' ? 30 : 1));
+      order.push(`${connectionId}:${textOf(frame)}`);
+    };
 
     jest.useFakeTimers();
 
@@ -180,16 +199,36 @@ describe('fanOut', () => {
     expect(order[0]).toBe('b:other');
   });
 
-  it('counts a delivery that still fails after retries, and does not fail the record', async () => {
+  it('counts a delivery that still fails after retries, sends it no more, and does not fail the record', async () => {
     serveSubscribers({ 'user:alice': ['a', 'b'] }, 10);
-    gateway.on(PostToConnectionCommand, { ConnectionId: 'b' }).rejects(Object.assign(new Error('slow down'), { name: 'LimitExceededException', $metadata: { httpStatusCode: 429 } }));
+    delivery.failing.add('b');
     const logger = recordingLogger();
 
     const result = await fanOut([statusRecord('user:alice')], deps({ logger }));
 
     expect(result).toMatchObject({ delivered: 1, failed: 1, gone: 0, batchItemFailures: [] });
+    expect(delivery.sentTo().sort()).toEqual(['a', 'b']);
     expect(deletedKeys()).toEqual([]);
-    expect(logger.lines).toContainEqual(expect.objectContaining({ level: 'warn', message: 'delivery failed after retries' }));
+    expect(logger.lines.filter((line) => line.message === 'delivery failed after retries')).toMatchObject([
+      { level: 'warn', extra: { connectionId: 'b', error: 'DeliveryError: PostToConnection failed: HTTP 429' } },
+    ]);
+  });
+
+  it('reports a status\'s latency from its createdAt to its last successful delivery', async () => {
+    serveSubscribers({ 'user:alice': ['a', 'b', 'stale'] }, 10);
+    delivery.gone.add('stale');
+    const createdAt = '2026-11-27T12:00:00.000Z';
+    const answeredAfter: Record<string, number> = { a: 100, b: 250, stale: 400 };
+    let clock = Date.parse(createdAt);
+    delivery.hold = (connectionId) => {
+      clock = Date.parse(createdAt) + (answeredAfter[connectionId] ?? 0);
+      return Promise.resolve();
+    };
+
+    const result = await fanOut([statusRecord('user:alice', aStatus({ createdAt }))], deps({ concurrency: 1, now: () => clock }));
+
+    // The Gone answer came later, but reached nobody.
+    expect(result.latencies).toEqual([250]);
   });
 
   it('reports only the record whose subscribers could not be read', async () => {
@@ -201,7 +240,7 @@ describe('fanOut', () => {
     const result = await fanOut([failing, fine], deps());
 
     expect(result.batchItemFailures).toEqual([{ itemIdentifier: failing.dynamodb?.SequenceNumber }]);
-    expect(sentTo()).toEqual(['b1']);
+    expect(delivery.sentTo()).toEqual(['b1']);
   });
 
   it('reports a record whose second page of subscribers fails, with no unhandled rejection', async () => {
@@ -236,7 +275,7 @@ describe('fanOut', () => {
 
     expect(result.batchItemFailures).toEqual([{ itemIdentifier: failing.dynamodb?.SequenceNumber }]);
     expect(aliceQueries).toBe(1);
-    expect(sentTo()).toEqual(['b1']);
+    expect(delivery.sentTo()).toEqual(['b1']);
   });
 
   it('ignores rows that are not new deliverable items', async () => {
