@@ -127,11 +127,12 @@ export class UpdraftClient {
   /** Channels this client wants, with the newest id seen on each (the resume cursor). */
   private readonly cursors = new Map<ChannelName, StatusId>();
   /**
-   * Channels not yet caught up on this connection. A live status on one of
-   * them is handed over but does not move its cursor: the cursor still marks
-   * where the catch-up starts.
+   * Channels not yet caught up on this connection, with what arrived live on
+   * them meanwhile. Those items are held until the catch-up has handed over the
+   * older ones, so a channel's items come out in order; they do not move its
+   * cursor, which still marks where the catch-up started.
    */
-  private readonly catchingUp = new Set<ChannelName>();
+  private readonly catchingUp = new Map<ChannelName, ChannelItem[]>();
   /** Channels given up (unfollowed, unsubscribed); a late status on one does not bring it back. */
   private readonly dropped = new Set<ChannelName>();
   /** The inbox among the channels, if subscribed: notifications arrive without their channel. */
@@ -383,7 +384,7 @@ export class UpdraftClient {
     // Requests that were waiting, or in flight on the last connection, go (again) first.
     for (const pending of this.pending.values()) if (pending.resend) this.socket?.send(JSON.stringify(pending.frame));
     const channels = [...this.cursors.keys()];
-    for (const channel of channels) this.catchingUp.add(channel);
+    for (const channel of channels) this.startCatchUp(channel);
     try {
       await this.catchUp(channels, generation, false);
     } catch (error) {
@@ -407,7 +408,7 @@ export class UpdraftClient {
    * the client from going live.
    */
   private async catchUp(channels: readonly ChannelName[], generation: number, strict: boolean): Promise<void> {
-    for (const channel of channels) this.catchingUp.add(channel);
+    for (const channel of channels) this.startCatchUp(channel);
     try {
       for (let start = 0; start < channels.length; start += SUBSCRIBE_BATCH) {
         const batch = channels.slice(start, start + SUBSCRIBE_BATCH).filter((channel) => this.cursors.has(channel));
@@ -425,7 +426,7 @@ export class UpdraftClient {
         }
       }
     } finally {
-      if (generation === this.generation) for (const channel of channels) this.catchingUp.delete(channel);
+      if (generation === this.generation) for (const channel of channels) this.caughtUp(channel);
     }
   }
 
@@ -446,7 +447,30 @@ export class UpdraftClient {
         after = page.next;
       }
     }
-    for (const channel of batch) this.catchingUp.delete(channel);
+    for (const channel of batch) this.caughtUp(channel);
+  }
+
+  private startCatchUp(channel: ChannelName): void {
+    if (!this.catchingUp.has(channel)) this.catchingUp.set(channel, []);
+  }
+
+  /** The catch-up of a channel is over: what arrived live meanwhile follows, oldest first. */
+  private caughtUp(channel: ChannelName): void {
+    const held = this.catchingUp.get(channel);
+    if (held === undefined) return;
+    this.catchingUp.delete(channel);
+    for (const item of held.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))) this.deliver(channel, item, false);
+  }
+
+  private mayAdvance(channel: ChannelName): boolean {
+    return this.cursors.has(channel) && !this.catchingUp.has(channel);
+  }
+
+  /** Hands a live item over, or holds it while its channel is catching up. */
+  private deliverLive(channel: ChannelName, item: ChannelItem): void {
+    const held = this.catchingUp.get(channel);
+    if (held) held.push(item);
+    else this.deliver(channel, item, this.cursors.has(channel));
   }
 
   private assertCurrent(generation: number): void {
@@ -465,12 +489,12 @@ export class UpdraftClient {
     if (frame.type === 'status') {
       // `user:` channels arrive unasked for the people followed (subscribed at $connect): keep them too.
       if (frame.channel.startsWith('user:') && !this.dropped.has(frame.channel)) this.track(frame.channel);
-      this.deliver(frame.channel, frame.status, this.mayAdvance(frame.channel));
+      this.deliverLive(frame.channel, frame.status);
       return;
     }
     if (frame.type === 'notification') {
-      const inbox = this.inbox;
-      this.deliver(inbox ?? 'inbox:', frame.notification, inbox !== undefined && this.mayAdvance(inbox));
+      if (this.inbox === undefined) this.deliver('inbox:', frame.notification, false);
+      else this.deliverLive(this.inbox, frame.notification);
       return;
     }
     const pending = frame.id === undefined ? undefined : this.pending.get(frame.id);
@@ -481,10 +505,6 @@ export class UpdraftClient {
     } else if (frame.type === 'error') {
       this.events.emit('error', new UpdraftError(frame.code, frame.message, frame.retryAfterMs));
     }
-  }
-
-  private mayAdvance(channel: ChannelName): boolean {
-    return this.cursors.has(channel) && !this.catchingUp.has(channel);
   }
 
   /**
