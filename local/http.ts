@@ -60,7 +60,11 @@ export class HttpServer {
   }
 }
 
-export const requestUrl = (req: IncomingMessage) => new URL(req.url ?? '/', `http://${req.headers.host ?? 'localhost'}`);
+/**
+ * The request's path and query. The base is fixed rather than taken from the Host header, which the
+ * routes never read and which a client can fill with anything, a malformed value that URL refuses included.
+ */
+export const requestUrl = (req: IncomingMessage) => new URL(req.url ?? '/', 'http://localhost');
 
 export function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);

@@ -425,8 +425,12 @@ export class UpdraftClient {
           }
         }
       }
-    } finally {
       if (generation === this.generation) for (const channel of channels) this.caughtUp(channel);
+    } catch (error) {
+      // What arrived live meanwhile is dropped, not handed over ahead of older items the catch-up never
+      // brought: the cursors did not move, so the next catch-up brings it again, in order.
+      if (generation === this.generation) for (const channel of channels) this.catchingUp.delete(channel);
+      throw error;
     }
   }
 
@@ -481,8 +485,17 @@ export class UpdraftClient {
     const parsed = parseServerFrame(data);
     if (!parsed.ok) {
       // Reported and skipped: one bad frame must not stop the ones after it. A request it
-      // was meant to answer (if any) times out as if it never came.
-      this.events.emit('error', new UpdraftError(ClientErrorCode.BadFrame, `the server sent a frame this client cannot read: ${parsed.reason}`));
+      // answers (by its id) fails at once rather than waiting out its timeout.
+      const error = new UpdraftError(ClientErrorCode.BadFrame, `the server sent a frame this client cannot read: ${parsed.reason}`);
+      const id = replyIdOf(data);
+      const pending = id === undefined ? undefined : this.pending.get(id);
+      if (pending) {
+        clearTimeout(pending.timer);
+        this.pending.delete(pending.frame.id);
+        pending.reject(error);
+      } else {
+        this.events.emit('error', error);
+      }
       return;
     }
     const frame = parsed.frame;
@@ -653,4 +666,15 @@ function describe(error: unknown): string {
   if (error instanceof Error) return error.message;
   if (typeof error === 'string') return error;
   return `a non-error value (${String(error)})`;
+}
+
+/** The `id` of a frame that did not parse as a server frame, when it is JSON with one. */
+function replyIdOf(data: string): string | undefined {
+  try {
+    const value: unknown = JSON.parse(data);
+    if (typeof value === 'object' && value !== null && 'id' in value && typeof value.id === 'string') return value.id;
+  } catch {
+    // Not JSON: it answers no request that can be named.
+  }
+  return undefined;
 }

@@ -243,6 +243,21 @@ describe('UpdraftClient', () => {
     expect(client.state).toBe(ConnectionState.Live);
   });
 
+  it('fails a request at once when its reply cannot be read, instead of waiting out the timeout', async () => {
+    await connected(create({ requestTimeoutMs: 60_000 }));
+    const errors: unknown[] = [];
+    client.events.on('error', (error) => errors.push(error));
+    const reading = client.history('user:bob').catch((error: unknown) => error);
+    const request = last().sent.find((f) => f['action'] === 'history');
+
+    last().reply({ type: 'history', id: request?.['id'], channel: 'user:bob' }); // no items
+    await jest.advanceTimersByTimeAsync(0);
+
+    expect(await reading).toMatchObject({ code: ClientErrorCode.BadFrame, message: text('items') });
+    expect(errors).toEqual([]);
+    expect(client.state).toBe(ConnectionState.Live);
+  });
+
   it('rejects an unanswered request with the timeout code once its time is up', async () => {
     await connected(create({ requestTimeoutMs: 1_000 }));
     const pinging = client.ping().catch((error: unknown) => error);
