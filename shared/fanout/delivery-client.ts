@@ -35,7 +35,7 @@ export interface DeliveryClientOptions {
 /** A frame serialized and hashed once, then sent to every recipient. */
 export interface Payload {
   readonly body: Buffer;
-  /** Hex SHA-256 of the body: SigV4's payload hash, which the signer takes from this header as it is. */
+  /** Hex SHA-256 of the body: SigV4's payload hash, computed once for every recipient of the payload. */
   readonly sha256: string;
 }
 
@@ -73,10 +73,14 @@ interface Clock {
   readonly amzDate: string;
   readonly scope: string;
   readonly credentials: AwsCredentialIdentity;
+  /**
+   * The SDK's signer for exactly these credentials (it caches their signing key), so the signature
+   * and the key id in Credential= always come from the same credentials, also while they rotate.
+   */
+  readonly signer: SignatureV4;
 }
 
 export class DeliveryClient {
-  private readonly signer: SignatureV4;
   private readonly credentials: Provider<AwsCredentialIdentity>;
   private readonly region: string;
   private readonly pool: Pool;
@@ -98,7 +102,6 @@ export class DeliveryClient {
     const { credentials } = options;
     this.credentials = typeof credentials === 'function' ? credentials : () => Promise.resolve(credentials);
     this.region = options.region;
-    this.signer = new SignatureV4({ service: SERVICE, region: options.region, credentials: this.credentials, sha256: Sha256, uriEscapePath: true });
     this.maxAttempts = options.maxAttempts ?? 3;
     this.backoff = options.backoff ?? { baseMs: 50, capMs: 2_000 };
     this.random = options.random ?? Math.random;
@@ -110,7 +113,8 @@ export class DeliveryClient {
     // The SDK's path for PostToConnection: the id URI-encoded under the stage's path.
     const path = `${this.basePath}/@connections/${escapeUri(connectionId)}`;
     let last: { status: number | undefined; reason: string } = { status: undefined, reason: 'not sent' };
-    for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
+    let attempt = 1;
+    for (; attempt <= this.maxAttempts; attempt++) {
       if (attempt > 1) await this.sleep(this.random() * Math.min(this.backoff.capMs, this.backoff.baseMs * 2 ** (attempt - 2)));
       try {
         const status = await this.request(path, data);
@@ -119,10 +123,12 @@ export class DeliveryClient {
         last = { status, reason: `HTTP ${status}` };
         if (!retryable(status)) break;
       } catch (error) {
+        // No answer (a reset, a timeout): the frame may have reached the client before, so a retry can
+        // deliver it twice. Clients drop duplicates by id; losing it would be worse.
         last = { status: undefined, reason: error instanceof Error ? error.message : String(error) };
       }
     }
-    throw new DeliveryError(`PostToConnection failed: ${last.reason}`, last.status, this.maxAttempts);
+    throw new DeliveryError(`PostToConnection failed: ${last.reason}`, last.status, Math.min(attempt, this.maxAttempts));
   }
 
   /** Closes the kept-alive connections. */
@@ -160,13 +166,17 @@ export class DeliveryClient {
       data.sha256,
     ].join('\n');
     const stringToSign = `${ALGORITHM}\n${clock.amzDate}\n${clock.scope}\n${createHash('sha256').update(canonicalRequest).digest('hex')}`;
-    const signature = await this.signer.sign(stringToSign, { signingDate: clock.signingDate });
+    const signature = await clock.signer.sign(stringToSign, { signingDate: clock.signingDate });
     return {
       'content-type': 'application/json',
       'x-amz-date': clock.amzDate,
       ...(token === undefined ? {} : { 'x-amz-security-token': token }),
       authorization: `${ALGORITHM} Credential=${clock.credentials.accessKeyId}/${clock.scope}, SignedHeaders=${signedNames}, Signature=${signature}`,
     };
+  }
+
+  private signerFor(credentials: AwsCredentialIdentity): SignatureV4 {
+    return new SignatureV4({ service: SERVICE, region: this.region, credentials, sha256: Sha256, uriEscapePath: true });
   }
 
   /** The signing date and credentials for this second, shared by every delivery in it. */
@@ -177,7 +187,9 @@ export class DeliveryClient {
     const amzDate = signingDate.toISOString().replace(/[-:]|\.\d{3}/g, '');
     const scope = `${amzDate.slice(0, 8)}/${this.region}/${SERVICE}/aws4_request`;
     // The provider caches (the SDK's default chain memoizes until the credentials near expiry).
-    this.clock = { second, signingDate, amzDate, scope, credentials: await this.credentials() };
+    const credentials = await this.credentials();
+    const signer = this.clock?.credentials === credentials ? this.clock.signer : this.signerFor(credentials);
+    this.clock = { second, signingDate, amzDate, scope, credentials, signer };
     return this.clock;
   }
 }

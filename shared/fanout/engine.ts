@@ -2,7 +2,7 @@ import type { DynamoDBBatchItemFailure, DynamoDBRecord } from 'aws-lambda';
 import pLimit from 'p-limit';
 import { parseChannel, type ServerFrame } from '../protocol';
 import { Statuses } from '../schema';
-import { fromStreamImage, stringAt, type Item } from '../store/attributes';
+import { fromStreamImage, MalformedItem, stringAt, type Item } from '../store/attributes';
 import type { ConnectionStore } from '../store/connections';
 import { parseNotification, parseStatus } from '../store/items';
 import type { SubscriptionStore } from '../store/subscriptions';
@@ -37,6 +37,8 @@ export interface FanOutResult {
   readonly gone: number;
   /** Deliveries that still failed after the client's retries; counted, never re-sent to everyone. */
   readonly failed: number;
+  /** Rows that could not be read (logged and skipped: no retry could read them either). */
+  readonly malformed: number;
   /**
    * Post-to-delivery latency: per status record that reached at least one
    * subscriber, milliseconds from its createdAt to its last successful delivery.
@@ -63,7 +65,7 @@ export async function fanOut(records: readonly DynamoDBRecord[], deps: FanOutDep
   const cleanups = new Map<string, Promise<void>>();
   const batchItemFailures: DynamoDBBatchItemFailure[] = [];
   const latencies: number[] = [];
-  const result = { batchItemFailures, delivered: 0, gone: 0, failed: 0, latencies };
+  const result = { batchItemFailures, delivered: 0, gone: 0, failed: 0, malformed: 0, latencies };
 
   const deliver = async (connectionId: string, delivery: Delivery) => {
     if (cleanups.has(connectionId)) return;
@@ -95,11 +97,23 @@ export async function fanOut(records: readonly DynamoDBRecord[], deps: FanOutDep
     );
 
   const processRecord = async (image: NonNullable<NonNullable<DynamoDBRecord['dynamodb']>['NewImage']>) => {
-    const row = fromStreamImage(image);
-    const frame = deliveryFrame(row);
-    if (!frame) return;
-    const delivery: Delivery = { statusId: stringAt(row, Statuses.sortKey), data: payload(frame) };
-    const channel = stringAt(row, Statuses.partitionKey);
+    let frame: ServerFrame | undefined;
+    let delivery: Delivery;
+    let channel: string;
+    try {
+      const row = fromStreamImage(image);
+      frame = deliveryFrame(row);
+      if (!frame) return;
+      delivery = { statusId: stringAt(row, Statuses.sortKey), data: payload(frame) };
+      channel = stringAt(row, Statuses.partitionKey);
+    } catch (error) {
+      if (!(error instanceof MalformedItem)) throw error;
+      // A row that cannot be read never will be: retrying it would hold up its channel's later
+      // records through every retry and into the DLQ. It is logged and skipped.
+      result.malformed++;
+      deps.logger.error('skipped a malformed row', { statusId: image[Statuses.sortKey]?.S, error: describe(error) });
+      return;
+    }
 
     // Fetch the next page of subscribers while this page's posts are in flight. Its
     // result is settled at once, so a failure surfaces here, not as an unhandled rejection.
@@ -135,7 +149,7 @@ export async function fanOut(records: readonly DynamoDBRecord[], deps: FanOutDep
         } catch (error) {
           deps.logger.error('could not fan out a record', {
             sequenceNumber: record.dynamodb?.SequenceNumber,
-            statusId: record.dynamodb?.NewImage?.['id']?.S,
+            statusId: record.dynamodb?.NewImage?.[Statuses.sortKey]?.S,
             error: describe(error),
           });
           result.batchItemFailures.push({ itemIdentifier: record.dynamodb?.SequenceNumber ?? '' });

@@ -33,6 +33,7 @@ export class Pacer {
   private lastDecreaseAt = Number.NEGATIVE_INFINITY;
 
   constructor(options: PacerOptions) {
+    if (!(options.ratePerSecond > 0) || !Number.isFinite(options.ratePerSecond)) throw new RangeError(`a pacer's rate must be a positive number, not ${options.ratePerSecond}`);
     this.ceiling = options.ratePerSecond;
     this.rate = options.ratePerSecond;
     this.floor = options.floorPerSecond ?? options.ratePerSecond / 100;

@@ -146,7 +146,7 @@ describe('DeliveryClient', () => {
     const { created, waits } = client();
     answers = [403];
 
-    await expect(created.post('not-mine', payload({ type: 'status' }))).rejects.toMatchObject({ status: 403 });
+    await expect(created.post('not-mine', payload({ type: 'status' }))).rejects.toMatchObject({ status: 403, attempts: 1 });
     await created.destroy();
 
     expect(received).toHaveLength(1);

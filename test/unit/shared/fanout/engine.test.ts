@@ -102,6 +102,20 @@ describe('fanOut', () => {
     expect(result).toMatchObject({ delivered: 8, gone: 0, failed: 0, batchItemFailures: [] });
   });
 
+  it('logs and skips a row it cannot read, and goes on with its channel’s later records', async () => {
+    serveSubscribers({ 'user:alice': ['c1'] }, 10);
+    const broken = statusRecord('user:alice', aStatus({ id: '01JD0000000000000000000002' }));
+    if (broken.dynamodb?.NewImage) delete broken.dynamodb.NewImage['author'];
+    const after = aStatus({ id: '01JD0000000000000000000003', text: 'after the broken one' });
+    const logger = recordingLogger();
+
+    const result = await fanOut([broken, statusRecord('user:alice', after)], deps({ logger }));
+
+    expect(result).toMatchObject({ delivered: 1, malformed: 1, batchItemFailures: [] });
+    expect(delivery.posts.map((post) => textOf(frameOf(post.data)))).toEqual(['after the broken one']);
+    expect(logger.lines).toEqual(expect.arrayContaining([expect.objectContaining({ level: 'error', message: 'skipped a malformed row' })]));
+  });
+
   it('delivers notifications as notification frames', async () => {
     serveSubscribers({ 'inbox:bob': ['b1'] }, 10);
     const reply = aStatus({ replyTo: '01JD0000000000000000000000', thread: '01JD0000000000000000000000' });

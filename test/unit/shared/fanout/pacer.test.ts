@@ -30,7 +30,7 @@ describe('Pacer', () => {
     expect(await deliver(pacer, clock, 1000)).toBeCloseTo(1000, 0);
   });
 
-  it('halves its rate on a 429, once for a burst of them, and never below its floor', () => {
+  it('halves its rate on a 429, once for a burst of them', () => {
     const { pacer } = paced({ ratePerSecond: 800 });
 
     pacer.throttled();
@@ -67,6 +67,11 @@ describe('Pacer', () => {
     advance(60_000);
     void pacer.take();
     expect(pacer.currentRate).toBe(1000);
+  });
+
+  it('refuses a rate that is not a positive number', () => {
+    expect(() => new Pacer({ ratePerSecond: 0 })).toThrow(RangeError);
+    expect(() => new Pacer({ ratePerSecond: Number.NaN })).toThrow(RangeError);
   });
 
   it('keeps a run of 429s from pushing it below its floor', () => {
