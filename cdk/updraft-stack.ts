@@ -41,7 +41,7 @@ export interface UpdraftStackProps extends StackProps, Partial<ServiceLimits> {
   readonly webAppDir?: string;
 }
 
-/** Message routes: one per action of PROTOCOL.md, each with its own least-privilege Lambda. */
+/** Message routes: one per action of docs/protocol.md, each with its own least-privilege Lambda. */
 type MessageRoute = 'post' | 'subscribe' | 'unsubscribe' | 'history' | 'ping' | 'follow' | 'unfollow' | 'following' | 'presence';
 
 export class UpdraftStack extends Stack {

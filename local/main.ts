@@ -156,10 +156,18 @@ async function main(): Promise<void> {
   browser:    ${stack.httpUrl}/   (sign in as anyone; a second window as someone else)
   CLI:        ${cli}
   dev token:  curl '${stack.httpUrl}/dev/token?user=alice'
-  WebSocket:  ${stack.wsUrl}?token=<the token>
+  WebSocket:  ${rawClient(stack.httpUrl, stack.wsUrl)}
+              (a raw client: type JSON frames, e.g. {"action":"post","text":"hi"}; Ctrl-D ends it)
   ${terminal.verbose ? 'logs:       verbose: everything the functions print' : 'logs:       one line per request, and the functions\' warnings and errors; npm start -- --verbose for all'}
   stop:       Ctrl-C
 ready: ${stack.wsUrl}`);
+}
+
+/** A raw WebSocket client to paste into a shell: a dev token for alice, then stdin lines out and frames in, with `ws`. */
+function rawClient(httpUrl: string, wsUrl: string): string {
+  const token = `$(curl -s '${httpUrl}/dev/token?user=alice' | node -pe 'JSON.parse(require("fs").readFileSync(0)).token')`;
+  const script = 'const ws = new (require("ws"))(process.argv[1]); ws.on("message", (m) => console.log(String(m))); ws.on("open", () => require("readline").createInterface({ input: process.stdin }).on("line", (l) => ws.send(l)).on("close", () => ws.close()))';
+  return `node -e '${script}' "${wsUrl}?token=${token}"`;
 }
 
 main().catch((error: unknown) => {

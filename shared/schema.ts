@@ -31,7 +31,7 @@ export interface TableLayout {
 }
 
 /**
- * Channel names of PROTOCOL.md (shared/spec/PROTOCOL.md): `user:<id>`,
+ * Channel names of docs/protocol.md: `user:<id>`,
  * `thread:<rootId>`, `inbox:<id>`. These are the channels fan-out delivers.
  */
 export const ChannelPrefix = { user: 'user:', thread: 'thread:', inbox: 'inbox:' } as const;

@@ -10,7 +10,7 @@ import { output } from './output';
 
 export { Exit } from './errors';
 
-/** The local stack's port when neither --url nor UPDRAFT_URL says where to go (LOCAL-STACK.md). */
+/** The local stack's port when neither --url nor UPDRAFT_URL says where to go (README.md, "Run it locally"). */
 const DEFAULT_PORT = '3000';
 
 export function help(): string {

@@ -66,7 +66,7 @@ export interface ClientOptions {
 
 /**
  * A request that failed: an `error` frame from the server (`code` is one of
- * PROTOCOL.md's `ErrorCode`s) or the client's own verdict (a `ClientErrorCode`).
+ * docs/protocol.md's `ErrorCode`s) or the client's own verdict (a `ClientErrorCode`).
  */
 export class UpdraftError extends Error {
   constructor(

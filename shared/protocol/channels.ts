@@ -10,7 +10,7 @@ export interface ParsedChannel {
   readonly key: string;
 }
 
-/** Parses a channel name, or returns undefined when it names no channel of PROTOCOL.md. */
+/** Parses a channel name, or returns undefined when it names no channel of docs/protocol.md. */
 export function parseChannel(name: string): ParsedChannel | undefined {
   const colon = name.indexOf(':');
   if (colon < 0) return undefined;

@@ -1,4 +1,4 @@
-/** Error codes of PROTOCOL.md; a client switches on these, never on messages. */
+/** Error codes of docs/protocol.md; a client switches on these, never on messages. */
 export const ErrorCode = {
   BadRequest: 'bad_request',
   UnknownAction: 'unknown_action',

@@ -8,8 +8,8 @@ import type { ChannelItem, ChannelName, Notification, Presence, ServerFrame, Sta
  * message handler on a missing field.
  *
  * Unknown extra fields are ignored (a newer server may add some); an unknown
- * `type` is refused, as is an error `code` outside PROTOCOL.md's list (read
- * as `internal`, with the code named in the message).
+ * `type` is refused; an error `code` outside docs/protocol.md's list is read
+ * as `internal`, with the code it had named in the message.
  */
 export type ParsedServerFrame = { readonly ok: true; readonly frame: ServerFrame } | { readonly ok: false; readonly reason: string };
 

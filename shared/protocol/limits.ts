@@ -1,6 +1,6 @@
 const USER_ID_MAX_LENGTH = 64;
 
-/** The numbers PROTOCOL.md fixes, named once. */
+/** The numbers docs/protocol.md fixes, named once. */
 export const Limits = {
   userIdMaxLength: USER_ID_MAX_LENGTH,
   /** Letters, digits, `_` and `-`: {@link Rules.userId} says it in words. */

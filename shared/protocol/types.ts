@@ -1,4 +1,4 @@
-/** Message shapes of PROTOCOL.md, version 1. */
+/** Message shapes of docs/protocol.md, version 1. */
 
 import type { ErrorCode } from './codes';
 

@@ -42,7 +42,7 @@ describe('WebSocket API', () => {
     template.hasResourceProperties('AWS::ApiGatewayV2::Api', { ProtocolType: 'WEBSOCKET', RouteSelectionExpression: '$request.body.action' });
   });
 
-  it('has a route per action of PROTOCOL.md, each answering with a route response', () => {
+  it('has a route per action of docs/protocol.md, each answering with a route response', () => {
     for (const key of ['$default', 'post', 'subscribe', 'unsubscribe', 'history', 'ping', 'follow', 'unfollow', 'following', 'presence']) {
       template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: key, RouteResponseSelectionExpression: '$default' });
     }

@@ -72,9 +72,12 @@ it('stops cleanly on Ctrl-C with clients connected: their $disconnect runs while
   const [alice, bob] = await Promise.all([stack.connect('ctrl-c-alice'), stack.connect('ctrl-c-bob')]);
 
   // Ctrl-C in a terminal signals the whole foreground process group, not the stack's process alone.
-  const code = await stack.stop('SIGINT', { interrupt: true });
+  const code = await stack.stop('SIGINT', { interrupt: true, sweep: false });
 
   expect(code).toBe(0);
+  // Stopped by the stack itself, not by the test's sweep.
+  expect(dynamoProcesses(stack.ports.dynamodb)).toBe('');
+  stack.sweep();
   expect(await alice.closed).toMatchObject({ code: 1001 });
   expect(await bob.closed).toMatchObject({ code: 1001 });
   expect(stack.output).toMatch(/SIGINT: stopping \(closing 2 client connections first\)/);

@@ -58,7 +58,9 @@ async function coldStart(prepare: (db: DbStub, lib: Lib) => void): Promise<typeo
       ({ handler: loaded } = await import('../../../lambdas/fanout'));
     });
   } finally {
-    process.env['CONNECTIONS_ENDPOINT'] = saved;
+    // Assigning undefined would store the string "undefined".
+    if (saved === undefined) delete process.env['CONNECTIONS_ENDPOINT'];
+    else process.env['CONNECTIONS_ENDPOINT'] = saved;
   }
   if (!loaded) throw new Error('the fan-out handler did not load');
   return loaded;
