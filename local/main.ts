@@ -157,7 +157,7 @@ async function main(): Promise<void> {
   CLI:        ${cli}
   dev token:  curl '${stack.httpUrl}/dev/token?user=alice'
   WebSocket:  ${rawClient(stack.httpUrl, stack.wsUrl)}
-              (a raw client: type JSON frames, e.g. {"action":"post","text":"hi"}; Ctrl-D ends it)
+              (a raw client, run in the project folder: type JSON frames, e.g. {"action":"post","text":"hi"}; Ctrl-D ends it)
   ${terminal.verbose ? 'logs:       verbose: everything the functions print' : 'logs:       one line per request, and the functions\' warnings and errors; npm start -- --verbose for all'}
   stop:       Ctrl-C
 ready: ${stack.wsUrl}`);
