@@ -1,18 +1,16 @@
-import { createHash } from 'node:crypto';
-import { Sha256 } from '@smithy/core/checksum';
+import { createHash, createHmac } from 'node:crypto';
 import { escapeUri } from '@smithy/core/protocols';
-import { SignatureV4 } from '@smithy/signature-v4';
 import type { AwsCredentialIdentity, Provider } from '@smithy/types';
 import { Pool } from 'undici';
 
 /**
  * The one call fan-out makes per delivery, `POST @connections/{id}`, without the SDK's
  * per-call middleware stack. Per delivery it builds the SigV4 canonical request (three
- * signed headers; the payload's hash is computed once for all its recipients) and has
- * the SDK's own signer sign it with the signing key it caches; undici's pool sends it
- * over kept-alive connections. test/bench/delivery-client.ts measures its CPU next to
- * `PostToConnectionCommand`'s. Calls that are rare (GET and DELETE on a connection)
- * keep the SDK client.
+ * signed headers; the payload's hash is computed once for all its recipients, the path
+ * escaped with the SDK's own escapeUri), signs it with one HMAC under a signing key
+ * derived once a day, and sends it through undici's keep-alive pool.
+ * test/bench/delivery-client.ts measures its CPU next to `PostToConnectionCommand`'s.
+ * Calls that are rare (GET and DELETE on a connection) keep the SDK client.
  */
 export interface DeliveryClientOptions {
   /** The stage's Management API endpoint, e.g. `https://abc.execute-api.eu-west-1.amazonaws.com/prod`. */
@@ -69,15 +67,22 @@ const SERVICE = 'execute-api';
 /** What a signature needs that changes once a second at most: the date, its scope, the credentials. */
 interface Clock {
   readonly second: number;
-  readonly signingDate: Date;
   readonly amzDate: string;
   readonly scope: string;
   readonly credentials: AwsCredentialIdentity;
-  /**
-   * The SDK's signer for exactly these credentials (it caches their signing key), so the signature
-   * and the key id in Credential= always come from the same credentials, also while they rotate.
-   */
-  readonly signer: SignatureV4;
+  /** Derived once per day and credentials, from the very credentials Credential= names. */
+  readonly signingKey: Buffer;
+}
+
+/**
+ * SigV4's signing key: the secret, HMAC'd with the date, region, service and terminator. The SDK's
+ * signer derives the same key but keeps it private, and spends a further HMAC on every signature to
+ * look it up in its cache; deriving it here once a day leaves one HMAC per delivery. Every signature
+ * is checked against the SDK's own signer in test/unit/shared/fanout/delivery-client.test.ts.
+ */
+function deriveSigningKey(credentials: AwsCredentialIdentity, shortDate: string, region: string): Buffer {
+  const hmac = (key: string | Buffer, data: string) => createHmac('sha256', key).update(data).digest();
+  return hmac(hmac(hmac(hmac(`AWS4${credentials.secretAccessKey}`, shortDate), region), SERVICE), 'aws4_request');
 }
 
 export class DeliveryClient {
@@ -137,10 +142,12 @@ export class DeliveryClient {
   }
 
   private async request(path: string, data: Payload): Promise<number> {
+    const second = Math.floor(Date.now() / 1000);
+    const clock = this.clock?.second === second ? this.clock : await this.tick(second);
     const { statusCode, body } = await this.pool.request({
       method: 'POST',
       path,
-      headers: await this.signedHeaders(path, data),
+      headers: this.signedHeaders(clock, path, data),
       body: data.body,
     });
     // The body (an error's JSON, if any) is not needed; reading it frees the connection for the next call.
@@ -149,8 +156,7 @@ export class DeliveryClient {
   }
 
   /** SigV4 (https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html) over host, x-amz-date and the session token. */
-  private async signedHeaders(path: string, data: Payload): Promise<Record<string, string>> {
-    const clock = await this.tick();
+  private signedHeaders(clock: Clock, path: string, data: Payload): Record<string, string> {
     const token = clock.credentials.sessionToken;
     const signedNames = token === undefined ? 'host;x-amz-date' : 'host;x-amz-date;x-amz-security-token';
     const canonicalRequest = [
@@ -166,7 +172,7 @@ export class DeliveryClient {
       data.sha256,
     ].join('\n');
     const stringToSign = `${ALGORITHM}\n${clock.amzDate}\n${clock.scope}\n${createHash('sha256').update(canonicalRequest).digest('hex')}`;
-    const signature = await clock.signer.sign(stringToSign, { signingDate: clock.signingDate });
+    const signature = createHmac('sha256', clock.signingKey).update(stringToSign).digest('hex');
     return {
       'content-type': 'application/json',
       'x-amz-date': clock.amzDate,
@@ -175,21 +181,16 @@ export class DeliveryClient {
     };
   }
 
-  private signerFor(credentials: AwsCredentialIdentity): SignatureV4 {
-    return new SignatureV4({ service: SERVICE, region: this.region, credentials, sha256: Sha256, uriEscapePath: true });
-  }
-
-  /** The signing date and credentials for this second, shared by every delivery in it. */
-  private async tick(): Promise<Clock> {
-    const second = Math.floor(Date.now() / 1000);
-    if (this.clock?.second === second) return this.clock;
-    const signingDate = new Date(second * 1000);
-    const amzDate = signingDate.toISOString().replace(/[-:]|\.\d{3}/g, '');
-    const scope = `${amzDate.slice(0, 8)}/${this.region}/${SERVICE}/aws4_request`;
+  /** The signing date, credentials and signing key for this second, shared by every delivery in it. */
+  private async tick(second: number): Promise<Clock> {
+    const amzDate = new Date(second * 1000).toISOString().replace(/[-:]|\.\d{3}/g, '');
+    const shortDate = amzDate.slice(0, 8);
+    const scope = `${shortDate}/${this.region}/${SERVICE}/aws4_request`;
     // The provider caches (the SDK's default chain memoizes until the credentials near expiry).
     const credentials = await this.credentials();
-    const signer = this.clock?.credentials === credentials ? this.clock.signer : this.signerFor(credentials);
-    this.clock = { second, signingDate, amzDate, scope, credentials, signer };
+    const previous = this.clock;
+    const signingKey = previous?.credentials === credentials && previous.scope === scope ? previous.signingKey : deriveSigningKey(credentials, shortDate, this.region);
+    this.clock = { second, amzDate, scope, credentials, signingKey };
     return this.clock;
   }
 }

@@ -23,6 +23,8 @@ const { values: args } = parseArgs({
     concurrency: { type: 'string', default: '32' },
     runs: { type: 'string', default: '5' },
     json: { type: 'boolean', default: false },
+    /** `sdk`, `lean`, or both (the default): one alone is easier to profile (node --cpu-prof). */
+    only: { type: 'string' },
     'serve-model': { type: 'boolean', default: false },
   },
 });
@@ -98,7 +100,7 @@ async function main(): Promise<void> {
     const results: Figures[] = [];
     for (let run = 0; run < runs; run++) {
       // Alternate which goes first, so neither always runs on a warmer machine.
-      const order = run % 2 === 0 ? ['sdk', 'lean'] : ['lean', 'sdk'];
+      const order = (run % 2 === 0 ? ['sdk', 'lean'] : ['lean', 'sdk']).filter((which) => args.only === undefined || which === args.only);
       for (const which of order) {
         if (which === 'sdk') {
           // The engine serializes each frame once and hands the same bytes to every call; so does this.
