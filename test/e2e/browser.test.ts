@@ -234,4 +234,39 @@ describe('the browser app', () => {
 
     await alert.waitFor({ state: 'detached', timeout: 5_000 });
   });
+
+  it('shows someone followed as online when their status arrives, with no presence request for it', async () => {
+    // Oli's window, with every presence request it sends counted.
+    const oli = await (await browser.newContext({ viewport: PHONE })).newPage();
+    const asked: string[][] = [];
+    let firstAsk: (value?: unknown) => void = () => undefined;
+    const askedOnce = new Promise((resolve) => (firstAsk = resolve));
+    oli.on('websocket', (socket) =>
+      socket.on('framesent', ({ payload }) => {
+        const frame: unknown = typeof payload === 'string' ? JSON.parse(payload) : undefined;
+        if (typeof frame === 'object' && frame !== null && 'action' in frame && frame.action === 'presence' && 'users' in frame && Array.isArray(frame.users)) {
+          asked.push(frame.users.map(String));
+          firstAsk();
+        }
+      }),
+    );
+    await oli.goto(stack.httpUrl);
+    await oli.getByLabel('Your user id').fill('e-oli');
+    await oli.getByRole('button', { name: 'Sign in' }).click();
+    await live(oli);
+    const pia = oli.locator('.people li', { hasText: 'e-pia' });
+
+    await follow(oli, 'e-pia'); // Pia has never connected: offline
+    await askedOnce; // by the follow, or by the first full ask if the follow came before it
+    await pia.getByText('offline').waitFor();
+    expect(asked).toEqual([['e-pia']]);
+
+    const piaPage = await signIn('e-pia');
+    await post(piaPage, 'hello oli');
+    await statusCard(oli, 'hello oli').waitFor({ timeout: 10_000 });
+
+    await pia.getByText('online').waitFor({ timeout: 2_000 });
+    expect(asked).toEqual([['e-pia']]); // known from the status, not asked
+    await oli.screenshot({ path: path.join(SHOTS, 'presence-phone.png'), fullPage: true });
+  });
 });

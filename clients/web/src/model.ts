@@ -144,8 +144,12 @@ export class AppModel {
     await this.client.follow(user);
     if (!this.following.includes(user)) this.following = [...this.following, user].sort();
     this.changed();
-    // Their recent statuses and presence fill in behind: the follow itself is done. Presence for them alone.
-    void Promise.all([this.client.history(userChannel(user), { limit: FILL_PER_USER }), this.askPresence([user])]).catch((error: unknown) => {
+    // Their recent statuses and presence fill in behind: the follow itself is done. Presence for them
+    // alone, and only once the first full ask is done: until then that ask includes them.
+    void Promise.all([
+      this.client.history(userChannel(user), { limit: FILL_PER_USER }),
+      this.presenceStarted ? this.askPresence([user]) : undefined,
+    ]).catch((error: unknown) => {
       this.fail(error);
     });
   }
@@ -213,9 +217,10 @@ export class AppModel {
       if (this.client.state === ConnectionState.Live && !document.hidden) this.refreshPresenceInBackground();
       else this.presenceTimer = undefined;
     }, PRESENCE_EVERY_MS);
+    // Known as of now, also when there is no one to ask about.
+    this.presenceAskedAt = Date.now();
     const users = this.following.slice(0, Limits.presenceMaxUsers);
     if (users.length === 0) return;
-    this.presenceAskedAt = Date.now();
     const answer = await this.client.presence(users);
     this.presence = new Map(answer.map((p) => [p.user, p]));
     this.changed();
