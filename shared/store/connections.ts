@@ -35,7 +35,7 @@ export class ConnectionStore {
   ) {}
 
   /** Records a connection, already subscribed to `channels` (the people its user follows). */
-  async open(connection: OpenConnection & { readonly userId: string }, channels: readonly string[] = []): Promise<void> {
+  async open(connection: OpenConnection & { readonly userId: string }, channels: readonly string[]): Promise<void> {
     await this.db.send(new PutCommand({ TableName: this.table, Item: connectionRowItem(connection, channels) }));
     await writeSubscriptions(this.db, this.table, channels.map((channel) => ({ ...connection, channel })));
   }
