@@ -237,7 +237,7 @@ describe('the browser app', () => {
 
   it('shows someone followed as online when their status arrives, with no presence request for it', async () => {
     // Oli's window, with every presence request it sends counted.
-    const oli = await (await browser.newContext({ viewport: PHONE })).newPage();
+    const oli = await (await started().browser.newContext({ viewport: PHONE })).newPage();
     const asked: string[][] = [];
     let firstAsk: (value?: unknown) => void = () => undefined;
     const askedOnce = new Promise((resolve) => (firstAsk = resolve));
@@ -250,7 +250,7 @@ describe('the browser app', () => {
         }
       }),
     );
-    await oli.goto(stack.httpUrl);
+    await oli.goto(started().stack.httpUrl);
     await oli.getByLabel('Your user id').fill('e-oli');
     await oli.getByRole('button', { name: 'Sign in' }).click();
     await live(oli);
