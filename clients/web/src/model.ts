@@ -239,7 +239,8 @@ export class AppModel {
    * corrects it if they have gone since.
    */
   private inferOnline(status: Status): void {
-    if (!this.presenceStarted || !this.following.includes(status.author)) return;
+    // Also before the first full ask: it can be seconds away, behind the feed's first fill.
+    if (!this.following.includes(status.author)) return;
     const posted = Date.parse(status.createdAt);
     if (!(Date.now() - posted < ONLINE_IF_POSTED_WITHIN_MS)) return;
     const known = this.presence.get(status.author);
