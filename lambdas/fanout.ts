@@ -1,12 +1,14 @@
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
-import { documentClient } from '../shared/clients';
-import { config } from '../shared/config';
+import { documentClient, sqsClient } from '../shared/clients';
+import { config, FanOutDefaults } from '../shared/config';
 import { DeliveryClient } from '../shared/fanout/delivery-client';
 import { fanOut } from '../shared/fanout/engine';
+import { SqsSegmentQueue } from '../shared/fanout/segment-queue';
 import { logger } from '../shared/logger';
 import { MetricName } from '../shared/metric-names';
 import { MetricUnit, metrics } from '../shared/metrics';
+import { Connections } from '../shared/schema';
 import { ConnectionStore } from '../shared/store/connections';
 import { SubscriptionStore } from '../shared/store/subscriptions';
 
@@ -25,15 +27,24 @@ const deps = {
     credentials: defaultProvider(),
     maxSockets: concurrency,
   }),
+  queue: new SqsSegmentQueue(sqsClient(), config.deliveryQueueUrl()),
+  plan: {
+    directPerShard: Math.ceil(config.fanOutDirectMax() / Connections.rows.subscription.shards),
+    groups: FanOutDefaults.groups,
+    segmentSize: FanOutDefaults.segmentSize,
+    maxSegments: FanOutDefaults.maxSegments,
+    queuedFor: FanOutDefaults.queuedForMs,
+  },
   concurrency,
   logger,
 };
 
 /**
- * The stream's consumer: reports only the records it could not process at all.
- * Metrics are counted by the engine as plain numbers and published here, in one
- * EMF line per invocation (a batch holds at most 100 records, so at most 100
- * latency values: one EMF document's limit per metric).
+ * The stream's consumer: delivers small channels, queues large ones for the delivery
+ * workers, and reports only the records it could not process at all. Metrics are
+ * counted by the engine as plain numbers and published here, in one EMF line per
+ * invocation (a batch holds at most 100 records, so at most 100 latency values: one
+ * EMF document's limit per metric).
  */
 export const handler = async (event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> => {
   const { batchItemFailures, latencies, ...counts } = await fanOut(event.Records, deps);
@@ -41,6 +52,7 @@ export const handler = async (event: DynamoDBStreamEvent): Promise<DynamoDBBatch
   metrics.addMetric(MetricName.deliveries, MetricUnit.Count, counts.delivered);
   metrics.addMetric(MetricName.gone, MetricUnit.Count, counts.gone);
   metrics.addMetric(MetricName.deliveryFailures, MetricUnit.Count, counts.failed);
+  metrics.addMetric(MetricName.queuedSegments, MetricUnit.Count, counts.segments);
   for (const latency of latencies) metrics.addMetric(MetricName.postToDeliveryLatency, MetricUnit.Milliseconds, latency);
   metrics.publishStoredMetrics();
   return { batchItemFailures };

@@ -2,6 +2,7 @@ import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 
@@ -14,6 +15,11 @@ export function documentClient(): DynamoDBDocumentClient {
   return DynamoDBDocumentClient.from(new DynamoDBClient({ requestHandler: keepAliveHandler(50) }), {
     marshallOptions: { removeUndefinedValues: true },
   });
+}
+
+/** SQS, for the fan-out's delivery queue (AWS_ENDPOINT_URL_SQS points it at the local stack's). */
+export function sqsClient(): SQSClient {
+  return new SQSClient({ requestHandler: keepAliveHandler(16) });
 }
 
 /**

@@ -11,6 +11,15 @@ export const EnvVar = {
   connectionsEndpoint: 'CONNECTIONS_ENDPOINT',
   jwtSecretArn: 'JWT_SECRET_ARN',
   fanOutConcurrency: 'FANOUT_CONCURRENCY',
+  /** Channels with at most about this many subscribers are delivered by the stream consumer itself. */
+  fanOutDirectMax: 'FANOUT_DIRECT_MAX',
+  deliveryQueueUrl: 'DELIVERY_QUEUE_URL',
+  /** The stage's delivery budget, posts per second, shared by the delivery workers. */
+  deliveryRps: 'DELIVERY_RPS',
+  /** The most delivery workers that run at once (the queue's event source caps them). */
+  deliveryWorkers: 'DELIVERY_WORKERS',
+  /** Posts in flight at once per delivery worker. */
+  deliveryConcurrency: 'DELIVERY_CONCURRENCY',
   maxSubscriptions: 'MAX_SUBSCRIPTIONS',
   postRateBurst: 'POST_RATE_BURST',
   postRatePerSecond: 'POST_RATE_PER_SECOND',
@@ -42,6 +51,29 @@ export const DefaultLimits = {
 
 /** Posts in flight at once per fan-out invocation (a stack prop, not a limit users meet). */
 export const DEFAULT_FANOUT_CONCURRENCY = 32;
+
+/**
+ * The fan-out tree's shape and pace (see shared/fanout/planner.ts). The stack sets the
+ * variables from CDK context (cdk/context.ts); these are the values when nothing is set.
+ */
+export const FanOutDefaults = {
+  /** Channels up to about this many subscribers are delivered by the stream consumer, without the queue. */
+  directMax: 2_000,
+  /** SQS FIFO message groups per channel: at most this many workers deliver one channel at once. */
+  groups: 32,
+  /** Subscribers per queued segment, about. */
+  segmentSize: 1_000,
+  /** Segments per status at most (they grow beyond 1,000,000 subscribers): 100 SendMessageBatch calls. */
+  maxSegments: 1_000,
+  /** A channel stays on the queue this long after its last queued status: longer than a segment waits (the queue-age alarm says when not). */
+  queuedForMs: 15 * 60 * 1000,
+  /** The stage's delivery budget: 80% of API Gateway's default account throttle, the rest left to every other call. */
+  deliveryRps: 8_000,
+  /** Delivery workers at once; each paces itself at deliveryRps / deliveryWorkers. */
+  deliveryWorkers: 10,
+  /** Posts in flight per worker: at 25 ms a post, room for 4,000 a second. */
+  deliveryConcurrency: 100,
+} as const;
 
 export function requiredEnv(name: string): string {
   const value = process.env[name];
@@ -93,6 +125,11 @@ export const config = {
   jwtSecretArn: () => requiredEnv(EnvVar.jwtSecretArn),
   /** Posts in flight at once per fan-out invocation. */
   fanOutConcurrency: () => optionalIntEnv(EnvVar.fanOutConcurrency, DEFAULT_FANOUT_CONCURRENCY),
+  fanOutDirectMax: () => optionalIntEnv(EnvVar.fanOutDirectMax, FanOutDefaults.directMax),
+  deliveryQueueUrl: () => requiredEnv(EnvVar.deliveryQueueUrl),
+  deliveryRps: () => optionalPositiveEnv(EnvVar.deliveryRps, FanOutDefaults.deliveryRps),
+  deliveryWorkers: () => optionalIntEnv(EnvVar.deliveryWorkers, FanOutDefaults.deliveryWorkers),
+  deliveryConcurrency: () => optionalIntEnv(EnvVar.deliveryConcurrency, FanOutDefaults.deliveryConcurrency),
   maxSubscriptions: () => optionalIntEnv(EnvVar.maxSubscriptions, DefaultLimits.maxSubscriptions),
   postRate: () => ({
     burst: optionalIntEnv(EnvVar.postRateBurst, DefaultLimits.postRateBurst),

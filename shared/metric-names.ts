@@ -15,8 +15,14 @@ export const MetricName = {
   deliveryFailures: 'DeliveryFailures',
   /** Deliveries answered 410 Gone: the connection had left. */
   gone: 'Gone',
-  /** Per status: from its createdAt to the last of its deliveries that succeeded, in ms. */
+  /** Per status delivered directly, and per queued segment: from its createdAt to the last of its deliveries that succeeded, in ms. */
   postToDeliveryLatency: 'PostToDeliveryLatency',
+  /** Segments of large channels queued for the delivery workers. */
+  queuedSegments: 'QueuedSegments',
+  /** Segments the delivery workers delivered. */
+  deliveredSegments: 'DeliveredSegments',
+  /** 429s from API Gateway seen by the delivery workers: the fleet is at the account's throttle. */
+  throttledDeliveries: 'ThrottledDeliveries',
   /** The authorizer could not check a token at all (secret or JWKS unavailable): users are locked out. */
   authorizerFailures: 'AuthorizerFailures',
   /** Connections closed because a frame arrived after their token had expired. */

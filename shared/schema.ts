@@ -71,8 +71,17 @@ export const Connections = {
   connectedAtAttribute: 'connectedAt',
   rows: {
     connection: { prefix: 'conn#', sortKey: 'conn' },
-    /** Sort key: the subscribed connection's id. */
-    subscription: { prefix: 'chan#' },
+    /**
+     * `chan#<channel>#<shard> / <hash>#<connectionId>`: a channel's subscriptions, written across
+     * `shards` partitions by a hash of the connection id (write sharding); the sort key starts with
+     * that hash as 8 hex digits, so fan-out reads any range of the hash space as one key range.
+     */
+    subscription: { prefix: 'chan#', shards: 4 },
+    /**
+     * `chan#<channel>#0 / #tree`: the channel's statuses go through the delivery queue until `until`
+     * (epoch ms). `#` sorts below every hex digit, so fan-out reads it with the shard's first page.
+     */
+    fanOutMark: { sortKey: '#tree', untilAttribute: 'until' },
     presence: { prefix: 'presence#', sortKey: 'presence' },
     /** An idempotency claim on a user's request id: `post#<userId>#<requestId>`. */
     claim: { prefix: 'post#', sortKey: 'post' },

@@ -25,6 +25,8 @@ export interface DeliveryClientOptions {
   readonly backoff?: { readonly baseMs: number; readonly capMs: number };
   /** A request with no answer after this long fails (and is retried). @default 10000 */
   readonly requestTimeoutMs?: number;
+  /** Called on every 429 answer, retried or not: where a pacer learns that the account is throttling. */
+  readonly onThrottled?: () => void;
   /** For tests: the source of jitter and of waiting. */
   readonly random?: () => number;
   readonly sleep?: (ms: number) => Promise<void>;
@@ -38,7 +40,12 @@ export interface Payload {
 }
 
 export function payload(frame: unknown): Payload {
-  const body = Buffer.from(JSON.stringify(frame));
+  return serializedPayload(JSON.stringify(frame));
+}
+
+/** A frame that is already JSON text (as the delivery queue carries it). */
+export function serializedPayload(text: string): Payload {
+  const body = Buffer.from(text);
   return { body, sha256: createHash('sha256').update(body).digest('hex') };
 }
 
@@ -96,6 +103,7 @@ export class DeliveryClient {
   private readonly timeoutMs: number;
   private readonly random: () => number;
   private readonly sleep: (ms: number) => Promise<void>;
+  private readonly onThrottled: () => void;
   private clock: Clock | undefined;
 
   constructor(options: DeliveryClientOptions) {
@@ -111,6 +119,7 @@ export class DeliveryClient {
     this.backoff = options.backoff ?? { baseMs: 50, capMs: 2_000 };
     this.random = options.random ?? Math.random;
     this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.onThrottled = options.onThrottled ?? (() => undefined);
   }
 
   /** Sends the payload to one connection; rejects with DeliveryError once it gives up. */
@@ -125,6 +134,7 @@ export class DeliveryClient {
         const status = await this.request(path, data);
         if (status >= 200 && status < 300) return 'delivered';
         if (status === 410) return 'gone';
+        if (status === 429) this.onThrottled();
         last = { status, reason: `HTTP ${status}` };
         if (!retryable(status)) break;
       } catch (error) {

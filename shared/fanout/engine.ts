@@ -1,33 +1,28 @@
 import type { DynamoDBBatchItemFailure, DynamoDBRecord } from 'aws-lambda';
-import pLimit from 'p-limit';
 import { parseChannel, type ServerFrame } from '../protocol';
 import { Statuses } from '../schema';
 import { fromStreamImage, MalformedItem, stringAt, type Item } from '../store/attributes';
-import type { ConnectionStore } from '../store/connections';
 import { parseNotification, parseStatus } from '../store/items';
 import type { SubscriptionStore } from '../store/subscriptions';
-import { payload, type DeliveryClient, type DeliveryOutcome, type Payload } from './delivery-client';
+import { Deliverer, describe, type DelivererDeps, type Delivery } from './deliverer';
+import { payload } from './delivery-client';
+import { planFanOut, type PlanOptions } from './planner';
+import type { SegmentQueue } from './segment-queue';
 
-/** What the engine logs through; Powertools' Logger is one. */
-export interface FanOutLogger {
-  warn(message: string, extra: Record<string, unknown>): void;
-  error(message: string, extra: Record<string, unknown>): void;
+export type { FanOutLogger } from './deliverer';
+
+export interface FanOutDeps extends DelivererDeps {
+  readonly subscriptions: Pick<SubscriptionStore, 'firstPages' | 'markQueued'>;
+  /** Where large channels' segments go, for the delivery workers. */
+  readonly queue: SegmentQueue;
+  readonly plan: FanOutPlanOptions;
 }
 
-export interface FanOutDeps {
-  readonly subscriptions: Pick<SubscriptionStore, 'subscribers'>;
-  readonly connections: Pick<ConnectionStore, 'removeGone'>;
-  /**
-   * A DeliveryClient: keep-alive sockets, retries on 429 and 5xx with backoff and jitter,
-   * Gone answered as `'gone'`; it throws only once it gives up on a delivery.
-   */
-  readonly delivery: Pick<DeliveryClient, 'post'>;
-  /** Posts in flight at once, across every record of the batch. */
-  readonly concurrency: number;
-  /** Subscribers read per Query page. @default 1000 */
-  readonly pageSize?: number;
-  readonly logger: FanOutLogger;
-  readonly now?: () => number;
+export interface FanOutPlanOptions extends PlanOptions {
+  /** Subscribers read from each write shard before deciding: channels whose shards all fit are delivered directly. */
+  readonly directPerShard: number;
+  /** How long a channel stays on the queue after a status went through it, in ms: longer than a queued segment may wait. */
+  readonly queuedFor: number;
 }
 
 export interface FanOutResult {
@@ -39,99 +34,84 @@ export interface FanOutResult {
   readonly failed: number;
   /** Rows that could not be read (logged and skipped: no retry could read them either). */
   readonly malformed: number;
+  /** Statuses handed to the delivery workers, and the segments they were cut into. */
+  readonly queued: number;
+  readonly segments: number;
   /**
-   * Post-to-delivery latency: per status record that reached at least one
+   * Post-to-delivery latency: per status delivered directly that reached at least one
    * subscriber, milliseconds from its createdAt to its last successful delivery.
    */
   readonly latencies: number[];
 }
 
-/** What one record's deliveries share: its id for the logs, its frame serialized and hashed once, and when the last of them succeeded. */
-interface Delivery {
-  readonly statusId: string;
-  readonly data: Payload;
-  deliveredAt?: number;
-}
-
 /**
- * Delivers each new row of the Statuses table to the live subscribers of its
- * channel. Cost grows with those subscribers only: a paginated Query on the
- * channel, one serialized and hashed payload per row, and posts bounded by `concurrency`.
+ * The stream consumer, and the root of the fan-out tree. For each new row of the
+ * Statuses table it reads the first page of each of the channel's write shards and
+ * plans (see planner.ts): a small channel it delivers itself, at once; a large one it
+ * cuts into segments for the delivery workers (worker.ts). Either way its time on a
+ * record is bounded: a few Queries, then at most `maxSegments` queued messages or a
+ * small channel's posts.
  */
 export async function fanOut(records: readonly DynamoDBRecord[], deps: FanOutDeps): Promise<FanOutResult> {
-  const limit = pLimit(deps.concurrency);
-  const pageSize = deps.pageSize ?? 1000;
+  const deliverer = new Deliverer(deps);
   const now = deps.now ?? Date.now;
-  const cleanups = new Map<string, Promise<void>>();
   const batchItemFailures: DynamoDBBatchItemFailure[] = [];
   const latencies: number[] = [];
-  const result = { batchItemFailures, delivered: 0, gone: 0, failed: 0, malformed: 0, latencies };
-
-  const deliver = async (connectionId: string, delivery: Delivery) => {
-    if (cleanups.has(connectionId)) return;
-    let outcome: DeliveryOutcome;
-    try {
-      outcome = await deps.delivery.post(connectionId, delivery.data);
-    } catch (error) {
-      // The client has already retried what was worth retrying.
-      result.failed++;
-      deps.logger.warn('delivery failed after retries', { connectionId, statusId: delivery.statusId, error: describe(error) });
-      return;
-    }
-    if (outcome === 'gone') {
-      result.gone++;
-      if (!cleanups.has(connectionId)) cleanups.set(connectionId, removeStale(connectionId));
-    } else {
-      result.delivered++;
-      delivery.deliveredAt = now();
-    }
-  };
-
-  const removeStale = (connectionId: string) =>
-    deps.connections.removeGone(connectionId, now()).then(
-      () => undefined,
-      (error: unknown) => {
-      // Its rows expire by TTL anyway; the next Gone for it tries again.
-        deps.logger.warn('could not remove a stale connection', { connectionId, error: describe(error) });
-      },
-    );
+  const counts = { malformed: 0, queued: 0, segments: 0 };
 
   const processRecord = async (image: NonNullable<NonNullable<DynamoDBRecord['dynamodb']>['NewImage']>) => {
     let frame: ServerFrame | undefined;
-    let delivery: Delivery;
+    let statusId: string;
     let channel: string;
     try {
       const row = fromStreamImage(image);
       frame = deliveryFrame(row);
       if (!frame) return;
-      delivery = { statusId: stringAt(row, Statuses.sortKey), data: payload(frame) };
+      statusId = stringAt(row, Statuses.sortKey);
       channel = stringAt(row, Statuses.partitionKey);
     } catch (error) {
       if (!(error instanceof MalformedItem)) throw error;
       // A row that cannot be read never will be: retrying it would hold up its channel's later
       // records through every retry and into the DLQ. It is logged and skipped.
-      result.malformed++;
+      counts.malformed++;
       deps.logger.error('skipped a malformed row', { statusId: image[Statuses.sortKey]?.S, error: describe(error) });
       return;
     }
+    const createdAt = frame.type === 'status' ? frame.status.createdAt : undefined;
+    const pages = await deps.subscriptions.firstPages(channel, deps.plan.directPerShard);
+    const plan = planFanOut(pages, now(), deps.plan);
 
-    // Fetch the next page of subscribers while this page's posts are in flight. Its
-    // result is settled at once, so a failure surfaces here, not as an unhandled rejection.
-    let page = settle(deps.subscriptions.subscribers(channel, pageSize));
-    for (;;) {
-      const { connectionIds, next } = unwrap(await page);
-      const following = next && settle(deps.subscriptions.subscribers(channel, pageSize, next));
-      await Promise.all(connectionIds.map((id) => limit(() => deliver(id, delivery))));
-      if (!following) break;
-      page = following;
+    if (plan.kind === 'direct') {
+      const delivery: Delivery = { statusId, data: payload(frame) };
+      await deliverer.to(plan.connectionIds, delivery);
+      if (createdAt !== undefined && delivery.deliveredAt !== undefined) latencies.push(delivery.deliveredAt - Date.parse(createdAt));
+      return;
     }
-    if (frame.type === 'status' && delivery.deliveredAt !== undefined) result.latencies.push(delivery.deliveredAt - Date.parse(frame.status.createdAt));
+    // Marked first: once any segment is queued, the channel's later statuses must queue behind it.
+    // The mark is renewed when half its time is gone, so a busy channel costs one write a while.
+    const until = now() + deps.plan.queuedFor;
+    if (pages.queuedUntil === undefined || pages.queuedUntil < until - deps.plan.queuedFor / 2) await deps.subscriptions.markQueued(channel, until);
+    const frameText = JSON.stringify(frame);
+    await deps.queue.send(
+      plan.segments.map((segment, index) => ({
+        channel,
+        statusId,
+        group: segment.group,
+        index,
+        range: segment.range,
+        frame: frameText,
+        ...(createdAt === undefined ? {} : { createdAt }),
+      })),
+    );
+    counts.queued++;
+    counts.segments += plan.segments.length;
   };
 
   // Channels fan out side by side; within a channel, records go in stream order, so a
-  // subscriber sees a channel's statuses in the order they were written. A channel
-  // stops at its first failed record: Lambda sends that record and every later one
-  // again, so going on would deliver them twice and out of order.
+  // subscriber sees a channel's statuses in the order they were written (and a queued
+  // status's segments are all queued before the next status's). A channel stops at its
+  // first failed record: Lambda sends that record and every later one again, so going on
+  // would deliver them twice and out of order.
   const byChannel = new Map<string, DynamoDBRecord[]>();
   for (const record of records) {
     if (record.eventName !== 'INSERT' || !record.dynamodb?.NewImage) continue;
@@ -152,14 +132,14 @@ export async function fanOut(records: readonly DynamoDBRecord[], deps: FanOutDep
             statusId: record.dynamodb?.NewImage?.[Statuses.sortKey]?.S,
             error: describe(error),
           });
-          result.batchItemFailures.push({ itemIdentifier: record.dynamodb?.SequenceNumber ?? '' });
+          batchItemFailures.push({ itemIdentifier: record.dynamodb?.SequenceNumber ?? '' });
           break;
         }
       }
     }),
   );
-  await Promise.all(cleanups.values());
-  return result;
+  await deliverer.settled();
+  return { batchItemFailures, delivered: deliverer.delivered, gone: deliverer.gone, failed: deliverer.failed, ...counts, latencies };
 }
 
 /** The frame a subscriber of the row's channel receives, or undefined for rows nobody subscribes to. */
@@ -174,19 +154,4 @@ export function deliveryFrame(row: Item): ServerFrame | undefined {
     default:
       return undefined;
   }
-}
-
-type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
-const settle = <T>(promise: Promise<T>): Promise<Settled<T>> =>
-  promise.then(
-    (value) => ({ ok: true as const, value }),
-    (error: unknown) => ({ ok: false as const, error }),
-  );
-function unwrap<T>(settled: Settled<T>): T {
-  if (!settled.ok) throw settled.error;
-  return settled.value;
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }

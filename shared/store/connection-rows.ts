@@ -1,4 +1,5 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { connectionHash, hashKey, indexOf } from '../fanout/hash-space';
 import { Connections } from '../schema';
 import { numberAt, optionalStringAt, stringAt, stringSetAt, type Item } from './attributes';
 import { batchWriteAll } from './batch';
@@ -15,10 +16,12 @@ import { batchWriteAll } from './batch';
  *   followed since, and `channels`, the set of channels it asked for with
  *   `subscribe`. Only `channels` counts towards the subscription limit; the
  *   two others are bounded by the follow limit;
- * - `chan#<channel> / <connectionId>`: a subscription. Fan-out reads a
- *   channel's subscribers with one strongly consistent Query on the base table.
- *   These rows are in no index: a subscription costs one write, which matters
- *   when $connect subscribes a connection to everyone its user follows.
+ * - `chan#<channel>#<shard> / <hash>#<connectionId>`: a subscription, in one of
+ *   the channel's write shards by a hash of the connection id (see
+ *   shared/fanout/hash-space.ts). Fan-out reads any hash range of a channel with
+ *   strongly consistent Queries on the base table. These rows are in no index: a
+ *   subscription costs one write, which matters when $connect subscribes a
+ *   connection to everyone its user follows.
  */
 const { partitionKey: PK, sortKey: SK } = Connections;
 const { connection, subscription } = Connections.rows;
@@ -29,9 +32,14 @@ const CONNECTION_ROW_SECONDS = 2 * 60 * 60 + 10 * 60;
 export type RowKey = Readonly<Record<string, string>>;
 
 export const connectionKey = (connectionId: string): RowKey => ({ [PK]: `${connection.prefix}${connectionId}`, [SK]: connection.sortKey });
-/** The partition holding a channel's subscriptions. */
-export const subscriptionPartition = (channel: string): string => `${subscription.prefix}${channel}`;
-export const subscriptionKey = (channel: string, connectionId: string): RowKey => ({ [PK]: subscriptionPartition(channel), [SK]: connectionId });
+/** One of the partitions holding a channel's subscriptions. */
+export const subscriptionPartition = (channel: string, shard: number): string => `${subscription.prefix}${channel}#${shard}`;
+export function subscriptionKey(channel: string, connectionId: string): RowKey {
+  const hash = connectionHash(connectionId);
+  return { [PK]: subscriptionPartition(channel, indexOf(hash, subscription.shards)), [SK]: `${hashKey(hash)}#${connectionId}` };
+}
+/** The connection id in a subscription row's sort key. */
+export const subscribedConnection = (sortKey: string): string => sortKey.slice(9);
 export const expiry = (connectedAtMs: number): number => Math.floor(connectedAtMs / 1000) + CONNECTION_ROW_SECONDS;
 
 /** The channel sets a connection row keeps, by attribute name. */

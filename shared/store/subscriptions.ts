@@ -1,9 +1,10 @@
-import { QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { NativeAttributeValue } from '@aws-sdk/util-dynamodb';
 import { ChannelPrefix, Connections } from '../schema';
-import { stringAt } from './attributes';
+import { hashKey, hashOfKey, indexOf, type HashRange } from '../fanout/hash-space';
+import { numberAt, stringAt } from './attributes';
 import { updateIf } from './conditional';
-import { connectionKey, deleteRows, subscriptionKey, subscriptionPartition, writeSubscriptions, type ChannelSet, type ConnectionRow, type OpenConnection } from './connection-rows';
+import { connectionKey, deleteRows, subscribedConnection, subscriptionKey, subscriptionPartition, writeSubscriptions, type ChannelSet, type ConnectionRow, type OpenConnection } from './connection-rows';
 import type { ConnectionStore } from './connections';
 
 /** A `subscribe` would take the connection past its limit; nothing of it was subscribed. */
@@ -27,6 +28,24 @@ export interface SubscriberPage {
   readonly connectionIds: string[];
   readonly next?: PageStart;
 }
+
+/** The first page of one write shard of a channel. */
+export interface ShardPage {
+  readonly shard: number;
+  readonly connectionIds: readonly string[];
+  /** The hash of each, in the same (ascending) order. */
+  readonly hashes: readonly number[];
+  /** The page holds every subscriber of the shard. */
+  readonly complete: boolean;
+}
+
+export interface FirstPages {
+  readonly shards: readonly ShardPage[];
+  /** Epoch ms until which the channel's statuses go through the delivery queue; absent if never. */
+  readonly queuedUntil?: number;
+}
+
+const { subscription, fanOutMark } = Connections.rows;
 
 /**
  * Subscriptions made while a connection is open (`subscribe`, and follows
@@ -67,20 +86,76 @@ export class SubscriptionStore {
     await Promise.all(connections.map((c) => this.track(c.connectionId, 'DELETE', [channel], 'followedLater')));
   }
 
-  /** One page of a channel's subscribers: cost follows the channel's live subscribers only. */
-  async subscribers(channel: string, pageSize: number, start?: PageStart): Promise<SubscriberPage> {
+  /**
+   * The first `limit` subscribers of each of the channel's write shards, read side by side, and
+   * until when its statuses go through the delivery queue (see markQueued). A shard whose page is
+   * `complete` has no more; for small channels these pages are everyone.
+   */
+  async firstPages(channel: string, limit: number): Promise<FirstPages> {
+    let queuedUntil: number | undefined;
+    const shards = await Promise.all(
+      Array.from({ length: subscription.shards }, async (_, shard): Promise<ShardPage> => {
+        const { Items = [], LastEvaluatedKey } = await this.db.send(
+          new QueryCommand({
+            TableName: this.table,
+            KeyConditionExpression: `${Connections.partitionKey} = :pk`,
+            ExpressionAttributeValues: { ':pk': subscriptionPartition(channel, shard) },
+            ProjectionExpression: `${Connections.sortKey}, ${fanOutMark.untilAttribute}`,
+            ConsistentRead: true,
+            // The mark, if any, is the first row of shard 0.
+            Limit: shard === 0 ? limit + 1 : limit,
+          }),
+        );
+        const rows = Items.filter((item) => {
+          if (item[Connections.sortKey] !== fanOutMark.sortKey) return true;
+          queuedUntil = numberAt(item, fanOutMark.untilAttribute);
+          return false;
+        });
+        const keys = rows.map((item) => stringAt(item, Connections.sortKey));
+        return { shard, connectionIds: keys.map(subscribedConnection), hashes: keys.map(hashOfKey), complete: LastEvaluatedKey === undefined };
+      }),
+    );
+    return { shards, ...(queuedUntil === undefined ? {} : { queuedUntil }) };
+  }
+
+  /** One page of the subscribers whose hash is in `range`, which lies inside one write shard. */
+  async rangePage(channel: string, range: HashRange, pageSize: number, start?: PageStart): Promise<SubscriberPage> {
+    const shard = indexOf(range.lo, subscription.shards);
+    if (indexOf(range.hi - 1, subscription.shards) !== shard) throw new RangeError(`hash range [${range.lo}, ${range.hi}) spans two write shards`);
     const { Items = [], LastEvaluatedKey } = await this.db.send(
       new QueryCommand({
         TableName: this.table,
-        KeyConditionExpression: `${Connections.partitionKey} = :pk`,
-        ExpressionAttributeValues: { ':pk': subscriptionPartition(channel) },
+        // `~` sorts above `#` and every character of a connection id, so the range's last hash is in.
+        KeyConditionExpression: `${Connections.partitionKey} = :pk AND ${Connections.sortKey} BETWEEN :lo AND :hi`,
+        ExpressionAttributeValues: { ':pk': subscriptionPartition(channel, shard), ':lo': hashKey(range.lo), ':hi': `${hashKey(range.hi - 1)}~` },
         ProjectionExpression: Connections.sortKey,
         ConsistentRead: true,
         Limit: pageSize,
         ExclusiveStartKey: start,
       }),
     );
-    return { connectionIds: Items.map((item) => stringAt(item, Connections.sortKey)), ...(LastEvaluatedKey ? { next: LastEvaluatedKey } : {}) };
+    return {
+      connectionIds: Items.map((item) => subscribedConnection(stringAt(item, Connections.sortKey))),
+      ...(LastEvaluatedKey ? { next: LastEvaluatedKey } : {}),
+    };
+  }
+
+  /**
+   * Records that the channel's statuses go through the delivery queue until `until` (epoch ms), so
+   * that a later status is not delivered directly, ahead of queued ones, when the channel shrinks.
+   */
+  async markQueued(channel: string, until: number): Promise<void> {
+    await this.db.send(
+      new PutCommand({
+        TableName: this.table,
+        Item: {
+          [Connections.partitionKey]: subscriptionPartition(channel, 0),
+          [Connections.sortKey]: fanOutMark.sortKey,
+          [fanOutMark.untilAttribute]: until,
+          [Connections.ttlAttribute]: Math.ceil(until / 1000) + 60 * 60,
+        },
+      }),
+    );
   }
 
   /**
