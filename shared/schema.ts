@@ -78,10 +78,10 @@ export const Connections = {
      */
     subscription: { prefix: 'chan#', shards: 4 },
     /**
-     * `chan#<channel>#0 / #tree`: the channel's statuses go through the delivery queue until `until`
+     * `chan#<channel>#0 / #tree`: the channel's statuses go through the delivery queue until `queuedUntil`
      * (epoch ms). `#` sorts below every hex digit, so fan-out reads it with the shard's first page.
      */
-    fanOutMark: { sortKey: '#tree', untilAttribute: 'until' },
+    fanOutMark: { sortKey: '#tree', untilAttribute: 'queuedUntil' },
     presence: { prefix: 'presence#', sortKey: 'presence' },
     /** An idempotency claim on a user's request id: `post#<userId>#<requestId>`. */
     claim: { prefix: 'post#', sortKey: 'post' },

@@ -6,6 +6,7 @@ process.env['STATUSES_TABLE'] = 'Statuses';
 process.env['CONNECTIONS_TABLE'] = 'Connections';
 process.env['FOLLOWS_TABLE'] = 'Follows';
 process.env['CONNECTIONS_ENDPOINT'] = 'https://api.example.invalid/dev';
+process.env['DELIVERY_QUEUE_URL'] = 'https://sqs.us-east-1.example.invalid/000000000000/delivery.fifo';
 process.env['JWT_SECRET_ARN'] = 'arn:aws:secretsmanager:us-east-1:000000000000:secret:jwt';
 process.env['POWERTOOLS_LOG_LEVEL'] = 'SILENT';
 process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] = 'true';

@@ -77,7 +77,7 @@ export class Deliverer {
       if (!this.cleanups.has(connectionId)) this.cleanups.set(connectionId, this.removeStale(connectionId));
     } else {
       this.delivered++;
-      delivery.deliveredAt = this.now();
+      delivery.deliveredAt = Math.max(delivery.deliveredAt ?? 0, this.now());
     }
   }
 

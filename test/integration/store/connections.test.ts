@@ -1,4 +1,5 @@
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { connectionHash, indexOf, part, WHOLE } from '../../../shared/fanout/hash-space';
 import { ConnectionStore } from '../../../shared/store/connections';
 import { PresenceStore } from '../../../shared/store/presence';
 import { SubscriptionLimitReached, SubscriptionStore } from '../../../shared/store/subscriptions';
@@ -17,14 +18,17 @@ beforeAll(async () => {
 });
 afterAll(() => database.stop());
 
-/** Every subscriber of a channel, through all its pages. */
-async function subscribersOf(channel: string, pageSize = 1000): Promise<string[]> {
+/** Every subscriber of a channel, through all the pages of `ranges` equal parts of the hash space. */
+async function subscribersOf(channel: string, pageSize = 1000, ranges = 8): Promise<string[]> {
   const ids: string[] = [];
-  let page = await subscriptions.subscribers(channel, pageSize);
-  ids.push(...page.connectionIds);
-  while (page.next) {
-    page = await subscriptions.subscribers(channel, pageSize, page.next);
+  for (let i = 0; i < ranges; i++) {
+    const range = part(WHOLE, ranges, i);
+    let page = await subscriptions.rangePage(channel, range, pageSize);
     ids.push(...page.connectionIds);
+    while (page.next) {
+      page = await subscriptions.rangePage(channel, range, pageSize, page.next);
+      ids.push(...page.connectionIds);
+    }
   }
   return ids.sort();
 }
@@ -80,15 +84,40 @@ describe('ConnectionStore', () => {
 });
 
 describe('SubscriptionStore', () => {
-  it('pages the subscribers of a channel', async () => {
-    const ids = await Promise.all(Array.from({ length: 7 }, () => opened('page-user')));
+  it('pages the subscribers of any hash range of a channel, each in exactly one range', async () => {
+    const ids = await Promise.all(Array.from({ length: 40 }, () => opened('page-user')));
     await subscriptions.subscribeConnections(ids, 'user:paged');
 
-    const first = await subscriptions.subscribers('user:paged', 3);
+    const first = await subscriptions.rangePage('user:paged', part(WHOLE, 4, 0), 3);
 
     expect(first.connectionIds).toHaveLength(3);
     expect(first.next).toBeDefined();
-    expect(await subscribersOf('user:paged', 3)).toEqual(ids.map((c) => c.connectionId).sort());
+    const everyone = ids.map((c) => c.connectionId).sort();
+    expect(await subscribersOf('user:paged', 3, 4)).toEqual(everyone);
+    expect(await subscribersOf('user:paged', 1000, 64)).toEqual(everyone);
+  });
+
+  it('reads the first page of every write shard, and whether the channel is marked as queued', async () => {
+    const ids = await Promise.all(Array.from({ length: 40 }, () => opened('shard-user')));
+    await subscriptions.subscribeConnections(ids, 'user:sharded');
+    const until = Date.now() + 60_000;
+    await subscriptions.markQueued('user:sharded', until);
+
+    const all = await subscriptions.firstPages('user:sharded', 100);
+    const few = await subscriptions.firstPages('user:sharded', 2);
+
+    expect(all.queuedUntil).toBe(until);
+    expect(all.shards.map((shard) => shard.shard)).toEqual([0, 1, 2, 3]);
+    expect(all.shards.every((shard) => shard.complete)).toBe(true);
+    expect(all.shards.flatMap((shard) => shard.connectionIds).sort()).toEqual(ids.map((c) => c.connectionId).sort());
+    for (const shard of all.shards) {
+      expect(shard.hashes).toEqual(shard.connectionIds.map(connectionHash));
+      expect(shard.hashes.every((hash) => indexOf(hash, 4) === shard.shard)).toBe(true);
+      expect([...shard.hashes].sort((a, b) => a - b)).toEqual(shard.hashes);
+    }
+    // The mark is not a subscriber, and does not take a subscriber's place in the page.
+    expect(few.queuedUntil).toBe(until);
+    expect(few.shards.map((shard) => [shard.connectionIds.length, shard.complete])).toEqual([[2, false], [2, false], [2, false], [2, false]]);
   });
 
   it('subscribes and unsubscribes', async () => {

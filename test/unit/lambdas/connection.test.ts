@@ -4,6 +4,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { handler as connect } from '../../../lambdas/connect';
 import { handler as disconnect } from '../../../lambdas/disconnect';
 import { messageEvent } from '../../support/events';
+import { subscriptionKey } from '../../../shared/store/connection-rows';
 
 const ddb = mockClient(DynamoDBDocumentClient);
 
@@ -37,8 +38,7 @@ describe('$connect', () => {
     const query = ddb.commandCalls(QueryCommand)[0]?.args[0].input;
     expect(query).toMatchObject({ TableName: 'Follows', ExpressionAttributeValues: { ':f': 'bob' }, ConsistentRead: true });
     const subscribed = ddb.commandCalls(BatchWriteCommand).flatMap((c) => c.args[0].input.RequestItems?.['Connections'] ?? []);
-    expect(subscribed.map((w): unknown => w.PutRequest?.Item?.['pk'])).toEqual(['chan#user:alice', 'chan#user:carol']);
-    expect(subscribed.every((w) => w.PutRequest?.Item?.['sk'] === 'conn-9')).toBe(true);
+    expect(subscribed.map((w) => w.PutRequest?.Item)).toEqual(['user:alice', 'user:carol'].map((channel) => ({ ...subscriptionKey(channel, 'conn-9'), expiresAt: expect.any(Number) })));
     expect(ddb.commandCalls(PutCommand)[0]?.args[0].input.Item).toMatchObject({ followed: 'user:alice user:carol' });
   });
 });
@@ -62,10 +62,10 @@ describe('$disconnect', () => {
 
     const deleted = ddb.commandCalls(BatchWriteCommand).flatMap((c) => c.args[0].input.RequestItems?.['Connections'] ?? []);
     expect(deleted.map((d) => d.DeleteRequest?.Key)).toEqual([
-      { pk: 'chan#user:alice', sk: 'conn-9' },
-      { pk: 'chan#user:carol', sk: 'conn-9' },
-      { pk: 'chan#user:dave', sk: 'conn-9' },
-      { pk: 'chan#inbox:bob', sk: 'conn-9' },
+      subscriptionKey('user:alice', 'conn-9'),
+      subscriptionKey('user:carol', 'conn-9'),
+      subscriptionKey('user:dave', 'conn-9'),
+      subscriptionKey('inbox:bob', 'conn-9'),
       { pk: 'conn#conn-9', sk: 'conn' },
     ]);
     expect(ddb.commandCalls(UpdateCommand)[0]?.args[0].input).toMatchObject({ Key: { pk: 'presence#bob', sk: 'presence' } });

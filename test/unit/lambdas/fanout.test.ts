@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import type { handler as Handler } from '../../../lambdas/fanout';
 import { withEmf } from '../../support/emf';
 import { aStatus, statusRecord } from '../../support/stream';
+import { SubscriptionTable } from '../../support/subscription-table';
 
 /**
  * The handler as Lambda loads it: its DynamoDB client mocked, its delivery client
@@ -71,8 +72,8 @@ describe('fan-out handler', () => {
     const status = aStatus();
     const failing = statusRecord('user:carol');
     const handler = await coldStart((db, lib) => {
-      db.on(lib.QueryCommand, { ExpressionAttributeValues: { ':pk': 'chan#user:bob' } }).resolves({ Items: [{ sk: 'b1' }, { sk: 'b2' }] });
-      db.on(lib.QueryCommand, { ExpressionAttributeValues: { ':pk': 'chan#user:carol' } }).rejects(new Error('ProvisionedThroughputExceededException'));
+      const table = new SubscriptionTable(db, lib).subscribe('user:bob', ['b1', 'b2']);
+      table.failWhen = (query) => String(query.ExpressionAttributeValues?.[':pk']).startsWith('chan#user:carol#');
     });
 
     const response = await handler({ Records: [statusRecord('user:bob', status), failing] });
@@ -87,7 +88,7 @@ describe('fan-out handler', () => {
 
   it("signs its posts with the default chain's credentials, for the function's region", async () => {
     const handler = await coldStart((db, lib) => {
-      db.on(lib.QueryCommand).resolves({ Items: [{ sk: 'b1' }] });
+      new SubscriptionTable(db, lib).subscribe('user:bob', ['b1']);
     });
 
     await handler({ Records: [statusRecord('user:bob')] });
@@ -110,9 +111,7 @@ describe('fan-out metrics', () => {
 
     const { outcome, documents } = await withEmf(async () => {
       const handler = await coldStart((db, lib) => {
-        db.on(lib.QueryCommand, { ExpressionAttributeValues: { ':pk': 'chan#user:bob' } }).resolves({ Items: [{ sk: 'b1' }, { sk: 'gone1' }] });
-        db.on(lib.QueryCommand, { ExpressionAttributeValues: { ':pk': 'chan#user:dave' } }).resolves({ Items: [{ sk: 'd1' }, { sk: 'broken1' }] });
-        db.on(lib.QueryCommand, { ExpressionAttributeValues: { ':pk': 'chan#user:nobody' } }).resolves({ Items: [] });
+        new SubscriptionTable(db, lib).subscribe('user:bob', ['b1', 'gone1']).subscribe('user:dave', ['d1', 'broken1']);
         db.on(lib.GetCommand).resolves({});
         db.on(lib.BatchWriteCommand).resolves({});
       });

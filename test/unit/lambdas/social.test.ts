@@ -6,6 +6,7 @@ import { handler as follow } from '../../../lambdas/follow';
 import { handler as presence } from '../../../lambdas/presence';
 import { handler as unfollow } from '../../../lambdas/unfollow';
 import { messageEvent, replyOf } from '../../support/events';
+import { subscriptionKey } from '../../../shared/store/connection-rows';
 
 const ddb = mockClient(DynamoDBDocumentClient);
 const cancelled = (...codes: string[]) =>
@@ -29,8 +30,7 @@ describe('follow', () => {
     const [put, count] = ddb.commandCalls(TransactWriteCommand)[0]?.args[0].input.TransactItems ?? [];
     expect(put?.Put).toMatchObject({ TableName: 'Follows', Item: { follower: 'bob', followed: 'alice' } });
     expect(count?.Update).toMatchObject({ Key: { follower: 'bob', followed: '#count' }, ExpressionAttributeValues: { ':max': 1000 } });
-    expect(writes().map((w): unknown => w.PutRequest?.Item?.['sk'])).toEqual(['b1', 'b2', 'b3']);
-    expect(writes().every((w) => w.PutRequest?.Item?.['pk'] === 'chan#user:alice')).toBe(true);
+    expect(writes().map((w) => w.PutRequest?.Item)).toEqual(['b1', 'b2', 'b3'].map((id) => ({ ...subscriptionKey('user:alice', id), expiresAt: expect.any(Number) })));
     // Each connection row lists the channel, for removal at disconnect (the store tests check which set).
     expect(ddb.commandCalls(UpdateCommand).map((c) => c.args[0].input.Key)).toEqual(['b1', 'b2', 'b3'].map((id) => ({ pk: `conn#${id}`, sk: 'conn' })));
     expect(ddb.commandCalls(PutCommand)[0]?.args[0].input.Item).toMatchObject({
@@ -73,8 +73,8 @@ describe('unfollow', () => {
     expect(reply).toMatchObject({ type: 'unfollowed', user: 'alice' });
     expect(ddb.commandCalls(TransactWriteCommand)[0]?.args[0].input.TransactItems?.[0]?.Delete).toMatchObject({ Key: { follower: 'bob', followed: 'alice' } });
     expect(writes().map((w) => w.DeleteRequest?.Key)).toEqual([
-      { pk: 'chan#user:alice', sk: 'b1' },
-      { pk: 'chan#user:alice', sk: 'b2' },
+      subscriptionKey('user:alice', 'b1'),
+      subscriptionKey('user:alice', 'b2'),
     ]);
   });
 });

@@ -7,6 +7,7 @@ import { handler as unsubscribe } from '../../../lambdas/unsubscribe';
 import { statusItem } from '../../../shared/store/items';
 import { messageEvent, replyOf } from '../../support/events';
 import { aStatus } from '../../support/stream';
+import { subscriptionKey } from '../../../shared/store/connection-rows';
 
 const ddb = mockClient(DynamoDBDocumentClient);
 const CURSOR = '01JD0000000000000000000000';
@@ -36,8 +37,8 @@ describe('subscribe', () => {
 
     expect(reply).toEqual({ type: 'subscribed', id: 's1', channels: ['user:bob', 'inbox:alice'] });
     expect(subscriptionWrites().map((w) => w.PutRequest?.Item)).toEqual([
-      { pk: 'chan#user:bob', sk: 'conn-1', expiresAt: expect.any(Number) },
-      { pk: 'chan#inbox:alice', sk: 'conn-1', expiresAt: expect.any(Number) },
+      { ...subscriptionKey('user:bob', 'conn-1'), expiresAt: expect.any(Number) },
+      { ...subscriptionKey('inbox:alice', 'conn-1'), expiresAt: expect.any(Number) },
     ]);
     // The connection row lists them, so they go when the connection does.
     expect(ddb.commandCalls(UpdateCommand)[0]?.args[0].input).toMatchObject({
@@ -151,7 +152,7 @@ describe('unsubscribe', () => {
     const reply = replyOf(await unsubscribe(messageEvent({ action: 'unsubscribe', id: 'u1', channels: ['user:bob'] }, { connectionId: 'conn-1' })));
 
     expect(reply).toEqual({ type: 'unsubscribed', id: 'u1', channels: ['user:bob'] });
-    expect(subscriptionWrites()).toEqual([{ DeleteRequest: { Key: { pk: 'chan#user:bob', sk: 'conn-1' } } }]);
+    expect(subscriptionWrites()).toEqual([{ DeleteRequest: { Key: subscriptionKey('user:bob', 'conn-1') } }]);
     expect(ddb.commandCalls(UpdateCommand).map((c) => c.args[0].input.Key)).toEqual([{ pk: 'conn#conn-1', sk: 'conn' }]);
   });
 });

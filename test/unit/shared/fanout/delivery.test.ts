@@ -1,5 +1,5 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { BatchWriteCommand, DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -9,6 +9,7 @@ import { ConnectionStore } from '../../../../shared/store/connections';
 import { SubscriptionStore } from '../../../../shared/store/subscriptions';
 import { recordingLogger } from '../../../support/logger';
 import { aStatus, statusRecord } from '../../../support/stream';
+import { SubscriptionTable } from '../../../support/subscription-table';
 
 /**
  * The engine with the real DeliveryClient (signing, retries with backoff and
@@ -58,8 +59,12 @@ beforeEach(() => {
 });
 
 function subscribers(ids: string[]) {
-  ddb.on(QueryCommand, { TableName: 'Connections' }).resolves({ Items: ids.map((sk) => ({ sk })) });
+  new SubscriptionTable(ddb).subscribe('user:alice', ids);
 }
+
+/** Every channel here is small enough to be delivered directly. */
+const plan = { directPerShard: 1000, groups: 8, segmentSize: 1000, maxSegments: 64, queuedFor: 60_000 };
+const noQueue = { send: () => Promise.reject(new Error('no channel here is large enough to be queued')) };
 
 async function run(concurrency = 4, record = statusRecord('user:alice')) {
   const delivery = new DeliveryClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' }, maxSockets: concurrency });
@@ -67,7 +72,7 @@ async function run(concurrency = 4, record = statusRecord('user:alice')) {
   const connections = new ConnectionStore(db, 'Connections');
   const subscriptions = new SubscriptionStore(db, 'Connections', connections);
   try {
-    return await fanOut([record], { connections, subscriptions, delivery, concurrency, logger: recordingLogger() });
+    return await fanOut([record], { connections, subscriptions, delivery, queue: noQueue, plan, concurrency, logger: recordingLogger() });
   } finally {
     await delivery.destroy();
   }

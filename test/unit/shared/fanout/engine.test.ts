@@ -1,12 +1,16 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { BatchWriteCommand, DynamoDBDocumentClient, GetCommand, QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { DeliveryError, type DeliveryClient, type DeliveryOutcome, type Payload } from '../../../../shared/fanout/delivery-client';
 import { fanOut, type FanOutDeps } from '../../../../shared/fanout/engine';
+import { connectionHash, indexOf } from '../../../../shared/fanout/hash-space';
+import type { SegmentMessage } from '../../../../shared/fanout/segment-queue';
+import { subscriptionKey } from '../../../../shared/store/connection-rows';
 import { ConnectionStore } from '../../../../shared/store/connections';
 import { SubscriptionStore } from '../../../../shared/store/subscriptions';
 import { notificationItem, statusItem } from '../../../../shared/store/items';
 import { recordingLogger } from '../../../support/logger';
+import { SubscriptionTable } from '../../../support/subscription-table';
 import { aStatus, insertRecord, statusRecord } from '../../../support/stream';
 
 const ddb = mockClient(DynamoDBDocumentClient);
@@ -38,21 +42,16 @@ const frameOf = (data: Payload): unknown => JSON.parse(data.body.toString());
 const textOf = (frame: unknown): string => (frame as { status: { text: string } }).status.text;
 
 let delivery: FakeDelivery;
+let table: SubscriptionTable;
+let queued: SegmentMessage[][];
 
-/** Subscribers per channel, served in pages of `pageSize` the way DynamoDB pages a Query. */
-function serveSubscribers(byChannel: Record<string, string[]>, pageSize: number) {
-  ddb.on(QueryCommand).callsFake((input: QueryCommandInput) => {
-    const channel = (input.ExpressionAttributeValues?.[':pk'] as string).slice('chan#'.length);
-    const all = byChannel[channel] ?? [];
-    const start = input.ExclusiveStartKey ? all.indexOf(input.ExclusiveStartKey['sk'] as string) + 1 : 0;
-    const page = all.slice(start, start + pageSize);
-    const last = page.at(-1);
-    return {
-      Items: page.map((sk) => ({ sk })),
-      LastEvaluatedKey: start + pageSize < all.length && last ? { pk: `chan#${channel}`, sk: last } : undefined,
-    };
-  });
+/** Subscribers per channel, in the Connections table as the stores write them. */
+function serveSubscribers(byChannel: Record<string, string[]>) {
+  for (const [channel, ids] of Object.entries(byChannel)) table.subscribe(channel, ids);
 }
+
+/** Channels with more than 4 subscribers in a write shard (16 in all, about) go to the queue. */
+const plan = { directPerShard: 4, groups: 8, segmentSize: 3, maxSegments: 64, queuedFor: 60_000 };
 
 function deps(overrides: Partial<FanOutDeps> = {}): FanOutDeps {
   const db = DynamoDBDocumentClient.from(new DynamoDBClient({}));
@@ -61,8 +60,9 @@ function deps(overrides: Partial<FanOutDeps> = {}): FanOutDeps {
     connections,
     subscriptions: new SubscriptionStore(db, 'Connections', connections),
     delivery,
+    queue: { send: (segments) => Promise.resolve(void queued.push([...segments])) },
+    plan,
     concurrency: 8,
-    pageSize: 3,
     logger: recordingLogger(),
     ...overrides,
   };
@@ -74,6 +74,8 @@ const deletedKeys = () =>
 beforeEach(() => {
   ddb.reset();
   delivery = new FakeDelivery();
+  table = new SubscriptionTable(ddb);
+  queued = [];
   ddb.on(BatchWriteCommand).resolves({});
   // Every connection row says it connected a minute ago (settled, so a Gone means gone) to user:alice.
   ddb.on(GetCommand).callsFake((input: { Key: { pk: string } }) => ({
@@ -85,15 +87,16 @@ afterEach(() => {
 });
 
 describe('fanOut', () => {
-  it('reads every page of subscribers and sends each the same serialized frame once', async () => {
+  it('delivers a small channel itself, from one strongly consistent Query per write shard, the same serialized frame to each', async () => {
     const subscribers = Array.from({ length: 8 }, (_, i) => `c${i}`);
-    serveSubscribers({ 'user:alice': subscribers }, 3);
+    serveSubscribers({ 'user:alice': subscribers });
     const status = aStatus();
 
     const result = await fanOut([statusRecord('user:alice', status)], deps());
 
-    expect(ddb.commandCalls(QueryCommand)).toHaveLength(3);
-    for (const call of ddb.commandCalls(QueryCommand)) expect(call.args[0].input).toMatchObject({ ConsistentRead: true });
+    expect(table.queries.map((query) => query.ExpressionAttributeValues?.[':pk'])).toEqual(['chan#user:alice#0', 'chan#user:alice#1', 'chan#user:alice#2', 'chan#user:alice#3']);
+    for (const query of table.queries) expect(query).toMatchObject({ ConsistentRead: true });
+    expect(queued).toEqual([]);
     expect(delivery.sentTo().sort()).toEqual(subscribers);
     // One payload for the record, serialized and hashed once, handed to every post.
     const payloads = new Set(delivery.posts.map((post) => post.data));
@@ -103,7 +106,7 @@ describe('fanOut', () => {
   });
 
   it('logs and skips a row it cannot read, and goes on with its channel’s later records', async () => {
-    serveSubscribers({ 'user:alice': ['c1'] }, 10);
+    serveSubscribers({ 'user:alice': ['c1'] });
     const broken = statusRecord('user:alice', aStatus({ id: '01JD0000000000000000000002' }));
     if (broken.dynamodb?.NewImage) delete broken.dynamodb.NewImage['author'];
     const after = aStatus({ id: '01JD0000000000000000000003', text: 'after the broken one' });
@@ -117,7 +120,7 @@ describe('fanOut', () => {
   });
 
   it('delivers notifications as notification frames', async () => {
-    serveSubscribers({ 'inbox:bob': ['b1'] }, 10);
+    serveSubscribers({ 'inbox:bob': ['b1'] });
     const reply = aStatus({ replyTo: '01JD0000000000000000000000', thread: '01JD0000000000000000000000' });
     const record = insertRecord(notificationItem('inbox:bob', { id: reply.id, kind: 'reply', from: 'alice', status: reply, at: reply.createdAt }));
 
@@ -130,18 +133,18 @@ describe('fanOut', () => {
   });
 
   it('removes a connection that is Gone, with its subscriptions, and leaves the others alone', async () => {
-    serveSubscribers({ 'user:alice': ['sender', 'stale', 'other'] }, 10);
+    serveSubscribers({ 'user:alice': ['sender', 'stale', 'other'] });
     delivery.gone.add('stale');
 
     const result = await fanOut([statusRecord('user:alice')], deps());
 
     expect(result).toMatchObject({ delivered: 2, gone: 1, failed: 0, batchItemFailures: [] });
-    expect(deletedKeys()).toEqual(expect.arrayContaining([{ pk: 'conn#stale', sk: 'conn' }, { pk: 'chan#user:alice', sk: 'stale' }]));
-    expect(deletedKeys().every((key) => key?.['pk'] === 'conn#stale' || key?.['sk'] === 'stale')).toBe(true);
+    expect(deletedKeys()).toEqual(expect.arrayContaining([{ pk: 'conn#stale', sk: 'conn' }, subscriptionKey('user:alice', 'stale')]));
+    expect(deletedKeys().every((key) => key?.['pk'] === 'conn#stale' || String(key?.['sk']).endsWith('#stale'))).toBe(true);
   });
 
   it('leaves a connection that is still connecting alone when API Gateway calls it Gone', async () => {
-    serveSubscribers({ 'user:alice': ['connecting'] }, 10);
+    serveSubscribers({ 'user:alice': ['connecting'] });
     ddb.on(GetCommand).resolves({ Item: { pk: 'conn#connecting', sk: 'conn', connectionId: 'connecting', userId: 'bob', connectedAt: Date.now() - 500 } });
     delivery.gone.add('connecting');
 
@@ -152,7 +155,7 @@ describe('fanOut', () => {
   });
 
   it('sends nothing more to a connection once it is Gone in the same batch, and removes it once', async () => {
-    serveSubscribers({ 'user:alice': ['stale'] }, 10);
+    serveSubscribers({ 'user:alice': ['stale'] });
     delivery.gone.add('stale');
 
     const result = await fanOut(
@@ -168,7 +171,7 @@ describe('fanOut', () => {
   });
 
   it('never has more posts in flight than the concurrency bound', async () => {
-    serveSubscribers({ 'user:alice': Array.from({ length: 60 }, (_, i) => `c${i}`), 'user:bob': Array.from({ length: 60 }, (_, i) => `d${i}`) }, 25);
+    serveSubscribers({ 'user:alice': Array.from({ length: 60 }, (_, i) => `c${i}`), 'user:bob': Array.from({ length: 60 }, (_, i) => `d${i}`) });
     let inFlight = 0;
     let peak = 0;
     delivery.hold = async () => {
@@ -179,7 +182,7 @@ describe('fanOut', () => {
 
     jest.useFakeTimers();
 
-    const running = fanOut([statusRecord('user:alice'), statusRecord('user:bob')], deps({ concurrency: 5, pageSize: 25 }));
+    const running = fanOut([statusRecord('user:alice'), statusRecord('user:bob')], deps({ concurrency: 5, plan: { ...plan, directPerShard: 100 } }));
     await jest.runAllTimersAsync();
     const result = await running;
 
@@ -188,7 +191,7 @@ describe('fanOut', () => {
   });
 
   it("keeps a channel's records in stream order, and fans out other channels alongside", async () => {
-    serveSubscribers({ 'user:alice': ['a'], 'user:bob': ['b'] }, 10);
+    serveSubscribers({ 'user:alice': ['a'], 'user:bob': ['b'] });
     const order: string[] = [];
     delivery.hold = async (connectionId, frame) => {
       // The first status is the slowest to deliver; it must still arrive first on its channel.
@@ -214,7 +217,7 @@ describe('fanOut', () => {
   });
 
   it('counts a delivery that still fails after retries, sends it no more, and does not fail the record', async () => {
-    serveSubscribers({ 'user:alice': ['a', 'b'] }, 10);
+    serveSubscribers({ 'user:alice': ['a', 'b'] });
     delivery.failing.add('b');
     const logger = recordingLogger();
 
@@ -229,7 +232,7 @@ describe('fanOut', () => {
   });
 
   it('reports a status\'s latency from its createdAt to its last successful delivery', async () => {
-    serveSubscribers({ 'user:alice': ['a', 'b', 'stale'] }, 10);
+    serveSubscribers({ 'user:alice': ['a', 'b', 'stale'] });
     delivery.gone.add('stale');
     const createdAt = '2026-11-27T12:00:00.000Z';
     const answeredAfter: Record<string, number> = { a: 100, b: 250, stale: 400 };
@@ -246,8 +249,8 @@ describe('fanOut', () => {
   });
 
   it('reports only the record whose subscribers could not be read', async () => {
-    serveSubscribers({ 'user:bob': ['b1'] }, 10);
-    ddb.on(QueryCommand, { ExpressionAttributeValues: { ':pk': 'chan#user:alice' } }).rejects(new Error('throttled'));
+    serveSubscribers({ 'user:bob': ['b1'] });
+    table.failWhen = (query) => String(query.ExpressionAttributeValues?.[':pk']).startsWith('chan#user:alice#');
     const failing = statusRecord('user:alice');
     const fine = statusRecord('user:bob');
 
@@ -257,43 +260,22 @@ describe('fanOut', () => {
     expect(delivery.sentTo()).toEqual(['b1']);
   });
 
-  it('reports a record whose second page of subscribers fails, with no unhandled rejection', async () => {
-    serveSubscribers({ 'user:alice': ['a', 'b', 'c', 'd'] }, 2);
-    ddb.on(QueryCommand, { ExclusiveStartKey: { pk: 'chan#user:alice', sk: 'b' } }).rejects(new Error('throttled'));
-    const unhandled: unknown[] = [];
-    const onUnhandled = (reason: unknown) => unhandled.push(reason);
-    process.on('unhandledRejection', onUnhandled);
-    const record = statusRecord('user:alice');
-
-    try {
-      const result = await fanOut([record], deps());
-      await new Promise((resolve) => setImmediate(resolve));
-
-      expect(result.batchItemFailures).toEqual([{ itemIdentifier: record.dynamodb?.SequenceNumber }]);
-      expect(unhandled).toEqual([]);
-    } finally {
-      process.off('unhandledRejection', onUnhandled);
-    }
-  });
-
   it("stops a channel at its first failed record, since Lambda will send that record and the later ones again", async () => {
-    serveSubscribers({ 'user:bob': ['b1'] }, 10);
+    serveSubscribers({ 'user:bob': ['b1'], 'user:alice': ['a1'] });
     let aliceQueries = 0;
-    ddb.on(QueryCommand, { ExpressionAttributeValues: { ':pk': 'chan#user:alice' } }).callsFake(() => {
-      if (++aliceQueries === 1) throw new Error('throttled');
-      return { Items: [{ sk: 'a1' }] };
-    });
+    table.failWhen = (query) => String(query.ExpressionAttributeValues?.[':pk']).startsWith('chan#user:alice#') && ++aliceQueries === 1;
     const failing = statusRecord('user:alice', aStatus({ id: '01JD0000000000000000000001' }));
 
     const result = await fanOut([failing, statusRecord('user:alice', aStatus({ id: '01JD0000000000000000000002' })), statusRecord('user:bob')], deps());
 
     expect(result.batchItemFailures).toEqual([{ itemIdentifier: failing.dynamodb?.SequenceNumber }]);
-    expect(aliceQueries).toBe(1);
+    // The first of alice's shard Queries failed; the record's other three were already in flight, the next record's never sent.
+    expect(table.queries.filter((query) => String(query.ExpressionAttributeValues?.[':pk']).startsWith('chan#user:alice#'))).toHaveLength(4);
     expect(delivery.sentTo()).toEqual(['b1']);
   });
 
   it('ignores rows that are not new deliverable items', async () => {
-    serveSubscribers({ 'user:alice': ['a'] }, 10);
+    serveSubscribers({ 'user:alice': ['a'] });
     const status = aStatus();
 
     const result = await fanOut(
@@ -301,7 +283,75 @@ describe('fanOut', () => {
       deps(),
     );
 
-    expect(ddb.commandCalls(QueryCommand)).toHaveLength(0);
+    expect(table.queries).toHaveLength(0);
     expect(result).toMatchObject({ delivered: 0, batchItemFailures: [] });
+  });
+
+  describe('a large channel', () => {
+    const many = (n: number, prefix = 'c') => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
+
+    it('is cut into segments for the delivery workers, which cover every subscriber exactly once, and delivered by none of its own posts', async () => {
+      const subscribers = many(40);
+      serveSubscribers({ 'user:alice': subscribers });
+      const status = aStatus();
+
+      const result = await fanOut([statusRecord('user:alice', status)], deps());
+
+      expect(delivery.posts).toEqual([]);
+      expect(queued).toHaveLength(1);
+      const segments = queued[0] ?? [];
+      expect(result).toMatchObject({ queued: 1, segments: segments.length, delivered: 0, batchItemFailures: [] });
+      for (const segment of segments) {
+        expect(segment).toMatchObject({ channel: 'user:alice', statusId: status.id, createdAt: status.createdAt });
+        expect(JSON.parse(segment.frame)).toEqual({ type: 'status', channel: 'user:alice', status });
+        // Each segment lies inside its group's eighth of the hash space.
+        expect(indexOf(segment.range.lo, plan.groups)).toBe(segment.group);
+        expect(indexOf(segment.range.hi - 1, plan.groups)).toBe(segment.group);
+      }
+      expect(new Set(segments.map((segment) => segment.index)).size).toBe(segments.length);
+      for (const id of subscribers) {
+        const hash = connectionHash(id);
+        expect(segments.filter((segment) => hash >= segment.range.lo && hash < segment.range.hi)).toHaveLength(1);
+      }
+    });
+
+    it('marks the channel as queued, once while the mark is fresh, so a later status cannot overtake it by going direct', async () => {
+      serveSubscribers({ 'user:alice': many(40) });
+      let clock = Date.parse('2026-11-27T12:00:00.000Z');
+
+      await fanOut([statusRecord('user:alice', aStatus({ id: '01JD0000000000000000000001' }))], deps({ now: () => clock }));
+      clock += 10_000;
+      await fanOut([statusRecord('user:alice', aStatus({ id: '01JD0000000000000000000002' }))], deps({ now: () => clock }));
+
+      const marks = table.rows.filter((row) => row['sk'] === '#tree');
+      expect(marks).toEqual([{ pk: 'chan#user:alice#0', sk: '#tree', queuedUntil: Date.parse('2026-11-27T12:00:00.000Z') + plan.queuedFor, expiresAt: expect.any(Number) }]);
+      expect(queued).toHaveLength(2);
+    });
+
+    it('keeps a channel that shrank on the queue while its mark holds, and delivers it directly after', async () => {
+      serveSubscribers({ 'user:alice': many(2) });
+      const now = Date.now();
+      table.rows.push({ pk: 'chan#user:alice#0', sk: '#tree', queuedUntil: now + 1_000 });
+
+      await fanOut([statusRecord('user:alice', aStatus({ id: '01JD0000000000000000000001' }))], deps({ now: () => now }));
+      expect(queued).toHaveLength(1);
+      expect(delivery.posts).toEqual([]);
+
+      // Queuing renewed the mark for queuedFor from then.
+      await fanOut([statusRecord('user:alice', aStatus({ id: '01JD0000000000000000000002' }))], deps({ now: () => now + plan.queuedFor + 1 }));
+      expect(queued).toHaveLength(1);
+      expect(delivery.sentTo().sort()).toEqual(['c0', 'c1']);
+    });
+
+    it('fails the record, and its channel stops there, when the queue does not take the segments', async () => {
+      serveSubscribers({ 'user:alice': many(40) });
+      const first = statusRecord('user:alice', aStatus({ id: '01JD0000000000000000000001' }));
+      const queue = { send: jest.fn(() => Promise.reject(new Error('SQS refused'))) };
+
+      const result = await fanOut([first, statusRecord('user:alice', aStatus({ id: '01JD0000000000000000000002' }))], deps({ queue }));
+
+      expect(result.batchItemFailures).toEqual([{ itemIdentifier: first.dynamodb?.SequenceNumber }]);
+      expect(queue.send).toHaveBeenCalledTimes(1);
+    });
   });
 });
