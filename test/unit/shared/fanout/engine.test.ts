@@ -1,7 +1,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { BatchWriteCommand, DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
-import { DeliveryError, type DeliveryClient, type DeliveryOutcome, type Payload } from '../../../../shared/fanout/delivery-client';
 import { fanOut, type FanOutDeps } from '../../../../shared/fanout/engine';
 import { connectionHash, indexOf } from '../../../../shared/fanout/hash-space';
 import type { SegmentMessage } from '../../../../shared/fanout/segment-queue';
@@ -9,36 +8,13 @@ import { subscriptionKey } from '../../../../shared/store/connection-rows';
 import { ConnectionStore } from '../../../../shared/store/connections';
 import { SubscriptionStore } from '../../../../shared/store/subscriptions';
 import { notificationItem, statusItem } from '../../../../shared/store/items';
+import { FakeDelivery, frameOf } from '../../../support/fake-delivery';
 import { recordingLogger } from '../../../support/logger';
 import { SubscriptionTable } from '../../../support/subscription-table';
 import { aStatus, insertRecord, statusRecord } from '../../../support/stream';
 
 const ddb = mockClient(DynamoDBDocumentClient);
 
-/**
- * Stands in for DeliveryClient: records who was posted what, answers `'gone'` for the
- * ids in `gone` and, for those in `failing`, throws as the client does once it gives up.
- */
-class FakeDelivery implements Pick<DeliveryClient, 'post'> {
-  readonly posts: { readonly connectionId: string; readonly data: Payload }[] = [];
-  readonly gone = new Set<string>();
-  readonly failing = new Set<string>();
-  /** Awaited before each answer, so a test can hold posts in flight. */
-  hold: (connectionId: string, frame: unknown) => Promise<void> = () => Promise.resolve();
-
-  async post(connectionId: string, data: Payload): Promise<DeliveryOutcome> {
-    this.posts.push({ connectionId, data });
-    await this.hold(connectionId, frameOf(data));
-    if (this.failing.has(connectionId)) throw new DeliveryError('PostToConnection failed: HTTP 429', 429, 3);
-    return this.gone.has(connectionId) ? 'gone' : 'delivered';
-  }
-
-  sentTo(): string[] {
-    return this.posts.map((post) => post.connectionId);
-  }
-}
-
-const frameOf = (data: Payload): unknown => JSON.parse(data.body.toString());
 const textOf = (frame: unknown): string => (frame as { status: { text: string } }).status.text;
 
 let delivery: FakeDelivery;
@@ -94,7 +70,7 @@ describe('fanOut', () => {
 
     const result = await fanOut([statusRecord('user:alice', status)], deps());
 
-    expect(table.queries.map((query) => query.ExpressionAttributeValues?.[':pk'])).toEqual(['chan#user:alice#0', 'chan#user:alice#1', 'chan#user:alice#2', 'chan#user:alice#3']);
+    expect(table.queries.map((query): unknown => query.ExpressionAttributeValues?.[':pk'])).toEqual(['chan#user:alice#0', 'chan#user:alice#1', 'chan#user:alice#2', 'chan#user:alice#3']);
     for (const query of table.queries) expect(query).toMatchObject({ ConsistentRead: true });
     expect(queued).toEqual([]);
     expect(delivery.sentTo().sort()).toEqual(subscribers);
@@ -324,7 +300,7 @@ describe('fanOut', () => {
       await fanOut([statusRecord('user:alice', aStatus({ id: '01JD0000000000000000000002' }))], deps({ now: () => clock }));
 
       const marks = table.rows.filter((row) => row['sk'] === '#tree');
-      expect(marks).toEqual([{ pk: 'chan#user:alice#0', sk: '#tree', queuedUntil: Date.parse('2026-11-27T12:00:00.000Z') + plan.queuedFor, expiresAt: expect.any(Number) }]);
+      expect(marks).toEqual([{ pk: 'chan#user:alice#0', sk: '#tree', queuedUntil: Date.parse('2026-11-27T12:00:00.000Z') + plan.queuedFor, expiresAt: expect.any(Number) as unknown }]);
       expect(queued).toHaveLength(2);
     });
 

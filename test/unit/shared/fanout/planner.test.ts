@@ -1,0 +1,99 @@
+import { connectionHash, indexOf, part, WHOLE } from '../../../../shared/fanout/hash-space';
+import { planFanOut, type PlanOptions, type Segment } from '../../../../shared/fanout/planner';
+import type { FirstPages } from '../../../../shared/store/subscriptions';
+
+const SHARDS = 4;
+const options: PlanOptions = { groups: 8, segmentSize: 100, maxSegments: 64 };
+const ids = (n: number, prefix = 'c') => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
+
+/** The first pages SubscriptionStore.firstPages reads for these subscribers, `limit` per write shard. */
+function firstPages(connectionIds: readonly string[], limit: number, queuedUntil?: number): FirstPages {
+  const shards = Array.from({ length: SHARDS }, (_, shard) => {
+    const rows = connectionIds
+      .map((id) => ({ id, hash: connectionHash(id) }))
+      .filter((row) => indexOf(row.hash, SHARDS) === shard)
+      .sort((a, b) => a.hash - b.hash);
+    const page = rows.slice(0, limit);
+    return { shard, connectionIds: page.map((row) => row.id), hashes: page.map((row) => row.hash), complete: rows.length <= limit };
+  });
+  return { shards, ...(queuedUntil === undefined ? {} : { queuedUntil }) };
+}
+
+const inSegment = (segment: Segment, id: string) => {
+  const hash = connectionHash(id);
+  return hash >= segment.range.lo && hash < segment.range.hi;
+};
+
+describe('planFanOut', () => {
+  it('delivers directly when every shard fits its first page, and queues once one does not', () => {
+    // 400 subscribers are about 100 a shard: a limit of 150 holds them all, one of 90 does not.
+    const subscribers = ids(400);
+    const fits = planFanOut(firstPages(subscribers, 150), 0, options);
+    const overflows = planFanOut(firstPages(subscribers, 90), 0, options);
+
+    expect(fits).toEqual({ kind: 'direct', connectionIds: expect.arrayContaining(subscribers) as unknown });
+    expect(fits.kind === 'direct' && fits.connectionIds).toHaveLength(400);
+    expect(overflows.kind).toBe('queue');
+  });
+
+  it.each([
+    ['just under', 99, 'direct'],
+    ['at', 100, 'direct'],
+    ['just over', 101, 'queue'],
+  ])('splits a channel whose biggest shard is %s the first page', (_, biggest, kind) => {
+    const limit = 100;
+    // Subscribers chosen so that the biggest shard holds exactly `biggest`.
+    const shard0 = ids(4000).filter((id) => indexOf(connectionHash(id), SHARDS) === 0).slice(0, biggest);
+    const shard1 = ids(4000, 'd').filter((id) => indexOf(connectionHash(id), SHARDS) === 1).slice(0, 50);
+
+    expect(planFanOut(firstPages([...shard0, ...shard1], limit), 0, options).kind).toBe(kind);
+  });
+
+  it('cuts a large channel into segments that cover every subscriber exactly once, each inside its group, of about segmentSize each', () => {
+    const subscribers = ids(20_000);
+    const plan = planFanOut(firstPages(subscribers, 500), 0, { ...options, maxSegments: 1000 });
+    if (plan.kind !== 'queue') throw new Error('expected the queue');
+    const hashes = subscribers.map(connectionHash);
+
+    // Estimated from 500 hashes a shard: within a few percent of the truth.
+    expect(Math.abs(plan.estimatedSubscribers - 20_000) / 20_000).toBeLessThan(0.1);
+    for (const segment of plan.segments) {
+      expect(indexOf(segment.range.lo, options.groups)).toBe(segment.group);
+      expect(indexOf(segment.range.hi - 1, options.groups)).toBe(segment.group);
+    }
+    const sizes = plan.segments.map((segment) => hashes.filter((hash) => hash >= segment.range.lo && hash < segment.range.hi).length);
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(20_000);
+    for (const id of subscribers.slice(0, 500)) expect(plan.segments.filter((segment) => inSegment(segment, id))).toHaveLength(1);
+    // 20,000 / 100 per segment: about 200 segments (rounded up per group), none far above the size asked for.
+    expect(plan.segments.length).toBeGreaterThanOrEqual(200);
+    expect(plan.segments.length).toBeLessThanOrEqual(216);
+    expect(Math.max(...sizes)).toBeLessThan(options.segmentSize * 1.5);
+  });
+
+  it('keeps to maxSegments by making segments bigger', () => {
+    const plan = planFanOut(firstPages(ids(20_000), 500), 0, { ...options, maxSegments: 16 });
+    if (plan.kind !== 'queue') throw new Error('expected the queue');
+
+    expect(plan.segments.length).toBeLessThanOrEqual(16);
+    expect(plan.segments.length).toBeGreaterThanOrEqual(options.groups);
+  });
+
+  it('queues a small channel while it is marked as queued, skipping groups with nobody in them', () => {
+    const subscribers = ids(3);
+    const plan = planFanOut(firstPages(subscribers, 100, 2_000), 1_000, options);
+    if (plan.kind !== 'queue') throw new Error('expected the queue');
+
+    const groups = new Set(subscribers.map((id) => indexOf(connectionHash(id), options.groups)));
+    expect(new Set(plan.segments.map((segment) => segment.group))).toEqual(groups);
+    expect(plan.segments.map((segment) => segment.range)).toEqual([...groups].sort((a, b) => a - b).map((group) => part(WHOLE, options.groups, group)));
+    // An expired mark changes nothing.
+    expect(planFanOut(firstPages(subscribers, 100, 1_000), 1_000, options).kind).toBe('direct');
+  });
+
+  it('refuses shapes that would break the nesting of shards, groups and segments', () => {
+    const pages = firstPages(ids(10), 100);
+    expect(() => planFanOut(pages, 0, { ...options, groups: 6 })).toThrow(/power of two/);
+    expect(() => planFanOut(pages, 0, { ...options, groups: 2 })).toThrow(/at least the write shards/);
+    expect(() => planFanOut(pages, 0, { ...options, maxSegments: 4 })).toThrow(/at least groups/);
+  });
+});

@@ -1,0 +1,187 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { BatchWriteCommand, DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { DeliveryClient } from '../../../../shared/fanout/delivery-client';
+import { connectionHash, indexOf } from '../../../../shared/fanout/hash-space';
+import { fanOut } from '../../../../shared/fanout/engine';
+import { Pacer } from '../../../../shared/fanout/pacer';
+import { encodeSegment, messageGroupId, type SegmentMessage } from '../../../../shared/fanout/segment-queue';
+import { deliverSegments, type SegmentRecord, type WorkerDeps } from '../../../../shared/fanout/worker';
+import { ConnectionStore } from '../../../../shared/store/connections';
+import { SubscriptionStore } from '../../../../shared/store/subscriptions';
+import { FakeDelivery, frameOf } from '../../../support/fake-delivery';
+import { recordingLogger } from '../../../support/logger';
+import { aStatus, statusRecord } from '../../../support/stream';
+import { SubscriptionTable } from '../../../support/subscription-table';
+
+const ddb = mockClient(DynamoDBDocumentClient);
+const plan = { directPerShard: 4, groups: 8, segmentSize: 5, maxSegments: 64, queuedFor: 60_000 };
+const subscribers = Array.from({ length: 60 }, (_, i) => `c${i}`);
+
+let table: SubscriptionTable;
+let delivery: FakeDelivery;
+
+function stores() {
+  const db = DynamoDBDocumentClient.from(new DynamoDBClient({}));
+  const connections = new ConnectionStore(db, 'Connections');
+  return { connections, subscriptions: new SubscriptionStore(db, 'Connections', connections) };
+}
+
+const workerDeps = (overrides: Partial<WorkerDeps> = {}): WorkerDeps => ({ ...stores(), delivery, concurrency: 8, pageSize: 2, logger: recordingLogger(), ...overrides });
+
+/** The stream consumer's queued messages for these statuses, in the order SQS would keep them. */
+async function queue(...texts: string[]): Promise<SegmentRecord[]> {
+  const sent: SegmentMessage[] = [];
+  const records = texts.map((text, i) => statusRecord('user:alice', aStatus({ id: `01JD000000000000000000000${i}`, text })));
+  const result = await fanOut(records, { ...stores(), delivery, concurrency: 8, logger: recordingLogger(), plan, queue: { send: (segments) => Promise.resolve(void sent.push(...segments)) } });
+  expect(result).toMatchObject({ queued: texts.length, batchItemFailures: [] });
+  return sent.map((segment, i) => ({ messageId: `m${i}`, groupId: messageGroupId(segment.channel, segment.group), body: encodeSegment(segment) }));
+}
+
+/**
+ * SQS FIFO's hand-over: batches of up to 10, in queue order; a group's messages go out only
+ * when none of that group is in flight, so `invocations` batches at once never share a group.
+ */
+async function receiveAsFifo<T>(messages: readonly SegmentRecord[], invocations: number, invoke: (batch: SegmentRecord[]) => Promise<T>): Promise<T[]> {
+  const waiting = [...messages];
+  const busy = new Set<string>();
+  const results: T[] = [];
+  const poller = async (): Promise<void> => {
+    while (waiting.length > 0) {
+      const batch: SegmentRecord[] = [];
+      const held = new Set<string>();
+      for (const message of waiting) {
+        if (batch.length === 10) break;
+        // A group stays in order: nothing of it behind a message that is not taken.
+        if (busy.has(message.groupId) && !held.has(message.groupId)) continue;
+        batch.push(message);
+        busy.add(message.groupId);
+        held.add(message.groupId);
+      }
+      if (batch.length === 0) {
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        continue;
+      }
+      for (const message of batch) waiting.splice(waiting.indexOf(message), 1);
+      results.push(await invoke(batch));
+      for (const group of held) busy.delete(group);
+    }
+  };
+  await Promise.all(Array.from({ length: invocations }, poller));
+  return results;
+}
+
+/** What each connection received, in order. */
+function received(): Record<string, string[]> {
+  const byConnection: Record<string, string[]> = {};
+  for (const post of delivery.posts) (byConnection[post.connectionId] ??= []).push((frameOf(post.data) as { status: { text: string } }).status.text);
+  return byConnection;
+}
+
+beforeEach(() => {
+  ddb.reset();
+  table = new SubscriptionTable(ddb).subscribe('user:alice', subscribers);
+  delivery = new FakeDelivery();
+  ddb.on(BatchWriteCommand).resolves({});
+  ddb.on(GetCommand).resolves({});
+});
+
+describe('deliverSegments', () => {
+  it('delivers every queued segment to the subscribers in its range: each subscriber once per status, in order, even when later segments go faster', async () => {
+    const messages = await queue('first', 'second', 'third');
+    // Deliveries of the first status are the slowest; SQS hands the messages over in batches of 10, several at once.
+    delivery.hold = async (_, frame) => {
+      const text = (frame as { status: { text: string } }).status.text;
+      await new Promise((resolve) => setTimeout(resolve, text === 'first' ? 3 : 0));
+    };
+    const results = await receiveAsFifo(messages, 3, (batch) => deliverSegments(batch, workerDeps()));
+
+    expect(results.every((result) => result.batchItemFailures.length === 0)).toBe(true);
+    expect(Object.keys(received()).sort()).toEqual([...subscribers].sort());
+    for (const texts of Object.values(received())) expect(texts).toEqual(['first', 'second', 'third']);
+    expect(results.reduce((sum, result) => sum + result.delivered, 0)).toBe(180);
+    expect(results.reduce((sum, result) => sum + result.segments, 0)).toBe(messages.length);
+  });
+
+  it("fails a segment whose subscribers cannot be read, and every later message of its group, and goes on with the other groups", async () => {
+    const messages = await queue('first', 'second');
+    const [broken] = messages;
+    if (!broken) throw new Error('nothing queued');
+    const brokenSegment = JSON.parse(broken.body) as SegmentMessage;
+    table.failWhen = (query) => query.ExpressionAttributeValues?.[':lo'] === brokenSegment.range.lo.toString(16).padStart(8, '0');
+
+    const result = await deliverSegments(messages, workerDeps());
+
+    const sameGroup = messages.filter((message) => message.groupId === broken.groupId);
+    expect(result.batchItemFailures).toEqual(sameGroup.map((message) => ({ itemIdentifier: message.messageId })));
+    expect(sameGroup.length).toBeGreaterThanOrEqual(2);
+    // Everyone outside the broken segment's group received both statuses; nobody in it received anything.
+    const outside = subscribers.filter((id) => indexOf(connectionHash(id), plan.groups) !== brokenSegment.group);
+    expect(Object.keys(received()).sort()).toEqual([...outside].sort());
+    for (const texts of Object.values(received())) expect(texts).toEqual(['first', 'second']);
+  });
+
+  it('logs and skips a message it cannot read, without holding up its group', async () => {
+    const [good] = await queue('fine');
+    if (!good) throw new Error('nothing queued');
+    const logger = recordingLogger();
+
+    const result = await deliverSegments([{ messageId: 'bad', groupId: good.groupId, body: '{"not":"a segment"}' }, good], workerDeps({ logger }));
+
+    expect(result.batchItemFailures).toEqual([]);
+    expect(result.segments).toBe(1);
+    expect(logger.lines).toEqual(expect.arrayContaining([expect.objectContaining({ level: 'error', message: 'skipped a malformed segment' })]));
+  });
+});
+
+describe('pacing under throttling', () => {
+  let server: Server;
+  let endpoint: string;
+  let throttleFirst: number;
+  let requests: number;
+
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        requests++;
+        const status = requests <= throttleFirst ? 429 : 200;
+        res.writeHead(status, { 'content-type': 'application/json' }).end(status === 200 ? '' : '{"message":"Too Many Requests"}');
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}/dev`;
+  });
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  it('halves the worker’s rate when API Gateway answers 429, and still delivers everything through the retries', async () => {
+    throttleFirst = 10;
+    requests = 0;
+    const pacer = new Pacer({ ratePerSecond: 2_000 });
+    const client = new DeliveryClient({
+      endpoint,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+      maxSockets: 4,
+      maxAttempts: 5,
+      backoff: { baseMs: 1, capMs: 5 },
+      onThrottled: () => pacer.throttled(),
+    });
+    try {
+      const messages = await queue('paced');
+      const result = await deliverSegments(messages, workerDeps({ delivery: client, pacer, concurrency: 4 }));
+
+      expect(result).toMatchObject({ delivered: 60, failed: 0, batchItemFailures: [] });
+      expect(requests).toBe(70);
+      // Halved at least once (throttles within 100 ms count as one), and not yet back to its share.
+      expect(pacer.currentRate).toBeLessThanOrEqual(1_000 + 2_000 / 10);
+    } finally {
+      await client.destroy();
+    }
+  });
+});
