@@ -23,12 +23,27 @@ export interface ConnectionFacts {
 }
 
 /** API Gateway's request and message ids: 12 random bytes, base64. */
-export const gatewayId = () => randomBytes(12).toString('base64').replace(/[+/]/g, (c) => (c === '+' ? '-' : '_')).slice(0, 15) + '=';
+/** Random bytes drawn 4 KB at a time: one getrandom call per 341 ids, not one per id. */
+let entropy = Buffer.alloc(0);
+let drawn = 0;
+function randomSlice(bytes: number): Buffer {
+  if (drawn + bytes > entropy.length) {
+    entropy = randomBytes(4096);
+    drawn = 0;
+  }
+  drawn += bytes;
+  return entropy.subarray(drawn - bytes, drawn);
+}
+
+export const gatewayId = () => randomSlice(12).toString('base64url').slice(0, 15) + '=';
 
 /** `21/Nov/2026:21:02:44 +0000`, the CLF time API Gateway writes in requestTime. */
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'] as const;
+
 export function requestTime(epochMs: number): string {
   const d = new Date(epochMs);
-  const month = d.toLocaleString('en-US', { month: 'short', timeZone: 'UTC' });
+  // Not toLocaleString: it builds an Intl.DateTimeFormat per call, milliseconds each, on every frame.
+  const month = MONTHS[d.getUTCMonth()] ?? '';
   const pad = (n: number) => String(n).padStart(2, '0');
   return `${pad(d.getUTCDate())}/${month}/${d.getUTCFullYear()}:${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} +0000`;
 }
