@@ -6,6 +6,7 @@ import { Architecture, LoggingFormat, Runtime, Tracing } from 'aws-cdk-lib/aws-l
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { NagSuppressions } from 'cdk-nag';
 import type { Construct } from 'constructs';
 import * as path from 'node:path';
@@ -163,6 +164,17 @@ export class UpdraftFunction extends NodejsFunction {
       ],
       true,
     );
+    return this;
+  }
+
+  /**
+   * `sqs:SendMessage` on `queue` (SendMessageBatch is authorized by it too), and the
+   * variable that holds its URL. Nothing else: not GetQueueAttributes or GetQueueUrl as
+   * `grantSendMessages` adds, and no receive, which is the event source's.
+   */
+  bindQueue(variable: (typeof EnvVar)['deliveryQueueUrl'], queue: IQueue): this {
+    this.addToRolePolicy(new PolicyStatement({ actions: ['sqs:SendMessage'], resources: [queue.queueArn] }));
+    this.addEnvironment(variable, queue.queueUrl);
     return this;
   }
 
