@@ -159,7 +159,14 @@ export class UpdraftFunction extends NodejsFunction {
           reason:
             'Connection ids are made by API Gateway at run time, so the resource ends in @connections/*; ' +
             'it is scoped to this API, this stage and the named HTTP methods.',
-          appliesTo: [{ regex: '/^Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<Api[A-Za-z0-9]+>\\/[^/]+\\/(POST|DELETE)\\/@connections\\/\\*$/' }],
+          // The region and account are tokens in an environment-agnostic stack, and literal
+          // when the app is given them (`cdk synth` passes CDK_DEFAULT_REGION, us-east-1 without a profile).
+          appliesTo: [
+            {
+              regex:
+                '/^Resource::arn:<AWS::Partition>:execute-api:(<AWS::Region>|[a-z]{2}(-[a-z]+)+-\\d):(<AWS::AccountId>|\\d{12}):<Api[A-Za-z0-9]+>\\/[^/]+\\/(POST|DELETE)\\/@connections\\/\\*$/',
+            },
+          ],
         },
       ],
       true,
