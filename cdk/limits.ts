@@ -1,5 +1,5 @@
 import type { Node } from 'constructs';
-import { DefaultLimits } from '../shared/config';
+import { DefaultLimits, FanOutDefaults } from '../shared/config';
 
 /**
  * The limits a deployment chooses. Each comes from the stack's props, else from
@@ -25,21 +25,91 @@ export const DEFAULT_SERVICE_LIMITS: ServiceLimits = {
   throttleBurst: 1000,
 };
 
-const LIMIT_NAMES: readonly (keyof ServiceLimits)[] = ['maxSubscriptions', 'postRateBurst', 'postRatePerSecond', 'throttleRate', 'throttleBurst'];
+/**
+ * The fan-out tree's size and pace (shared/fanout/planner.ts, pacer.ts), read as the
+ * service limits are: props, else CDK context (`cdk deploy -c deliveryRps=8000`), else
+ * FanOutDefaults.
+ */
+export interface DeliveryLimits {
+  /** Posts per second the stage's delivery workers make at most, together; the account's other API Gateway calls need the rest of its throttle. @default 8000 */
+  readonly deliveryRps: number;
+  /** Delivery workers that run at once: the queue's event source maximum concurrency, from 2 to 1000. @default 10 */
+  readonly deliveryWorkers: number;
+  /** Posts in flight at once in one delivery worker. @default 100 */
+  readonly deliveryConcurrency: number;
+  /** Channels with up to about this many subscribers are delivered by the stream consumer itself; larger ones go through the queue. @default 2000 */
+  readonly fanOutDirectMax: number;
+}
 
-/** Whole numbers of at least 1, except the post rate, which may be a fraction (0.2: one post every 5 s). */
-const FRACTIONAL: ReadonlySet<keyof ServiceLimits> = new Set(['postRatePerSecond']);
+export const DEFAULT_DELIVERY_LIMITS: DeliveryLimits = {
+  deliveryRps: FanOutDefaults.deliveryRps,
+  deliveryWorkers: FanOutDefaults.deliveryWorkers,
+  deliveryConcurrency: FanOutDefaults.deliveryConcurrency,
+  fanOutDirectMax: FanOutDefaults.directMax,
+};
+
+/** What a limit may be: a whole number or any positive number, within bounds. */
+interface Rule {
+  /** Fractions allowed (0.2 posts a second: one every 5 s). */
+  readonly fractional?: boolean;
+  /** The least whole number allowed. @default 1 */
+  readonly min?: number;
+  readonly max?: number;
+  /** Why the bounds are what they are, for the error message. */
+  readonly why?: string;
+}
+
+const SERVICE_RULES: Readonly<Record<keyof ServiceLimits, Rule>> = {
+  maxSubscriptions: {},
+  postRateBurst: {},
+  postRatePerSecond: { fractional: true },
+  throttleRate: {},
+  throttleBurst: {},
+};
+
+const DELIVERY_RULES: Readonly<Record<keyof DeliveryLimits, Rule>> = {
+  deliveryRps: { fractional: true },
+  deliveryWorkers: { min: 2, max: 1000, why: "the bounds of an SQS event source's maximum concurrency" },
+  deliveryConcurrency: {},
+  fanOutDirectMax: {},
+};
 
 export function resolveLimits(node: Node, props: Partial<ServiceLimits>): ServiceLimits {
-  const resolved: { -readonly [K in keyof ServiceLimits]: number } = { ...DEFAULT_SERVICE_LIMITS };
-  for (const name of LIMIT_NAMES) {
+  return resolve(node, props, DEFAULT_SERVICE_LIMITS, SERVICE_RULES);
+}
+
+export function resolveDeliveryLimits(node: Node, props: Partial<DeliveryLimits>): DeliveryLimits {
+  return resolve(node, props, DEFAULT_DELIVERY_LIMITS, DELIVERY_RULES);
+}
+
+function resolve<T extends Readonly<Record<keyof T, number>>>(
+  node: Node,
+  props: Partial<T>,
+  defaults: T,
+  rules: Readonly<Record<keyof T & string, Rule>>,
+): Record<keyof T, number> {
+  const resolved: Record<keyof T, number> = { ...defaults };
+  // The rules name every limit: Object.keys of that record is exactly keyof T.
+  for (const name of Object.keys(rules) as (keyof T & string)[]) {
     const raw: unknown = props[name] ?? node.tryGetContext(name);
     if (raw === undefined) continue;
     // Context given on the command line arrives as a string.
     const value = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : raw;
-    const valid = typeof value === 'number' && Number.isFinite(value) && value > 0 && (FRACTIONAL.has(name) || (Number.isInteger(value) && value >= 1));
-    if (!valid) throw new Error(`limit ${name} must be a ${FRACTIONAL.has(name) ? 'positive number' : 'whole number of at least 1'}, not ${JSON.stringify(raw)}`);
+    const rule = rules[name];
+    if (!fits(value, rule)) throw new Error(`limit ${name} must be ${describeRule(rule)}, not ${JSON.stringify(raw)}`);
     resolved[name] = value;
   }
   return resolved;
+}
+
+function fits(value: unknown, rule: Rule): value is number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) return false;
+  if (rule.fractional) return true;
+  return Number.isInteger(value) && value >= (rule.min ?? 1) && value <= (rule.max ?? Number.POSITIVE_INFINITY);
+}
+
+function describeRule(rule: Rule): string {
+  if (rule.fractional) return 'a positive number';
+  const range = rule.max === undefined ? `a whole number of at least ${rule.min ?? 1}` : `a whole number from ${rule.min ?? 1} to ${rule.max}`;
+  return rule.why ? `${range} (${rule.why})` : range;
 }

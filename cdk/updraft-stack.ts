@@ -6,9 +6,9 @@ import { WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integra
 import { AttributeType, BillingMode, ProjectionType, StreamViewType, Table, type TableProps } from 'aws-cdk-lib/aws-dynamodb';
 import { FilterCriteria, FilterRule, StartingPosition } from 'aws-cdk-lib/aws-lambda';
 import { ManagedPolicy, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { DynamoEventSource, SqsDlq, SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
-import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
+import { DeduplicationScope, FifoThroughputLimit, Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { NagSuppressions } from 'cdk-nag';
 import type { Construct } from 'constructs';
 import { DEFAULT_FANOUT_CONCURRENCY, EnvVar } from '../shared/config';
@@ -17,10 +17,14 @@ import { Identity, type IdentityProps } from './constructs/identity';
 import { Monitoring } from './constructs/monitoring';
 import { UpdraftFunction, type UpdraftFunctionProps } from './constructs/updraft-function';
 import { WebApp } from './constructs/web-app';
-import { resolveLimits, type ServiceLimits } from './limits';
+import { resolveDeliveryLimits, resolveLimits, type DeliveryLimits, type ServiceLimits } from './limits';
 
-/** Limits (subscriptions, post rate, stage throttling) not given here come from CDK context; see cdk/limits.ts. */
-export interface UpdraftStackProps extends StackProps, Partial<ServiceLimits> {
+/**
+ * Limits (subscriptions, post rate, stage throttling) and the fan-out tree's size and pace
+ * (delivery budget, workers, their concurrency, the direct-delivery threshold) not given
+ * here come from CDK context; see cdk/limits.ts.
+ */
+export interface UpdraftStackProps extends StackProps, Partial<ServiceLimits>, Partial<DeliveryLimits> {
   /** Stage name: the WebSocket stage and the tables' retention follow it. @default 'dev' */
   readonly stage?: string;
   /** Posts in flight at once in one fan-out invocation. @default 32 (DEFAULT_FANOUT_CONCURRENCY) */
@@ -51,6 +55,8 @@ export class UpdraftStack extends Stack {
   readonly api: WebSocketApi;
   readonly stage: WebSocketStage;
   readonly identity: Identity;
+  /** The fan-out tree's queue: segments of large channels, for the delivery workers. */
+  readonly deliveryQueue: Queue;
   readonly monitoring: Monitoring;
 
   constructor(scope: Construct, id: string, props: UpdraftStackProps = {}) {
@@ -59,6 +65,7 @@ export class UpdraftStack extends Stack {
     // Outside dev, user data survives a `cdk destroy` and cannot be deleted by accident.
     const keepData = stageName !== 'dev';
     const limits = resolveLimits(this.node, props);
+    const delivery = resolveDeliveryLimits(this.node, props);
 
     this.statuses = layoutTable(this, 'Statuses', TableLayouts.Statuses, {
       billingMode: BillingMode.PAY_PER_REQUEST,
@@ -228,16 +235,56 @@ export class UpdraftStack extends Stack {
     NagSuppressions.addResourceSuppressions(fanOutDlq, [
       { id: 'AwsSolutions-SQS3', reason: 'This queue is the dead-letter queue: the on-failure destination of the fan-out stream mapping.' },
     ]);
+
+    // The fan-out tree (shared/fanout): the stream consumer delivers small channels itself
+    // and cuts large ones into segments on this queue; the Deliver workers take them from it.
+    const deliverTimeout = Duration.seconds(60);
+    const deliveryDlq = new Queue(this, 'DeliveryDlq', {
+      // A FIFO queue's dead-letter queue must be FIFO too.
+      fifo: true,
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    NagSuppressions.addResourceSuppressions(deliveryDlq, [
+      { id: 'AwsSolutions-SQS3', reason: 'This queue is the dead-letter queue: the redrive target of the delivery queue.' },
+    ]);
+    this.deliveryQueue = new Queue(this, 'DeliveryQueue', {
+      // FIFO, one message group per channel delivery group (shared/fanout/segment-queue.ts): a
+      // group's segments are received one after another, so each subscriber gets a channel's
+      // statuses in order. High-throughput mode: deduplication and the throughput limit per
+      // message group, not per queue, so that many channels' groups are sent and received at once.
+      fifo: true,
+      deduplicationScope: DeduplicationScope.MESSAGE_GROUP,
+      fifoThroughputLimit: FifoThroughputLimit.PER_MESSAGE_GROUP_ID,
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      // AWS's advice for a Lambda event source: at least six times the function's timeout, so
+      // that a batch whose invocation was throttled is retried before it becomes visible again.
+      visibilityTimeout: Duration.seconds(6 * deliverTimeout.toSeconds()),
+      // Far longer than a segment should ever wait (the DeliveryQueueAge alarm says when one
+      // does): SQS deletes expired messages without passing them to the DLQ, so a backlog is
+      // alarmed on, never dropped in silence.
+      retentionPeriod: Duration.days(1),
+      deadLetterQueue: { queue: deliveryDlq, maxReceiveCount: 5 },
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+
     const fanOutConcurrency = props.fanOutConcurrency ?? DEFAULT_FANOUT_CONCURRENCY;
     const fanOutFn = fn('FanOut', {
       handler: 'fanout',
-      description: 'Delivers each new status to the live subscribers of its channels',
+      description: 'Delivers each new status to the live subscribers of its channels, or queues segments of large channels',
       memorySize: 1024,
       timeout: Duration.seconds(60),
-      environment: { [EnvVar.fanOutConcurrency]: String(fanOutConcurrency) },
+      environment: { [EnvVar.fanOutConcurrency]: String(fanOutConcurrency), [EnvVar.fanOutDirectMax]: String(delivery.fanOutDirectMax) },
     })
       .bindTable(EnvVar.connectionsTable, this.connections, ['GetItem', 'Query', 'BatchWriteItem'])
-      .bindManagementApi(this.api, this.stage);
+      // The mark that keeps a large channel on the queue is a row in the channel's first
+      // subscription partition (`chan#<channel>#0`): PutItem reaches `chan#` partitions only.
+      .bindTable(EnvVar.connectionsTable, this.connections, ['PutItem'], { leadingKeys: [`${Connections.rows.subscription.prefix}*`] })
+      .bindManagementApi(this.api, this.stage)
+      .bindQueue(EnvVar.deliveryQueueUrl, this.deliveryQueue);
     // FilterRule.isEqual is typed `any` in aws-cdk-lib; it is the pattern ["INSERT"].
     const onInsert: unknown = FilterRule.isEqual('INSERT');
     fanOutFn.addEventSource(
@@ -281,6 +328,35 @@ export class UpdraftStack extends Stack {
       true,
     );
 
+    const deliverFn = fn('Deliver', {
+      handler: 'deliver',
+      description: 'Delivery worker: delivers the queued segments of large channels to their subscribers, within the stage delivery budget',
+      memorySize: 1024,
+      timeout: deliverTimeout,
+      environment: {
+        [EnvVar.deliveryRps]: String(delivery.deliveryRps),
+        // Each worker paces itself at deliveryRps / deliveryWorkers: the event source below runs at most that many.
+        [EnvVar.deliveryWorkers]: String(delivery.deliveryWorkers),
+        [EnvVar.deliveryConcurrency]: String(delivery.deliveryConcurrency),
+      },
+    })
+      // It reads subscriptions (`chan#`) and, for a connection API Gateway calls Gone, reads
+      // its row (`conn#`) and deletes both: those two kinds of row and no other.
+      .bindTable(EnvVar.connectionsTable, this.connections, ['GetItem', 'Query', 'BatchWriteItem'], {
+        leadingKeys: [`${Connections.rows.subscription.prefix}*`, `${Connections.rows.connection.prefix}*`],
+      })
+      .bindManagementApi(this.api, this.stage);
+    deliverFn.addEventSource(
+      new SqsEventSource(this.deliveryQueue, {
+        // The most a FIFO queue's event source takes at once.
+        batchSize: 10,
+        // The cap on workers that the pacing relies on to keep the fleet within deliveryRps.
+        maxConcurrency: delivery.deliveryWorkers,
+        // A segment that fails holds back only the later messages of its group (shared/fanout/worker.ts).
+        reportBatchItemFailures: true,
+      }),
+    );
+
     this.monitoring = new Monitoring(this, 'Monitoring', {
       stage: stageName,
       api: this.api,
@@ -291,16 +367,19 @@ export class UpdraftStack extends Stack {
         Default: defaultFn,
         ...Object.fromEntries(Object.entries(routes).map(([action, route]) => [action.charAt(0).toUpperCase() + action.slice(1), route])),
         FanOut: fanOutFn,
+        Deliver: deliverFn,
       },
       fanOut: fanOutFn,
       authorizer: authorizerFn,
       deadLetterQueue: fanOutDlq,
+      delivery: { queue: this.deliveryQueue, deadLetterQueue: deliveryDlq, worker: deliverFn, maxWorkers: delivery.deliveryWorkers },
       ...(props.alarmEmail ? { alarmEmail: props.alarmEmail } : {}),
     });
 
     new CfnOutput(this, 'WebSocketUrl', { value: this.stage.url, description: 'Clients connect to <url>?token=<JWT>' });
     new CfnOutput(this, 'ManagementEndpoint', { value: this.stage.callbackUrl, description: 'API Gateway Management API' });
     new CfnOutput(this, 'FanOutDlqUrl', { value: fanOutDlq.queueUrl, description: 'Stream batches fan-out gave up on' });
+    new CfnOutput(this, 'DeliveryDlqUrl', { value: deliveryDlq.queueUrl, description: 'Segments of large channels the delivery workers gave up on' });
     new CfnOutput(this, 'AlarmTopicArn', { value: this.monitoring.topic.topicArn, description: 'Alarms notify this SNS topic' });
     new CfnOutput(this, 'DashboardName', { value: this.monitoring.dashboard.dashboardName, description: 'CloudWatch dashboard' });
 

@@ -7,6 +7,7 @@ import {
   Dashboard,
   GraphWidget,
   MathExpression,
+  type HorizontalAnnotation,
   Metric,
   TextWidget,
   TreatMissingData,
@@ -18,7 +19,27 @@ import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { FanOutDefaults } from '../../shared/config';
 import { METRICS_NAMESPACE, MetricName, metricDimensions } from '../../shared/metric-names';
+
+/** The fan-out tree's queue and its workers (shared/fanout/segment-queue.ts, worker.ts). */
+export interface DeliveryMonitoringProps {
+  /** The FIFO queue of segments of large channels. */
+  readonly queue: IQueue;
+  readonly deadLetterQueue: IQueue;
+  /** The delivery worker, which the queue's event source invokes. */
+  readonly worker: IFunction;
+  /** The event source's maximum concurrency, drawn on the worker concurrency graph. */
+  readonly maxWorkers: number;
+  /**
+   * Age of the oldest queued segment that raises an alarm; below half of
+   * FanOutDefaults.queuedForMs (see DeliveryQueueAge).
+   * @default Duration.minutes(5)
+   */
+  readonly queueAgeThreshold?: Duration;
+  /** 429s from API Gateway, in % of delivery posts, that raise an alarm when they last 15 minutes. @default 1 */
+  readonly throttledPercentThreshold?: number;
+}
 
 export interface MonitoringProps {
   readonly stage: string;
@@ -30,6 +51,7 @@ export interface MonitoringProps {
   /** The authorizer: its Errors count refused tokens (that is how a 401 is made), so it is alarmed on AuthorizerFailures instead. */
   readonly authorizer: IFunction;
   readonly deadLetterQueue: IQueue;
+  readonly delivery: DeliveryMonitoringProps;
   /** Alarm notifications go to this address (a subscription to confirm by email). @default no subscription */
   readonly alarmEmail?: string;
   /** Fan-out lag that raises an alarm. @default Duration.minutes(1) */
@@ -84,6 +106,19 @@ export class Monitoring extends Construct {
       label: 'IntegrationError + ExecutionError',
       period: fiveMinutes,
     });
+    const oneMinute = Duration.minutes(1);
+    const deliveryQueue = props.delivery.queue;
+    const queueVisible = deliveryQueue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: oneMinute, label: 'waiting' });
+    const queueInFlight = deliveryQueue.metricApproximateNumberOfMessagesNotVisible({ statistic: 'Maximum', period: oneMinute, label: 'in flight' });
+    const queueAge = deliveryQueue.metricApproximateAgeOfOldestMessage({ statistic: 'Maximum', period: oneMinute, label: 'oldest segment, max' });
+    const deliveryDlqDepth = props.delivery.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: oneMinute });
+    const throttled = custom(MetricName.throttledDeliveries);
+    const throttledPercent = new MathExpression({
+      expression: '100 * throttled / MAX([throttled + delivered, 1])',
+      usingMetrics: { throttled, delivered: deliveries },
+      label: 'Throttled (429), % of posts',
+      period: fiveMinutes,
+    });
     const functions = Object.entries(props.functions);
     /** One metric per function, labelled with its short name. */
     const perFunction = (metric: (fn: IFunction) => IMetric) => functions.map(([name, fn]) => withLabel(metric(fn), name));
@@ -122,6 +157,40 @@ export class Monitoring extends Construct {
       custom(MetricName.authorizerFailures),
       1,
     );
+    alarm(
+      'DeliveryDlqNotEmpty',
+      'Delivery workers failed a segment 5 times and it went to the delivery DLQ: some subscribers of a large channel missed a status.',
+      deliveryDlqDepth,
+      1,
+    );
+    // Order per subscriber holds while queued segments are delivered within half of
+    // queuedForMs: the stream consumer renews a channel's mark to at least that far ahead of
+    // each status it queues, and once the mark has expired a shrunken channel's next status
+    // goes out directly, ahead of anything of the channel still on the queue. This alarm rings
+    // before that bound (and whenever a failed segment waits out the visibility timeout).
+    const ageThreshold = props.delivery.queueAgeThreshold ?? Duration.minutes(5);
+    const orderBound = Duration.millis(FanOutDefaults.queuedForMs / 2);
+    if (ageThreshold.toMilliseconds() >= orderBound.toMilliseconds()) {
+      throw new Error(`the delivery queue age alarm must ring before ${orderBound.toHumanString()}, when order per subscriber may be lost`);
+    }
+    alarm(
+      'DeliveryQueueAge',
+      `A segment of a large channel has waited ${ageThreshold.toHumanString()} on the delivery queue: deliveries are late, and past ${orderBound.toHumanString()} a channel's statuses may arrive out of order.`,
+      queueAge,
+      ageThreshold.toSeconds(),
+    );
+    // The workers pace themselves within the stage's budget (deliveryRps), so a 429 means
+    // the account's throttle, shared by every API of the account and region, is reached
+    // anyway: other traffic, or a budget set too close to the throttle. The pacing backs
+    // off at once; only throttling that lasts is worth a person.
+    const throttledThreshold = props.delivery.throttledPercentThreshold ?? 1;
+    alarm(
+      'DeliveriesThrottled',
+      `More than ${throttledThreshold}% of delivery posts were answered 429 by API Gateway for 15 minutes: the account's API Gateway throttle is reached.`,
+      throttledPercent,
+      throttledThreshold,
+      3,
+    );
     for (const [name, fn] of functions) {
       if (fn !== props.authorizer) {
         alarm(`${name}Errors`, `The ${name} function failed (crashed or timed out), not a protocol error answered to a client.`, fn.metricErrors({ period: fiveMinutes }), 1);
@@ -129,11 +198,12 @@ export class Monitoring extends Construct {
       alarm(`${name}Throttles`, `The ${name} function was throttled: the account's or the function's concurrency is exhausted.`, fn.metricThrottles({ period: fiveMinutes }), 1);
     }
 
-    const graph = (title: string, left: IMetric[], options: { right?: IMetric[]; width?: number; leftLabel?: string } = {}) =>
+    const graph = (title: string, left: IMetric[], options: { right?: IMetric[]; width?: number; leftLabel?: string; leftAnnotations?: HorizontalAnnotation[] } = {}) =>
       new GraphWidget({
         title,
         left,
         ...(options.right ? { right: options.right } : {}),
+        ...(options.leftAnnotations ? { leftAnnotations: options.leftAnnotations } : {}),
         width: options.width ?? 8,
         height: 6,
         ...(options.leftLabel ? { leftYAxis: { label: options.leftLabel, showUnits: false } } : {}),
@@ -159,6 +229,18 @@ export class Monitoring extends Construct {
       ),
       graph('Gone and failed deliveries', [gone.with({ label: 'Gone (410)' }), failures.with({ label: 'DeliveryFailures' })], { right: [goneRate] }),
       graph('Fan-out iterator age (ms)', [iteratorAge.with({ label: 'IteratorAge, max' })]),
+    );
+    this.dashboard.addWidgets(
+      graph('Delivery queue (segments)', [queueVisible, queueInFlight], { right: [deliveryDlqDepth.with({ label: 'in the delivery DLQ' })] }),
+      graph('Delivery queue age (s)', [queueAge], { leftAnnotations: [{ value: ageThreshold.toSeconds(), label: 'DeliveryQueueAge alarm' }] }),
+      graph('Segments queued and delivered', [custom(MetricName.queuedSegments, 'Sum', 'QueuedSegments (stream consumer)'), custom(MetricName.deliveredSegments, 'Sum', 'DeliveredSegments (workers)')]),
+    );
+    this.dashboard.addWidgets(
+      graph('Deliveries and throttling', [deliveries.with({ label: 'Deliveries' }), throttled.with({ label: 'ThrottledDeliveries (429)' })], { right: [throttledPercent], width: 12 }),
+      graph('Delivery workers at once', [props.delivery.worker.metric('ConcurrentExecutions', { statistic: 'Maximum', period: oneMinute, label: 'Deliver ConcurrentExecutions, max' })], {
+        width: 12,
+        leftAnnotations: [{ value: props.delivery.maxWorkers, label: 'maximum concurrency (deliveryWorkers)' }],
+      }),
     );
     this.dashboard.addWidgets(
       graph('Fan-out DLQ depth', [dlqDepth.with({ label: 'messages visible' })]),

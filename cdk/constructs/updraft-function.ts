@@ -6,6 +6,7 @@ import { Architecture, LoggingFormat, Runtime, Tracing } from 'aws-cdk-lib/aws-l
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { NagSuppressions } from 'cdk-nag';
 import type { Construct } from 'constructs';
 import * as path from 'node:path';
@@ -158,11 +159,29 @@ export class UpdraftFunction extends NodejsFunction {
           reason:
             'Connection ids are made by API Gateway at run time, so the resource ends in @connections/*; ' +
             'it is scoped to this API, this stage and the named HTTP methods.',
-          appliesTo: [{ regex: '/^Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<Api[A-Za-z0-9]+>\\/[^/]+\\/(POST|DELETE)\\/@connections\\/\\*$/' }],
+          // The region and account are tokens in an environment-agnostic stack, and literal
+          // when the app is given them (`cdk synth` passes CDK_DEFAULT_REGION, us-east-1 without a profile).
+          appliesTo: [
+            {
+              regex:
+                '/^Resource::arn:<AWS::Partition>:execute-api:(<AWS::Region>|[a-z]{2}(-[a-z]+)+-\\d):(<AWS::AccountId>|\\d{12}):<Api[A-Za-z0-9]+>\\/[^/]+\\/(POST|DELETE)\\/@connections\\/\\*$/',
+            },
+          ],
         },
       ],
       true,
     );
+    return this;
+  }
+
+  /**
+   * `sqs:SendMessage` on `queue` (SendMessageBatch is authorized by it too), and the
+   * variable that holds its URL. Nothing else: not GetQueueAttributes or GetQueueUrl as
+   * `grantSendMessages` adds, and no receive, which is the event source's.
+   */
+  bindQueue(variable: (typeof EnvVar)['deliveryQueueUrl'], queue: IQueue): this {
+    this.addToRolePolicy(new PolicyStatement({ actions: ['sqs:SendMessage'], resources: [queue.queueArn] }));
+    this.addEnvironment(variable, queue.queueUrl);
     return this;
   }
 

@@ -27,6 +27,9 @@ const configurations: [string, UpdraftStackProps][] = [
   ],
   ['without the API Gateway logs role', { apiGatewayLogsRole: false }],
   ['with the browser app on S3 and CloudFront', { webAppDir: WEB_BUILD }],
+  // As `cdk synth` builds it: app.ts passes CDK_DEFAULT_REGION (and the account, with credentials), so ARNs hold them literally.
+  ['in a concrete region and account', { env: { region: 'eu-west-1', account: '123456789012' } }],
+  ['with fan-out tree settings', { deliveryRps: 2000, deliveryWorkers: 2, deliveryConcurrency: 10, fanOutDirectMax: 100 }],
 ];
 
 function findings(props: UpdraftStackProps, addToStack?: (stack: UpdraftStack) => void): string[] {

@@ -171,7 +171,8 @@ describe('fan-out', () => {
   });
 
   it('is invoked only for new rows on deliverable channels', () => {
-    const mapping = Object.values(resources).find((r) => r.Type === 'AWS::Lambda::EventSourceMapping');
+    const fanOut = JSON.stringify({ Ref: logicalId('AWS::Lambda::Function', 'FanOut') });
+    const mapping = Object.values(resources).find((r) => r.Type === 'AWS::Lambda::EventSourceMapping' && JSON.stringify(r.Properties['FunctionName']) === fanOut);
     const patterns = list(at(mapping?.Properties, 'FilterCriteria', 'Filters')).map((f): unknown => JSON.parse(text(at(f, 'Pattern'))));
     expect(patterns).toEqual([
       { eventName: ['INSERT'], dynamodb: { Keys: { channel: { S: [{ prefix: 'user:' }, { prefix: 'thread:' }, { prefix: 'inbox:' }] } } } },
@@ -193,7 +194,7 @@ describe('functions', () => {
   const functions = Object.values(resources).filter((r) => r.Type === 'AWS::Lambda::Function');
 
   it('run Node.js 22 on arm64 with source maps and JSON logs in a retained log group', () => {
-    expect(functions).toHaveLength(14);
+    expect(functions).toHaveLength(15);
     for (const fn of functions) {
       expect(fn.Properties).toMatchObject({
         Runtime: 'nodejs22.x',
@@ -216,7 +217,10 @@ describe('functions', () => {
     expect(tableActionsOf('Unfollow', 'Follows')).toEqual(['dynamodb:DeleteItem', 'dynamodb:UpdateItem']);
     expect(dataActionsOf('Presence')).toEqual(['dynamodb:BatchGetItem', 'dynamodb:Query']);
     expect(dataActionsOf('Following')).toEqual(['dynamodb:Query']);
-    expect(tableActionsOf('FanOut', 'Connections')).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:GetItem', 'dynamodb:Query']);
+    // PutItem: the queued mark, on `chan#` partitions only (test/cdk/fanout-tree.test.ts).
+    expect(tableActionsOf('FanOut', 'Connections')).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query']);
+    expect(tableActionsOf('Deliver', 'Connections')).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:GetItem', 'dynamodb:Query']);
+    expect(dataActionsOf('Deliver').filter((a) => a.startsWith('dynamodb:'))).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:GetItem', 'dynamodb:Query']);
     expect(tableActionsOf('Post', 'Statuses')).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem']);
     expect(tableActionsOf('Post', 'Connections')).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
     expect(tableActionsOf('Subscribe', 'Statuses')).toEqual(['dynamodb:Query']);
@@ -241,7 +245,7 @@ describe('functions', () => {
     );
   });
 
-  it('may close connections (DELETE) from every message route, and only fan-out may send (POST)', () => {
+  it('may close connections (DELETE) from every message route, and only fan-out and the delivery workers may send (POST)', () => {
     const manageOf = (fn: string) =>
       statementsOf(fn)
         .filter((st) => st.Action === 'execute-api:ManageConnections')
@@ -252,6 +256,7 @@ describe('functions', () => {
       expect(at(resources[logicalId('AWS::Lambda::Function', fn)]?.Properties, 'Environment', 'Variables')).toHaveProperty('CONNECTIONS_ENDPOINT');
     }
     expect(manageOf('FanOut')).toEqual(['POST']);
+    expect(manageOf('Deliver')).toEqual(['POST']);
     for (const fn of ['Authorizer', 'Connect', 'Disconnect', 'DefaultRoute']) expect(manageOf(fn)).toEqual([]);
   });
 
@@ -263,7 +268,7 @@ describe('functions', () => {
     const policies = JSON.stringify(Object.values(resources).filter((r) => r.Type === 'AWS::IAM::Policy'));
     expect(policies).not.toContain('/index/*');
     for (const fn of ['Follow', 'Unfollow', 'Presence']) expect(JSON.stringify(statementsOf(fn))).toContain('/index/byUser');
-    for (const fn of ['Connect', 'Disconnect', 'Subscribe', 'Unsubscribe', 'FanOut', 'Post']) expect(JSON.stringify(statementsOf(fn))).not.toContain('/index/');
+    for (const fn of ['Connect', 'Disconnect', 'Subscribe', 'Unsubscribe', 'FanOut', 'Deliver', 'Post']) expect(JSON.stringify(statementsOf(fn))).not.toContain('/index/');
   });
 
   it('read the JWT secret that the stack creates', () => {
