@@ -190,6 +190,11 @@ export class LocalQueue {
     return this.model.name;
   }
 
+  /** Messages in the queue, in flight or not. */
+  get size(): number {
+    return this.byId.size;
+  }
+
   /** Links the redrive policy's target; SQS refuses a dead-letter queue of the other type. */
   redriveTo(queue: LocalQueue, maxReceiveCount: number): void {
     if (queue.model.fifo !== this.model.fifo) {
@@ -474,6 +479,10 @@ export class LocalQueues {
 
   get size(): number {
     return this.byLogicalId.size;
+  }
+
+  all(): LocalQueue[] {
+    return [...this.byLogicalId.values()];
   }
 
   get(logicalId: string): LocalQueue {

@@ -28,6 +28,7 @@ const BODY_LIMIT = 16 * 1024 * 1024;
 /** ReceiveMessage's limits. */
 const MAX_RECEIVE = 10;
 const MAX_WAIT_SECONDS = 20;
+const MAX_VISIBILITY_SECONDS = 12 * 60 * 60;
 
 /** One operation: its input as the client sent it (a JSON object) in, its output out. */
 type Operation = (input: Record<string, unknown>, request: { readonly senderId: string; readonly closed: AbortSignal }) => unknown;
@@ -64,6 +65,9 @@ export function sqsApiRoute(queues: LocalQueues): HttpRoute {
       const waitSeconds = optionalNumber(input, 'WaitTimeSeconds') ?? 0;
       if (waitSeconds < 0 || waitSeconds > MAX_WAIT_SECONDS) throw sqsErrors.invalid('WaitTimeSeconds', waitSeconds, `Must be >= 0 and <= ${MAX_WAIT_SECONDS}, if provided.`);
       const visibilitySeconds = optionalNumber(input, 'VisibilityTimeout');
+      if (visibilitySeconds !== undefined && (visibilitySeconds < 0 || visibilitySeconds > MAX_VISIBILITY_SECONDS)) {
+        throw sqsErrors.invalid('VisibilityTimeout', visibilitySeconds, `Must be between 0 and ${MAX_VISIBILITY_SECONDS}, if provided.`);
+      }
       // Both the current name of the parameter and the one it replaced.
       const wanted = new Set([...(optionalTexts(input, 'MessageSystemAttributeNames') ?? []), ...(optionalTexts(input, 'AttributeNames') ?? [])]);
       const messages = await receiveWaiting(queue, max, visibilitySeconds === undefined ? undefined : visibilitySeconds * 1000, waitSeconds * 1000, closed);

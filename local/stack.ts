@@ -127,6 +127,11 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
       onDeadLetter: (message, from, to) => recordDeadLetter(failuresDir, message, from, to, log),
     });
     cleanups.push(() => {
+      // Messages live in memory only: say what a stop drops (the statuses themselves are in the table).
+      for (const queue of queues.all()) {
+        const left = queue.size;
+        if (left > 0) log(`${queue.model.logicalId}: ${left} message${left === 1 ? '' : 's'} not yet handled, dropped with the stack`);
+      }
       queues.close();
       return Promise.resolve();
     });
@@ -274,7 +279,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
         region,
         pollIntervalMs: options.streamPollMs,
         serviceDeletions: deletions,
-        onFailure: (failed) => recordFailure(failuresDir, failed, log),
+        onFailure: (failed) => recordFailure(failuresDir, failed, failed.queueId === undefined ? undefined : queues.get(failed.queueId), log),
         log,
         ...(onBatch
           ? {
@@ -306,13 +311,22 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
   }
 }
 
-function recordFailure(dir: string, failed: FailedBatch, log: (line: string) => void): void {
+/** A stream batch given up on: sent to its on-failure queue, as Lambda sends it, and kept in a file where it is easy to read. */
+function recordFailure(dir: string, failed: FailedBatch, queue: LocalQueue | undefined, log: (line: string) => void): void {
   mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `${failed.queueId ?? failed.mapping}.jsonl`);
-  appendFileSync(file, `${JSON.stringify(failed.message)}\n`);
+  const body = JSON.stringify(failed.message);
+  appendFileSync(file, `${body}\n`);
+  let sent = false;
+  try {
+    queue?.send({ body, senderId: 'lambda' });
+    sent = queue !== undefined;
+  } catch (error) {
+    log(`${failed.mapping}: could not send the failed batch to ${queue?.model.logicalId ?? '?'}: ${error instanceof Error ? error.message : String(error)}`);
+  }
   const info = failed.message['DDBStreamBatchInfo'];
   const size = info !== null && typeof info === 'object' && 'batchSize' in info && typeof info.batchSize === 'number' ? info.batchSize : '?';
-  log(`!!! ${failed.mapping}: gave up on ${size} stream records; on AWS they would go to the DLQ. Details: ${file}`);
+  log(`!!! ${failed.mapping}: gave up on ${size} stream records${sent ? `; they are in ${queue?.model.logicalId ?? '?'}, as on AWS` : ''}. Details: ${file}`);
 }
 
 /** A dead-lettered message, kept where failed stream batches are: nothing consumes a dead-letter queue locally. */

@@ -72,6 +72,17 @@ describe('loadApp', () => {
     ]);
     expect(app.streamMappings[0]?.filterPatterns[0]).toMatchObject({ eventName: ['INSERT'] });
   });
+
+  it("reads the fan-out tree's delivery queue, its DLQ and its event source mapping", () => {
+    const queue = byPrefix(app.queues.values(), 'DeliveryQueue');
+    const dlq = byPrefix(app.queues.values(), 'DeliveryDlq');
+
+    expect(queue).toMatchObject({ name: expect.stringMatching(/^Updraft-dev-DeliveryQueue.*\.fifo$/), fifo: true, deduplicationScope: 'messageGroup', redrive: { deadLetterQueueId: dlq.logicalId } });
+    expect(dlq.fifo).toBe(true);
+    expect(app.queueMappings).toEqual([
+      expect.objectContaining({ queueId: queue.logicalId, functionId: expect.stringMatching(/^Deliver/), batchSize: 10, reportBatchItemFailures: true, maxConcurrency: expect.any(Number) }),
+    ]);
+  });
 });
 
 describe('loadApp on the fan-out tree', () => {
