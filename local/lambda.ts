@@ -59,7 +59,7 @@ export class LocalFunction {
     readonly model: FunctionModel,
     private readonly environment: Record<string, string>,
     private readonly log: LogSink,
-    private readonly maxContainers = 4,
+    readonly maxContainers = 4,
   ) {
     this.warm = new Promise((resolve) => (this.initEnded = resolve));
     // One warm container from the start, as if provisioned: the first request does not pay a cold start.

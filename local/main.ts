@@ -35,7 +35,10 @@ environment:
   UPDRAFT_TTL_SWEEP_MS=30000   how often expired rows are deleted
   UPDRAFT_STREAM_POLL_MS=50    how often an idle stream shard is polled
   UPDRAFT_FUNCTION_CONTAINERS=4  containers each function may run at once
-  UPDRAFT_EVENT_LOG=<file>     append every event sent to a function to this file`;
+  UPDRAFT_EVENT_LOG=<file>     append every event sent to a function to this file
+  UPDRAFT_FUNCTION_ENV=NAME=value[,NAME=value]  replace the template's value of a variable in every
+                               function that has it, for this run (e.g. FANOUT_DIRECT_MAX=8 sends
+                               channels of more than 8 subscribers through the delivery queue)`;
 
 if (args.has('--help')) {
   console.log(USAGE);
@@ -45,6 +48,21 @@ const unknown = [...args].filter((arg) => !SWITCHES.includes(arg));
 if (unknown.length > 0) {
   console.error(`unknown option ${unknown.join(' ')}\n\n${USAGE}`);
   process.exit(2);
+}
+
+/** `NAME=value,NAME=value`: variable names as the template writes them, values without commas. */
+function environmentOverrides(): Record<string, string> {
+  const overrides: Record<string, string> = {};
+  for (const pair of (process.env['UPDRAFT_FUNCTION_ENV'] ?? '').split(',')) {
+    if (pair.trim() === '') continue;
+    const match = /^\s*([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(pair);
+    if (!match?.[1] || match[2] === undefined) {
+      console.error(`UPDRAFT_FUNCTION_ENV must be NAME=value pairs separated by commas, not ${JSON.stringify(pair)}`);
+      process.exit(2);
+    }
+    overrides[match[1]] = match[2].trim();
+  }
+  return overrides;
 }
 
 function intEnv(name: string, fallback: number): number {
@@ -134,6 +152,7 @@ async function main(): Promise<void> {
       streamPollMs: intEnv('UPDRAFT_STREAM_POLL_MS', 50),
       functionContainers: Math.max(1, intEnv('UPDRAFT_FUNCTION_CONTAINERS', 4)),
       ...(process.env['UPDRAFT_EVENT_LOG'] ? { eventLog: path.resolve(process.env['UPDRAFT_EVENT_LOG']) } : {}),
+      environmentOverrides: environmentOverrides(),
       webDir,
       log,
       functionLog: terminal.functionOutput,

@@ -10,7 +10,10 @@ import { HttpServer } from './http';
 import { resolve, type Resolver } from './intrinsics';
 import { LocalFunction, type LogSink } from './lambda';
 import { managementApiRoute } from './management';
+import { QueueMapping } from './queue-mapping';
+import { LocalQueues, type DeadLetter, type LocalQueue } from './queues';
 import { LocalSecrets } from './secrets';
+import { sqsApiRoute } from './sqs-api';
 import { StreamMapping, type FailedBatch } from './streams';
 import { loadApp, type AppModel } from './template';
 import { ServiceDeletions, TtlSweeper } from './ttl';
@@ -25,7 +28,7 @@ export interface LocalStackOptions {
   readonly dynamoDbPort: number;
   /** Where data lives between runs; undefined keeps everything in memory. */
   readonly dataDir?: string;
-  /** Where failed stream batches (the on-failure destinations) are written. */
+  /** Where failed stream batches (the on-failure destinations) and dead-lettered messages are written. */
   readonly stateDir: string;
   readonly region: string;
   readonly limits: GatewayLimits;
@@ -35,6 +38,12 @@ export interface LocalStackOptions {
   readonly functionContainers: number;
   /** Appends every event sent to a function to this file, one JSON line each. */
   readonly eventLog?: string;
+  /**
+   * Values that replace the template's for one run (`UPDRAFT_FUNCTION_ENV`), in every
+   * function whose environment has the variable: a test lowers a threshold without a
+   * synth of its own. A variable no function has is refused, so a typo cannot pass unseen.
+   */
+  readonly environmentOverrides?: Readonly<Record<string, string>>;
   /** The built browser app, served at `/`. */
   readonly webDir: string;
   /** The stack's own messages. */
@@ -43,12 +52,22 @@ export interface LocalStackOptions {
   readonly functionLog: LogSink;
   /** One call per WebSocket handshake, message and disconnect. */
   readonly onRequest?: (request: RequestSummary) => void;
-  /** One call per batch a stream mapping hands a function. */
-  readonly onBatch?: (functionId: string, records: number, outcome: 'ok' | 'failed', durationMs: number) => void;
+  /** One call per batch an event source mapping (a stream's or a queue's) hands a function. */
+  readonly onBatch?: (batch: BatchSummary) => void;
   /** Called as each startup phase ends, with a word on what it did. */
   readonly onPhase?: (phase: string, detail: string) => void;
   /** Aborting it (Ctrl-C during startup) stops what has started and rejects. */
   readonly signal?: AbortSignal;
+}
+
+export interface BatchSummary {
+  readonly source: 'stream' | 'queue';
+  readonly functionId: string;
+  /** Records (a stream's) or messages (a queue's) in the batch. */
+  readonly size: number;
+  /** A stream batch that failed; a queue's messages that go back to the queue. */
+  readonly failed: number;
+  readonly durationMs: number;
 }
 
 export interface RunningStack {
@@ -58,9 +77,10 @@ export interface RunningStack {
   /** Clients connected now. */
   connections(): number;
   /**
-   * Stops in the order that loses nothing: the stream mappings and the TTL
-   * sweeper, then the WebSocket API (each client's $disconnect runs while
-   * DynamoDB Local is still up), the port, the functions, DynamoDB Local.
+   * Stops in the order that loses nothing: the TTL sweeper, the stream mappings,
+   * the queue mappings (their batches under way end as usual), then the WebSocket
+   * API (each client's $disconnect runs while DynamoDB Local is still up), the
+   * port, the functions, DynamoDB Local.
    */
   stop(): Promise<void>;
 }
@@ -100,6 +120,21 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
     const streamArns = await createTables(dynamo.client, app.tables.values());
     phase('tables', [...app.tables.values()].map((table) => table.logicalId).join(', '));
 
+    const failuresDir = path.join(options.stateDir, 'failed-batches');
+    const queues = new LocalQueues(app.queues.values(), {
+      region,
+      baseUrl: httpUrl,
+      onDeadLetter: (message, from, to) => recordDeadLetter(failuresDir, message, from, to, log),
+    });
+    cleanups.push(() => {
+      // Messages live in memory only: say what a stop drops (the statuses themselves are in the table).
+      for (const queue of queues.all()) {
+        const left = queue.size;
+        if (left > 0) log(`${queue.model.logicalId}: ${left} message${left === 1 ? '' : 's'} not yet handled, dropped with the stack`);
+      }
+      queues.close();
+      return Promise.resolve();
+    });
     const secrets = new LocalSecrets(region, app.stackName, app.secretIds, options.dataDir);
     const tableName = (id: string) => app.tables.get(id)?.name ?? `${app.stackName}-${id}`;
     const functionName = (id: string) => app.functions.get(id)?.name ?? `${app.stackName}-${id}`;
@@ -110,7 +145,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
         if (type === 'AWS::Lambda::Function') return functionName(id);
         if (type === 'AWS::ApiGatewayV2::Api') return apiId;
         if (type === 'AWS::SecretsManager::Secret') return LocalSecrets.arn(region, app.stackName, id);
-        if (type === 'AWS::SQS::Queue') return `${httpUrl}/000000000000/${app.stackName}-${id}`;
+        if (type === 'AWS::SQS::Queue') return queues.get(id).url;
         return `${app.stackName}-${id}`;
       },
       getAtt: (id, attribute) => {
@@ -118,7 +153,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
         if (type === 'AWS::DynamoDB::Table' && attribute === 'StreamArn') return streamArns.get(id) ?? '';
         if (type === 'AWS::DynamoDB::Table') return `arn:aws:dynamodb:${region}:000000000000:table/${tableName(id)}`;
         if (type === 'AWS::Lambda::Function') return `arn:aws:lambda:${region}:000000000000:function:${functionName(id)}`;
-        if (type === 'AWS::SQS::Queue') return `arn:aws:sqs:${region}:000000000000:${app.stackName}-${id}`;
+        if (type === 'AWS::SQS::Queue') return queueAttribute(queues.get(id), attribute);
         throw new LocalStackError(`the local stack cannot resolve ${id}.${attribute} (${type ?? 'unknown resource'})`);
       },
     };
@@ -126,6 +161,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
     const deployedBase = new RegExp(`^(https|wss)://${apiId}\\.execute-api\\.${region}\\.amazonaws\\.com`);
     const localize = (value: string) => value.replace(deployedBase, (_, scheme: string) => (scheme === 'wss' ? `ws://${HOST}:${port}` : httpUrl));
 
+    const overrides = overrideEnvironment(app, options.environmentOverrides ?? {});
+    for (const [name, functionIds] of overrides) log(`${name}=${options.environmentOverrides?.[name] ?? ''} replaces the template's value in ${functionIds.join(', ')} (UPDRAFT_FUNCTION_ENV)`);
     const functions = new Map<string, LocalFunction>();
     /** The authorizer's audience in hs256 mode (`-c jwtAudience`): dev tokens must carry it to be accepted. */
     let devTokenAudience: string | undefined;
@@ -147,9 +184,12 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
         // The handlers' own SDK clients reach local services through the SDK's endpoint settings alone.
         AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
         AWS_ENDPOINT_URL_SECRETS_MANAGER: httpUrl,
+        AWS_ENDPOINT_URL_SQS: httpUrl,
         AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       };
-      for (const [name, value] of Object.entries(model.environment)) environment[name] = localize(resolve(value, resolver, region));
+      for (const [name, value] of Object.entries(model.environment)) {
+        environment[name] = options.environmentOverrides?.[name] ?? localize(resolve(value, resolver, region));
+      }
       const audience = environment['JWT_AUDIENCE'];
       if (model.logicalId === app.api.routes.get('$connect')?.authorizer?.functionId && audience) {
         devTokenAudience = audience.split(',')[0]?.trim();
@@ -182,6 +222,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
       routes: [
         managementApiRoute({ stageName: app.api.stageName, messageBytes: options.limits.messageBytes, connections: gateway }),
         secrets.route,
+        sqsApiRoute(queues),
         devTokenRoute({ secret: secrets.secrets[0]?.value, ...(devTokenAudience ? { audience: devTokenAudience } : {}), wsUrl }),
         webApp(options.webDir, wsUrl),
       ],
@@ -197,15 +238,38 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
     // so each open socket's $disconnect still reaches the table.
     cleanups.push(() => gateway.stop());
 
+    const onBatch = options.onBatch;
+    // Pushed before the stream mappings, so stopped after them: what the streams queued last is still delivered.
+    const queueMappings = app.queueMappings.map((model) => {
+      const fn = functions.get(model.functionId);
+      if (!fn) throw new LocalStackError(`event source mapping ${model.logicalId}: function ${model.functionId} is not in the template`);
+      const queue = queues.get(model.queueId);
+      const concurrency = Math.min(model.maxConcurrency ?? fn.maxContainers, fn.maxContainers);
+      const mapping = new QueueMapping({
+        model,
+        queue,
+        fn,
+        region,
+        concurrency,
+        log,
+        ...(onBatch
+          ? { onBatch: (size: number, failed: number, durationMs: number) => onBatch({ source: 'queue', functionId: model.functionId, size, failed, durationMs }) }
+          : {}),
+        ...onEvent,
+      });
+      mapping.start();
+      cleanups.push(() => mapping.stop());
+      const limit = model.maxConcurrency === undefined ? '' : ` (MaximumConcurrency ${model.maxConcurrency})`;
+      return `${queue.model.logicalId} → ${model.functionId}: batches of ${model.batchSize}, ${concurrency} at once${limit}${model.enabled ? '' : ', disabled'}`;
+    });
+
     const deletions = new ServiceDeletions();
     const streamsClient = new DynamoDBStreamsClient({ endpoint: dynamo.endpoint, region, credentials: LOCAL_CREDENTIALS });
-    const failuresDir = path.join(options.stateDir, 'failed-batches');
-    for (const model of app.mappings) {
+    for (const model of app.streamMappings) {
       const streamArn = streamArns.get(model.tableId);
       const fn = functions.get(model.functionId);
       if (!streamArn) throw new LocalStackError(`event source mapping ${model.logicalId}: table ${model.tableId} has no stream`);
       if (!fn) throw new LocalStackError(`event source mapping ${model.logicalId}: function ${model.functionId} is not in the template`);
-      const onBatch = options.onBatch;
       const mapping = new StreamMapping({
         model,
         streamArn,
@@ -215,9 +279,14 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
         region,
         pollIntervalMs: options.streamPollMs,
         serviceDeletions: deletions,
-        onFailure: (failed) => recordFailure(failuresDir, failed, log),
+        onFailure: (failed) => recordFailure(failuresDir, failed, failed.queueId === undefined ? undefined : queues.get(failed.queueId), log),
         log,
-        ...(onBatch ? { onBatch: (records: number, outcome: 'ok' | 'failed', ms: number) => onBatch(model.functionId, records, outcome, ms) } : {}),
+        ...(onBatch
+          ? {
+              onBatch: (size: number, outcome: 'ok' | 'failed', durationMs: number) =>
+                onBatch({ source: 'stream', functionId: model.functionId, size, failed: outcome === 'ok' ? 0 : size, durationMs }),
+            }
+          : {}),
         ...onEvent,
       });
       mapping.start();
@@ -231,7 +300,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
     const sweeper = new TtlSweeper(dynamo.client, [...app.tables.values()], deletions, options.ttlSweepMs, log);
     sweeper.start();
     cleanups.push(() => sweeper.stop());
-    phase('API and streams', `port ${port}, ${app.api.routes.size} routes, ${app.mappings.length} stream mapping${app.mappings.length === 1 ? '' : 's'}`);
+    const streams = app.streamMappings.length;
+    phase('API and streams', `port ${port}, ${app.api.routes.size} routes, ${streams} stream mapping${streams === 1 ? '' : 's'}, ${queues.size} queue${queues.size === 1 ? '' : 's'}`);
+    for (const line of queueMappings) log(`  queue mapping    ${line}`);
 
     return { httpUrl, wsUrl, app, connections: () => gateway.size, stop: stopAll };
   } catch (error) {
@@ -240,13 +311,50 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
   }
 }
 
-function recordFailure(dir: string, failed: FailedBatch, log: (line: string) => void): void {
+/** A stream batch given up on: sent to its on-failure queue, as Lambda sends it, and kept in a file where it is easy to read. */
+function recordFailure(dir: string, failed: FailedBatch, queue: LocalQueue | undefined, log: (line: string) => void): void {
   mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `${failed.queueId ?? failed.mapping}.jsonl`);
-  appendFileSync(file, `${JSON.stringify(failed.message)}\n`);
+  const body = JSON.stringify(failed.message);
+  appendFileSync(file, `${body}\n`);
+  let sent = false;
+  try {
+    queue?.send({ body, senderId: 'lambda' });
+    sent = queue !== undefined;
+  } catch (error) {
+    log(`${failed.mapping}: could not send the failed batch to ${queue?.model.logicalId ?? '?'}: ${error instanceof Error ? error.message : String(error)}`);
+  }
   const info = failed.message['DDBStreamBatchInfo'];
   const size = info !== null && typeof info === 'object' && 'batchSize' in info && typeof info.batchSize === 'number' ? info.batchSize : '?';
-  log(`!!! ${failed.mapping}: gave up on ${size} stream records; on AWS they would go to the DLQ. Details: ${file}`);
+  log(`!!! ${failed.mapping}: gave up on ${size} stream records${sent ? `; they are in ${queue?.model.logicalId ?? '?'}, as on AWS` : ''}. Details: ${file}`);
+}
+
+/** A dead-lettered message, kept where failed stream batches are: nothing consumes a dead-letter queue locally. */
+function recordDeadLetter(dir: string, message: DeadLetter, from: LocalQueue, to: LocalQueue, log: (line: string) => void): void {
+  mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `${to.model.logicalId}.jsonl`);
+  appendFileSync(file, `${JSON.stringify({ MessageId: message.messageId, MD5OfBody: message.md5OfBody, Body: message.body, Attributes: message.attributes })}\n`);
+  const group = message.attributes.MessageGroupId === undefined ? '' : ` of group ${message.attributes.MessageGroupId}`;
+  log(`!!! ${from.model.logicalId}: gave up on message ${message.messageId}${group} after ${message.attributes.ApproximateReceiveCount} receives; it is in ${to.model.logicalId}. Details: ${file}`);
+}
+
+/** What `Fn::GetAtt` gives for a queue. */
+function queueAttribute(queue: LocalQueue, attribute: string): string {
+  if (attribute === 'Arn') return queue.arn;
+  if (attribute === 'QueueName') return queue.name;
+  if (attribute === 'QueueUrl') return queue.url;
+  throw new LocalStackError(`the local stack cannot resolve ${queue.model.logicalId}.${attribute}`);
+}
+
+/** For each overridden variable, the functions whose environment has it; refuses one that no function has. */
+function overrideEnvironment(app: AppModel, overrides: Readonly<Record<string, string>>): Map<string, string[]> {
+  const used = new Map<string, string[]>();
+  for (const name of Object.keys(overrides)) {
+    const functionIds = [...app.functions.values()].filter((fn) => name in fn.environment).map((fn) => fn.logicalId);
+    if (functionIds.length === 0) throw new LocalStackError(`UPDRAFT_FUNCTION_ENV sets ${name}, which no function of the template has`);
+    used.set(name, functionIds);
+  }
+  return used;
 }
 
 /** API ids are ten lower-case letters and digits. */

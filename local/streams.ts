@@ -11,7 +11,7 @@ import {
 import type { DynamoDBRecord } from 'aws-lambda';
 import { matchesAny } from './filters';
 import type { LocalFunction } from './lambda';
-import type { EventSourceMappingModel } from './template';
+import type { StreamMappingModel } from './template';
 import type { ServiceDeletions } from './ttl';
 
 export interface FailedBatch {
@@ -22,7 +22,7 @@ export interface FailedBatch {
 }
 
 export interface StreamMappingOptions {
-  readonly model: EventSourceMappingModel;
+  readonly model: StreamMappingModel;
   readonly streamArn: string;
   readonly tableName: string;
   readonly fn: LocalFunction;

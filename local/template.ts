@@ -3,8 +3,8 @@ import * as path from 'node:path';
 
 /**
  * Reads the synthesized cloud assembly into what the local stack runs. Every
- * table, function, route, authorizer and stream mapping comes from the
- * CloudFormation template, so the local stack cannot drift from `cdk deploy`.
+ * table, function, route, authorizer, queue and event source mapping comes from
+ * the CloudFormation template, so the local stack cannot drift from `cdk deploy`.
  */
 
 type Json = null | boolean | number | string | Json[] | JsonObject;
@@ -59,7 +59,8 @@ export interface ApiModel {
   readonly routes: ReadonlyMap<string, RouteModel>;
 }
 
-export interface EventSourceMappingModel {
+/** An event source mapping from a DynamoDB stream. */
+export interface StreamMappingModel {
   readonly logicalId: string;
   readonly tableId: string;
   readonly functionId: string;
@@ -76,6 +77,35 @@ export interface EventSourceMappingModel {
   readonly onFailureQueueId?: string;
 }
 
+export interface QueueModel {
+  readonly logicalId: string;
+  /** Its QueueName, or the name CloudFormation would make up (`.fifo` at the end for a FIFO queue, as SQS requires). */
+  readonly name: string;
+  readonly fifo: boolean;
+  readonly contentBasedDeduplication: boolean;
+  /** FIFO: whether a deduplication id is unique within its message group or within the queue. */
+  readonly deduplicationScope: 'messageGroup' | 'queue';
+  readonly visibilityTimeoutMs: number;
+  readonly delayMs: number;
+  readonly maxMessageBytes: number;
+  /** Where a message goes once it has been received `maxReceiveCount` times without being deleted. */
+  readonly redrive?: { readonly deadLetterQueueId: string; readonly maxReceiveCount: number };
+}
+
+/** An event source mapping from an SQS queue: Lambda's pollers receive batches and delete what the function handled. */
+export interface QueueMappingModel {
+  readonly logicalId: string;
+  readonly queueId: string;
+  readonly functionId: string;
+  readonly batchSize: number;
+  readonly batchingWindowMs: number;
+  /** ScalingConfig.MaximumConcurrency: invocations at once at most; absent, as many as the function may run. */
+  readonly maxConcurrency?: number;
+  readonly reportBatchItemFailures: boolean;
+  readonly filterPatterns: readonly Record<string, Json>[];
+  readonly enabled: boolean;
+}
+
 export interface AppModel {
   readonly stackName: string;
   readonly assemblyDir: string;
@@ -83,9 +113,10 @@ export interface AppModel {
   readonly tables: ReadonlyMap<string, TableModel>;
   readonly functions: ReadonlyMap<string, FunctionModel>;
   readonly api: ApiModel;
-  readonly mappings: readonly EventSourceMappingModel[];
+  readonly streamMappings: readonly StreamMappingModel[];
+  readonly queues: ReadonlyMap<string, QueueModel>;
+  readonly queueMappings: readonly QueueMappingModel[];
   readonly secretIds: readonly string[];
-  readonly queueIds: readonly string[];
 }
 
 /** Loads the one stack of the assembly in `assemblyDir` (cdk.out). */
@@ -191,33 +222,50 @@ export function loadApp(assemblyDir: string): AppModel {
   const stageName = stages.length === 1 ? stages[0]?.[1].Properties?.['StageName'] : undefined;
   if (typeof stageName !== 'string') throw new Error(`expected one stage with a name, found ${stages.length} stages`);
 
-  const mappings: EventSourceMappingModel[] = [];
+  const queues = new Map<string, QueueModel>();
+  for (const [id, r] of ofType('AWS::SQS::Queue')) queues.set(id, queueModel(id, props(r), stackName, (ref) => resources[ref]?.Type === 'AWS::SQS::Queue'));
+
+  const streamMappings: StreamMappingModel[] = [];
+  const queueMappings: QueueMappingModel[] = [];
   for (const [id, r] of ofType('AWS::Lambda::EventSourceMapping')) {
     const p = props(r);
-    const tableId = findGetAtt(p['EventSourceArn'], (ref) => tables.has(ref));
     const functionId = refOf(p['FunctionName']);
-    if (!tableId || !functionId || !functions.has(functionId)) throw new Error(`event source mapping ${id} is not from a table to a function`);
-    const listed = obj(p['FilterCriteria'])?.['Filters'];
-    const filters = (Array.isArray(listed) ? listed : []).map((filter) => {
-      const pattern = str(obj(filter)?.['Pattern']);
-      const parsed: unknown = pattern === undefined ? undefined : JSON.parse(pattern);
-      if (!isJsonObject(parsed)) throw new Error(`event source mapping ${id} has a filter that is not a JSON object: ${JSON.stringify(filter)}`);
-      return parsed;
-    });
+    if (!functionId || !functions.has(functionId)) throw new Error(`event source mapping ${id} is not to a function of the template`);
+    const filterPatterns = filtersOf(id, p);
+    const reportBatchItemFailures = strings(p['FunctionResponseTypes']).includes('ReportBatchItemFailures');
+    const batchingWindowMs = (num(p['MaximumBatchingWindowInSeconds']) ?? 0) * 1000;
+    const queueId = findGetAtt(p['EventSourceArn'], (ref) => queues.has(ref));
+    if (queueId) {
+      const maxConcurrency = num(obj(p['ScalingConfig'])?.['MaximumConcurrency']);
+      queueMappings.push({
+        logicalId: id,
+        queueId,
+        functionId,
+        batchSize: num(p['BatchSize']) ?? 10,
+        batchingWindowMs,
+        ...(maxConcurrency === undefined ? {} : { maxConcurrency }),
+        reportBatchItemFailures,
+        filterPatterns,
+        enabled: p['Enabled'] !== false,
+      });
+      continue;
+    }
+    const tableId = findGetAtt(p['EventSourceArn'], (ref) => tables.has(ref));
+    if (!tableId) throw new Error(`event source mapping ${id} is neither from a table's stream nor from a queue of the template`);
     const destination = obj(obj(p['DestinationConfig'])?.['OnFailure'])?.['Destination'];
-    const onFailureQueueId = destination === undefined ? undefined : findGetAtt(destination, (ref) => resources[ref]?.Type === 'AWS::SQS::Queue');
-    mappings.push({
+    const onFailureQueueId = destination === undefined ? undefined : findGetAtt(destination, (ref) => queues.has(ref));
+    streamMappings.push({
       logicalId: id,
       tableId,
       functionId,
       startingPosition: str(p['StartingPosition']) ?? 'LATEST',
       batchSize: num(p['BatchSize']) ?? 100,
-      batchingWindowMs: (num(p['MaximumBatchingWindowInSeconds']) ?? 0) * 1000,
+      batchingWindowMs,
       bisectOnError: p['BisectBatchOnFunctionError'] === true,
       maxRetries: num(p['MaximumRetryAttempts']) ?? -1,
       maxRecordAgeMs: (num(p['MaximumRecordAgeInSeconds']) ?? -1) * 1000,
-      reportBatchItemFailures: strings(p['FunctionResponseTypes']).includes('ReportBatchItemFailures'),
-      filterPatterns: filters,
+      reportBatchItemFailures,
+      filterPatterns,
       ...(onFailureQueueId ? { onFailureQueueId } : {}),
     });
   }
@@ -235,10 +283,54 @@ export function loadApp(assemblyDir: string): AppModel {
       stageName,
       routes,
     },
-    mappings,
+    streamMappings,
+    queues,
+    queueMappings,
     secretIds: ofType('AWS::SecretsManager::Secret').map(([id]) => id),
-    queueIds: ofType('AWS::SQS::Queue').map(([id]) => id),
   };
+}
+
+/** SQS's defaults where the template leaves a property out. */
+const SQS_DEFAULTS = { visibilityTimeoutSeconds: 30, maxMessageBytes: 262_144 } as const;
+
+function queueModel(id: string, p: Record<string, Json>, stackName: string, isQueue: (logicalId: string) => boolean): QueueModel {
+  const fifo = p['FifoQueue'] === true || p['FifoQueue'] === 'true';
+  const name = str(p['QueueName']) ?? `${stackName}-${id}${fifo ? '.fifo' : ''}`;
+  // CloudFormation takes the redrive policy as an object or as its JSON text.
+  const policyText = str(p['RedrivePolicy']);
+  const parsed: unknown = policyText === undefined ? p['RedrivePolicy'] : JSON.parse(policyText);
+  const policy = isJsonObject(parsed) ? parsed : undefined;
+  let redrive: QueueModel['redrive'];
+  if (policy) {
+    const deadLetterQueueId = findGetAtt(policy['deadLetterTargetArn'], isQueue);
+    const maxReceiveCount = Number(policy['maxReceiveCount']);
+    if (!deadLetterQueueId || !Number.isInteger(maxReceiveCount) || maxReceiveCount < 1) {
+      throw new Error(`queue ${id} has a redrive policy without a dead-letter queue of the template or a maxReceiveCount: ${JSON.stringify(policy)}`);
+    }
+    redrive = { deadLetterQueueId, maxReceiveCount };
+  }
+  return {
+    logicalId: id,
+    name,
+    fifo,
+    contentBasedDeduplication: p['ContentBasedDeduplication'] === true || p['ContentBasedDeduplication'] === 'true',
+    deduplicationScope: p['DeduplicationScope'] === 'messageGroup' ? 'messageGroup' : 'queue',
+    visibilityTimeoutMs: (num(p['VisibilityTimeout']) ?? SQS_DEFAULTS.visibilityTimeoutSeconds) * 1000,
+    delayMs: (num(p['DelaySeconds']) ?? 0) * 1000,
+    maxMessageBytes: num(p['MaximumMessageSize']) ?? SQS_DEFAULTS.maxMessageBytes,
+    ...(redrive ? { redrive } : {}),
+  };
+}
+
+/** A mapping's filter criteria: each pattern is JSON text in the template. */
+function filtersOf(id: string, p: Record<string, Json>): JsonObject[] {
+  const listed = obj(p['FilterCriteria'])?.['Filters'];
+  return (Array.isArray(listed) ? listed : []).map((filter) => {
+    const pattern = str(obj(filter)?.['Pattern']);
+    const parsed: unknown = pattern === undefined ? undefined : JSON.parse(pattern);
+    if (!isJsonObject(parsed)) throw new Error(`event source mapping ${id} has a filter that is not a JSON object: ${JSON.stringify(filter)}`);
+    return parsed;
+  });
 }
 
 function refOf(value: Json | undefined): string | undefined {

@@ -1,8 +1,9 @@
 import type { RequestSummary } from './gateway';
+import type { BatchSummary } from './stack';
 
 /**
  * What the local stack prints. By default one line per request and per
- * stream batch, and the functions' warnings and errors; `--verbose` adds
+ * batch of a stream or a queue, and the functions' warnings and errors; `--verbose` adds
  * everything the functions print (their JSON logs and EMF metric lines),
  * as CloudWatch Logs would hold it.
  */
@@ -42,9 +43,11 @@ export class Terminal {
     this.row(request.user ?? '-', request.routeKey, request.outcome, request.durationMs);
   };
 
-  /** `12:01:02  stream  FanOut4A9AB6BC  3 records  9 ms` */
-  readonly batch = (functionId: string, records: number, outcome: 'ok' | 'failed', durationMs: number): void => {
-    this.row('stream', functionId, `${records} record${records === 1 ? '' : 's'}${outcome === 'ok' ? '' : ' (failed)'}`, durationMs);
+  /** `12:01:02  stream  FanOut4A9AB6BC  3 records  9 ms`, `12:01:02  queue  Deliver6E3B1A0C  10 messages (2 failed)  40 ms` */
+  readonly batch = ({ source, functionId, size, failed, durationMs }: BatchSummary): void => {
+    const unit = source === 'stream' ? 'record' : 'message';
+    const outcome = failed === 0 ? '' : source === 'stream' ? ' (failed)' : ` (${failed} failed)`;
+    this.row(source, functionId, `${size} ${unit}${size === 1 ? '' : 's'}${outcome}`, durationMs);
   };
 
   private row(who: string, what: string, outcome: string, durationMs: number): void {

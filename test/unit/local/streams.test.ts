@@ -10,7 +10,7 @@ import type { DynamoDBRecord } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import type { LocalFunction } from '../../../local/lambda';
 import { StreamMapping, type FailedBatch } from '../../../local/streams';
-import type { EventSourceMappingModel } from '../../../local/template';
+import type { StreamMappingModel } from '../../../local/template';
 import { ServiceDeletions } from '../../../local/ttl';
 
 /** The event source mapping's retry rules, against a stream served by a mocked Streams client. */
@@ -46,7 +46,7 @@ function serve(records: _Record[]) {
   streams.on(GetRecordsCommand, { ShardIterator: 'next' }).resolves({ Records: [], NextShardIterator: 'next' });
 }
 
-const model = (overrides: Partial<EventSourceMappingModel> = {}): EventSourceMappingModel => ({
+const model = (overrides: Partial<StreamMappingModel> = {}): StreamMappingModel => ({
   logicalId: 'Mapping',
   tableId: 'Table',
   functionId: 'Fn',
@@ -63,7 +63,7 @@ const model = (overrides: Partial<EventSourceMappingModel> = {}): EventSourceMap
 });
 
 /** Runs a mapping until `done` holds for what the function received, then stops it. */
-async function run(mapping: Partial<EventSourceMappingModel>, handle: (records: DynamoDBRecord[]) => unknown, done: (calls: DynamoDBRecord[][], failed: FailedBatch[]) => boolean) {
+async function run(mapping: Partial<StreamMappingModel>, handle: (records: DynamoDBRecord[]) => unknown, done: (calls: DynamoDBRecord[][], failed: FailedBatch[]) => boolean) {
   const calls: DynamoDBRecord[][] = [];
   const failed: FailedBatch[] = [];
   const fn = {

@@ -1,7 +1,7 @@
 // jest's global expect types its asymmetric matchers (expect.any, …) as any; @jest/globals types them.
 import { expect } from '@jest/globals';
 import { App } from 'aws-cdk-lib';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { UpdraftStack } from '../../../cdk/updraft-stack';
@@ -56,7 +56,7 @@ describe('loadApp', () => {
   });
 
   it('reads the stream mapping in full', () => {
-    expect(app.mappings).toEqual([
+    expect(app.streamMappings).toEqual([
       expect.objectContaining({
         tableId: expect.stringMatching(/^Statuses/),
         functionId: expect.stringMatching(/^FanOut/),
@@ -70,7 +70,99 @@ describe('loadApp', () => {
         onFailureQueueId: expect.stringMatching(/^FanOutDlq/),
       }),
     ]);
-    expect(app.mappings[0]?.filterPatterns[0]).toMatchObject({ eventName: ['INSERT'] });
+    expect(app.streamMappings[0]?.filterPatterns[0]).toMatchObject({ eventName: ['INSERT'] });
+  });
+
+  it("reads the fan-out tree's delivery queue, its DLQ and its event source mapping", () => {
+    const queue = byPrefix(app.queues.values(), 'DeliveryQueue');
+    const dlq = byPrefix(app.queues.values(), 'DeliveryDlq');
+
+    expect(queue).toMatchObject({ name: expect.stringMatching(/^Updraft-dev-DeliveryQueue.*\.fifo$/), fifo: true, deduplicationScope: 'messageGroup', redrive: { deadLetterQueueId: dlq.logicalId } });
+    expect(dlq.fifo).toBe(true);
+    expect(app.queueMappings).toEqual([
+      expect.objectContaining({ queueId: queue.logicalId, functionId: expect.stringMatching(/^Deliver/), batchSize: 10, reportBatchItemFailures: true, maxConcurrency: expect.any(Number) }),
+    ]);
+  });
+});
+
+describe('loadApp on the fan-out tree', () => {
+  /** The CloudFormation the CDK stack writes for the delivery queue, its DLQ and its mapping, next to a stream mapping. */
+  const resources = {
+    Api: { Type: 'AWS::ApiGatewayV2::Api', Properties: { Name: 'Api', ProtocolType: 'WEBSOCKET', RouteSelectionExpression: '$request.body.action' } },
+    Stage: { Type: 'AWS::ApiGatewayV2::Stage', Properties: { ApiId: { Ref: 'Api' }, StageName: 'dev' } },
+    Statuses: {
+      Type: 'AWS::DynamoDB::Table',
+      Properties: { KeySchema: [], AttributeDefinitions: [], StreamSpecification: { StreamViewType: 'NEW_IMAGE' } },
+    },
+    FanOut: { Type: 'AWS::Lambda::Function', Properties: { Environment: { Variables: { DELIVERY_QUEUE_URL: { Ref: 'DeliveryQueue' } } } }, Metadata: { 'aws:asset:path': 'asset.fanout' } },
+    Deliver: { Type: 'AWS::Lambda::Function', Properties: { Timeout: 60 }, Metadata: { 'aws:asset:path': 'asset.deliver' } },
+    DeliveryDlq: { Type: 'AWS::SQS::Queue', Properties: { FifoQueue: true, MessageRetentionPeriod: 1209600 } },
+    DeliveryQueue: {
+      Type: 'AWS::SQS::Queue',
+      Properties: {
+        FifoQueue: true,
+        ContentBasedDeduplication: false,
+        DeduplicationScope: 'messageGroup',
+        FifoThroughputLimit: 'perMessageGroupId',
+        VisibilityTimeout: 360,
+        RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': ['DeliveryDlq', 'Arn'] }, maxReceiveCount: 5 },
+      },
+    },
+    DeliverMapping: {
+      Type: 'AWS::Lambda::EventSourceMapping',
+      Properties: {
+        EventSourceArn: { 'Fn::GetAtt': ['DeliveryQueue', 'Arn'] },
+        FunctionName: { Ref: 'Deliver' },
+        BatchSize: 10,
+        ScalingConfig: { MaximumConcurrency: 10 },
+        FunctionResponseTypes: ['ReportBatchItemFailures'],
+      },
+    },
+    FanOutMapping: {
+      Type: 'AWS::Lambda::EventSourceMapping',
+      Properties: { EventSourceArn: { 'Fn::GetAtt': ['Statuses', 'StreamArn'] }, FunctionName: { Ref: 'FanOut' }, StartingPosition: 'LATEST' },
+    },
+  };
+  let tree: AppModel;
+  const treeDir = mkdtempSync(path.join(tmpdir(), 'updraft-tree-'));
+  afterAll(() => rmSync(treeDir, { recursive: true, force: true }));
+
+  beforeAll(() => {
+    writeFileSync(path.join(treeDir, 'manifest.json'), JSON.stringify({ artifacts: { 'Updraft-dev': { type: 'aws:cloudformation:stack', properties: { templateFile: 't.json' } } } }));
+    writeFileSync(path.join(treeDir, 't.json'), JSON.stringify({ Resources: resources }));
+    tree = loadApp(treeDir);
+  });
+
+  it('reads FIFO queues with their visibility timeout, deduplication and redrive policy', () => {
+    expect(tree.queues.get('DeliveryQueue')).toEqual({
+      logicalId: 'DeliveryQueue',
+      name: 'Updraft-dev-DeliveryQueue.fifo',
+      fifo: true,
+      contentBasedDeduplication: false,
+      deduplicationScope: 'messageGroup',
+      visibilityTimeoutMs: 360_000,
+      delayMs: 0,
+      maxMessageBytes: 262_144,
+      redrive: { deadLetterQueueId: 'DeliveryDlq', maxReceiveCount: 5 },
+    });
+    expect(tree.queues.get('DeliveryDlq')).toMatchObject({ fifo: true, deduplicationScope: 'queue', visibilityTimeoutMs: 30_000 });
+  });
+
+  it('tells a queue mapping from a stream mapping', () => {
+    expect(tree.queueMappings).toEqual([
+      {
+        logicalId: 'DeliverMapping',
+        queueId: 'DeliveryQueue',
+        functionId: 'Deliver',
+        batchSize: 10,
+        batchingWindowMs: 0,
+        maxConcurrency: 10,
+        reportBatchItemFailures: true,
+        filterPatterns: [],
+        enabled: true,
+      },
+    ]);
+    expect(tree.streamMappings).toEqual([expect.objectContaining({ logicalId: 'FanOutMapping', tableId: 'Statuses', functionId: 'FanOut' })]);
   });
 });
 

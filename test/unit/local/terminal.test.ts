@@ -26,7 +26,8 @@ describe('Terminal', () => {
     const terminal = new Terminal({ verbose, write: (line) => lines.push(line), now: () => new Date(2026, 10, 27, 12, 1, 2) });
     for (const line of [emf, info, error]) terminal.functionOutput('Post0F9B6667', line);
     terminal.request({ user: 'alice', routeKey: 'post', outcome: 'posted', durationMs: 14, failed: false });
-    terminal.batch('FanOut4A9AB6BC', 3, 'ok', 9);
+    terminal.batch({ source: 'stream', functionId: 'FanOut4A9AB6BC', size: 3, failed: 0, durationMs: 9 });
+    terminal.batch({ source: 'queue', functionId: 'Deliver6E3B1A0C', size: 10, failed: 2, durationMs: 40 });
     return lines;
   };
 
@@ -35,6 +36,7 @@ describe('Terminal', () => {
       `[Post0F9B6667] ${error}`,
       expect.stringMatching(/^12:01:02 +alice +post +posted +14 ms$/),
       expect.stringMatching(/^12:01:02 +stream +FanOut4A9AB6BC +3 records +9 ms$/),
+      expect.stringMatching(/^12:01:02 +queue +Deliver6E3B1A0C +10 messages \(2 failed\) +40 ms$/),
     ]);
   });
 
