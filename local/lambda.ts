@@ -70,13 +70,18 @@ export class LocalFunction {
     return this.model.name;
   }
 
+  /** Called whenever an invocation of this function has ended, however it ended. */
+  onInvoked: () => void = () => undefined;
+
   /** Runs the handler on `event`; what it returns is the function's to define, so the caller parses it. */
   invoke(event: unknown): Promise<unknown> {
     if (this.stopped) return Promise.reject(new FunctionError('Shutdown', 'the local stack is stopping'));
-    return new Promise((resolve, reject) => {
+    const ran = new Promise((resolve, reject) => {
       this.waiting.push({ id: randomUUID(), event, resolve, reject });
       this.dispatch();
     });
+    void ran.then(this.onInvoked, this.onInvoked);
+    return ran;
   }
 
   async stop(): Promise<void> {

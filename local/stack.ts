@@ -264,6 +264,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
     });
 
     const deletions = new ServiceDeletions();
+    const streamMappings: StreamMapping[] = [];
     const streamsClient = new DynamoDBStreamsClient({ endpoint: dynamo.endpoint, region, credentials: LOCAL_CREDENTIALS });
     for (const model of app.streamMappings) {
       const streamArn = streamArns.get(model.tableId);
@@ -290,8 +291,11 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
         ...onEvent,
       });
       mapping.start();
+      streamMappings.push(mapping);
       cleanups.push(() => mapping.stop());
     }
+    // A function that has just run may have written to a table with a stream: poll it now.
+    for (const fn of functions.values()) fn.onInvoked = () => streamMappings.forEach((mapping) => mapping.poke());
     cleanups.push(() => {
       streamsClient.destroy();
       return Promise.resolve();

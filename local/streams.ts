@@ -65,8 +65,20 @@ export class StreamMapping {
   }
   private loop?: Promise<void>;
   private wake?: () => void;
+  /** Something may have been written since the last poll began: the next idle pause is skipped. */
+  private poked = false;
 
   constructor(private readonly options: StreamMappingOptions) {}
+
+  /**
+   * A hint that the table may have new records (a function has just run): an idle shard is polled
+   * now rather than at the end of its interval. Lambda's pollers cannot know this; the local stack
+   * can, and a post reaches its subscribers one poll interval sooner for it.
+   */
+  poke(): void {
+    this.poked = true;
+    this.wake?.();
+  }
 
   start(): void {
     this.loop = this.run();
@@ -89,11 +101,12 @@ export class StreamMapping {
           lastDescribe = Date.now();
         }
         let received = 0;
+        this.poked = false;
         for (const [shardId, shard] of this.shards) {
           if (shard.closed || this.isStopped()) continue;
           received += await this.pollShard(shardId, shard);
         }
-        if (received === 0) await this.pause(this.options.pollIntervalMs);
+        if (received === 0) await this.idle(this.options.pollIntervalMs);
       } catch (error) {
         this.options.log(`stream ${this.options.model.logicalId}: ${error instanceof Error ? error.message : String(error)}`);
         await this.pause(1000);
@@ -109,6 +122,15 @@ export class StreamMapping {
         resolve();
       };
     });
+  }
+
+  /** Waits for the poll interval, or less when poked since the last poll began. */
+  private idle(ms: number): Promise<void> {
+    if (this.poked) {
+      this.poked = false;
+      return Promise.resolve();
+    }
+    return this.pause(ms);
   }
 
   /**

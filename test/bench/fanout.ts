@@ -3,25 +3,33 @@
  * it, and the time from sending each `post` to the last subscriber receiving it.
  * Prints figures (and JSON with --json); asserts nothing.
  *
- *   npm run bench:fanout -- --subscribers 5000 --posts 3 [--json]
+ *   npm run bench:fanout -- --subscribers 5000 --posts 3 [--json] [--profile]
+ *
+ * --profile runs the stack under `node --cpu-prof` and prints, for the posts
+ * (after the warm-up), the CPU each thread of the stack spent and where, and
+ * this process's own CPU (its WebSocket clients).
  *
  * The stack is `npm start` on ports of its own (as the tests run it). The
  * subscribers are plain WebSocket clients in this process, each a user of its
  * own, subscribed to `user:<author>`.
  */
-import { cpus, totalmem } from 'node:os';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import pLimit from 'p-limit';
 import WebSocket from 'ws';
 import { synthIfStale } from '../../local/synth';
+import { loadApp } from '../../local/template';
 import { LocalStack, TEST_ASSEMBLY } from '../support/local-stack';
+import { monotonicMicros, profileWindow } from './profile';
 
 const { values: args } = parseArgs({
   options: {
     subscribers: { type: 'string', default: '1000' },
     posts: { type: 'string', default: '3' },
     json: { type: 'boolean', default: false },
+    profile: { type: 'boolean', default: false },
   },
 });
 const SUBSCRIBERS = Number(args.subscribers);
@@ -64,8 +72,11 @@ const median = (values: readonly number[]) => percentile([...values].sort((a, b)
 
 async function main(): Promise<void> {
   synthIfStale(path.resolve(__dirname, '..', '..'), TEST_ASSEMBLY, (line) => console.error(line));
-  const stack = await LocalStack.start();
+  const profileDir = args.profile ? mkdtempSync(path.join(tmpdir(), 'updraft-bench-profile-')) : undefined;
+  const stack = await LocalStack.start(profileDir ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] } : {});
   const subscribers: Subscriber[] = [];
+  const window = { startUs: 0, endUs: 0, clientCpuMs: 0 };
+  let clientCpu = process.cpuUsage();
   try {
     let arrived = 0;
     let waiting: { target: number; resolve: () => void } | undefined;
@@ -85,6 +96,10 @@ async function main(): Promise<void> {
       const text = `fan-out ${k}`;
       const target = arrived + SUBSCRIBERS;
       const everyone = new Promise<void>((resolve) => (waiting = { target, resolve }));
+      if (k === 0) {
+        window.startUs = monotonicMicros();
+        clientCpu = process.cpuUsage();
+      }
       const sent = performance.now();
       const reply = await author.request({ action: 'post', text });
       if (reply.type !== 'posted') throw new Error(`post refused: ${JSON.stringify(reply)}`);
@@ -95,6 +110,9 @@ async function main(): Promise<void> {
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
 
+    window.endUs = monotonicMicros();
+    const { user, system } = process.cpuUsage(clientCpu);
+    window.clientCpuMs = (user + system) / 1000;
     const cpu = cpus();
     const machine = `${cpu.length} × ${cpu[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`;
     const summary = {
@@ -119,6 +137,26 @@ async function main(): Promise<void> {
   } finally {
     for (const s of subscribers) s.socket.terminate();
     await stack.stop();
+  }
+  if (profileDir) {
+    printProfile(profileDir, window);
+    rmSync(profileDir, { recursive: true, force: true });
+  }
+}
+
+/** The stack's threads, busiest first, named by the function whose bundle they run (the main thread: gateway, streams, queues). */
+function printProfile(dir: string, window: { startUs: number; endUs: number; clientCpuMs: number }): void {
+  const bundles = new Map([...loadApp(TEST_ASSEMBLY).functions.values()].map((fn) => [`bundle ${path.basename(fn.bundleDir).slice(0, 14)}`, fn.logicalId]));
+  const name = (place: string) => bundles.get(place) ?? place;
+  const deliveries = SUBSCRIBERS * POSTS;
+  console.log(`CPU during the ${POSTS} posts (${((window.endUs - window.startUs) / 1000).toFixed(0)} ms, ${deliveries} deliveries):`);
+  console.log(`  bench client (${SUBSCRIBERS} WebSocket clients): ${window.clientCpuMs.toFixed(0)} ms, ${((window.clientCpuMs * 1000) / deliveries).toFixed(0)} µs per delivery`);
+  for (const thread of profileWindow(dir, window.startUs, window.endUs)) {
+    const main = /\.\d+\.0\.\d+\.cpuprofile$/.test(thread.file);
+    const fn = thread.top.map(([place]) => bundles.get(place)).find((id) => id !== undefined);
+    const label = main ? 'stack main thread' : `function ${fn ?? '(unknown)'}`;
+    const where = thread.top.map(([place, ms]) => `${name(place)} ${ms.toFixed(0)}`).join(', ');
+    console.log(`  ${label}: ${thread.busyMs.toFixed(0)} ms, ${((thread.busyMs * 1000) / deliveries).toFixed(0)} µs per delivery (${where})`);
   }
 }
 

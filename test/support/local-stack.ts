@@ -27,6 +27,8 @@ export interface StackOptions {
   readonly ports?: { http: number; dynamodb: number };
   /** `--verbose`: everything the functions print (their JSON logs and EMF metric lines) is in `output`. */
   readonly verbose?: boolean;
+  /** Options for the stack's Node process, e.g. `--cpu-prof` (which NODE_OPTIONS may not carry). */
+  readonly nodeArgs?: readonly string[];
 }
 
 /**
@@ -58,7 +60,7 @@ export class LocalStack {
   static async start(options: StackOptions = {}): Promise<LocalStack> {
     const ports = options.ports ?? { http: await freePort(), dynamodb: await freePort() };
     // One process, as `npm start` runs it: signals reach the stack itself, which must stop what it started.
-    const args = ['--import', 'tsx', path.join(ROOT, 'local', 'main.ts'), '--no-synth'];
+    const args = [...(options.nodeArgs ?? []), '--import', 'tsx', path.join(ROOT, 'local', 'main.ts'), '--no-synth'];
     if (!options.dataDir) args.push('--in-memory');
     if (options.verbose) args.push('--verbose');
     const stateDir = options.dataDir ?? mkdtempSync(path.join(tmpdir(), 'updraft-stack-'));

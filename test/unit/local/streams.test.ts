@@ -186,3 +186,49 @@ describe('stream event source mapping', () => {
     expect(result.failed).toEqual([]);
   });
 });
+
+describe('a poke', () => {
+  it('polls an idle shard at once instead of at the end of its interval', async () => {
+    serve([]);
+    const received: DynamoDBRecord[][] = [];
+    let delivered: () => void = () => undefined;
+    const arrived = new Promise<void>((resolve) => (delivered = resolve));
+    const fn = {
+      model: { logicalId: 'Fn' },
+      name: 'Fn',
+      invoke: (event: { Records: DynamoDBRecord[] }) => {
+        received.push(event.Records);
+        delivered();
+        return Promise.resolve({ batchItemFailures: [] });
+      },
+    } as unknown as LocalFunction;
+    const subject = new StreamMapping({
+      model: model(),
+      streamArn: STREAM,
+      tableName: 'T',
+      fn,
+      client: new DynamoDBStreamsClient({ region: 'us-east-1' }),
+      region: 'us-east-1',
+      // Without a poke, the second poll would come a minute later.
+      pollIntervalMs: 60_000,
+      serviceDeletions: new ServiceDeletions(),
+      onFailure: () => undefined,
+      log: () => undefined,
+    });
+    subject.start();
+    try {
+      // The first poll found nothing: the mapping is idle now.
+      while (streams.commandCalls(GetRecordsCommand).length === 0) await new Promise((resolve) => setImmediate(resolve));
+      streams.on(GetRecordsCommand, { ShardIterator: 'next' }).resolvesOnce({ Records: [streamRecord(7)], NextShardIterator: 'next' }).resolves({ Records: [], NextShardIterator: 'next' });
+
+      const started = Date.now();
+      subject.poke();
+      await arrived;
+
+      expect(received.map((records) => records.map((r) => r.dynamodb?.Keys?.['id']?.S))).toEqual([['7']]);
+      expect(Date.now() - started).toBeLessThan(5_000);
+    } finally {
+      await subject.stop();
+    }
+  });
+});
