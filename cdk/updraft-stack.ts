@@ -11,7 +11,7 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { DeduplicationScope, FifoThroughputLimit, Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { NagSuppressions } from 'cdk-nag';
 import type { Construct } from 'constructs';
-import { DEFAULT_FANOUT_CONCURRENCY, EnvVar } from '../shared/config';
+import { DEFAULT_FANOUT_CONCURRENCY, EnvVar, FanOutDefaults } from '../shared/config';
 import { Connections, Statuses, TableLayouts, type KeyAttribute, type TableLayout } from '../shared/schema';
 import { Identity, type IdentityProps } from './constructs/identity';
 import { Monitoring } from './constructs/monitoring';
@@ -239,6 +239,13 @@ export class UpdraftStack extends Stack {
     // The fan-out tree (shared/fanout): the stream consumer delivers small channels itself
     // and cuts large ones into segments on this queue; the Deliver workers take them from it.
     const deliverTimeout = Duration.seconds(60);
+    const deliveryVisibility = Duration.seconds(6 * deliverTimeout.toSeconds());
+    const deliveryReceives = 5;
+    // Order per subscriber needs a channel to stay on the queue for as long as a segment of it can
+    // wait there, every receive of it included (shared/config.ts FanOutDefaults.queuedForMs).
+    if (FanOutDefaults.queuedForMs / 2 <= deliveryReceives * deliveryVisibility.toMilliseconds()) {
+      throw new Error(`FanOutDefaults.queuedForMs must be over twice ${deliveryReceives} receives of ${deliveryVisibility.toHumanString()}`);
+    }
     const deliveryDlq = new Queue(this, 'DeliveryDlq', {
       // A FIFO queue's dead-letter queue must be FIFO too.
       fifo: true,
@@ -262,12 +269,12 @@ export class UpdraftStack extends Stack {
       enforceSSL: true,
       // AWS's advice for a Lambda event source: at least six times the function's timeout, so
       // that a batch whose invocation was throttled is retried before it becomes visible again.
-      visibilityTimeout: Duration.seconds(6 * deliverTimeout.toSeconds()),
+      visibilityTimeout: deliveryVisibility,
       // Far longer than a segment should ever wait (the DeliveryQueueAge alarm says when one
       // does): SQS deletes expired messages without passing them to the DLQ, so a backlog is
       // alarmed on, never dropped in silence.
       retentionPeriod: Duration.days(1),
-      deadLetterQueue: { queue: deliveryDlq, maxReceiveCount: 5 },
+      deadLetterQueue: { queue: deliveryDlq, maxReceiveCount: deliveryReceives },
       removalPolicy: RemovalPolicy.DESTROY,
     });
 

@@ -1,8 +1,6 @@
-import { defaultProvider } from '@aws-sdk/credential-provider-node';
-import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { documentClient } from '../shared/clients';
+import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { deliveryClient, documentClient } from '../shared/clients';
 import { config } from '../shared/config';
-import { DeliveryClient } from '../shared/fanout/delivery-client';
 import { Pacer } from '../shared/fanout/pacer';
 import { deliverSegments } from '../shared/fanout/worker';
 import { logger } from '../shared/logger';
@@ -21,17 +19,14 @@ let throttled = 0;
 const deps = {
   connections,
   subscriptions: new SubscriptionStore(db, config.connectionsTable(), connections),
-  delivery: new DeliveryClient({
-    endpoint: config.connectionsEndpoint(),
-    region: config.region(),
-    credentials: defaultProvider(),
-    maxSockets: concurrency,
-    onThrottled: () => {
+  // Every attempt is paced, retries included; every 429 is counted and slows this worker down.
+  delivery: deliveryClient(concurrency, {
+    take: () => pacer.take(),
+    throttled: () => {
       throttled++;
       pacer.throttled();
     },
   }),
-  pacer,
   concurrency,
   logger,
 };
@@ -40,10 +35,10 @@ const deps = {
  * A delivery worker: the leaves of the fan-out tree. Delivers the segments of large
  * channels that the stream consumer queued, and reports the messages to receive again.
  */
-export const handler = async (event: SQSEvent): Promise<SQSBatchResponse> => {
+export const handler = async (event: SQSEvent, context: Pick<Context, 'getRemainingTimeInMillis'>): Promise<SQSBatchResponse> => {
   throttled = 0;
   const records = event.Records.map((record) => ({ messageId: record.messageId, groupId: record.attributes.MessageGroupId ?? '', body: record.body }));
-  const { batchItemFailures, latencies, ...counts } = await deliverSegments(records, deps);
+  const { batchItemFailures, latencies, ...counts } = await deliverSegments(records, { ...deps, remainingMs: () => context.getRemainingTimeInMillis() });
   logger.info('delivery batch', { messages: event.Records.length, ...counts, throttled, rate: Math.round(pacer.currentRate), maxLatencyMs: Math.max(0, ...latencies) });
   metrics.addMetric(MetricName.deliveries, MetricUnit.Count, counts.delivered);
   metrics.addMetric(MetricName.gone, MetricUnit.Count, counts.gone);

@@ -1,8 +1,6 @@
-import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
-import { documentClient, sqsClient } from '../shared/clients';
+import { deliveryClient, documentClient, sqsClient } from '../shared/clients';
 import { config, FanOutDefaults } from '../shared/config';
-import { DeliveryClient } from '../shared/fanout/delivery-client';
 import { fanOut } from '../shared/fanout/engine';
 import { SqsSegmentQueue } from '../shared/fanout/segment-queue';
 import { logger } from '../shared/logger';
@@ -18,15 +16,9 @@ const connections = new ConnectionStore(db, config.connectionsTable());
 const deps = {
   connections,
   subscriptions: new SubscriptionStore(db, config.connectionsTable(), connections),
-  // Posts go through the lean client, not the SDK's: they are the one call made per delivery.
-  // The SDK's default chain is memoized: it reads the role's credentials from the environment
-  // once, and again only as they near expiry.
-  delivery: new DeliveryClient({
-    endpoint: config.connectionsEndpoint(),
-    region: config.region(),
-    credentials: defaultProvider(),
-    maxSockets: concurrency,
-  }),
+  // Posts go through the lean client, not the SDK's: they are the one call made per delivery. Not
+  // paced: direct deliveries are small channels' (at most directBudget per invocation), outside deliveryRps.
+  delivery: deliveryClient(concurrency),
   queue: new SqsSegmentQueue(sqsClient(), config.deliveryQueueUrl()),
   plan: {
     directPerShard: Math.ceil(config.fanOutDirectMax() / Connections.rows.subscription.shards),
@@ -34,6 +26,7 @@ const deps = {
     segmentSize: FanOutDefaults.segmentSize,
     maxSegments: FanOutDefaults.maxSegments,
     queuedFor: FanOutDefaults.queuedForMs,
+    directBudget: FanOutDefaults.directBudget,
   },
   concurrency,
   logger,

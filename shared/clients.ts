@@ -4,7 +4,11 @@ import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagem
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { config } from './config';
+import { DeliveryClient } from './fanout/delivery-client';
+import type { Pacer } from './fanout/pacer';
 
 /**
  * SDK clients, built once per container by the handler modules. Endpoints come
@@ -14,6 +18,21 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 export function documentClient(): DynamoDBDocumentClient {
   return DynamoDBDocumentClient.from(new DynamoDBClient({ requestHandler: keepAliveHandler(50) }), {
     marshallOptions: { removeUndefinedValues: true },
+  });
+}
+
+/**
+ * Fan-out's client for the one call it makes per delivery (see fanout/delivery-client.ts), for this
+ * function's stage and region. The SDK's default chain is memoized: it reads the role's credentials
+ * from the environment once, and again only as they near expiry.
+ */
+export function deliveryClient(maxSockets: number, pacer?: Pick<Pacer, 'take' | 'throttled'>): DeliveryClient {
+  return new DeliveryClient({
+    endpoint: config.connectionsEndpoint(),
+    region: config.region(),
+    credentials: defaultProvider(),
+    maxSockets,
+    ...(pacer ? { pacer } : {}),
   });
 }
 

@@ -63,10 +63,16 @@ export const FanOutDefaults = {
   groups: 32,
   /** Subscribers per queued segment, about. */
   segmentSize: 1_000,
+  /** Posts one stream consumer invocation makes itself, at most (about 16 s at 32 in flight and 25 ms each); past it, channels are queued. */
+  directBudget: 20_000,
   /** Segments per status at most (they grow beyond 1,000,000 subscribers): 100 SendMessageBatch calls. */
   maxSegments: 1_000,
-  /** A channel stays on the queue this long after its last queued status: longer than a segment waits (the queue-age alarm says when not). */
-  queuedForMs: 15 * 60 * 1000,
+  /**
+   * A channel stays on the queue for at least half this long after its last queued status (the mark
+   * is renewed at half-life): longer than a segment can wait, 5 receives of the delivery queue's 6-minute
+   * visibility timeout (30 minutes), with room for a backlog (the queue-age alarm rings long before).
+   */
+  queuedForMs: 90 * 60 * 1000,
   /** The stage's delivery budget: 80% of API Gateway's default account throttle, the rest left to every other call. */
   deliveryRps: 8_000,
   /** Delivery workers at once; each paces itself at deliveryRps / deliveryWorkers. */

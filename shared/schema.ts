@@ -75,6 +75,7 @@ export const Connections = {
      * `chan#<channel>#<shard> / <hash>#<connectionId>`: a channel's subscriptions, written across
      * `shards` partitions by a hash of the connection id (write sharding); the sort key starts with
      * that hash as 8 hex digits, so fan-out reads any range of the hash space as one key range.
+     * `shards` is fixed for the table's life: rows written under another count would not be read.
      */
     subscription: { prefix: 'chan#', shards: 4 },
     /**

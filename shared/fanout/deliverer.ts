@@ -1,7 +1,6 @@
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { ConnectionStore } from '../store/connections';
 import type { DeliveryClient, DeliveryOutcome, Payload } from './delivery-client';
-import type { Pacer } from './pacer';
 
 /** What fan-out logs through; Powertools' Logger is one. */
 export interface FanOutLogger {
@@ -18,8 +17,6 @@ export interface DelivererDeps {
   readonly delivery: Pick<DeliveryClient, 'post'>;
   /** Posts in flight at once, across everything this deliverer sends. */
   readonly concurrency: number;
-  /** Paces posts within a share of the stage's delivery budget; absent, they go as fast as `concurrency` lets them. */
-  readonly pacer?: Pick<Pacer, 'take'>;
   readonly logger: FanOutLogger;
   readonly now?: () => number;
 }
@@ -33,7 +30,7 @@ export interface Delivery {
 
 /**
  * Posts frames to connections, for the stream consumer and the delivery workers alike:
- * bounded concurrency, optional pacing, counts, and the removal of connections that
+ * bounded concurrency (pacing is the delivery client's), counts, and the removal of connections that
  * API Gateway says are gone (once each, and never posted to again in this invocation).
  */
 export class Deliverer {
@@ -62,7 +59,6 @@ export class Deliverer {
 
   private async post(connectionId: string, delivery: Delivery): Promise<void> {
     if (this.cleanups.has(connectionId)) return;
-    await this.deps.pacer?.take();
     let outcome: DeliveryOutcome;
     try {
       outcome = await this.deps.delivery.post(connectionId, delivery.data);

@@ -2,6 +2,7 @@ import { createHash, createHmac } from 'node:crypto';
 import { escapeUri } from '@smithy/core/protocols';
 import type { AwsCredentialIdentity, Provider } from '@smithy/types';
 import { Pool } from 'undici';
+import type { Pacer } from './pacer';
 
 /**
  * The one call fan-out makes per delivery, `POST @connections/{id}`, without the SDK's
@@ -25,8 +26,11 @@ export interface DeliveryClientOptions {
   readonly backoff?: { readonly baseMs: number; readonly capMs: number };
   /** A request with no answer after this long fails (and is retried). @default 10000 */
   readonly requestTimeoutMs?: number;
-  /** Called on every 429 answer, retried or not: where a pacer learns that the account is throttling. */
-  readonly onThrottled?: () => void;
+  /**
+   * Paces every attempt, retries included (a retry is a request the account's throttle counts), and
+   * hears of every 429. Absent, requests go as fast as the callers send them.
+   */
+  readonly pacer?: Pick<Pacer, 'take' | 'throttled'>;
   /** For tests: the source of jitter and of waiting. */
   readonly random?: () => number;
   readonly sleep?: (ms: number) => Promise<void>;
@@ -103,7 +107,7 @@ export class DeliveryClient {
   private readonly timeoutMs: number;
   private readonly random: () => number;
   private readonly sleep: (ms: number) => Promise<void>;
-  private readonly onThrottled: () => void;
+  private readonly pacer: Pick<Pacer, 'take' | 'throttled'> | undefined;
   private clock: Clock | undefined;
 
   constructor(options: DeliveryClientOptions) {
@@ -119,7 +123,7 @@ export class DeliveryClient {
     this.backoff = options.backoff ?? { baseMs: 50, capMs: 2_000 };
     this.random = options.random ?? Math.random;
     this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
-    this.onThrottled = options.onThrottled ?? (() => undefined);
+    this.pacer = options.pacer;
   }
 
   /** Sends the payload to one connection; rejects with DeliveryError once it gives up. */
@@ -130,11 +134,12 @@ export class DeliveryClient {
     let attempt = 1;
     for (; attempt <= this.maxAttempts; attempt++) {
       if (attempt > 1) await this.sleep(this.random() * Math.min(this.backoff.capMs, this.backoff.baseMs * 2 ** (attempt - 2)));
+      await this.pacer?.take();
       try {
         const status = await this.request(path, data);
         if (status >= 200 && status < 300) return 'delivered';
         if (status === 410) return 'gone';
-        if (status === 429) this.onThrottled();
+        if (status === 429) this.pacer?.throttled();
         last = { status, reason: `HTTP ${status}` };
         if (!retryable(status)) break;
       } catch (error) {

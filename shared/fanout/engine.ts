@@ -23,6 +23,11 @@ export interface FanOutPlanOptions extends PlanOptions {
   readonly directPerShard: number;
   /** How long a channel stays on the queue after a status went through it, in ms: longer than a queued segment may wait. */
   readonly queuedFor: number;
+  /**
+   * Posts one invocation makes directly, across its records, at most: past it, small channels are
+   * queued too, so that a batch of many medium channels cannot outlast the function's timeout.
+   */
+  readonly directBudget: number;
 }
 
 export interface FanOutResult {
@@ -48,9 +53,9 @@ export interface FanOutResult {
  * The stream consumer, and the root of the fan-out tree. For each new row of the
  * Statuses table it reads the first page of each of the channel's write shards and
  * plans (see planner.ts): a small channel it delivers itself, at once; a large one it
- * cuts into segments for the delivery workers (worker.ts). Either way its time on a
- * record is bounded: a few Queries, then at most `maxSegments` queued messages or a
- * small channel's posts.
+ * cuts into segments for the delivery workers (worker.ts). Either way its time is
+ * bounded: per record, a few Queries, then at most `maxSegments` queued messages or a
+ * small channel's posts; per invocation, at most `directBudget` posts.
  */
 export async function fanOut(records: readonly DynamoDBRecord[], deps: FanOutDeps): Promise<FanOutResult> {
   const deliverer = new Deliverer(deps);
@@ -58,6 +63,7 @@ export async function fanOut(records: readonly DynamoDBRecord[], deps: FanOutDep
   const batchItemFailures: DynamoDBBatchItemFailure[] = [];
   const latencies: number[] = [];
   const counts = { malformed: 0, queued: 0, segments: 0 };
+  let directLeft = deps.plan.directBudget;
 
   const processRecord = async (image: NonNullable<NonNullable<DynamoDBRecord['dynamodb']>['NewImage']>) => {
     let frame: ServerFrame | undefined;
@@ -79,9 +85,11 @@ export async function fanOut(records: readonly DynamoDBRecord[], deps: FanOutDep
     }
     const createdAt = frame.type === 'status' ? frame.status.createdAt : undefined;
     const pages = await deps.subscriptions.firstPages(channel, deps.plan.directPerShard);
-    const plan = planFanOut(pages, now(), deps.plan);
+    const fits = pages.shards.reduce((sum, page) => sum + page.connectionIds.length, 0) <= directLeft;
+    const plan = planFanOut(pages, now(), deps.plan, fits);
 
     if (plan.kind === 'direct') {
+      directLeft -= plan.connectionIds.length;
       const delivery: Delivery = { statusId, data: payload(frame) };
       await deliverer.to(plan.connectionIds, delivery);
       if (createdAt !== undefined && delivery.deliveredAt !== undefined) latencies.push(delivery.deliveredAt - Date.parse(createdAt));

@@ -9,7 +9,7 @@
 export interface PacerOptions {
   /** Deliveries per second this worker may make at most: its share of the stage's budget. */
   readonly ratePerSecond: number;
-  /** The least rate a run of 429s can push it to. @default 1% of the share */
+  /** The least rate a run of 429s can push it to. @default 5% of the share */
   readonly floorPerSecond?: number;
   /** Deliveries it may make at once after being idle, in seconds of its rate. @default 0.05 */
   readonly burstSeconds?: number;
@@ -36,7 +36,7 @@ export class Pacer {
     if (!(options.ratePerSecond > 0) || !Number.isFinite(options.ratePerSecond)) throw new RangeError(`a pacer's rate must be a positive number, not ${options.ratePerSecond}`);
     this.ceiling = options.ratePerSecond;
     this.rate = options.ratePerSecond;
-    this.floor = options.floorPerSecond ?? options.ratePerSecond / 100;
+    this.floor = options.floorPerSecond ?? options.ratePerSecond / 20;
     this.burstSeconds = options.burstSeconds ?? 0.05;
     this.now = options.now ?? performance.now.bind(performance);
     this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));

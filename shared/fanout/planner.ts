@@ -20,7 +20,7 @@ export interface PlanOptions {
   readonly groups: number;
   /** Subscribers per queued segment, about. */
   readonly segmentSize: number;
-  /** At most this many segments per status (bigger segments beyond): bounds the stream consumer's time on one record. */
+  /** At most this many segments per status (bigger segments beyond): bounds the stream consumer's time on one record. At least `groups`. */
   readonly maxSegments: number;
 }
 
@@ -33,7 +33,8 @@ export type Plan =
   | { readonly kind: 'direct'; readonly connectionIds: readonly string[] }
   | { readonly kind: 'queue'; readonly segments: readonly Segment[]; readonly estimatedSubscribers: number };
 
-export function planFanOut(pages: FirstPages, now: number, options: PlanOptions): Plan {
+/** `direct`: whether the stream consumer may still deliver this status itself (its invocation's budget of direct posts is not spent). */
+export function planFanOut(pages: FirstPages, now: number, options: PlanOptions, direct = true): Plan {
   const shards = pages.shards.length;
   assertPowerOfTwo('groups', options.groups);
   assertPowerOfTwo('write shards', shards);
@@ -41,20 +42,33 @@ export function planFanOut(pages: FirstPages, now: number, options: PlanOptions)
   if (options.maxSegments < options.groups) throw new RangeError(`maxSegments (${options.maxSegments}) must be at least groups (${options.groups})`);
 
   const queued = pages.queuedUntil !== undefined && pages.queuedUntil > now;
-  if (!queued && pages.shards.every((page) => page.complete)) return { kind: 'direct', connectionIds: pages.shards.flatMap((page) => page.connectionIds) };
+  const everyone = pages.shards.every((page) => page.complete);
+  if (direct && !queued && everyone) return { kind: 'direct', connectionIds: pages.shards.flatMap((page) => page.connectionIds) };
 
   const counts = Array.from({ length: options.groups }, (_, group) => subscribersIn(part(WHOLE, options.groups, group), pages.shards));
-  const wanted = counts.map((count) => Math.ceil(count / options.segmentSize));
+  const pieces = shareSegments(
+    counts.map((count) => Math.ceil(count / options.segmentSize)),
+    options.maxSegments,
+  );
+  const byGroup = pieces.map((n, group) => Array.from({ length: n }, (_, i): Segment => ({ group, range: part(part(WHOLE, options.groups, group), n, i) })));
+  // Queued round-robin across groups (each group's own segments still in order): SQS FIFO hands out
+  // the group whose oldest message is oldest, so the groups advance side by side and end together,
+  // instead of the first groups finishing while the last ones are left to a few workers.
+  const rounds = Math.max(0, ...pieces);
+  const segments = Array.from({ length: rounds }, (_, round) => byGroup.flatMap((group) => group[round] ?? []));
+  return { kind: 'queue', segments: segments.flat(), estimatedSubscribers: Math.round(counts.reduce((sum, n) => sum + n, 0)) };
+}
+
+/**
+ * Segments per group: as wanted, or, over `max` in all, one for every group with anyone in it
+ * and the rest of `max` shared in proportion to what each wanted beyond that one.
+ */
+function shareSegments(wanted: readonly number[], max: number): number[] {
   const total = wanted.reduce((sum, n) => sum + n, 0);
-  // Over the cap, every group's share of segments shrinks alike (and each keeps at least one).
-  const scale = total > options.maxSegments ? options.maxSegments / total : 1;
-  const segments: Segment[] = [];
-  wanted.forEach((n, group) => {
-    const pieces = n === 0 ? 0 : Math.max(1, Math.floor(n * scale));
-    const groupRange = part(WHOLE, options.groups, group);
-    for (let i = 0; i < pieces; i++) segments.push({ group, range: part(groupRange, pieces, i) });
-  });
-  return { kind: 'queue', segments, estimatedSubscribers: Math.round(counts.reduce((sum, n) => sum + n, 0)) };
+  if (total <= max) return [...wanted];
+  const groups = wanted.filter((n) => n > 0).length;
+  const scale = (max - groups) / (total - groups);
+  return wanted.map((n) => (n === 0 ? 0 : 1 + Math.floor((n - 1) * scale)));
 }
 
 /**

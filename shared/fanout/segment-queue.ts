@@ -1,6 +1,7 @@
 import { SendMessageBatchCommand, type SendMessageBatchRequestEntry, type SQSClient } from '@aws-sdk/client-sqs';
 import pLimit from 'p-limit';
-import type { HashRange } from './hash-space';
+import { Connections } from '../schema';
+import { HASH_SPACE, hashKey, indexOf, type HashRange } from './hash-space';
 
 /**
  * One queued piece of a large channel's fan-out: deliver `frame` to the channel's
@@ -29,10 +30,14 @@ export interface SegmentQueue {
 export const messageGroupId = (channel: string, group: number): string => `${channel}#${group}`;
 
 /**
- * With deduplication scoped to the message group, a status's segments are told apart by
- * index: a stream record retried after a partial send queues nothing twice (for 5 minutes).
+ * With deduplication scoped to the message group, a status's segments are told apart by their hash
+ * range. A stream record retried after a partial send plans again, and may cut the channel
+ * differently if it has changed since: a range sent before is not queued again (for 5 minutes), and
+ * a new cut can send some subscribers a status twice (clients drop duplicates by id), but none is
+ * ever left out.
  */
-export const deduplicationId = (segment: Pick<SegmentMessage, 'statusId' | 'index'>): string => `${segment.statusId}.${segment.index}`;
+export const deduplicationId = (segment: Pick<SegmentMessage, 'statusId' | 'range'>): string =>
+  `${segment.statusId}.${hashKey(segment.range.lo)}${hashKey(segment.range.hi - 1)}`;
 
 export const encodeSegment = (segment: SegmentMessage): string => JSON.stringify(segment);
 
@@ -43,20 +48,24 @@ export function decodeSegment(body: string): SegmentMessage {
   return value;
 }
 
+const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+const isHash = (value: unknown): value is number => Number.isInteger(value) && Number(value) >= 0 && Number(value) <= HASH_SPACE;
+
+/** Well formed, and a range the worker can read: not empty, and inside one delivery group's write shard. */
 function isSegment(value: unknown): value is SegmentMessage {
-  if (typeof value !== 'object' || value === null) return false;
-  const v = value as Record<string, unknown>;
-  const range = v['range'] as Record<string, unknown> | undefined;
+  if (!isRecord(value) || !isRecord(value['range'])) return false;
+  const { lo, hi } = value['range'];
   return (
-    typeof v['channel'] === 'string' &&
-    typeof v['statusId'] === 'string' &&
-    Number.isInteger(v['group']) &&
-    Number.isInteger(v['index']) &&
-    typeof v['frame'] === 'string' &&
-    (v['createdAt'] === undefined || typeof v['createdAt'] === 'string') &&
-    typeof range === 'object' &&
-    Number.isInteger(range['lo']) &&
-    Number.isInteger(range['hi'])
+    typeof value['channel'] === 'string' &&
+    typeof value['statusId'] === 'string' &&
+    Number.isInteger(value['group']) &&
+    Number.isInteger(value['index']) &&
+    typeof value['frame'] === 'string' &&
+    (value['createdAt'] === undefined || typeof value['createdAt'] === 'string') &&
+    isHash(lo) &&
+    isHash(hi) &&
+    lo < hi &&
+    indexOf(lo, Connections.rows.subscription.shards) === indexOf(hi - 1, Connections.rows.subscription.shards)
   );
 }
 
@@ -87,7 +96,22 @@ export class SqsSegmentQueue implements SegmentQueue {
         })),
       );
     }
-    await Promise.all(batches.map((batch) => limit(() => this.sendBatch(batch))));
+    // Once one batch has failed, no further batch is started: the record is retried as a whole, and
+    // a send still running after the handler has returned would land behind the channel's later statuses.
+    let failure: { readonly error: unknown } | undefined;
+    await Promise.all(
+      batches.map((batch) =>
+        limit(async () => {
+          if (failure) return;
+          try {
+            await this.sendBatch(batch);
+          } catch (error) {
+            failure ??= { error };
+          }
+        }),
+      ),
+    );
+    if (failure) throw failure.error;
   }
 
   private async sendBatch(entries: SendMessageBatchRequestEntry[]): Promise<void> {

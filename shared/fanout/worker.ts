@@ -16,6 +16,10 @@ export interface WorkerDeps extends DelivererDeps {
   readonly subscriptions: Pick<SubscriptionStore, 'rangePage'>;
   /** Subscribers read per Query page. @default 1000 */
   readonly pageSize?: number;
+  /** Milliseconds left in the invocation (Lambda's context.getRemainingTimeInMillis). @default unbounded */
+  readonly remainingMs?: () => number;
+  /** A segment is started only with this long left: what one may take at a throttled pace. @default 20000 */
+  readonly reserveMs?: number;
 }
 
 export interface WorkerResult {
@@ -67,9 +71,18 @@ export async function deliverSegments(records: readonly SegmentRecord[], deps: W
     if (group) group.push(record);
     else byGroup.set(record.groupId, [record]);
   }
+  const remainingMs = deps.remainingMs ?? (() => Number.POSITIVE_INFINITY);
+  const reserveMs = deps.reserveMs ?? 20_000;
   await Promise.all(
     [...byGroup.values()].map(async (group) => {
       for (const [i, record] of group.entries()) {
+        if (remainingMs() < reserveMs) {
+          // Started now, it might outlast the invocation, and a timeout returns the whole batch,
+          // delivered segments too. Left to a later receive, in order with the rest of its group.
+          deps.logger.warn('left segments for a later invocation', { messages: group.length - i, remainingMs: remainingMs() });
+          batchItemFailures.push(...group.slice(i).map((left) => ({ itemIdentifier: left.messageId })));
+          return;
+        }
         let segment: SegmentMessage;
         try {
           segment = decodeSegment(record.body);

@@ -1,5 +1,5 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { connectionHash, hashKey, indexOf } from '../fanout/hash-space';
+import { connectionHash, indexOf, subscriptionSortKey } from '../fanout/hash-space';
 import { Connections } from '../schema';
 import { numberAt, optionalStringAt, stringAt, stringSetAt, type Item } from './attributes';
 import { batchWriteAll } from './batch';
@@ -36,10 +36,8 @@ export const connectionKey = (connectionId: string): RowKey => ({ [PK]: `${conne
 export const subscriptionPartition = (channel: string, shard: number): string => `${subscription.prefix}${channel}#${shard}`;
 export function subscriptionKey(channel: string, connectionId: string): RowKey {
   const hash = connectionHash(connectionId);
-  return { [PK]: subscriptionPartition(channel, indexOf(hash, subscription.shards)), [SK]: `${hashKey(hash)}#${connectionId}` };
+  return { [PK]: subscriptionPartition(channel, indexOf(hash, subscription.shards)), [SK]: subscriptionSortKey(hash, connectionId) };
 }
-/** The connection id in a subscription row's sort key. */
-export const subscribedConnection = (sortKey: string): string => sortKey.slice(9);
 export const expiry = (connectedAtMs: number): number => Math.floor(connectedAtMs / 1000) + CONNECTION_ROW_SECONDS;
 
 /** The channel sets a connection row keeps, by attribute name. */

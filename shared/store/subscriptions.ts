@@ -1,10 +1,10 @@
 import { PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { NativeAttributeValue } from '@aws-sdk/util-dynamodb';
 import { ChannelPrefix, Connections } from '../schema';
-import { hashKey, hashOfKey, indexOf, type HashRange } from '../fanout/hash-space';
+import { connectionOfKey, hashKey, hashOfKey, indexOf, type HashRange } from '../fanout/hash-space';
 import { numberAt, stringAt } from './attributes';
 import { updateIf } from './conditional';
-import { connectionKey, deleteRows, subscribedConnection, subscriptionKey, subscriptionPartition, writeSubscriptions, type ChannelSet, type ConnectionRow, type OpenConnection } from './connection-rows';
+import { connectionKey, deleteRows, subscriptionKey, subscriptionPartition, writeSubscriptions, type ChannelSet, type ConnectionRow, type OpenConnection } from './connection-rows';
 import type { ConnectionStore } from './connections';
 
 /** A `subscribe` would take the connection past its limit; nothing of it was subscribed. */
@@ -112,7 +112,7 @@ export class SubscriptionStore {
           return false;
         });
         const keys = rows.map((item) => stringAt(item, Connections.sortKey));
-        return { shard, connectionIds: keys.map(subscribedConnection), hashes: keys.map(hashOfKey), complete: LastEvaluatedKey === undefined };
+        return { shard, connectionIds: keys.map(connectionOfKey), hashes: keys.map(hashOfKey), complete: LastEvaluatedKey === undefined };
       }),
     );
     return { shards, ...(queuedUntil === undefined ? {} : { queuedUntil }) };
@@ -135,7 +135,7 @@ export class SubscriptionStore {
       }),
     );
     return {
-      connectionIds: Items.map((item) => subscribedConnection(stringAt(item, Connections.sortKey))),
+      connectionIds: Items.map((item) => connectionOfKey(stringAt(item, Connections.sortKey))),
       ...(LastEvaluatedKey ? { next: LastEvaluatedKey } : {}),
     };
   }

@@ -1,6 +1,7 @@
 // jest's global expect types its asymmetric matchers (expect.any, …) as any; @jest/globals types them.
 import { expect } from '@jest/globals';
 import { LocalStack } from '../support/local-stack';
+import { until } from '../support/until';
 import type { Frame, TestClient } from '../support/ws-client';
 
 /**
@@ -44,8 +45,11 @@ describe('the fan-out tree', () => {
     for (let i = 0; i < POSTS; i++) posted.push(statusOf(await author.request({ action: 'post', text: `tree ${i}` })).id);
     const last = posted.at(-1);
     await Promise.all(subscribers.map((client) => client.next((f) => f.type === 'status' && statusOf(f).id === last, 20_000)));
-    // Room for a duplicate or a straggler to show: each delivery of a status is a separate post.
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // Every queued segment has been worked (the workers log each batch after its last post was
+    // answered), so a duplicate would have been sent by now: each delivery is a post of its own.
+    const queuedPosts = () => sum(logged('FanOut', 'fan-out batch'), 'queued');
+    const segmentsDone = () => sum(logged('Deliver', 'delivery batch'), 'segments');
+    await until(() => queuedPosts() === POSTS && segmentsDone() === sum(logged('FanOut', 'fan-out batch'), 'segments'), 'the workers to finish every queued segment');
 
     for (const client of subscribers) expect(client.statuses('user:tree-author').map((f) => statusOf(f).id)).toEqual(posted);
     // The tree path, not the direct one: the stream consumer queued every post and delivered none

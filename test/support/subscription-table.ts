@@ -51,7 +51,8 @@ export class SubscriptionTable {
     const last = page.at(-1);
     return {
       Items: page,
-      ...(start + limit < matching.length && last ? { LastEvaluatedKey: { pk: last['pk'], sk: last['sk'] } } : {}),
+      // As DynamoDB does: a page that stops at Limit has a LastEvaluatedKey, even when nothing follows it.
+      ...(page.length === limit && last ? { LastEvaluatedKey: { pk: last['pk'], sk: last['sk'] } } : {}),
     };
   }
 }

@@ -1,5 +1,6 @@
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
-import { connectionHash, indexOf, part, WHOLE } from '../../../shared/fanout/hash-space';
+import { BatchWriteCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { connectionHash, indexOf, part, subscriptionSortKey, WHOLE } from '../../../shared/fanout/hash-space';
+import { subscriptionPartition } from '../../../shared/store/connection-rows';
 import { ConnectionStore } from '../../../shared/store/connections';
 import { PresenceStore } from '../../../shared/store/presence';
 import { SubscriptionLimitReached, SubscriptionStore } from '../../../shared/store/subscriptions';
@@ -95,6 +96,26 @@ describe('SubscriptionStore', () => {
     const everyone = ids.map((c) => c.connectionId).sort();
     expect(await subscribersOf('user:paged', 3, 4)).toEqual(everyone);
     expect(await subscribersOf('user:paged', 1000, 64)).toEqual(everyone);
+  });
+
+  it('reads a hash range from its first hash to its last, both included, and nothing either side', async () => {
+    // Rows written with chosen hashes, as the fan-out reads them back: the sort key holds the hash.
+    const range = part(WHOLE, 8, 3);
+    const hashes = [range.lo - 1, range.lo, range.lo + 1, range.hi - 2, range.hi - 1, range.hi];
+    const channel = 'user:edges';
+    await database.db.send(
+      new BatchWriteCommand({
+        RequestItems: {
+          [tableNames.Connections]: hashes.map((hash) => ({
+            PutRequest: { Item: { pk: subscriptionPartition(channel, indexOf(hash, 4)), sk: subscriptionSortKey(hash, `at-${hash}`), expiresAt: Math.floor(Date.now() / 1000) + 600 } },
+          })),
+        },
+      }),
+    );
+
+    const page = await subscriptions.rangePage(channel, range, 100);
+
+    expect(page.connectionIds).toEqual([range.lo, range.lo + 1, range.hi - 2, range.hi - 1].map((hash) => `at-${hash}`));
   });
 
   it('reads the first page of every write shard, and whether the channel is marked as queued', async () => {

@@ -27,7 +27,7 @@ function serveSubscribers(byChannel: Record<string, string[]>) {
 }
 
 /** Channels with more than 4 subscribers in a write shard (16 in all, about) go to the queue. */
-const plan = { directPerShard: 4, groups: 8, segmentSize: 3, maxSegments: 64, queuedFor: 60_000 };
+const plan = { directPerShard: 4, groups: 8, segmentSize: 3, maxSegments: 64, queuedFor: 60_000, directBudget: 10_000 };
 
 function deps(overrides: Partial<FanOutDeps> = {}): FanOutDeps {
   const db = DynamoDBDocumentClient.from(new DynamoDBClient({}));
@@ -261,6 +261,18 @@ describe('fanOut', () => {
 
     expect(table.queries).toHaveLength(0);
     expect(result).toMatchObject({ delivered: 0, batchItemFailures: [] });
+  });
+
+  it('queues the channels past its budget of direct posts, so a batch of many channels cannot outlast the invocation', async () => {
+    serveSubscribers({ 'user:alice': ['a1', 'a2', 'a3'], 'user:bob': ['b1', 'b2', 'b3'] });
+
+    const result = await fanOut([statusRecord('user:alice'), statusRecord('user:bob')], deps({ plan: { ...plan, directBudget: 4 } }));
+
+    // One of the two went first and fit; the other was queued.
+    expect(result).toMatchObject({ delivered: 3, queued: 1, batchItemFailures: [] });
+    const direct = new Set(delivery.sentTo().map((id) => (id.startsWith('a') ? 'user:alice' : 'user:bob')));
+    const viaQueue = new Set(queued.flat().map((segment) => segment.channel));
+    expect([...direct, ...viaQueue].sort()).toEqual(['user:alice', 'user:bob']);
   });
 
   describe('a large channel', () => {

@@ -14,7 +14,8 @@ function firstPages(connectionIds: readonly string[], limit: number, queuedUntil
       .filter((row) => indexOf(row.hash, SHARDS) === shard)
       .sort((a, b) => a.hash - b.hash);
     const page = rows.slice(0, limit);
-    return { shard, connectionIds: page.map((row) => row.id), hashes: page.map((row) => row.hash), complete: rows.length <= limit };
+    // As DynamoDB pages: a page that fills its Limit is never known to be complete.
+    return { shard, connectionIds: page.map((row) => row.id), hashes: page.map((row) => row.hash), complete: page.length < limit };
   });
   return { shards, ...(queuedUntil === undefined ? {} : { queuedUntil }) };
 }
@@ -38,7 +39,8 @@ describe('planFanOut', () => {
 
   it.each([
     ['just under', 99, 'direct'],
-    ['at', 100, 'direct'],
+    // DynamoDB cannot say that a full page is the last.
+    ['at', 100, 'queue'],
     ['just over', 101, 'queue'],
   ])('splits a channel whose biggest shard is %s the first page', (_, biggest, kind) => {
     const limit = 100;
@@ -70,12 +72,28 @@ describe('planFanOut', () => {
     expect(Math.max(...sizes)).toBeLessThan(options.segmentSize * 1.5);
   });
 
-  it('keeps to maxSegments by making segments bigger', () => {
-    const plan = planFanOut(firstPages(ids(20_000), 500), 0, { ...options, maxSegments: 16 });
+  it.each([8, 9, 16, 40])('keeps to %i segments at most by making segments bigger, every group with subscribers keeping one', (maxSegments) => {
+    const plan = planFanOut(firstPages(ids(20_000), 500), 0, { ...options, maxSegments });
     if (plan.kind !== 'queue') throw new Error('expected the queue');
 
-    expect(plan.segments.length).toBeLessThanOrEqual(16);
-    expect(plan.segments.length).toBeGreaterThanOrEqual(options.groups);
+    expect(plan.segments.length).toBeLessThanOrEqual(maxSegments);
+    expect(new Set(plan.segments.map((segment) => segment.group)).size).toBe(options.groups);
+  });
+
+  it('queues a status’s segments round-robin across groups, each group’s in order', () => {
+    const plan = planFanOut(firstPages(ids(4_000), 500), 0, { ...options, maxSegments: 1000 });
+    if (plan.kind !== 'queue') throw new Error('expected the queue');
+
+    // The first round holds one segment of every group, in group order.
+    expect(plan.segments.slice(0, options.groups).map((segment) => segment.group)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    for (let group = 0; group < options.groups; group++) {
+      const los = plan.segments.filter((segment) => segment.group === group).map((segment) => segment.range.lo);
+      expect(los).toEqual([...los].sort((a, b) => a - b));
+    }
+  });
+
+  it('queues a channel that fits when the consumer may not deliver it directly', () => {
+    expect(planFanOut(firstPages(ids(10), 100), 0, options, false).kind).toBe('queue');
   });
 
   it('queues a small channel while it is marked as queued, skipping groups with nobody in them', () => {

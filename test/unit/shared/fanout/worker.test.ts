@@ -17,7 +17,7 @@ import { aStatus, statusRecord } from '../../../support/stream';
 import { SubscriptionTable } from '../../../support/subscription-table';
 
 const ddb = mockClient(DynamoDBDocumentClient);
-const plan = { directPerShard: 4, groups: 8, segmentSize: 5, maxSegments: 64, queuedFor: 60_000 };
+const plan = { directPerShard: 4, groups: 8, segmentSize: 5, maxSegments: 64, queuedFor: 60_000, directBudget: 10_000 };
 const subscribers = Array.from({ length: 60 }, (_, i) => `c${i}`);
 
 let table: SubscriptionTable;
@@ -136,6 +136,49 @@ describe('deliverSegments', () => {
   });
 });
 
+describe('deliverSegments within its invocation', () => {
+  it('starts no segment without its reserve of time left, and hands it and the rest of its group back in order', async () => {
+    const messages = await queue('first', 'second');
+    let left = 60_000;
+    // Each segment's posts take 2 s of the invocation.
+    delivery.hold = () => {
+      left -= 2_000 / 3;
+      return Promise.resolve();
+    };
+
+    const result = await deliverSegments(messages, workerDeps({ remainingMs: () => left, reserveMs: 50_000, concurrency: 1 }));
+
+    expect(result.segments).toBeGreaterThan(0);
+    expect(result.batchItemFailures.length).toBeGreaterThan(0);
+    expect(result.segments + result.batchItemFailures.length).toBe(messages.length);
+    // What is handed back is, in each group, a tail of its messages: nothing is left behind a later one.
+    for (const groupId of new Set(messages.map((message) => message.groupId))) {
+      const ids = messages.filter((message) => message.groupId === groupId).map((message) => message.messageId);
+      const back = result.batchItemFailures.map((failure) => failure.itemIdentifier).filter((id) => ids.includes(id));
+      expect(back).toEqual(ids.slice(ids.length - back.length));
+    }
+  });
+
+  it('fails a segment whose second page of subscribers cannot be read, with no unhandled rejection', async () => {
+    const [first] = await queue('paged');
+    if (!first) throw new Error('nothing queued');
+    // The second page of every range fails: pages are of 2 here, and the first segment holds more.
+    table.failWhen = (query) => query.ExclusiveStartKey !== undefined;
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const result = await deliverSegments([first], workerDeps());
+      await new Promise((resolve) => setImmediate(resolve));
+
+      expect(result.batchItemFailures).toEqual([{ itemIdentifier: first.messageId }]);
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+});
+
 describe('pacing under throttling', () => {
   let server: Server;
   let endpoint: string;
@@ -170,13 +213,14 @@ describe('pacing under throttling', () => {
       maxSockets: 4,
       maxAttempts: 5,
       backoff: { baseMs: 1, capMs: 5 },
-      onThrottled: () => pacer.throttled(),
+      pacer,
     });
     try {
       const messages = await queue('paced');
-      const result = await deliverSegments(messages, workerDeps({ delivery: client, pacer, concurrency: 4 }));
+      const result = await deliverSegments(messages, workerDeps({ delivery: client, concurrency: 4 }));
 
       expect(result).toMatchObject({ delivered: 60, failed: 0, batchItemFailures: [] });
+      // Every attempt went through the pacer: the 10 throttled ones and their retries.
       expect(requests).toBe(70);
       // Halved at least once (throttles within 100 ms count as one), and not yet back to its share.
       expect(pacer.currentRate).toBeLessThanOrEqual(1_000 + 2_000 / 10);
