@@ -194,7 +194,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
       if (model.logicalId === app.api.routes.get('$connect')?.authorizer?.functionId && audience) {
         devTokenAudience = audience.split(',')[0]?.trim();
       }
-      functions.set(model.logicalId, new LocalFunction(model, environment, options.functionLog, options.functionContainers));
+      // A queue's event source may run MaximumConcurrency of its function at once; the function's
+      // pacing counts on it (the delivery workers share their budget among that many).
+      const queueConcurrency = app.queueMappings.find((mapping) => mapping.functionId === model.logicalId)?.maxConcurrency;
+      functions.set(model.logicalId, new LocalFunction(model, environment, options.functionLog, Math.max(options.functionContainers, queueConcurrency ?? 0)));
     }
     cleanups.push(async () => {
       await Promise.all([...functions.values()].map((fn) => fn.stop()));
