@@ -48,7 +48,8 @@ export async function startStoreDatabase(): Promise<StoreDatabase> {
   };
 }
 
-function createTableInput(name: string, layout: TableLayout): CreateTableCommandInput {
+/** A table as shared/schema.ts lays it out, under `name`. */
+export function createTableInput(name: string, layout: TableLayout): CreateTableCommandInput {
   const attributes = new Map<string, KeyAttribute>();
   for (const key of [layout.partitionKey, layout.sortKey, ...layout.indexes.flatMap((index) => (index.sortKey ? [index.partitionKey, index.sortKey] : [index.partitionKey]))]) {
     attributes.set(key.name, key);
