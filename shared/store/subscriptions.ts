@@ -100,7 +100,9 @@ export class SubscriptionStore {
             TableName: this.table,
             KeyConditionExpression: `${Connections.partitionKey} = :pk`,
             ExpressionAttributeValues: { ':pk': subscriptionPartition(channel, shard) },
-            ProjectionExpression: `${Connections.sortKey}, ${fanOutMark.untilAttribute}`,
+            // `until` is one of DynamoDB's reserved words: named through a placeholder.
+            ProjectionExpression: `${Connections.sortKey}, #until`,
+            ExpressionAttributeNames: { '#until': fanOutMark.untilAttribute },
             ConsistentRead: true,
             // The mark, if any, is the first row of shard 0.
             Limit: shard === 0 ? limit + 1 : limit,
