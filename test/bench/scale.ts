@@ -24,33 +24,31 @@
  * starts when the consumer is invoked), cold starts (containers are warm, as in steady
  * traffic), and idle long polls (a cost at rest, not per delivery).
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import * as path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { createHash } from 'node:crypto';
 import { ApiGatewayManagementApiClient, GoneException, PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
 import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import { ScanCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { DynamoDBRecord } from 'aws-lambda';
 import { DEFAULT_FANOUT_CONCURRENCY, FanOutDefaults } from '../../shared/config';
-import type { FanOutLogger } from '../../shared/fanout/deliverer';
 import { DeliveryClient } from '../../shared/fanout/delivery-client';
 import { fanOut, type FanOutDeps } from '../../shared/fanout/engine';
-import { Pacer } from '../../shared/fanout/pacer';
 import type { SegmentQueue } from '../../shared/fanout/segment-queue';
-import { deliverSegments, type SegmentRecord, type WorkerDeps } from '../../shared/fanout/worker';
 import { newId } from '../../shared/ids';
 import { Connections, TableLayouts } from '../../shared/schema';
 import { subscribedConnection, writeSubscriptions } from '../../shared/store/connection-rows';
 import { statusItem } from '../../shared/store/items';
-import { SubscriptionStore } from '../../shared/store/subscriptions';
 import { createTableInput, startStoreDatabase, type StoreDatabase } from '../support/dynamodb-local';
+import { CREDENTIALS, goneRemover, QuietLogger, type HostCounts } from './scale/containers';
 import { FifoModel, type FifoCounts, type Invocation } from './scale/fifo-model';
-import { MemorySubscriptions, type FanOutSubscriptions } from './scale/memory-subscriptions';
-import { MeteredSubscriptions, markRowBytes, subscriptionRowBytes, type StoreMeter } from './scale/metered-subscriptions';
+import { MeteredSubscriptions, markRowBytes, newStoreMeter, subscriptionRowBytes, type StoreMeter } from './scale/metered-subscriptions';
 import { epochMs, isGone, startModelApi, type ModelApi, type ModelReport } from './scale/model-api';
+import { AUTHOR, CHANNEL, connectionIds, openStore, REGION, type OpenStore, type StoreSpec } from './scale/subscribers';
+import { WorkerThreads } from './scale/worker-threads';
 
 /**
  * us-east-1 on-demand list prices as of 2026 (aws.amazon.com/{api-gateway,lambda,sqs,dynamodb}/pricing/),
@@ -87,10 +85,6 @@ const TARGETS = {
   costPerMillion: 1.05,
 } as const;
 
-const REGION = 'us-east-1';
-const CREDENTIALS = { accessKeyId: 'AKIDSCALEBENCH', secretAccessKey: 'scale-bench-secret' };
-const AUTHOR = 'celebrity';
-const CHANNEL = `user:${AUTHOR}`;
 const DYNAMODB_MAX = 100_000;
 const WARM_UP_SUBSCRIBERS = 20_000;
 /** A Lambda bills its duration in whole milliseconds. */
@@ -114,8 +108,12 @@ const { values: args } = parseArgs({
     receive: { type: 'string', default: 'fill' },
     'sqs-ms': { type: 'string', default: '10' },
     'query-ms': { type: 'string', default: '10' },
+    /** The workers' pacer burst, seconds, for experiments; the default is the Pacer's. */
+    'pacer-burst': { type: 'string' },
     /** The planner's subscribers per segment, for experiments; the default is the stack's. */
     'segment-size': { type: 'string', default: String(FanOutDefaults.segmentSize) },
+    /** Worker threads the delivery worker containers are spread over. */
+    threads: { type: 'string', default: String(Math.min(2, cpus().length)) },
     baseline: { type: 'boolean', default: false },
     'baseline-max': { type: 'string', default: '100000' },
     json: { type: 'boolean', default: false },
@@ -149,6 +147,8 @@ const options = {
   sqsMs: positive('sqs-ms', args['sqs-ms']),
   queryMs: positive('query-ms', args['query-ms']),
   segmentSize: positive('segment-size', args['segment-size'], true),
+  pacerBurst: args['pacer-burst'] === undefined ? undefined : positive('pacer-burst', args['pacer-burst']),
+  threads: positive('threads', args.threads, true),
   baseline: args.baseline,
   baselineMax: positive('baseline-max', args['baseline-max'], true),
   json: args.json,
@@ -164,15 +164,12 @@ const targetsApply = options.model.throttle === 10_000 && options.model.latencyM
 
 // --- subscribers -------------------------------------------------------------------------------
 
-/** Connection ids shaped like API Gateway's (16 characters, URL-safe base64 ending in `=`), the same in every run. */
-function connectionIds(n: number): string[] {
-  return Array.from({ length: n }, (_, i) => `${createHash('md5').update(`subscriber-${i}`).digest().subarray(0, 11).toString('base64url')}=`);
-}
-
 interface Source {
   readonly kind: 'dynamodb' | 'memory';
   readonly subscribers: number;
-  readonly store: FanOutSubscriptions;
+  readonly spec: StoreSpec;
+  /** The stream consumer's view of the store (the workers open their own in their threads). */
+  readonly opened: OpenStore;
   /** Live subscribers: those the model does not answer Gone for. */
   readonly expected: ReadonlySet<string>;
   readonly loadMs: number;
@@ -182,22 +179,25 @@ interface Source {
 
 let database: StoreDatabase | undefined;
 
-async function prepare(n: number): Promise<Source> {
+async function prepare(n: number, threads: WorkerThreads): Promise<Source> {
   const ids = connectionIds(n);
   const expected = new Set(ids.filter((id) => !isGone(id, options.model.gone)));
   const kind = storeChoice === 'auto' ? (n <= DYNAMODB_MAX ? 'dynamodb' : 'memory') : storeChoice;
   const started = performance.now();
   if (kind === 'memory') {
-    const store = new MemorySubscriptions(options.queryMs);
-    store.add(CHANNEL, ids);
+    const spec: StoreSpec = { kind, subscribers: n, prefix: '', queryMs: options.queryMs };
+    const opened = openStore(spec);
+    await threads.useStore(spec);
+    const memory = opened.memory;
     return {
       kind,
       subscribers: n,
-      store,
+      spec,
+      opened,
       expected,
       loadMs: performance.now() - started,
       scan: async () => {
-        const rows = store.rows(CHANNEL);
+        const rows = memory?.rows(CHANNEL) ?? [];
         const bytes = rows.reduce((sum, row) => sum + (row.sk.startsWith('#') ? markRowBytes(row.pk) : subscriptionRowBytes(row.pk, subscribedConnection(row.sk))), 0);
         // One modelled round trip per 1 MB page, as a Scan reads.
         for (let page = 0; page < Math.ceil(bytes / 2 ** 20); page++) await new Promise((resolve) => setTimeout(resolve, options.queryMs));
@@ -206,7 +206,7 @@ async function prepare(n: number): Promise<Source> {
     };
   }
   database ??= await startStoreDatabase();
-  const { db } = database;
+  const { db, endpoint } = database;
   const table = `Connections-${n}`;
   await db.send(new CreateTableCommand(createTableInput(table, TableLayouts.Connections)));
   const connectedAt = Date.now() - 60 * 60 * 1000;
@@ -214,8 +214,9 @@ async function prepare(n: number): Promise<Source> {
   // writeSubscriptions keeps 8 BatchWriteItem calls in flight; four of them side by side load faster.
   const quarter = Math.ceil(rows.length / 4);
   await Promise.all([0, 1, 2, 3].map((i) => writeSubscriptions(db, table, rows.slice(i * quarter, (i + 1) * quarter))));
-  const store = new SubscriptionStore(db, table, { row: () => Promise.reject(new Error('not used by fan-out')) });
-  return { kind, subscribers: n, store, expected, loadMs: performance.now() - started, scan: () => scanTable(db, table) };
+  const spec: StoreSpec = { kind, endpoint, table };
+  await threads.useStore(spec);
+  return { kind, subscribers: n, spec, opened: openStore(spec), expected, loadMs: performance.now() - started, scan: () => scanTable(db, table) };
 }
 
 /** The samples' Scan: every item of the table, page by page, filtered to the channel after reading. */
@@ -248,78 +249,23 @@ async function scanTable(db: DynamoDBDocumentClient, table: string): Promise<{ c
   return { connectionIds: ids, bytes };
 }
 
-// --- the fleet: one stream consumer and the worker containers --------------------------------------
+// --- the stream consumer ----------------------------------------------------------------------
 
-class QuietLogger implements FanOutLogger {
-  warnings = 0;
-  errors = 0;
-  warn(message: string, extra: Record<string, unknown>): void {
-    if (++this.warnings <= 3) console.error(`warn: ${message} ${JSON.stringify(extra)}`);
-  }
-  error(message: string, extra: Record<string, unknown>): void {
-    if (++this.errors <= 3) console.error(`error: ${message} ${JSON.stringify(extra)}`);
-  }
-}
-
-interface Container {
-  readonly client: DeliveryClient;
-  readonly pacer: Pacer;
-  throttled: number;
-}
-
-/** What a run counts besides the store's and the queue's meters. */
-interface RunCounts {
-  removals: number;
-  pacerWaitMs: number;
-  failed: number;
-}
-
-class Fleet {
+/** The stream consumer's warm container, wired as lambdas/fanout.ts wires it (no pacer: it delivers small channels only). */
+class Consumer {
   readonly logger = new QuietLogger();
-  readonly consumer: DeliveryClient;
-  readonly containers: Container[];
-  readonly fifo: FifoModel;
-  counts: RunCounts = { removals: 0, pacerWaitMs: 0, failed: 0 };
-  store: MeteredSubscriptions | undefined;
-  private readonly connections = {
-    // ConnectionStore.removeGone: a GetItem, then a BatchWriteItem of the row and its one subscription.
-    removeGone: async () => {
-      this.counts.removals++;
-      await new Promise((resolve) => setTimeout(resolve, options.queryMs));
-      return true;
-    },
-  };
+  readonly remover = goneRemover(options.queryMs);
+  private readonly client: DeliveryClient;
 
-  constructor(private readonly endpoint: string) {
-    this.consumer = new DeliveryClient({ endpoint, region: REGION, credentials: CREDENTIALS, maxSockets: DEFAULT_FANOUT_CONCURRENCY });
-    this.containers = Array.from({ length: options.workers }, () => {
-      const pacer = new Pacer({ ratePerSecond: options.deliveryRps / options.workers });
-      const container: Container = {
-        pacer,
-        throttled: 0,
-        client: new DeliveryClient({
-          endpoint,
-          region: REGION,
-          credentials: CREDENTIALS,
-          maxSockets: FanOutDefaults.deliveryConcurrency,
-          onThrottled: () => {
-            container.throttled++;
-            pacer.throttled();
-          },
-        }),
-      };
-      return container;
-    });
-    this.fifo = new FifoModel({ batchSize: options.batchSize, maxConcurrency: options.workers, apiMs: options.sqsMs, receive }, (worker, records) => this.deliver(worker, records));
-    this.fifo.start();
+  constructor(endpoint: string) {
+    this.client = new DeliveryClient({ endpoint, region: REGION, credentials: CREDENTIALS, maxSockets: DEFAULT_FANOUT_CONCURRENCY });
   }
 
-  /** One invocation of the stream consumer, as lambdas/fanout.ts wires it. */
-  async fanOut(record: DynamoDBRecord, queue: SegmentQueue): Promise<Awaited<ReturnType<typeof fanOut>>> {
+  async invoke(record: DynamoDBRecord, store: MeteredSubscriptions, queue: SegmentQueue): Promise<Awaited<ReturnType<typeof fanOut>>> {
     const deps: FanOutDeps = {
-      connections: this.connections,
-      subscriptions: this.requireStore(),
-      delivery: this.consumer,
+      connections: this.remover.connections,
+      subscriptions: store,
+      delivery: this.client,
       queue,
       plan: {
         directPerShard: Math.ceil(FanOutDefaults.directMax / Connections.rows.subscription.shards),
@@ -331,43 +277,19 @@ class Fleet {
       concurrency: DEFAULT_FANOUT_CONCURRENCY,
       logger: this.logger,
     };
-    const result = await fanOut([record], deps);
-    this.counts.failed += result.failed;
-    return result;
+    return fanOut([record], deps);
   }
 
   async destroy(): Promise<void> {
-    await this.fifo.stop();
-    await Promise.all([this.consumer.destroy(), ...this.containers.map((container) => container.client.destroy())]);
+    await this.client.destroy();
   }
+}
 
-  /** One invocation of the delivery worker in container `worker`, as lambdas/deliver.ts wires it. */
-  private async deliver(worker: number, records: readonly SegmentRecord[]) {
-    const container = this.containers[worker];
-    if (!container) throw new Error(`no container ${worker}`);
-    const deps: WorkerDeps = {
-      connections: this.connections,
-      subscriptions: this.requireStore(),
-      delivery: container.client,
-      pacer: {
-        take: async () => {
-          const started = performance.now();
-          await container.pacer.take();
-          this.counts.pacerWaitMs += performance.now() - started;
-        },
-      },
-      concurrency: FanOutDefaults.deliveryConcurrency,
-      logger: this.logger,
-    };
-    const result = await deliverSegments(records, deps);
-    this.counts.failed += result.failed;
-    return result;
-  }
-
-  private requireStore(): MeteredSubscriptions {
-    if (!this.store) throw new Error('no store for this run');
-    return this.store;
-  }
+/** The tree: the stream consumer here, the queue model, the worker containers in their threads. */
+interface Tree {
+  readonly consumer: Consumer;
+  readonly fifo: FifoModel;
+  readonly threads: WorkerThreads;
 }
 
 /** The stream's record of a new status on the channel, as the Statuses table writes it (PostLog, items.ts). */
@@ -490,12 +412,21 @@ function cost(parts: { messages: number; lambdaRequests: number; gbSeconds: numb
 /** A Gone's cleanup (ConnectionStore.removeGone): a consistent GetItem of a small row, and a BatchWriteItem deleting it and its one subscription. */
 const REMOVAL_UNITS = { read: 1, write: 2 };
 
-async function runTree(fleet: Fleet, model: ModelApi, source: Source): Promise<Result> {
+/** Sums the store meters of the consumer and of every thread. */
+function sumMeters(meters: readonly StoreMeter[]): StoreMeter {
+  const total = newStoreMeter();
+  for (const meter of meters) {
+    for (const key of Object.keys(total) as (keyof StoreMeter)[]) total[key] = key === 'maxQueryMs' ? Math.max(total[key], meter[key]) : total[key] + meter[key];
+  }
+  return total;
+}
+
+async function runTree(tree: Tree, model: ModelApi, source: Source): Promise<Result> {
   await model.reset();
-  fleet.fifo.resetCounts();
-  fleet.counts = { removals: 0, pacerWaitMs: 0, failed: 0 };
-  for (const container of fleet.containers) container.throttled = 0;
-  fleet.store = new MeteredSubscriptions(source.store);
+  await tree.threads.reset();
+  tree.fifo.resetCounts();
+  tree.consumer.remover.reset();
+  const consumerStore = new MeteredSubscriptions(source.opened.store);
   const loop = monitorEventLoopDelay({ resolution: 10 });
   loop.enable();
   const loadAverage = loadavg()[0] ?? NaN;
@@ -504,7 +435,7 @@ async function runTree(fleet: Fleet, model: ModelApi, source: Source): Promise<R
   const queue: SegmentQueue = {
     send: async (segments) => {
       const started = performance.now();
-      await fleet.fifo.send(segments);
+      await tree.fifo.send(segments);
       sendMs += performance.now() - started;
     },
   };
@@ -512,17 +443,21 @@ async function runTree(fleet: Fleet, model: ModelApi, source: Source): Promise<R
   const record = insertRecord(new Date(startedAt).toISOString());
   const cpuBefore = process.cpuUsage();
   const consumerStarted = performance.now();
-  const consumed = await fleet.fanOut(record, queue);
+  const consumed = await tree.consumer.invoke(record, consumerStore, queue);
   const consumerMs = performance.now() - consumerStarted;
-  await fleet.fifo.drained();
+  await tree.fifo.drained();
   const cpu = process.cpuUsage(cpuBefore);
   loop.disable();
   const report = await model.report();
+  const hosts: HostCounts[] = await tree.threads.collect();
 
   const figures = tally({ report, source, startedAt, cpuMicros: cpu.user + cpu.system, loadAverage });
-  const fifo: FifoCounts = fleet.fifo.counts;
-  const invocations: Invocation[] = fleet.fifo.invocations;
-  const store: StoreMeter = fleet.store.meter;
+  const fifo: FifoCounts = tree.fifo.counts;
+  const invocations: Invocation[] = tree.fifo.invocations;
+  const store = sumMeters([consumerStore.meter, ...hosts.map((host) => host.meter)]);
+  const removals = tree.consumer.remover.removals() + hosts.reduce((sum, host) => sum + host.removals, 0);
+  const failed = consumed.failed + hosts.reduce((sum, host) => sum + host.failed, 0);
+  const rates = hosts.flatMap((host) => host.rates);
   const workerGbSeconds = invocations.reduce((sum, invocation) => sum + billedGbSeconds(invocation.durationMs, LAMBDA_MEMORY_MB.worker), 0);
   const lambdaGbSeconds = billedGbSeconds(consumerMs, LAMBDA_MEMORY_MB.streamConsumer) + workerGbSeconds;
   const lambdaRequests = 1 + invocations.length;
@@ -532,15 +467,14 @@ async function runTree(fleet: Fleet, model: ModelApi, source: Source): Promise<R
       lambdaRequests,
       gbSeconds: lambdaGbSeconds,
       sqsRequests: fifo.sendChunks + fifo.receiveChunks + fifo.deleteCalls,
-      readUnits: store.readUnits + fleet.counts.removals * REMOVAL_UNITS.read,
-      writeUnits: store.writeUnits + fleet.counts.removals * REMOVAL_UNITS.write,
+      readUnits: store.readUnits + removals * REMOVAL_UNITS.read,
+      writeUnits: store.writeUnits + removals * REMOVAL_UNITS.write,
     },
     report.ok,
   );
   const busyMs = invocations.reduce((sum, invocation) => sum + invocation.durationMs, 0);
   const span = (report.lastOkAt ?? NaN) - (fifo.firstReceivedAt ?? NaN);
   const after = (at: number | undefined) => (at === undefined ? undefined : Math.round(at - startedAt));
-  const rates = fleet.containers.map((container) => container.pacer.currentRate);
   return {
     approach: 'tree',
     store: source.kind,
@@ -551,7 +485,7 @@ async function runTree(fleet: Fleet, model: ModelApi, source: Source): Promise<R
     cost: costs,
     targets: targetsFor(source.subscribers, figures.wallMs, figures.fractionOfThrottle, costs.perMillionDeliveries, figures.duplicates, figures.missing),
     loadAverage,
-    posts: { total: report.posts, throttled: report.throttled, errors: report.errors, clientGaveUp: fleet.counts.failed },
+    posts: { total: report.posts, throttled: report.throttled, errors: report.errors, clientGaveUp: failed },
     breakdown: {
       consumer: {
         plan: consumed.segments > 0 ? 'queue' : 'direct',
@@ -578,8 +512,9 @@ async function runTree(fleet: Fleet, model: ModelApi, source: Source): Promise<R
         maxMs: Math.round(Math.max(0, ...invocations.map((i) => i.durationMs))),
         /** Busy worker time over workers × (first receive → last delivery). */
         utilization: round2(busyMs / (options.workers * span)),
-        pacerWaitMsPerDelivery: round2(fleet.counts.pacerWaitMs / Math.max(1, report.posts)),
-        throttledSeen: fleet.containers.reduce((sum, container) => sum + container.throttled, 0),
+        /** Deliveries a second while busy, per invocation, against the share deliveryRps / workers. */
+        busyRate: Math.round((report.ok + report.gone + report.errors) / (busyMs / 1000)),
+        throttledSeen: hosts.reduce((sum, host) => sum + host.throttled, 0),
         pacerRateMin: Math.round(Math.min(...rates)),
       },
       store: {
@@ -590,7 +525,7 @@ async function runTree(fleet: Fleet, model: ModelApi, source: Source): Promise<R
         maxQueryMs: Math.round(store.maxQueryMs),
         readUnits: store.readUnits,
         writeUnits: store.writeUnits,
-        removals: fleet.counts.removals,
+        removals,
       },
       deliveredAtMs: {
         firstPost: after(report.firstPostAt),
@@ -601,6 +536,7 @@ async function runTree(fleet: Fleet, model: ModelApi, source: Source): Promise<R
       },
       cpu: {
         benchCoreShare: round2((cpu.user + cpu.system) / 1000 / figures.wallMs),
+        /** The main thread's loop (consumer, queue model); the workers run in threads of their own. */
         benchLoopP99Ms: round1(loop.percentile(99) / 1e6),
         modelCoreShare: round2(report.serverCpuMicros / 1000 / figures.wallMs),
         modelLoopP99Ms: round1(report.serverLoopP99Ms),
@@ -608,8 +544,8 @@ async function runTree(fleet: Fleet, model: ModelApi, source: Source): Promise<R
         workerLambdaCpuShare: round2((figures.cpuMicrosPerDelivery * (options.deliveryRps / options.workers)) / 1e6 / vcpuAt(LAMBDA_MEMORY_MB.worker)),
       },
       cost: { apiGateway: round6(costs.apiGateway), lambda: round6(costs.lambda), sqs: round6(costs.sqs), dynamodb: round6(costs.dynamodb) },
-      warnings: fleet.logger.warnings,
-      errors: fleet.logger.errors,
+      warnings: tree.consumer.logger.warnings + hosts.reduce((sum, host) => sum + host.warnings, 0),
+      errors: tree.consumer.logger.errors + hosts.reduce((sum, host) => sum + host.errors, 0),
     },
   };
 }
@@ -759,8 +695,17 @@ async function main(): Promise<void> {
       await database?.stop();
       database = undefined;
     });
-    const fleet = new Fleet(model.endpoint);
-    stops.push(() => fleet.destroy());
+    const threads = new WorkerThreads(
+      { endpoint: model.endpoint, workers: options.workers, deliveryRps: options.deliveryRps, concurrency: FanOutDefaults.deliveryConcurrency, queryMs: options.queryMs, ...(options.pacerBurst === undefined ? {} : { pacerBurst: options.pacerBurst }) },
+      options.threads,
+    );
+    stops.push(() => threads.destroy());
+    const consumer = new Consumer(model.endpoint);
+    stops.push(() => consumer.destroy());
+    const fifo = new FifoModel({ batchSize: options.batchSize, maxConcurrency: options.workers, apiMs: options.sqsMs, receive }, (worker, records) => threads.invoke(worker, records));
+    fifo.start();
+    stops.push(() => fifo.stop());
+    const tree: Tree = { consumer, fifo, threads };
 
     const cpu = cpus();
     const machine = { cpu: cpu[0]?.model ?? 'unknown', cores: cpu.length, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
@@ -770,6 +715,7 @@ async function main(): Promise<void> {
       deliveryRps: options.deliveryRps,
       workerShare: options.deliveryRps / options.workers,
       workerConcurrency: FanOutDefaults.deliveryConcurrency,
+      threads: options.threads,
       plan: { directMax: FanOutDefaults.directMax, groups: FanOutDefaults.groups, segmentSize: options.segmentSize, maxSegments: FanOutDefaults.maxSegments },
       batchSize: options.batchSize,
       receive,
@@ -782,23 +728,23 @@ async function main(): Promise<void> {
       console.log(
         `model API: ${setup.latencyMs} ms median (σ ${setup.latencySigma}), throttle ${count(setup.throttle)}/s burst ${count(setup.burst)}, gone ${setup.gone}, 5xx ${setup.errors}; ` +
           `${setup.workers} workers × ${count(setup.workerShare)}/s (delivery budget ${count(setup.deliveryRps)}/s${args['delivery-rps'] === undefined ? ' = the throttle' : ''}), ${setup.workerConcurrency} in flight each; ` +
-          `segments of ${count(setup.plan.segmentSize)}, FIFO batches of ≤ ${setup.batchSize} (${receive}), SQS calls ${setup.sqsMs} ms, in-memory Queries ${setup.queryMs} ms`,
+          `segments of ${count(setup.plan.segmentSize)}, FIFO batches of ≤ ${setup.batchSize} (${receive}), SQS calls ${setup.sqsMs} ms, in-memory Queries ${setup.queryMs} ms; workers in ${setup.threads} threads`,
       );
     }
 
     // Warm-up, not counted: code compiled, sockets open, as in a warm fleet.
-    const warm = new MemorySubscriptions(options.queryMs);
-    warm.add(CHANNEL, connectionIds(WARM_UP_SUBSCRIBERS).map((id) => `warm-${id}`));
-    await runTree(fleet, model, { kind: 'memory', subscribers: WARM_UP_SUBSCRIBERS, store: warm, expected: new Set(), loadMs: 0, scan: () => Promise.reject(new Error('no scan')) });
+    const warm: StoreSpec = { kind: 'memory', subscribers: WARM_UP_SUBSCRIBERS, prefix: 'warm-', queryMs: options.queryMs };
+    await threads.useStore(warm);
+    await runTree(tree, model, { kind: 'memory', subscribers: WARM_UP_SUBSCRIBERS, spec: warm, opened: openStore(warm), expected: new Set(), loadMs: 0, scan: () => Promise.reject(new Error('no scan')) });
 
     for (const n of options.subscribers) {
-      const source = await prepare(n);
+      const source = await prepare(n, threads);
       if (!options.json) console.log(`${count(n)} subscribers in ${source.kind === 'dynamodb' ? 'DynamoDB Local' : 'memory'}, loaded in ${(source.loadMs / 1000).toFixed(1)} s (not counted)`);
       const results: Result[] = [];
       for (let run = 1; run <= options.runs; run++) {
         // The bucket refills and timers settle between runs.
         await new Promise((resolve) => setTimeout(resolve, 1000));
-        const result = await runTree(fleet, model, source);
+        const result = await runTree(tree, model, source);
         results.push(result);
         print(result, `run ${run}/${options.runs}`);
       }

@@ -33,7 +33,9 @@ export class MemorySubscriptions implements FanOutSubscriptions {
       if (rows) rows.push(key[SK] ?? '');
       else this.partitions.set(pk, [key[SK] ?? '']);
     }
+    // Sorted now, while loading, not in the first Query of a measured run.
     this.sorted = false;
+    this.sort();
   }
 
   /** Every row of the channel (the mark included), in the table's order: what a Scan reads. */
