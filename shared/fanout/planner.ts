@@ -48,12 +48,16 @@ export function planFanOut(pages: FirstPages, now: number, options: PlanOptions)
   const total = wanted.reduce((sum, n) => sum + n, 0);
   // Over the cap, every group's share of segments shrinks alike (and each keeps at least one).
   const scale = total > options.maxSegments ? options.maxSegments / total : 1;
-  const segments: Segment[] = [];
-  wanted.forEach((n, group) => {
+  const byGroup = wanted.map((n, group) => {
     const pieces = n === 0 ? 0 : Math.max(1, Math.floor(n * scale));
     const groupRange = part(WHOLE, options.groups, group);
-    for (let i = 0; i < pieces; i++) segments.push({ group, range: part(groupRange, pieces, i) });
+    return Array.from({ length: pieces }, (_, i): Segment => ({ group, range: part(groupRange, pieces, i) }));
   });
+  // Queued round-robin across groups (each group's own segments still in order): SQS FIFO hands out
+  // the group whose oldest message is oldest, so the groups advance side by side and end together,
+  // instead of the first groups finishing while the last ones are left to a few workers.
+  const rounds = Math.max(0, ...byGroup.map((pieces) => pieces.length));
+  const segments = Array.from({ length: rounds }, (_, round) => byGroup.flatMap((pieces) => pieces[round] ?? [])).flat();
   return { kind: 'queue', segments, estimatedSubscribers: Math.round(counts.reduce((sum, n) => sum + n, 0)) };
 }
 
