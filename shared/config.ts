@@ -61,9 +61,12 @@ export const FanOutDefaults = {
   directMax: 2_000,
   /** SQS FIFO message groups per channel: at most this many workers deliver one channel at once. */
   groups: 32,
-  /** Subscribers per queued segment, about. */
-  segmentSize: 1_000,
-  /** Segments per status at most (they grow beyond 1,000,000 subscribers): 100 SendMessageBatch calls. */
+  /**
+   * Subscribers per queued segment, about. Small enough that a batch of 10 segments is a
+   * small part of a worker's share of a channel, so the workers end together (bench:scale).
+   */
+  segmentSize: 100,
+  /** Segments per status at most (they grow beyond 100,000 subscribers): 100 SendMessageBatch calls. */
   maxSegments: 1_000,
   /** A channel stays on the queue this long after its last queued status: longer than a segment waits (the queue-age alarm says when not). */
   queuedForMs: 15 * 60 * 1000,
