@@ -61,11 +61,14 @@ export const FanOutDefaults = {
   directMax: 2_000,
   /** SQS FIFO message groups per channel: at most this many workers deliver one channel at once. */
   groups: 32,
-  /** Subscribers per queued segment, about. */
-  segmentSize: 1_000,
+  /**
+   * Subscribers per queued segment, about. Small enough that a batch of 10 segments is a
+   * small part of a worker's share of a channel, so the workers end together (bench:scale).
+   */
+  segmentSize: 100,
   /** Posts one stream consumer invocation makes itself, at most (about 16 s at 32 in flight and 25 ms each); past it, channels are queued. */
   directBudget: 20_000,
-  /** Segments per status at most (they grow beyond 1,000,000 subscribers): 100 SendMessageBatch calls. */
+  /** Segments per status at most (they grow beyond 100,000 subscribers): 100 SendMessageBatch calls. */
   maxSegments: 1_000,
   /**
    * A channel stays on the queue for at least half this long after its last queued status (the mark

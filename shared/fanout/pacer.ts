@@ -11,7 +11,14 @@ export interface PacerOptions {
   readonly ratePerSecond: number;
   /** The least rate a run of 429s can push it to. @default 5% of the share */
   readonly floorPerSecond?: number;
-  /** Deliveries it may make at once after being idle, in seconds of its rate. @default 0.05 */
+  /**
+   * Deliveries it may make at once after being idle, in seconds of its rate. A warm worker
+   * idles about 100 ms between invocations (the event source's delete and receive, the
+   * first Query, the last posts' latency); a burst longer than that wins the time back, so
+   * a worker keeps its share over a run of invocations. Fleet-wide, at most budget ×
+   * burstSeconds posts go above the budget at once: within API Gateway's burst (5,000 by default).
+   * @default 0.25
+   */
   readonly burstSeconds?: number;
   readonly now?: () => number;
   readonly sleep?: (ms: number) => Promise<void>;
@@ -37,7 +44,7 @@ export class Pacer {
     this.ceiling = options.ratePerSecond;
     this.rate = options.ratePerSecond;
     this.floor = options.floorPerSecond ?? options.ratePerSecond / 20;
-    this.burstSeconds = options.burstSeconds ?? 0.05;
+    this.burstSeconds = options.burstSeconds ?? 0.25;
     this.now = options.now ?? performance.now.bind(performance);
     this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
     this.arrivalAt = this.now();

@@ -12,6 +12,8 @@ export const tableNames: Readonly<Record<TableName, string>> = { Statuses: 'Stat
 
 export interface StoreDatabase {
   readonly db: DynamoDBDocumentClient;
+  /** Where it listens, for clients of other threads or processes. */
+  readonly endpoint: string;
   stop(): Promise<void>;
 }
 
@@ -41,6 +43,7 @@ export async function startStoreDatabase(): Promise<StoreDatabase> {
   const db = DynamoDBDocumentClient.from(started.client, { marshallOptions: { removeUndefinedValues: true } });
   return {
     db,
+    endpoint: started.endpoint,
     stop: async () => {
       await started.stop();
       rmSync(stateDir, { recursive: true, force: true });
@@ -48,7 +51,8 @@ export async function startStoreDatabase(): Promise<StoreDatabase> {
   };
 }
 
-function createTableInput(name: string, layout: TableLayout): CreateTableCommandInput {
+/** A table as shared/schema.ts lays it out, under `name`. */
+export function createTableInput(name: string, layout: TableLayout): CreateTableCommandInput {
   const attributes = new Map<string, KeyAttribute>();
   for (const key of [layout.partitionKey, layout.sortKey, ...layout.indexes.flatMap((index) => (index.sortKey ? [index.partitionKey, index.sortKey] : [index.partitionKey]))]) {
     attributes.set(key.name, key);
