@@ -9,6 +9,7 @@ import {
 import { BatchWriteCommand, GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { LocalStack } from '../support/local-stack';
 import type { TestClient } from '../support/ws-client';
+import { subscriptionKey } from '../../shared/store/connection-rows';
 
 /**
  * The Management API on the local port, reached by the real SDK client
@@ -74,7 +75,7 @@ describe('Management API', () => {
     await api.send(new DeleteConnectionCommand({ ConnectionId: id }));
 
     expect(await client.closed).toEqual({ code: 1000, reason: 'Connection Closed Normally' });
-    await expect(waitFor(async () => !(await rowExists(`conn#${id}`, 'conn')) && !(await rowExists('chan#user:someone', id)))).resolves.toBe(true);
+    await expect(waitFor(async () => !(await rowExists(`conn#${id}`, 'conn')) && !(await subscribed('user:someone', id)))).resolves.toBe(true);
   });
 
   it('answers 410 GoneException, as the SDK knows it, for a closed or unknown connection', async () => {
@@ -115,8 +116,8 @@ describe('fan-out to a dead client', () => {
                 Item: { pk: `conn#${ghost}`, sk: 'conn', connectionId: ghost, userId: 'ghost', connectedAt: Date.now() - 60_000, expiresAt, followed: 'user:poster', channels: new Set(['user:other']) },
               },
             },
-            { PutRequest: { Item: { pk: 'chan#user:poster', sk: ghost, expiresAt } } },
-            { PutRequest: { Item: { pk: 'chan#user:other', sk: ghost, expiresAt } } },
+            { PutRequest: { Item: { ...subscriptionKey('user:poster', ghost), expiresAt } } },
+            { PutRequest: { Item: { ...subscriptionKey('user:other', ghost), expiresAt } } },
           ],
         },
       }),
@@ -129,8 +130,8 @@ describe('fan-out to a dead client', () => {
 
     await live.next((f) => f.type === 'status' && (f['status'] as { id: string }).id === (posted['status'] as { id: string }).id);
     await expect(waitFor(async () => !(await rowExists(`conn#${ghost}`, 'conn')))).resolves.toBe(true);
-    expect(await rowExists('chan#user:poster', ghost)).toBe(false);
-    expect(await rowExists('chan#user:other', ghost)).toBe(false);
+    expect(await subscribed('user:poster', ghost)).toBe(false);
+    expect(await subscribed('user:other', ghost)).toBe(false);
     expect(await connectionIdOf('poster')).toBeTruthy();
     await Promise.all([poster.close(), live.close()]);
   });
@@ -139,6 +140,12 @@ describe('fan-out to a dead client', () => {
 async function rowExists(pk: string, sk: string): Promise<boolean> {
   const { Item } = await stack.documentClient().send(new GetCommand({ TableName: stack.tableName('Connections'), Key: { pk, sk }, ConsistentRead: true }));
   return Item !== undefined;
+}
+
+/** Whether the connection's subscription row to the channel exists, under the key the stores write. */
+async function subscribed(channel: string, connectionId: string): Promise<boolean> {
+  const key = subscriptionKey(channel, connectionId);
+  return rowExists(String(key['pk']), String(key['sk']));
 }
 
 async function waitFor(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<boolean> {

@@ -3,6 +3,8 @@ import { expect } from '@jest/globals';
 import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { LocalStack } from '../support/local-stack';
 import type { Frame, TestClient } from '../support/ws-client';
+import { Connections } from '../../shared/schema';
+import { subscriptionPartition } from '../../shared/store/connection-rows';
 
 /**
  * Updraft's own limits, at their defaults (500 channels per connection, posts
@@ -36,11 +38,17 @@ async function subscribeAll(client: TestClient, channels: string[]): Promise<voi
   }
 }
 
+/** Subscription rows of a channel, in all its write shards. */
 async function subscriberRows(channel: string): Promise<number> {
-  const { Count = 0 } = await stack.documentClient().send(
-    new QueryCommand({ TableName: stack.tableName('Connections'), KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': `chan#${channel}` }, Select: 'COUNT' }),
+  const counts = await Promise.all(
+    Array.from({ length: Connections.rows.subscription.shards }, async (_, shard) => {
+      const { Count = 0 } = await stack.documentClient().send(
+        new QueryCommand({ TableName: stack.tableName('Connections'), KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': subscriptionPartition(channel, shard) }, Select: 'COUNT' }),
+      );
+      return Count;
+    }),
   );
-  return Count;
+  return counts.reduce((sum, count) => sum + count, 0);
 }
 
 /** The `channels` set of a user's only connection, read from its connection row. */
@@ -62,6 +70,8 @@ describe('subscriptions per connection', () => {
 
     expect(refused).toMatchObject({ type: 'error', code: 'bad_request', message: expect.stringContaining('at most 500') });
     expect(await subscriberRows('user:sub-extra')).toBe(0);
+    // The count does see rows: the connection's earlier subscription is there.
+    expect(await subscriberRows('user:sub0')).toBe(1);
     expect(await client.request({ action: 'ping' }, WAIT_MS)).toMatchObject({ type: 'pong' });
     // Channels it already has do not count again.
     expect(await client.request({ action: 'subscribe', channels: channelsOf('sub', 0, 50) }, WAIT_MS)).toMatchObject({ type: 'subscribed' });
