@@ -409,6 +409,11 @@ function cost(parts: { messages: number; lambdaRequests: number; gbSeconds: numb
   return { apiGateway, lambda, sqs, dynamodb, total, perMillionDeliveries: (total / Math.max(1, delivered)) * 1e6 };
 }
 
+/** CPU time the whole machine has spent busy, in ms summed over cores. */
+function machineBusyMs(): number {
+  return cpus().reduce((sum, cpu) => sum + cpu.times.user + cpu.times.nice + cpu.times.sys + cpu.times.irq, 0);
+}
+
 /** A Gone's cleanup (ConnectionStore.removeGone): a consistent GetItem of a small row, and a BatchWriteItem deleting it and its one subscription. */
 const REMOVAL_UNITS = { read: 1, write: 2 };
 
@@ -441,12 +446,15 @@ async function runTree(tree: Tree, model: ModelApi, source: Source): Promise<Res
   };
   const startedAt = epochMs();
   const record = insertRecord(new Date(startedAt).toISOString());
+  const machineBefore = machineBusyMs();
   const cpuBefore = process.cpuUsage();
   const consumerStarted = performance.now();
   const consumed = await tree.consumer.invoke(record, consumerStore, queue);
   const consumerMs = performance.now() - consumerStarted;
   await tree.fifo.drained();
   const cpu = process.cpuUsage(cpuBefore);
+  const machineMs = machineBusyMs() - machineBefore;
+  const endedAt = epochMs();
   loop.disable();
   const report = await model.report();
   const hosts: HostCounts[] = await tree.threads.collect();
@@ -540,6 +548,8 @@ async function runTree(tree: Tree, model: ModelApi, source: Source): Promise<Res
         benchLoopP99Ms: round1(loop.percentile(99) / 1e6),
         modelCoreShare: round2(report.serverCpuMicros / 1000 / figures.wallMs),
         modelLoopP99Ms: round1(report.serverLoopP99Ms),
+        /** Every process's, others' included: at the core count, the machine was the limit. */
+        machineCoreShare: round2(machineMs / (endedAt - startedAt)),
         /** Per worker at its share of the budget, the share of a 1 GB Lambda's vCPU the deliveries would use. */
         workerLambdaCpuShare: round2((figures.cpuMicrosPerDelivery * (options.deliveryRps / options.workers)) / 1e6 / vcpuAt(LAMBDA_MEMORY_MB.worker)),
       },
