@@ -692,25 +692,33 @@ async function main(): Promise<void> {
   const stopAll = async () => {
     for (const stop of stops.splice(0).reverse()) await stop().catch((error: unknown) => console.error(error));
   };
-  // Ctrl-C or a kill: stop the model and DynamoDB Local (each also dies with this process's exit).
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      void stopAll().finally(() => process.exit(130));
-    });
-  }
+  /** The processes this one started: on an abort, only they need stopping (threads end with the process). */
+  let model: ModelApi | undefined;
+  // Ctrl-C or a kill: stop DynamoDB Local and the model, then exit (their exit hooks kill whatever is
+  // left). A second signal (Ctrl-C reaches npm and this process both) leaves the first to finish; 10 s bound it.
+  let aborting = false;
+  const onSignal = () => {
+    if (aborting) return;
+    aborting = true;
+    setTimeout(() => process.exit(130), 10_000).unref();
+    void Promise.allSettled([database?.stop(), model?.stop()]).finally(() => process.exit(130));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   try {
-    const model = await startModelApi(options.model);
-    stops.push(() => model.stop());
+    const api = await startModelApi(options.model);
+    model = api;
+    stops.push(() => api.stop());
     stops.push(async () => {
       await database?.stop();
       database = undefined;
     });
     const threads = new WorkerThreads(
-      { endpoint: model.endpoint, workers: options.workers, deliveryRps: options.deliveryRps, concurrency: FanOutDefaults.deliveryConcurrency, queryMs: options.queryMs, ...(options.pacerBurst === undefined ? {} : { pacerBurst: options.pacerBurst }) },
+      { endpoint: api.endpoint, workers: options.workers, deliveryRps: options.deliveryRps, concurrency: FanOutDefaults.deliveryConcurrency, queryMs: options.queryMs, ...(options.pacerBurst === undefined ? {} : { pacerBurst: options.pacerBurst }) },
       options.threads,
     );
     stops.push(() => threads.destroy());
-    const consumer = new Consumer(model.endpoint);
+    const consumer = new Consumer(api.endpoint);
     stops.push(() => consumer.destroy());
     const fifo = new FifoModel({ batchSize: options.batchSize, maxConcurrency: options.workers, apiMs: options.sqsMs, receive }, (worker, records) => threads.invoke(worker, records));
     fifo.start();
@@ -745,7 +753,7 @@ async function main(): Promise<void> {
     // Warm-up, not counted: code compiled, sockets open, as in a warm fleet.
     const warm: StoreSpec = { kind: 'memory', subscribers: WARM_UP_SUBSCRIBERS, prefix: 'warm-', queryMs: options.queryMs };
     await threads.useStore(warm);
-    await runTree(tree, model, { kind: 'memory', subscribers: WARM_UP_SUBSCRIBERS, spec: warm, opened: openStore(warm), expected: new Set(), loadMs: 0, scan: () => Promise.reject(new Error('no scan')) });
+    await runTree(tree, api, { kind: 'memory', subscribers: WARM_UP_SUBSCRIBERS, spec: warm, opened: openStore(warm), expected: new Set(), loadMs: 0, scan: () => Promise.reject(new Error('no scan')) });
 
     for (const n of options.subscribers) {
       const source = await prepare(n, threads);
@@ -754,7 +762,7 @@ async function main(): Promise<void> {
       for (let run = 1; run <= options.runs; run++) {
         // The bucket refills and timers settle between runs.
         await new Promise((resolve) => setTimeout(resolve, 1000));
-        const result = await runTree(tree, model, source);
+        const result = await runTree(tree, api, source);
         results.push(result);
         print(result, `run ${run}/${options.runs}`);
       }
@@ -765,7 +773,7 @@ async function main(): Promise<void> {
           console.log(options.json ? JSON.stringify(skipped) : `baseline ${count(n)}: skipped, ${skipped.skipped}`);
         } else {
           await new Promise((resolve) => setTimeout(resolve, 1000));
-          print(await runBaseline(model, source), 'once');
+          print(await runBaseline(api, source), 'once');
         }
       }
     }
