@@ -411,6 +411,11 @@ function cost(parts: { messages: number; lambdaRequests: number; gbSeconds: numb
   return { apiGateway, lambda, sqs, dynamodb, total, perMillionDeliveries: (total / Math.max(1, delivered)) * 1e6 };
 }
 
+/** CPU time the whole machine has spent busy, in ms summed over cores. */
+function machineBusyMs(): number {
+  return cpus().reduce((sum, cpu) => sum + cpu.times.user + cpu.times.nice + cpu.times.sys + cpu.times.irq, 0);
+}
+
 /** A Gone's cleanup (ConnectionStore.removeGone): a consistent GetItem of a small row, and a BatchWriteItem deleting it and its one subscription. */
 const REMOVAL_UNITS = { read: 1, write: 2 };
 
@@ -443,12 +448,15 @@ async function runTree(tree: Tree, model: ModelApi, source: Source): Promise<Res
   };
   const startedAt = epochMs();
   const record = insertRecord(new Date(startedAt).toISOString());
+  const machineBefore = machineBusyMs();
   const cpuBefore = process.cpuUsage();
   const consumerStarted = performance.now();
   const consumed = await tree.consumer.invoke(record, consumerStore, queue);
   const consumerMs = performance.now() - consumerStarted;
   await tree.fifo.drained();
   const cpu = process.cpuUsage(cpuBefore);
+  const machineMs = machineBusyMs() - machineBefore;
+  const endedAt = epochMs();
   loop.disable();
   const report = await model.report();
   const hosts: HostCounts[] = await tree.threads.collect();
@@ -542,6 +550,8 @@ async function runTree(tree: Tree, model: ModelApi, source: Source): Promise<Res
         benchLoopP99Ms: round1(loop.percentile(99) / 1e6),
         modelCoreShare: round2(report.serverCpuMicros / 1000 / figures.wallMs),
         modelLoopP99Ms: round1(report.serverLoopP99Ms),
+        /** Every process's, others' included: at the core count, the machine was the limit. */
+        machineCoreShare: round2(machineMs / (endedAt - startedAt)),
         /** Per worker at its share of the budget, the share of a 1 GB Lambda's vCPU the deliveries would use. */
         workerLambdaCpuShare: round2((figures.cpuMicrosPerDelivery * (options.deliveryRps / options.workers)) / 1e6 / vcpuAt(LAMBDA_MEMORY_MB.worker)),
       },
@@ -684,25 +694,33 @@ async function main(): Promise<void> {
   const stopAll = async () => {
     for (const stop of stops.splice(0).reverse()) await stop().catch((error: unknown) => console.error(error));
   };
-  // Ctrl-C or a kill: stop the model and DynamoDB Local (each also dies with this process's exit).
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      void stopAll().finally(() => process.exit(130));
-    });
-  }
+  /** The processes this one started: on an abort, only they need stopping (threads end with the process). */
+  let model: ModelApi | undefined;
+  // Ctrl-C or a kill: stop DynamoDB Local and the model, then exit (their exit hooks kill whatever is
+  // left). A second signal (Ctrl-C reaches npm and this process both) leaves the first to finish; 10 s bound it.
+  let aborting = false;
+  const onSignal = () => {
+    if (aborting) return;
+    aborting = true;
+    setTimeout(() => process.exit(130), 10_000).unref();
+    void Promise.allSettled([database?.stop(), model?.stop()]).finally(() => process.exit(130));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   try {
-    const model = await startModelApi(options.model);
-    stops.push(() => model.stop());
+    const api = await startModelApi(options.model);
+    model = api;
+    stops.push(() => api.stop());
     stops.push(async () => {
       await database?.stop();
       database = undefined;
     });
     const threads = new WorkerThreads(
-      { endpoint: model.endpoint, workers: options.workers, deliveryRps: options.deliveryRps, concurrency: FanOutDefaults.deliveryConcurrency, queryMs: options.queryMs, ...(options.pacerBurst === undefined ? {} : { pacerBurst: options.pacerBurst }) },
+      { endpoint: api.endpoint, workers: options.workers, deliveryRps: options.deliveryRps, concurrency: FanOutDefaults.deliveryConcurrency, queryMs: options.queryMs, ...(options.pacerBurst === undefined ? {} : { pacerBurst: options.pacerBurst }) },
       options.threads,
     );
     stops.push(() => threads.destroy());
-    const consumer = new Consumer(model.endpoint);
+    const consumer = new Consumer(api.endpoint);
     stops.push(() => consumer.destroy());
     const fifo = new FifoModel({ batchSize: options.batchSize, maxConcurrency: options.workers, apiMs: options.sqsMs, receive }, (worker, records) => threads.invoke(worker, records));
     fifo.start();
@@ -737,7 +755,7 @@ async function main(): Promise<void> {
     // Warm-up, not counted: code compiled, sockets open, as in a warm fleet.
     const warm: StoreSpec = { kind: 'memory', subscribers: WARM_UP_SUBSCRIBERS, prefix: 'warm-', queryMs: options.queryMs };
     await threads.useStore(warm);
-    await runTree(tree, model, { kind: 'memory', subscribers: WARM_UP_SUBSCRIBERS, spec: warm, opened: openStore(warm), expected: new Set(), loadMs: 0, scan: () => Promise.reject(new Error('no scan')) });
+    await runTree(tree, api, { kind: 'memory', subscribers: WARM_UP_SUBSCRIBERS, spec: warm, opened: openStore(warm), expected: new Set(), loadMs: 0, scan: () => Promise.reject(new Error('no scan')) });
 
     for (const n of options.subscribers) {
       const source = await prepare(n, threads);
@@ -746,7 +764,7 @@ async function main(): Promise<void> {
       for (let run = 1; run <= options.runs; run++) {
         // The bucket refills and timers settle between runs.
         await new Promise((resolve) => setTimeout(resolve, 1000));
-        const result = await runTree(tree, model, source);
+        const result = await runTree(tree, api, source);
         results.push(result);
         print(result, `run ${run}/${options.runs}`);
       }
@@ -757,7 +775,7 @@ async function main(): Promise<void> {
           console.log(options.json ? JSON.stringify(skipped) : `baseline ${count(n)}: skipped, ${skipped.skipped}`);
         } else {
           await new Promise((resolve) => setTimeout(resolve, 1000));
-          print(await runBaseline(model, source), 'once');
+          print(await runBaseline(api, source), 'once');
         }
       }
     }

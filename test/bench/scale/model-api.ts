@@ -11,7 +11,7 @@
  * Signatures are not checked (the client signs with fake credentials).
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type ServerResponse } from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 export interface ModelApiOptions {
@@ -153,7 +153,7 @@ function serve(options: ModelApiOptions): void {
     answer(res, 200, EMPTY);
   };
 
-  const post = (req: IncomingMessage, res: ServerResponse, url: string, at: number) => {
+  const post = (res: ServerResponse, url: string, at: number) => {
     counts.posts++;
     firstPostAt ??= epochMs();
     const raw = url.slice(at + '/@connections/'.length);
@@ -161,7 +161,7 @@ function serve(options: ModelApiOptions): void {
     const now = performance.now();
     tokens = Math.min(options.burst, tokens + (now - refilledAt) * ratePerMs);
     refilledAt = now;
-    req.resume();
+    // The body is not read: node:http discards what is left of it once the answer is sent.
     const wait = latency();
     if (tokens < 1) {
       counts.throttled++;
@@ -200,7 +200,7 @@ function serve(options: ModelApiOptions): void {
     const url = req.url ?? '';
     const at = url.indexOf('/@connections/');
     if (req.method === 'POST' && at >= 0) {
-      post(req, res, url, at);
+      post(res, url, at);
       return;
     }
     req.resume();
