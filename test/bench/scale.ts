@@ -2,27 +2,41 @@
  * Benchmark: one status to every subscriber of one channel, through the fan-out tree as
  * it runs on AWS, against AWS's limits; and, with --baseline, the samples' approach (one
  * Lambda, a Scan, an unbounded Promise.all of PostToConnectionCommand) in the same run.
- * Prints one line per run (JSON with --json), with the issue's targets next to the
- * figures; asserts nothing.
+ * Prints one line per run (JSON with --json; the timing breakdown too with --detail),
+ * with the issue's targets next to the figures; asserts nothing.
  *
  *   npm run bench:scale -- [--subscribers 10000,100000,1000000] [--runs 3] [--baseline] [--json] [--detail]
  *       [--store auto|dynamodb|memory] [--latency-ms 25] [--latency-sigma 0.4] [--throttle 10000] [--burst 5000]
  *       [--gone 0.01] [--errors 0.001] [--workers 10] [--delivery-rps <throttle>] [--batch-size 10]
- *       [--receive fill|group] [--sqs-ms 10] [--query-ms 10] [--baseline-max 100000]
+ *       [--receive fill|group] [--sqs-ms 10] [--query-ms 10] [--baseline-max 100000] [--threads 2]
+ *       [--segment-size <FanOutDefaults>] [--pacer-burst <the Pacer's>]
  *
  * In this process, as the handlers wire them (lambdas/fanout.ts, lambdas/deliver.ts):
  * the stream consumer (fanOut, the real planner) gets one INSERT record of a status on
  * `user:celebrity`; its segments go to a model of the SQS FIFO queue and its event source
  * mapping (scale/fifo-model.ts), which invokes the real delivery worker (deliverSegments)
  * in up to `--workers` warm containers, each with its own DeliveryClient and Pacer at
- * deliveryRps / workers. The model Management API (scale/model-api.ts) runs in a child
- * process, so the CPU counted here is the clients' and the tree's alone. Subscriptions
- * come from DynamoDB Local (rows written by the real writeSubscriptions, timed apart)
- * up to 100,000, and from an in-memory store with the same pages beyond.
+ * deliveryRps / workers (the delivery budget is the whole throttle unless --delivery-rps
+ * says otherwise), spread over worker threads. The model Management API
+ * (scale/model-api.ts) runs in a child process, so the CPU counted here is the clients'
+ * and the tree's alone. Subscriptions come from DynamoDB Local (rows written by the real
+ * writeSubscriptions, timed apart) up to 100,000, and from an in-memory store with the
+ * same pages beyond (auto); each in-memory Query waits --query-ms.
  *
- * Not modelled: the DynamoDB stream's own delay before the consumer runs (the wall time
- * starts when the consumer is invoked), cold starts (containers are warm, as in steady
- * traffic), and idle long polls (a cost at rest, not per delivery).
+ * Figures: wall time from the consumer's invocation to the model's last 200; the share
+ * of the throttle counts 200s and 410s (a Gone spends a token too); CPU per delivery is
+ * this process's (every thread) over the run, per 200; GB-seconds sum the modelled
+ * invocations' billed durations. Cost counts every AWS call: API Gateway messages (200s,
+ * and 5xx to err high; 429s and 410s carry no message), Lambda requests and GB-seconds,
+ * SQS requests per 64 KB (SendMessageBatch, and the event source's one ReceiveMessage and
+ * one DeleteMessageBatch per batch), DynamoDB read units of every Query (strongly
+ * consistent, from the rows' bytes), the queued mark's write, and the removal of each
+ * gone connection (a GetItem, and a BatchWriteItem of its row and one subscription).
+ *
+ * Not modelled: the DynamoDB stream's own delay before the consumer runs, cold starts
+ * (containers are warm, as in steady traffic), and idle long polls (a cost at rest).
+ * The baseline runs once per subscriber count, up to --baseline-max (a million SDK
+ * promises at once would take many minutes and GBs of heap).
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
