@@ -9,7 +9,7 @@
  *       [--store auto|dynamodb|memory] [--latency-ms 25] [--latency-sigma 0.4] [--throttle 10000] [--burst 5000]
  *       [--gone 0.01] [--errors 0.001] [--workers 10] [--delivery-rps <throttle>] [--batch-size 10]
  *       [--receive fill|group] [--sqs-ms 10] [--query-ms 10] [--baseline-max 100000] [--threads 2]
- *       [--segment-size <FanOutDefaults>] [--pacer-burst <the Pacer's>]
+ *       [--segment-size <FanOutDefaults>] [--max-segments <FanOutDefaults>] [--pacer-burst <the Pacer's>]
  *
  * In this process, as the handlers wire them (lambdas/fanout.ts, lambdas/deliver.ts):
  * the stream consumer (fanOut, the real planner) gets one INSERT record of a status on
@@ -126,6 +126,8 @@ const { values: args } = parseArgs({
     'pacer-burst': { type: 'string' },
     /** The planner's subscribers per segment, for experiments; the default is the stack's. */
     'segment-size': { type: 'string', default: String(FanOutDefaults.segmentSize) },
+    /** The planner's cap on segments per status, for experiments; the default is the stack's. */
+    'max-segments': { type: 'string', default: String(FanOutDefaults.maxSegments) },
     /** Worker threads the delivery worker containers are spread over. */
     threads: { type: 'string', default: String(Math.min(2, cpus().length)) },
     baseline: { type: 'boolean', default: false },
@@ -161,6 +163,7 @@ const options = {
   sqsMs: positive('sqs-ms', args['sqs-ms']),
   queryMs: positive('query-ms', args['query-ms']),
   segmentSize: positive('segment-size', args['segment-size'], true),
+  maxSegments: positive('max-segments', args['max-segments'], true),
   pacerBurst: args['pacer-burst'] === undefined ? undefined : positive('pacer-burst', args['pacer-burst']),
   threads: positive('threads', args.threads, true),
   baseline: args.baseline,
@@ -285,7 +288,7 @@ class Consumer {
         directPerShard: Math.ceil(FanOutDefaults.directMax / Connections.rows.subscription.shards),
         groups: FanOutDefaults.groups,
         segmentSize: options.segmentSize,
-        maxSegments: FanOutDefaults.maxSegments,
+        maxSegments: options.maxSegments,
         queuedFor: FanOutDefaults.queuedForMs,
       },
       concurrency: DEFAULT_FANOUT_CONCURRENCY,
@@ -758,7 +761,7 @@ async function main(): Promise<void> {
       workerShare: options.deliveryRps / options.workers,
       workerConcurrency: FanOutDefaults.deliveryConcurrency,
       threads: options.threads,
-      plan: { directMax: FanOutDefaults.directMax, groups: FanOutDefaults.groups, segmentSize: options.segmentSize, maxSegments: FanOutDefaults.maxSegments },
+      plan: { directMax: FanOutDefaults.directMax, groups: FanOutDefaults.groups, segmentSize: options.segmentSize, maxSegments: options.maxSegments },
       batchSize: options.batchSize,
       receive,
       sqsMs: options.sqsMs,
@@ -770,7 +773,7 @@ async function main(): Promise<void> {
       console.log(
         `model API: ${setup.latencyMs} ms median (σ ${setup.latencySigma}), throttle ${count(setup.throttle)}/s burst ${count(setup.burst)}, gone ${setup.gone}, 5xx ${setup.errors}; ` +
           `${setup.workers} workers × ${count(setup.workerShare)}/s (delivery budget ${count(setup.deliveryRps)}/s${args['delivery-rps'] === undefined ? ' = the throttle' : ''}), ${setup.workerConcurrency} in flight each; ` +
-          `segments of ${count(setup.plan.segmentSize)}, FIFO batches of ≤ ${setup.batchSize} (${receive}), SQS calls ${setup.sqsMs} ms, in-memory Queries ${setup.queryMs} ms; workers in ${setup.threads} threads`,
+          `segments of ${count(setup.plan.segmentSize)} (${count(setup.plan.maxSegments)} at most), FIFO batches of ≤ ${setup.batchSize} (${receive}), SQS calls ${setup.sqsMs} ms, in-memory Queries ${setup.queryMs} ms; workers in ${setup.threads} threads`,
       );
     }
 
