@@ -66,8 +66,12 @@ export const FanOutDefaults = {
    * small part of a worker's share of a channel, so the workers end together (bench:scale).
    */
   segmentSize: 100,
-  /** Segments per status at most (they grow beyond 100,000 subscribers): 100 SendMessageBatch calls. */
-  maxSegments: 1_000,
+  /**
+   * Segments per status at most (they grow beyond 200,000 subscribers): 200 SendMessageBatch
+   * calls, about 0.2 s of the stream consumer. A batch of 10 segments of a million-subscriber
+   * channel is then 5 s of a worker's share, and the workers end within a few seconds of each other.
+   */
+  maxSegments: 2_000,
   /** A channel stays on the queue this long after its last queued status: longer than a segment waits (the queue-age alarm says when not). */
   queuedForMs: 15 * 60 * 1000,
   /** The stage's delivery budget: 80% of API Gateway's default account throttle, the rest left to every other call. */
