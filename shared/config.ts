@@ -68,8 +68,12 @@ export const FanOutDefaults = {
   segmentSize: 100,
   /** Posts one stream consumer invocation makes itself, at most (about 16 s at 32 in flight and 25 ms each); past it, channels are queued. */
   directBudget: 20_000,
-  /** Segments per status at most (they grow beyond 100,000 subscribers): 100 SendMessageBatch calls. */
-  maxSegments: 1_000,
+  /**
+   * Segments per status at most (they grow beyond 200,000 subscribers): 200 SendMessageBatch
+   * calls, about 0.2 s of the stream consumer. A batch of 10 segments of a million-subscriber
+   * channel is then 5 s of a worker's share, and the workers end within a few seconds of each other.
+   */
+  maxSegments: 2_000,
   /**
    * A channel stays on the queue for at least half this long after its last queued status (the mark
    * is renewed at half-life): longer than a segment can wait, 5 receives of the delivery queue's 6-minute

@@ -2,27 +2,41 @@
  * Benchmark: one status to every subscriber of one channel, through the fan-out tree as
  * it runs on AWS, against AWS's limits; and, with --baseline, the samples' approach (one
  * Lambda, a Scan, an unbounded Promise.all of PostToConnectionCommand) in the same run.
- * Prints one line per run (JSON with --json), with the issue's targets next to the
- * figures; asserts nothing.
+ * Prints one line per run (JSON with --json; the timing breakdown too with --detail),
+ * with the issue's targets next to the figures; asserts nothing.
  *
  *   npm run bench:scale -- [--subscribers 10000,100000,1000000] [--runs 3] [--baseline] [--json] [--detail]
  *       [--store auto|dynamodb|memory] [--latency-ms 25] [--latency-sigma 0.4] [--throttle 10000] [--burst 5000]
  *       [--gone 0.01] [--errors 0.001] [--workers 10] [--delivery-rps <throttle>] [--batch-size 10]
- *       [--receive fill|group] [--sqs-ms 10] [--query-ms 10] [--baseline-max 100000]
+ *       [--receive fill|group] [--sqs-ms 10] [--query-ms 10] [--baseline-max 100000] [--threads 2]
+ *       [--segment-size <FanOutDefaults>] [--max-segments <FanOutDefaults>] [--pacer-burst <the Pacer's>]
  *
  * In this process, as the handlers wire them (lambdas/fanout.ts, lambdas/deliver.ts):
  * the stream consumer (fanOut, the real planner) gets one INSERT record of a status on
  * `user:celebrity`; its segments go to a model of the SQS FIFO queue and its event source
  * mapping (scale/fifo-model.ts), which invokes the real delivery worker (deliverSegments)
  * in up to `--workers` warm containers, each with its own DeliveryClient and Pacer at
- * deliveryRps / workers. The model Management API (scale/model-api.ts) runs in a child
- * process, so the CPU counted here is the clients' and the tree's alone. Subscriptions
- * come from DynamoDB Local (rows written by the real writeSubscriptions, timed apart)
- * up to 100,000, and from an in-memory store with the same pages beyond.
+ * deliveryRps / workers (the delivery budget is the whole throttle unless --delivery-rps
+ * says otherwise), spread over worker threads. The model Management API
+ * (scale/model-api.ts) runs in a child process, so the CPU counted here is the clients'
+ * and the tree's alone. Subscriptions come from DynamoDB Local (rows written by the real
+ * writeSubscriptions, timed apart) up to 100,000, and from an in-memory store with the
+ * same pages beyond (auto); each in-memory Query waits --query-ms.
  *
- * Not modelled: the DynamoDB stream's own delay before the consumer runs (the wall time
- * starts when the consumer is invoked), cold starts (containers are warm, as in steady
- * traffic), and idle long polls (a cost at rest, not per delivery).
+ * Figures: wall time from the consumer's invocation to the model's last 200; the share
+ * of the throttle counts 200s and 410s (a Gone spends a token too); CPU per delivery is
+ * this process's (every thread) over the run, per 200; GB-seconds sum the modelled
+ * invocations' billed durations. Cost counts every AWS call: API Gateway messages (200s,
+ * and 5xx to err high; 429s and 410s carry no message), Lambda requests and GB-seconds,
+ * SQS requests per 64 KB (SendMessageBatch, and the event source's one ReceiveMessage and
+ * one DeleteMessageBatch per batch), DynamoDB read units of every Query (strongly
+ * consistent, from the rows' bytes), the queued mark's write, and the removal of each
+ * gone connection (a GetItem, and a BatchWriteItem of its row and one subscription).
+ *
+ * Not modelled: the DynamoDB stream's own delay before the consumer runs, cold starts
+ * (containers are warm, as in steady traffic), and idle long polls (a cost at rest).
+ * The baseline runs once per subscriber count, up to --baseline-max (a million SDK
+ * promises at once would take many minutes and GBs of heap).
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -113,6 +127,8 @@ const { values: args } = parseArgs({
     'pacer-burst': { type: 'string' },
     /** The planner's subscribers per segment, for experiments; the default is the stack's. */
     'segment-size': { type: 'string', default: String(FanOutDefaults.segmentSize) },
+    /** The planner's cap on segments per status, for experiments; the default is the stack's. */
+    'max-segments': { type: 'string', default: String(FanOutDefaults.maxSegments) },
     /** Worker threads the delivery worker containers are spread over. */
     threads: { type: 'string', default: String(Math.min(2, cpus().length)) },
     baseline: { type: 'boolean', default: false },
@@ -148,6 +164,7 @@ const options = {
   sqsMs: positive('sqs-ms', args['sqs-ms']),
   queryMs: positive('query-ms', args['query-ms']),
   segmentSize: positive('segment-size', args['segment-size'], true),
+  maxSegments: positive('max-segments', args['max-segments'], true),
   pacerBurst: args['pacer-burst'] === undefined ? undefined : positive('pacer-burst', args['pacer-burst']),
   threads: positive('threads', args.threads, true),
   baseline: args.baseline,
@@ -272,7 +289,7 @@ class Consumer {
         directPerShard: Math.ceil(FanOutDefaults.directMax / Connections.rows.subscription.shards),
         groups: FanOutDefaults.groups,
         segmentSize: options.segmentSize,
-        maxSegments: FanOutDefaults.maxSegments,
+        maxSegments: options.maxSegments,
         queuedFor: FanOutDefaults.queuedForMs,
         directBudget: FanOutDefaults.directBudget,
       },
@@ -344,6 +361,8 @@ interface Result {
   readonly cpuMicrosPerDelivery: number;
   readonly lambdaGbSeconds: number;
   readonly lambdaRequests: number;
+  /** The baseline's one invocation: its CPU alone on a 1 GB Lambda's share of a vCPU, a floor on its duration there. */
+  readonly lambdaCpuBoundSeconds?: number;
   readonly cost: Cost;
   readonly targets: {
     readonly wallSeconds?: number;
@@ -351,7 +370,9 @@ interface Result {
     readonly costPerMillion: number;
     readonly met: boolean;
   };
+  /** The machine's 1-minute load average when the run started and when it ended (others' work included). */
   readonly loadAverage: number;
+  readonly loadAverageEnd: number;
   readonly posts: { readonly total: number; readonly throttled: number; readonly errors: number; readonly clientGaveUp: number };
   readonly breakdown: Record<string, unknown>;
 }
@@ -457,6 +478,7 @@ async function runTree(tree: Tree, model: ModelApi, source: Source): Promise<Res
   const cpu = process.cpuUsage(cpuBefore);
   const machineMs = machineBusyMs() - machineBefore;
   const endedAt = epochMs();
+  const loadAverageEnd = loadavg()[0] ?? NaN;
   loop.disable();
   const report = await model.report();
   const hosts: HostCounts[] = await tree.threads.collect();
@@ -495,6 +517,7 @@ async function runTree(tree: Tree, model: ModelApi, source: Source): Promise<Res
     cost: costs,
     targets: targetsFor(source.subscribers, figures.wallMs, figures.fractionOfThrottle, costs.perMillionDeliveries, figures.duplicates, figures.missing),
     loadAverage,
+    loadAverageEnd,
     posts: { total: report.posts, throttled: report.throttled, errors: report.errors, clientGaveUp: failed },
     breakdown: {
       consumer: {
@@ -591,6 +614,7 @@ async function runBaseline(model: ModelApi, source: Source): Promise<Result> {
   );
   const durationMs = epochMs() - startedAt;
   const cpu = process.cpuUsage(cpuBefore);
+  const loadAverageEnd = loadavg()[0] ?? NaN;
   client.destroy();
   const report = await model.report();
   const figures = tally({ report, source, startedAt, cpuMicros: cpu.user + cpu.system, loadAverage });
@@ -606,17 +630,17 @@ async function runBaseline(model: ModelApi, source: Source): Promise<Result> {
     ...figures,
     lambdaGbSeconds,
     lambdaRequests: 1,
+    lambdaCpuBoundSeconds: round1(cpuSeconds / vcpuAt(LAMBDA_MEMORY_MB.streamConsumer)),
     cost: costs,
     targets: targetsFor(source.subscribers, figures.wallMs, figures.fractionOfThrottle, costs.perMillionDeliveries, figures.duplicates, figures.missing),
     loadAverage,
+    loadAverageEnd,
     posts: { total: report.posts, throttled: report.throttled, errors: report.errors, clientGaveUp: failed },
     breakdown: {
       scanMs: Math.round(scanMs),
       readUnits,
       invocationMs: Math.round(durationMs),
-      /** The CPU alone, on a 1 GB Lambda's share of a vCPU: a floor on its duration there. */
-      cpuBoundLambdaSeconds: round1(cpuSeconds / vcpuAt(LAMBDA_MEMORY_MB.streamConsumer)),
-      exceedsLambdaTimeout: durationMs / 1000 > LAMBDA_TIMEOUT_S || cpuSeconds / vcpuAt(LAMBDA_MEMORY_MB.streamConsumer) > LAMBDA_TIMEOUT_S,
+      exceedsLambdaTimeout: Math.max(durationMs / 1000, cpuSeconds / vcpuAt(LAMBDA_MEMORY_MB.streamConsumer)) > LAMBDA_TIMEOUT_S,
       goneSeen: gone,
       cost: { apiGateway: round6(costs.apiGateway), lambda: round6(costs.lambda), dynamodb: round6(costs.dynamodb) },
     },
@@ -645,7 +669,10 @@ function line(result: Result, label: string): string {
     `${result.cpuMicrosPerDelivery.toFixed(0)} µs CPU/delivery`,
     `${result.lambdaGbSeconds.toFixed(1)} GB-s`,
     `$${result.cost.perMillionDeliveries.toFixed(3)}/M (≤ ${targets.costPerMillion} ${mark(result.cost.perMillionDeliveries <= targets.costPerMillion)})`,
-    `load ${result.loadAverage.toFixed(2)}`,
+    ...(result.lambdaCpuBoundSeconds === undefined
+      ? []
+      : [`on a 1 GB Lambda its CPU alone takes ${result.lambdaCpuBoundSeconds} s${Math.max(result.lambdaCpuBoundSeconds, result.wallMs / 1000) > LAMBDA_TIMEOUT_S ? ` > FanOut's ${LAMBDA_TIMEOUT_S} s timeout ✗` : ''}`]),
+    `load ${result.loadAverage.toFixed(2)}→${result.loadAverageEnd.toFixed(2)}`,
   ].join(' · ');
 }
 
@@ -736,7 +763,7 @@ async function main(): Promise<void> {
       workerShare: options.deliveryRps / options.workers,
       workerConcurrency: FanOutDefaults.deliveryConcurrency,
       threads: options.threads,
-      plan: { directMax: FanOutDefaults.directMax, groups: FanOutDefaults.groups, segmentSize: options.segmentSize, maxSegments: FanOutDefaults.maxSegments },
+      plan: { directMax: FanOutDefaults.directMax, groups: FanOutDefaults.groups, segmentSize: options.segmentSize, maxSegments: options.maxSegments },
       batchSize: options.batchSize,
       receive,
       sqsMs: options.sqsMs,
@@ -748,7 +775,7 @@ async function main(): Promise<void> {
       console.log(
         `model API: ${setup.latencyMs} ms median (σ ${setup.latencySigma}), throttle ${count(setup.throttle)}/s burst ${count(setup.burst)}, gone ${setup.gone}, 5xx ${setup.errors}; ` +
           `${setup.workers} workers × ${count(setup.workerShare)}/s (delivery budget ${count(setup.deliveryRps)}/s${args['delivery-rps'] === undefined ? ' = the throttle' : ''}), ${setup.workerConcurrency} in flight each; ` +
-          `segments of ${count(setup.plan.segmentSize)}, FIFO batches of ≤ ${setup.batchSize} (${receive}), SQS calls ${setup.sqsMs} ms, in-memory Queries ${setup.queryMs} ms; workers in ${setup.threads} threads`,
+          `segments of ${count(setup.plan.segmentSize)} (${count(setup.plan.maxSegments)} at most), FIFO batches of ≤ ${setup.batchSize} (${receive}), SQS calls ${setup.sqsMs} ms, in-memory Queries ${setup.queryMs} ms; workers in ${setup.threads} threads`,
       );
     }
 
