@@ -141,7 +141,9 @@ export class UpdraftStack extends Stack {
       ping: fn('Ping', { handler: 'ping', description: 'heartbeat' }),
       follow: fn('Follow', { handler: 'follow', description: 'follow a user' })
         .bindTable(EnvVar.followsTable, this.follows, ['PutItem', 'UpdateItem'])
-        .bindTable(EnvVar.connectionsTable, this.connections, ['Query', 'UpdateItem', 'BatchWriteItem'], { indexes: [Connections.byUserIndex] })
+        // GetItem: whether the followed user was ever seen (their presence row); UpdateItem also
+        // writes the follow-notice marker.
+        .bindTable(EnvVar.connectionsTable, this.connections, ['GetItem', 'Query', 'UpdateItem', 'BatchWriteItem'], { indexes: [Connections.byUserIndex] })
         // The follow notification is a row in the followed user's inbox.
         .bindTable(EnvVar.statusesTable, this.statuses, ['PutItem']),
       unfollow: fn('Unfollow', { handler: 'unfollow', description: 'unfollow a user' })
@@ -152,12 +154,10 @@ export class UpdraftStack extends Stack {
         this.follows,
         ['Query'],
       ),
-      presence: fn('Presence', { handler: 'presence', description: 'who is online' }).bindTable(
-        EnvVar.connectionsTable,
-        this.connections,
-        ['Query', 'BatchGetItem'],
-        { indexes: [Connections.byUserIndex] },
-      ),
+      presence: fn('Presence', { handler: 'presence', description: 'who is online' })
+        .bindTable(EnvVar.connectionsTable, this.connections, ['Query', 'BatchGetItem'], { indexes: [Connections.byUserIndex] })
+        // The caller's follow rows: presence is told only for people the caller follows.
+        .bindTable(EnvVar.followsTable, this.follows, ['BatchGetItem']),
     };
 
     this.api = new WebSocketApi(this, 'Api', {

@@ -87,6 +87,11 @@ export const Connections = {
     /** An idempotency claim on a user's request id: `post#<userId>#<requestId>`. */
     claim: { prefix: 'post#', sortKey: 'post' },
     rate: { prefix: 'rate#', sortKey: 'rate' },
+    /**
+     * `notice#<follower>#<followed>`: that follower's `follow` notification went to that user, and
+     * none goes again before `expiresAt` (Limits.followNoticeSeconds), unfollows or not.
+     */
+    followNotice: { prefix: 'notice#', sortKey: 'follow' },
   },
 } as const;
 

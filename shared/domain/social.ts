@@ -1,5 +1,6 @@
 import { ErrorCode, ProtocolError, inboxChannel, userChannel, type Presence } from '../protocol';
 import type { ConnectionStore } from '../store/connections';
+import type { FollowNoticeStore } from '../store/follow-notices';
 import { FollowLimitReached, type FollowStore } from '../store/follows';
 import type { PostLog } from '../store/posts';
 import type { PresenceStore } from '../store/presence';
@@ -10,6 +11,8 @@ export interface FollowDeps {
   readonly follows: Pick<FollowStore, 'follow'>;
   readonly connections: Pick<ConnectionStore, 'connectionsOf'>;
   readonly subscriptions: Pick<SubscriptionStore, 'subscribeConnections'>;
+  readonly presence: Pick<PresenceStore, 'seen'>;
+  readonly notices: Pick<FollowNoticeStore, 'claim'>;
   readonly log: Pick<PostLog, 'notify'>;
   readonly newId: () => string;
   readonly now: () => Date;
@@ -28,6 +31,7 @@ export interface ConnectDeps {
 }
 
 export interface PresenceDeps {
+  readonly follows: Pick<FollowStore, 'followedAmong'>;
   readonly connections: Pick<ConnectionStore, 'online'>;
   readonly presence: Pick<PresenceStore, 'lastSeen'>;
   readonly now: () => Date;
@@ -35,9 +39,11 @@ export interface PresenceDeps {
 
 /**
  * Follows `user`: the follower's open connections start receiving their
- * statuses at once, and `user` is notified (the first time only). The work is
- * the follower's own connections and one notification: never the followed
- * user's followers.
+ * statuses at once, and `user` is notified: only if they have ever connected
+ * (an unknown id gets no inbox rows from strangers), and once per follower in
+ * Limits.followNoticeSeconds, however often the follow is undone and made
+ * again. The work is the follower's own connections and one notification:
+ * never the followed user's followers.
  */
 export async function follow(deps: FollowDeps, caller: Caller, user: string): Promise<void> {
   if (user === caller.userId) throw new ProtocolError(ErrorCode.BadRequest, 'you cannot follow yourself');
@@ -51,7 +57,7 @@ export async function follow(deps: FollowDeps, caller: Caller, user: string): Pr
   }
   const connections = await connectionsIncluding(deps, caller);
   await deps.subscriptions.subscribeConnections(connections, userChannel(user));
-  if (created) {
+  if (created && (await deps.presence.seen(user)) && (await deps.notices.claim(caller.userId, user, now.getTime()))) {
     await deps.log.notify(inboxChannel(user), { id: deps.newId(), kind: 'follow', from: caller.userId, at: now.toISOString() });
   }
 }
@@ -70,11 +76,22 @@ export async function connect(deps: ConnectDeps, caller: Caller): Promise<void> 
   await deps.connections.open(caller, followed.map(userChannel));
 }
 
-/** Who of `users` has an open connection (seen now), and when the others were last seen: two reads per id asked, nothing more. */
-export async function presence(deps: PresenceDeps, users: readonly string[]): Promise<Presence[]> {
-  const [online, seen] = await Promise.all([deps.connections.online(users), deps.presence.lastSeen(users)]);
+/**
+ * Presence of `users`, told truly only for the caller and the people the caller
+ * follows: who has an open connection (seen now), and when the others were
+ * last seen. Anyone else is `online: false` with no `lastSeen`, as an id
+ * nobody uses is, and costs no read of theirs, so neither the answer nor its
+ * time says whether they exist. One batch read of the caller's follow rows,
+ * then two reads per id told.
+ */
+export async function presence(deps: PresenceDeps, caller: Caller, users: readonly string[]): Promise<Presence[]> {
+  const followed = await deps.follows.followedAmong(caller.userId, users.filter((user) => user !== caller.userId));
+  const told = users.filter((user) => user === caller.userId || followed.has(user));
+  const [online, seen] = told.length === 0 ? [[], new Map<string, string>()] : await Promise.all([deps.connections.online(told), deps.presence.lastSeen(told)]);
   const now = deps.now().toISOString();
-  return users.map((user, i) => {
+  return users.map((user): Presence => {
+    const i = told.indexOf(user);
+    if (i < 0) return { user, online: false };
     if (online[i] === true) return { user, online: true, lastSeen: now };
     const lastSeen = seen.get(user);
     return lastSeen === undefined ? { user, online: false } : { user, online: false, lastSeen };

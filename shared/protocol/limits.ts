@@ -26,6 +26,13 @@ export const Limits = {
    * all of them during $connect, so this bounds $connect's work (and time).
    */
   followsPerUser: 1000,
+  /**
+   * How long a follower's `follow` notification to one user is not sent again,
+   * however often they unfollow and follow again: long enough that toggling a
+   * follow cannot flood an inbox (one a month a pair), short enough that someone
+   * who comes back much later is announced again, and the marker rows expire.
+   */
+  followNoticeSeconds: 30 * 24 * 60 * 60,
   /** User ids one `presence` request may ask about. */
   presenceMaxUsers: 100,
 } as const;

@@ -1,9 +1,13 @@
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { TransactWriteCommand, paginateQuery, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, TransactWriteCommand, paginateQuery, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { NativeAttributeValue } from '@aws-sdk/util-dynamodb';
 import { Follows } from '../schema';
 import { stringAt } from './attributes';
 
 const { partitionKey: FOLLOWER, sortKey: FOLLOWED, countSortKey: COUNT_KEY } = Follows;
+
+/** Rounds of BatchGetItem for keys DynamoDB left unprocessed (it does so under throttling). */
+const ROUNDS = 5;
 
 export class FollowLimitReached extends Error {
   override readonly name = 'FollowLimitReached';
@@ -76,6 +80,23 @@ export class FollowStore {
       if (error instanceof TransactionCanceledException && error.CancellationReasons?.[0]?.Code === 'ConditionalCheckFailed') return false;
       throw error;
     }
+  }
+
+  /**
+   * Which of `users` `follower` follows: one BatchGetItem of their follow rows
+   * (strongly consistent, so a follow just answered counts), at most 100 keys.
+   */
+  async followedAmong(follower: string, users: readonly string[]): Promise<Set<string>> {
+    const followed = new Set<string>();
+    let keys: Record<string, NativeAttributeValue>[] = [...new Set(users)].map((user) => ({ [FOLLOWER]: follower, [FOLLOWED]: user }));
+    for (let round = 0; keys.length > 0 && round < ROUNDS; round++) {
+      const { Responses, UnprocessedKeys } = await this.db.send(
+        new BatchGetCommand({ RequestItems: { [this.table]: { Keys: keys, ProjectionExpression: FOLLOWED, ConsistentRead: true } } }),
+      );
+      for (const item of Responses?.[this.table] ?? []) followed.add(stringAt(item, FOLLOWED));
+      keys = UnprocessedKeys?.[this.table]?.Keys ?? [];
+    }
+    return followed;
   }
 
   /** Everyone `follower` follows: at most the follow limit, so a bounded read. */

@@ -1,4 +1,4 @@
-import { BatchGetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, GetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { NativeAttributeValue } from '@aws-sdk/util-dynamodb';
 import { Connections } from '../schema';
 import { stringAt } from './attributes';
@@ -12,8 +12,9 @@ const ROUNDS = 5;
 /**
  * When each user was last seen: rows `presence#<userId> / presence` of the
  * Connections table, written as a connection opens and closes. They have no
- * TTL: "last seen" outlives connections. Whether a user is online now is
- * ConnectionStore's (their connection rows).
+ * TTL: "last seen" outlives connections, and a user with a row is a user who
+ * has connected at least once (which posting needs): "seen". Whether a user is
+ * online now is ConnectionStore's (their connection rows).
  */
 export class PresenceStore {
   constructor(
@@ -30,6 +31,14 @@ export class PresenceStore {
         ExpressionAttributeValues: { ':at': new Date(atMs).toISOString() },
       }),
     );
+  }
+
+  /** Whether `userId` has ever connected: one strongly consistent read of one key. */
+  async seen(userId: string): Promise<boolean> {
+    const { Item } = await this.db.send(
+      new GetCommand({ TableName: this.table, Key: presenceKey(userId), ProjectionExpression: Connections.partitionKey, ConsistentRead: true }),
+    );
+    return Item !== undefined;
   }
 
   /** When each of `userIds` was last seen (ISO 8601), for those ever seen: one read per id. */

@@ -212,10 +212,14 @@ describe('functions', () => {
     expect(tableActionsOf('Connect', 'Follows')).toEqual(['dynamodb:Query']);
     expect(actionsOf('Disconnect')).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem']);
     expect(tableActionsOf('Follow', 'Follows')).toEqual(['dynamodb:PutItem', 'dynamodb:UpdateItem']);
-    expect(tableActionsOf('Follow', 'Connections')).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:Query', 'dynamodb:UpdateItem']);
+    // GetItem: the followed user's presence row (were they ever seen?); UpdateItem also the follow-notice marker.
+    expect(tableActionsOf('Follow', 'Connections')).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem']);
     expect(tableActionsOf('Follow', 'Statuses')).toEqual(['dynamodb:PutItem']);
     expect(tableActionsOf('Unfollow', 'Follows')).toEqual(['dynamodb:DeleteItem', 'dynamodb:UpdateItem']);
-    expect(dataActionsOf('Presence')).toEqual(['dynamodb:BatchGetItem', 'dynamodb:Query']);
+    expect(tableActionsOf('Presence', 'Connections')).toEqual(['dynamodb:BatchGetItem', 'dynamodb:Query']);
+    // The caller's own follow rows: presence is told for people followed only.
+    expect(tableActionsOf('Presence', 'Follows')).toEqual(['dynamodb:BatchGetItem']);
+    expect(tableActionsOf('Presence', 'Statuses')).toEqual([]);
     expect(dataActionsOf('Following')).toEqual(['dynamodb:Query']);
     // PutItem: the queued mark, on `chan#` partitions only (test/cdk/fanout-tree.test.ts).
     expect(tableActionsOf('FanOut', 'Connections')).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query']);

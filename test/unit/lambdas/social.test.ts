@@ -1,6 +1,6 @@
 import { expect } from '@jest/globals';
-import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { BatchGetCommand, BatchWriteCommand, DynamoDBDocumentClient, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { BatchGetCommand, BatchWriteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { handler as follow } from '../../../lambdas/follow';
 import { handler as presence } from '../../../lambdas/presence';
@@ -18,12 +18,15 @@ beforeEach(() => {
   ddb.on(TransactWriteCommand).resolves({});
   ddb.on(BatchWriteCommand).resolves({});
   ddb.on(PutCommand).resolves({});
+  ddb.on(UpdateCommand).resolves({});
+  // Everyone the tests follow has connected once: they have a presence row.
+  ddb.on(GetCommand).resolves({ Item: { pk: 'presence#alice' } });
   // bob has two connections open; the index does not list the newest one yet.
   ddb.on(QueryCommand, { IndexName: 'byUser' }).resolves({ Items: [{ connectionId: 'b1', connectedAt: 1 }, { connectionId: 'b2', connectedAt: 2 }] });
 });
 
 describe('follow', () => {
-  it("records the follow, subscribes all the follower's connections, and notifies the followed user", async () => {
+  it("records the follow, subscribes all the follower's connections, and notifies the followed user once", async () => {
     const reply = replyOf(await follow(messageEvent({ action: 'follow', id: 'f1', user: 'alice' }, { userId: 'bob', connectionId: 'b3' })));
 
     expect(reply).toEqual({ type: 'followed', id: 'f1', user: 'alice' });
@@ -32,7 +35,15 @@ describe('follow', () => {
     expect(count?.Update).toMatchObject({ Key: { follower: 'bob', followed: '#count' }, ExpressionAttributeValues: { ':max': 1000 } });
     expect(writes().map((w) => w.PutRequest?.Item)).toEqual(['b1', 'b2', 'b3'].map((id) => ({ ...subscriptionKey('user:alice', id), expiresAt: expect.any(Number) })));
     // Each connection row lists the channel, for removal at disconnect (the store tests check which set).
-    expect(ddb.commandCalls(UpdateCommand).map((c) => c.args[0].input.Key)).toEqual(['b1', 'b2', 'b3'].map((id) => ({ pk: `conn#${id}`, sk: 'conn' })));
+    expect(ddb.commandCalls(UpdateCommand).map((c) => c.args[0].input.Key)).toEqual([
+      ...['b1', 'b2', 'b3'].map((id) => ({ pk: `conn#${id}`, sk: 'conn' })),
+      { pk: 'notice#bob#alice', sk: 'follow' },
+    ]);
+    expect(ddb.commandCalls(GetCommand)[0]?.args[0].input).toMatchObject({ Key: { pk: 'presence#alice', sk: 'presence' }, ConsistentRead: true });
+    expect(ddb.commandCalls(UpdateCommand).at(-1)?.args[0].input).toMatchObject({
+      ConditionExpression: 'attribute_not_exists(pk) OR #ttl < :now',
+      ExpressionAttributeNames: { '#ttl': 'expiresAt' },
+    });
     expect(ddb.commandCalls(PutCommand)[0]?.args[0].input.Item).toMatchObject({
       channel: 'inbox:alice',
       kind: 'notification',
@@ -46,6 +57,25 @@ describe('follow', () => {
     expect(replyOf(await follow(messageEvent({ action: 'follow', user: 'alice' }, { userId: 'bob' })))).toMatchObject({ type: 'followed' });
     expect(ddb.commandCalls(PutCommand)).toHaveLength(0);
     expect(writes()).not.toHaveLength(0);
+  });
+
+  it('follows again after an unfollow without a second notification while the first is remembered', async () => {
+    ddb.on(UpdateCommand, { Key: { pk: 'notice#bob#alice', sk: 'follow' } }).rejects(
+      new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {} }),
+    );
+
+    expect(replyOf(await follow(messageEvent({ action: 'follow', user: 'alice' }, { userId: 'bob' })))).toMatchObject({ type: 'followed' });
+    expect(ddb.commandCalls(PutCommand)).toHaveLength(0);
+  });
+
+  it('follows a user never seen without notifying them or remembering a notice', async () => {
+    ddb.on(GetCommand).resolves({});
+
+    expect(replyOf(await follow(messageEvent({ action: 'follow', user: 'ghost' }, { userId: 'bob' })))).toMatchObject({ type: 'followed', user: 'ghost' });
+    expect(ddb.commandCalls(TransactWriteCommand)).toHaveLength(1);
+    expect(writes()).not.toHaveLength(0);
+    expect(ddb.commandCalls(PutCommand)).toHaveLength(0);
+    expect(ddb.commandCalls(UpdateCommand).map((c) => c.args[0].input.Key)).not.toContainEqual({ pk: 'notice#bob#ghost', sk: 'follow' });
   });
 
   it('answers bad_request at the follow limit, and for following yourself, changing nothing', async () => {
@@ -80,13 +110,18 @@ describe('unfollow', () => {
 });
 
 describe('presence', () => {
-  it('answers who is online and when the others were last seen, reading only the ids asked', async () => {
+  it('answers who of the people followed is online and when the others were last seen, and strangers as never seen', async () => {
     ddb.on(QueryCommand, { IndexName: 'byUser', ExpressionAttributeValues: { ':u': 'alice' } }).resolves({ Count: 1 });
     ddb.on(QueryCommand, { IndexName: 'byUser', ExpressionAttributeValues: { ':u': 'carol' } }).resolves({ Count: 0 });
     ddb.on(QueryCommand, { IndexName: 'byUser', ExpressionAttributeValues: { ':u': 'dave' } }).resolves({ Count: 0 });
-    ddb.on(BatchGetCommand).resolves({ Responses: { Connections: [{ pk: 'presence#carol', lastSeen: '2026-11-21T20:00:00.000Z' }] } });
+    // bob follows alice, carol and dave, not erin; carol was last seen yesterday.
+    ddb.on(BatchGetCommand).callsFake(({ RequestItems }: { RequestItems: Record<string, unknown> }) =>
+      'Follows' in RequestItems
+        ? { Responses: { Follows: [{ followed: 'alice' }, { followed: 'carol' }, { followed: 'dave' }] } }
+        : { Responses: { Connections: [{ pk: 'presence#carol', lastSeen: '2026-11-21T20:00:00.000Z' }] } },
+    );
 
-    const reply = replyOf(await presence(messageEvent({ action: 'presence', id: 'pr', users: ['alice', 'carol', 'dave', 'alice'] })));
+    const reply = replyOf(await presence(messageEvent({ action: 'presence', id: 'pr', users: ['alice', 'carol', 'dave', 'alice', 'erin'] }, { userId: 'bob' })));
 
     expect(reply).toEqual({
       type: 'presence',
@@ -95,8 +130,12 @@ describe('presence', () => {
         { user: 'alice', online: true, lastSeen: expect.any(String) },
         { user: 'carol', online: false, lastSeen: '2026-11-21T20:00:00.000Z' },
         { user: 'dave', online: false },
+        { user: 'erin', online: false },
       ],
     });
+    const [follows, seen] = ddb.commandCalls(BatchGetCommand).map((c) => c.args[0].input.RequestItems);
+    expect(follows?.['Follows']).toMatchObject({ Keys: ['alice', 'carol', 'dave', 'erin'].map((followed) => ({ follower: 'bob', followed })), ConsistentRead: true });
+    expect(seen?.['Connections']?.Keys).toEqual(['alice', 'carol', 'dave'].map((user) => ({ pk: `presence#${user}`, sk: 'presence' })));
     expect(ddb.commandCalls(QueryCommand)).toHaveLength(3);
     expect(ddb.commandCalls(QueryCommand).every((c) => c.args[0].input.Limit === 1)).toBe(true);
   });

@@ -5,23 +5,66 @@ const NOW = new Date('2026-11-27T12:00:00.000Z');
 const caller = { userId: 'bob', connectionId: 'b3', connectedAt: NOW.getTime() };
 
 describe('presence', () => {
-  it('says who is online now, and when the others were last seen', async () => {
-    const deps = {
-      connections: { online: (users: readonly string[]) => Promise.resolve(users.map((u) => u === 'alice')) },
-      presence: { lastSeen: () => Promise.resolve(new Map([['carol', '2026-11-21T20:00:00.000Z'], ['alice', '2026-11-01T00:00:00.000Z']])) },
-      now: () => NOW,
+  function deps(followed: readonly string[]) {
+    const read: string[][] = [];
+    return {
+      read,
+      deps: {
+        follows: { followedAmong: (_: string, users: readonly string[]) => Promise.resolve(new Set(users.filter((u) => followed.includes(u)))) },
+        connections: {
+          online: (users: readonly string[]) => {
+            read.push([...users]);
+            return Promise.resolve(users.map((u) => u === 'alice' || u === 'bob'));
+          },
+        },
+        presence: {
+          lastSeen: (users: readonly string[]) => {
+            read.push([...users]);
+            const seen = new Map([['carol', '2026-11-21T20:00:00.000Z'], ['alice', '2026-11-01T00:00:00.000Z'], ['erin', '2026-11-02T00:00:00.000Z']]);
+            return Promise.resolve(new Map([...seen].filter(([u]) => users.includes(u))));
+          },
+        },
+        now: () => NOW,
+      },
     };
+  }
 
-    expect(await presence(deps, ['alice', 'carol', 'dave'])).toEqual([
+  it('says who of the people followed is online now, and when the others were last seen', async () => {
+    const fake = deps(['alice', 'carol', 'dave']);
+
+    expect(await presence(fake.deps, caller, ['alice', 'carol', 'dave'])).toEqual([
       { user: 'alice', online: true, lastSeen: NOW.toISOString() },
       { user: 'carol', online: false, lastSeen: '2026-11-21T20:00:00.000Z' },
       { user: 'dave', online: false },
     ]);
   });
+
+  it('answers anyone not followed as an id never seen, reading nothing of theirs', async () => {
+    const fake = deps(['carol']);
+
+    expect(await presence(fake.deps, caller, ['alice', 'carol', 'erin', 'nobody'])).toEqual([
+      { user: 'alice', online: false },
+      { user: 'carol', online: false, lastSeen: '2026-11-21T20:00:00.000Z' },
+      { user: 'erin', online: false },
+      { user: 'nobody', online: false },
+    ]);
+    expect(fake.read).toEqual([['carol'], ['carol']]);
+  });
+
+  it('tells the caller about themselves, and reads nothing more when no one else is told', async () => {
+    const fake = deps([]);
+
+    expect(await presence(fake.deps, caller, ['bob', 'alice'])).toEqual([
+      { user: 'bob', online: true, lastSeen: NOW.toISOString() },
+      { user: 'alice', online: false },
+    ]);
+    expect(await presence(fake.deps, caller, ['alice'])).toEqual([{ user: 'alice', online: false }]);
+    expect(fake.read).toEqual([['bob'], ['bob']]);
+  });
 });
 
 describe('follow', () => {
-  function deps(created: boolean, open: OpenConnection[]) {
+  function deps(created: boolean, open: OpenConnection[], { seen = true, claimed = new Set<string>() } = {}) {
     const subscribed: { connections: readonly OpenConnection[]; channel: string }[] = [];
     const notified: { channel: string; kind: string; from: string }[] = [];
     return {
@@ -30,6 +73,15 @@ describe('follow', () => {
       deps: {
         follows: { follow: () => Promise.resolve(created) },
         connections: { connectionsOf: () => Promise.resolve(open) },
+        presence: { seen: () => Promise.resolve(seen) },
+        notices: {
+          claim: (follower: string, followed: string) => {
+            const pair = `${follower}>${followed}`;
+            const fresh = !claimed.has(pair);
+            claimed.add(pair);
+            return Promise.resolve(fresh);
+          },
+        },
         subscriptions: {
           subscribeConnections: (connections: readonly OpenConnection[], channel: string) => {
             subscribed.push({ connections, channel });
@@ -64,6 +116,28 @@ describe('follow', () => {
 
     expect(fake.subscribed).toHaveLength(1);
     expect(fake.notified).toEqual([]);
+  });
+
+  it('notifies a pair once, however often the follow is made again after unfollows', async () => {
+    const claimed = new Set<string>();
+
+    for (let i = 0; i < 3; i++) {
+      const fake = deps(true, [], { claimed });
+      await follow(fake.deps, caller, 'alice');
+      expect(fake.subscribed).toHaveLength(1);
+      expect(fake.notified).toHaveLength(i === 0 ? 1 : 0);
+    }
+  });
+
+  it('records and subscribes a follow of a user never seen, but notifies no one and claims nothing', async () => {
+    const claimed = new Set<string>();
+    const fake = deps(true, [], { seen: false, claimed });
+
+    await follow(fake.deps, caller, 'ghost');
+
+    expect(fake.subscribed).toEqual([{ connections: [{ connectionId: 'b3', connectedAt: caller.connectedAt }], channel: 'user:ghost' }]);
+    expect(fake.notified).toEqual([]);
+    expect(claimed.size).toBe(0);
   });
 
   it('refuses following oneself', async () => {
