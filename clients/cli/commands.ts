@@ -203,7 +203,7 @@ export const COMMANDS: readonly Command[] = [
     name: 'presence',
     args: '[<user…>]',
     options: [],
-    help: 'who is online: these users, or everyone you follow',
+    help: 'who is online among the people you follow (all, or those named)',
     interactive: true,
     prepare: (args) => {
       for (const user of args) userId(user);

@@ -129,9 +129,11 @@ describe('replies and history', () => {
 });
 
 describe('presence', () => {
-  it('says who is online now, and when the others were last seen', async () => {
+  it('says who of the people followed is online now, and when the others were last seen', async () => {
     const kim = await connect('p-kim');
     const leo = await connect('p-leo');
+    await kim.request({ action: 'follow', user: 'p-leo' });
+    await kim.request({ action: 'follow', user: 'p-nobody' });
     await leo.close();
     await new Promise((resolve) => setTimeout(resolve, 300));
 
