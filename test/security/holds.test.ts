@@ -66,6 +66,16 @@ async function query(table: string, key: Record<string, string>, index?: string)
   return Items;
 }
 
+/**
+ * Sends frames one after the other: in parallel they would start cold containers of the function
+ * (up to four), which costs more than the frames themselves on a busy machine.
+ */
+async function inTurn<T, R>(items: readonly T[], send: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = [];
+  for (const item of items) results.push(await send(item));
+  return results;
+}
+
 const statusRows = (channel: string) => query('Statuses', { channel });
 const connectionIdsOf = async (user: string) => (await query('Connections', { userId: user }, 'byUser')).map((item) => String(item['connectionId']));
 
@@ -235,14 +245,18 @@ describe("someone else's inbox", () => {
   });
 
   it('answers subscribe to each channel-name trick with the protocol error, and subscribes to nothing', async () => {
-    const replies = await Promise.all(inboxTricks.map(async ([channel]) => ({ channel, reply: await mallory.request({ action: 'subscribe', channels: [channel] }) })));
+    const replies = await inTurn(inboxTricks, async ([channel]) => ({ channel, reply: await mallory.request({ action: 'subscribe', channels: [channel] }) }));
     expect(replies).toEqual(inboxTricks.map(([channel, code]) => ({ channel, reply: refusal(code) })));
   });
 
   it('answers history on each channel-name trick, with and without a cursor, with the protocol error and no items', async () => {
-    const cursors = [{}, { before: '7ZZZZZZZZZZZZZZZZZZZZZZZZZ' }, { after: '00000000000000000000000000' }];
-    const asks = inboxTricks.flatMap(([channel, code]) => cursors.map((cursor) => ({ frame: { action: 'history', channel, ...cursor }, code })));
-    const replies = await Promise.all(asks.map(async ({ frame }) => ({ frame, reply: await mallory.request(frame) })));
+    const cursors = [{ before: '7ZZZZZZZZZZZZZZZZZZZZZZZZZ' }, { after: '00000000000000000000000000' }];
+    const asks = inboxTricks.flatMap(([channel, code]) => [
+      { frame: { action: 'history', channel }, code },
+      // A cursor changes which items a page holds, never whose channel it is: tried on the names that parse.
+      ...(code === 'forbidden' ? cursors.map((cursor) => ({ frame: { action: 'history', channel, limit: 100, ...cursor }, code })) : []),
+    ]);
+    const replies = await inTurn(asks, async ({ frame }) => ({ frame, reply: await mallory.request(frame) }));
     expect(replies).toEqual(asks.map(({ frame, code }) => ({ frame, reply: refusal(code) })));
   });
 
@@ -347,7 +361,7 @@ describe('frames that are not the protocol', () => {
   it('answers actions naming gateway routes, internal functions or the Management API with unknown_action, and the connection carries on', async () => {
     const erin = await stack.connect('erin');
     const actions = ['$connect', '$disconnect', '$default', 'deliver', 'fanout', 'authorizer', '@connections', 'POST', 'postToConnection', 'deleteConnection'];
-    const replies = await Promise.all(actions.map(async (action) => ({ action, reply: await erin.request({ action, connectionId: 'anything', data: 'x' }) })));
+    const replies = await inTurn(actions, async (action) => ({ action, reply: await erin.request({ action, connectionId: 'anything', data: 'x' }) }));
     expect(replies).toEqual(actions.map((action) => ({ action, reply: refusal('unknown_action') })));
     expect(await erin.request({ action: 'ping' })).toMatchObject({ type: 'pong' });
     expect(await connectionIdsOf('erin')).toHaveLength(1);
@@ -377,6 +391,8 @@ function rawGet(target: string): Promise<{ status: number; body: string }> {
     const chunks: Buffer[] = [];
     socket.on('data', (chunk: Buffer) => chunks.push(chunk));
     socket.on('error', reject);
+    // A server that never answers fails this request, and names it, well before the test's own timeout.
+    socket.setTimeout(5000, () => socket.destroy(new Error(`no answer to GET ${target} within 5 s`)));
     socket.on('end', () => {
       const text = Buffer.concat(chunks).toString('latin1');
       const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1]);
@@ -424,13 +440,13 @@ describe('path traversal on the web server', () => {
   });
 
   it('answers every traversal, encoded or not, with 404 and never with the file', async () => {
-    const passwd = readFileSync('/etc/passwd', 'utf8').split('\n')[0] ?? 'root:';
+    const files = { 'the JWT secret': secret, '/etc/passwd': readFileSync('/etc/passwd', 'utf8').split('\n')[0] ?? 'root:', 'the manifest': manifest().slice(0, 40) };
     const answers = await Promise.all(targets().map(async (target) => ({ target, ...(await rawGet(target)) })));
-    for (const { target, status, body } of answers) {
-      expect({ target, refused: status === 400 || status === 404 }).toEqual({ target, refused: true });
-      expect(body).not.toContain(secret);
-      expect(body).not.toContain(passwd);
-      expect(body).not.toContain(manifest().slice(0, 40));
-    }
+    const verdicts = answers.map(({ target, status, body }) => ({
+      target,
+      status: status === 400 || status === 404 ? 'refused' : status,
+      leaked: Object.entries(files).flatMap(([name, content]) => (body.includes(content) ? [name] : [])),
+    }));
+    expect(verdicts).toEqual(answers.map(({ target }) => ({ target, status: 'refused', leaked: [] })));
   });
 });
