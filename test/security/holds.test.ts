@@ -260,7 +260,7 @@ describe("someone else's inbox", () => {
     expect(replies).toEqual(asks.map(({ frame, code }) => ({ frame, reply: refusal(code) })));
   });
 
-  it("refuses subscribe with since on bob's inbox, alone or beside channels mallory may read, and subscribes to none of them", async () => {
+  it("refuses subscribe with since on bob's inbox, alone or beside channels mallory may read; no refused frame subscribed mallory to anything", async () => {
     const since = '00000000000000000000000000';
     expect(await mallory.request({ action: 'subscribe', channels: ['inbox:bob'], since: { 'inbox:bob': since } })).toEqual(refusal('forbidden'));
     expect(await mallory.request({ action: 'subscribe', channels: ['user:bob', 'inbox:bob'], since: { 'user:bob': since } })).toEqual(refusal('forbidden'));
@@ -270,6 +270,7 @@ describe("someone else's inbox", () => {
     mallory.sendRaw('{"action":"subscribe","id":"dup-keys","channels":["inbox:mallory"],"channels":["inbox:bob"]}');
     expect(await mallory.next((f) => f.id === 'dup-keys')).toEqual({ type: 'error', id: 'dup-keys', code: 'forbidden', message: expect.any(String) });
 
+    // Every frame above and in the tests before: mallory holds her own inbox, and bob's inbox holds bob alone.
     const [malloryConnection] = await connectionIdsOf('mallory');
     const rows = await subscriptionRows();
     expect(rows.filter(([, connection]) => connection === malloryConnection).map(([channel]) => channel)).toEqual(['inbox:mallory']);
