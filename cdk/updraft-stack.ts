@@ -16,7 +16,7 @@ import { ChannelPrefix, Connections, Statuses, TableLayouts, type KeyAttribute, 
 import { Identity, type IdentityProps } from './constructs/identity';
 import { Monitoring } from './constructs/monitoring';
 import { UpdraftFunction, type TableAction, type UpdraftFunctionProps } from './constructs/updraft-function';
-import { WebApp } from './constructs/web-app';
+import { WebApp, WebAppHeaders } from './constructs/web-app';
 import { resolveDeliveryLimits, resolveLimits, type DeliveryLimits, type ServiceLimits } from './limits';
 
 /**
@@ -400,7 +400,9 @@ export class UpdraftStack extends Stack {
     new CfnOutput(this, 'AlarmTopicArn', { value: this.monitoring.topic.topicArn, description: 'Alarms notify this SNS topic' });
     new CfnOutput(this, 'DashboardName', { value: this.monitoring.dashboard.dashboardName, description: 'CloudWatch dashboard' });
 
-    if (props.webAppDir) new WebApp(this, 'WebApp', { assetDir: props.webAppDir, wsUrl: this.stage.url });
+    // Declared with or without a web app: the local stack serves the app with these headers, read from the template.
+    const webHeaders = new WebAppHeaders(this, 'WebAppHeaders', { wsUrl: this.stage.url });
+    if (props.webAppDir) new WebApp(this, 'WebApp', { assetDir: props.webAppDir, wsUrl: this.stage.url, headers: webHeaders });
   }
 }
 
