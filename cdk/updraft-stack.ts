@@ -12,11 +12,11 @@ import { DeduplicationScope, FifoThroughputLimit, Queue, QueueEncryption } from 
 import { NagSuppressions } from 'cdk-nag';
 import type { Construct } from 'constructs';
 import { DEFAULT_FANOUT_CONCURRENCY, EnvVar, FanOutDefaults } from '../shared/config';
-import { Connections, Statuses, TableLayouts, type KeyAttribute, type TableLayout } from '../shared/schema';
+import { ChannelPrefix, Connections, Statuses, TableLayouts, type KeyAttribute, type TableLayout } from '../shared/schema';
 import { Identity, type IdentityProps } from './constructs/identity';
 import { Monitoring } from './constructs/monitoring';
-import { UpdraftFunction, type UpdraftFunctionProps } from './constructs/updraft-function';
-import { WebApp } from './constructs/web-app';
+import { UpdraftFunction, type TableAction, type UpdraftFunctionProps } from './constructs/updraft-function';
+import { WebApp, WebAppHeaders } from './constructs/web-app';
 import { resolveDeliveryLimits, resolveLimits, type DeliveryLimits, type ServiceLimits } from './limits';
 
 /**
@@ -100,14 +100,20 @@ export class UpdraftStack extends Stack {
 
     const authorizerFn = fn('Authorizer', { handler: 'authorizer', description: 'Verifies the JWT on $connect' });
     this.identity.bind(authorizerFn);
+    // Each function's grants name the kinds of row it works with (shared/schema.ts) and what it
+    // does with each; test/cdk/least-privilege.test.ts holds the same table, row kind by row kind.
+    const { connection, subscription, presence, claim, rate, followNotice } = Connections.rows;
+    /** The same actions on every channel's rows of the Statuses table (`user:`, `thread:`, `inbox:`). */
+    const onChannels = (actions: readonly TableAction[]) => Object.fromEntries(Object.values(ChannelPrefix).map((prefix) => [prefix, actions]));
+
     const connectFn = fn('Connect', { handler: 'connect', description: '$connect: record, subscribe to follows' })
-      .bindTable(EnvVar.connectionsTable, this.connections, ['PutItem', 'UpdateItem', 'BatchWriteItem'])
-      .bindTable(EnvVar.followsTable, this.follows, ['Query']);
-    const disconnectFn = fn('Disconnect', { handler: 'disconnect', description: '$disconnect' }).bindTable(
-      EnvVar.connectionsTable,
-      this.connections,
-      ['GetItem', 'BatchWriteItem', 'UpdateItem'],
-    );
+      .bindTable(EnvVar.connectionsTable, this.connections, {
+        rows: { [connection.prefix]: ['PutItem'], [subscription.prefix]: ['BatchWriteItem'], [presence.prefix]: ['UpdateItem'] },
+      })
+      .bindTable(EnvVar.followsTable, this.follows, { anyRow: ['Query'] });
+    const disconnectFn = fn('Disconnect', { handler: 'disconnect', description: '$disconnect' }).bindTable(EnvVar.connectionsTable, this.connections, {
+      rows: { [connection.prefix]: ['GetItem', 'BatchWriteItem'], [subscription.prefix]: ['BatchWriteItem'], [presence.prefix]: ['UpdateItem'] },
+    });
     const defaultFn = fn('DefaultRoute', { handler: 'default', description: '$default: non-JSON frames, unknown actions' });
 
     const routes: Record<MessageRoute, UpdraftFunction> = {
@@ -116,48 +122,59 @@ export class UpdraftStack extends Stack {
         description: 'post a status',
         environment: { [EnvVar.postRateBurst]: String(limits.postRateBurst), [EnvVar.postRatePerSecond]: String(limits.postRatePerSecond) },
       })
-        .bindTable(EnvVar.statusesTable, this.statuses, ['GetItem', 'PutItem'])
-        // The idempotency claim and the post rate bucket live in the Connections table;
-        // the grant reaches those rows and no other.
-        .bindTable(EnvVar.connectionsTable, this.connections, ['GetItem', 'PutItem', 'UpdateItem'], { leadingKeys: [`${Connections.rows.claim.prefix}*`, `${Connections.rows.rate.prefix}*`] }),
+        // Reads the parent by id (`status:`); writes the status, its copy by id and a reply's notification in one transaction.
+        .bindTable(EnvVar.statusesTable, this.statuses, { rows: { [Statuses.byIdPrefix]: ['GetItem', 'PutItem'], ...onChannels(['PutItem']) } })
+        // The idempotency claim (written in the post's transaction) and the post rate bucket.
+        .bindTable(EnvVar.connectionsTable, this.connections, { rows: { [claim.prefix]: ['GetItem', 'PutItem'], [rate.prefix]: ['GetItem', 'UpdateItem'] } }),
       subscribe: fn('Subscribe', {
         handler: 'subscribe',
         description: 'subscribe, with replay',
         environment: { [EnvVar.maxSubscriptions]: String(limits.maxSubscriptions) },
       })
-        .bindTable(EnvVar.statusesTable, this.statuses, ['Query'])
-        // GetItem: the connection row, read when a subscribe nears the limit.
-        .bindTable(EnvVar.connectionsTable, this.connections, ['GetItem', 'UpdateItem', 'BatchWriteItem']),
-      unsubscribe: fn('Unsubscribe', { handler: 'unsubscribe', description: 'unsubscribe' }).bindTable(
-        EnvVar.connectionsTable,
-        this.connections,
-        ['UpdateItem', 'BatchWriteItem'],
-      ),
-      history: fn('History', { handler: 'history', description: 'page a channel' }).bindTable(
-        EnvVar.statusesTable,
-        this.statuses,
-        ['Query'],
-      ),
+        // The replay of what was missed.
+        .bindTable(EnvVar.statusesTable, this.statuses, { rows: onChannels(['Query']) })
+        // The connection row keeps its channels (GetItem when a subscribe nears the limit); the subscriptions are rows of their own.
+        .bindTable(EnvVar.connectionsTable, this.connections, { rows: { [connection.prefix]: ['GetItem', 'UpdateItem'], [subscription.prefix]: ['BatchWriteItem'] } }),
+      unsubscribe: fn('Unsubscribe', { handler: 'unsubscribe', description: 'unsubscribe' }).bindTable(EnvVar.connectionsTable, this.connections, {
+        rows: { [connection.prefix]: ['UpdateItem'], [subscription.prefix]: ['BatchWriteItem'] },
+      }),
+      history: fn('History', { handler: 'history', description: 'page a channel' }).bindTable(EnvVar.statusesTable, this.statuses, {
+        rows: onChannels(['Query']),
+      }),
       ping: fn('Ping', { handler: 'ping', description: 'heartbeat' }),
       follow: fn('Follow', { handler: 'follow', description: 'follow a user' })
-        .bindTable(EnvVar.followsTable, this.follows, ['PutItem', 'UpdateItem'])
-        // GetItem: whether the followed user was ever seen (their presence row); UpdateItem also
-        // writes the follow-notice marker.
-        .bindTable(EnvVar.connectionsTable, this.connections, ['GetItem', 'Query', 'UpdateItem', 'BatchWriteItem'], { indexes: [Connections.byUserIndex] })
+        // The follow and the follower's count, in one transaction.
+        .bindTable(EnvVar.followsTable, this.follows, { anyRow: ['PutItem', 'UpdateItem'] })
+        // The follower's open connections (byUser), each subscribed to the followed user's channel;
+        // whether the followed user was ever seen (their presence row); the follow-notice marker.
+        .bindTable(EnvVar.connectionsTable, this.connections, {
+          rows: {
+            [connection.prefix]: ['UpdateItem'],
+            [subscription.prefix]: ['BatchWriteItem'],
+            [presence.prefix]: ['GetItem'],
+            [followNotice.prefix]: ['UpdateItem'],
+          },
+          indexQueries: [Connections.byUserIndex],
+        })
         // The follow notification is a row in the followed user's inbox.
-        .bindTable(EnvVar.statusesTable, this.statuses, ['PutItem']),
+        .bindTable(EnvVar.statusesTable, this.statuses, { rows: { [ChannelPrefix.inbox]: ['PutItem'] } }),
       unfollow: fn('Unfollow', { handler: 'unfollow', description: 'unfollow a user' })
-        .bindTable(EnvVar.followsTable, this.follows, ['DeleteItem', 'UpdateItem'])
-        .bindTable(EnvVar.connectionsTable, this.connections, ['Query', 'UpdateItem', 'BatchWriteItem'], { indexes: [Connections.byUserIndex] }),
-      following: fn('Following', { handler: 'following', description: 'who the caller follows' }).bindTable(
-        EnvVar.followsTable,
-        this.follows,
-        ['Query'],
-      ),
+        .bindTable(EnvVar.followsTable, this.follows, { anyRow: ['DeleteItem', 'UpdateItem'] })
+        .bindTable(EnvVar.connectionsTable, this.connections, {
+          rows: { [connection.prefix]: ['UpdateItem'], [subscription.prefix]: ['BatchWriteItem'] },
+          indexQueries: [Connections.byUserIndex],
+        }),
+      following: fn('Following', { handler: 'following', description: 'who the caller follows' }).bindTable(EnvVar.followsTable, this.follows, {
+        anyRow: ['Query'],
+      }),
+      // Who is online (byUser), and when the others were last seen.
       presence: fn('Presence', { handler: 'presence', description: 'who is online' })
-        .bindTable(EnvVar.connectionsTable, this.connections, ['Query', 'BatchGetItem'], { indexes: [Connections.byUserIndex] })
+        .bindTable(EnvVar.connectionsTable, this.connections, {
+          rows: { [presence.prefix]: ['BatchGetItem'] },
+          indexQueries: [Connections.byUserIndex],
+        })
         // The caller's follow rows: presence is told only for people the caller follows.
-        .bindTable(EnvVar.followsTable, this.follows, ['BatchGetItem']),
+        .bindTable(EnvVar.followsTable, this.follows, { anyRow: ['BatchGetItem'] }),
     };
 
     this.api = new WebSocketApi(this, 'Api', {
@@ -286,10 +303,12 @@ export class UpdraftStack extends Stack {
       timeout: Duration.seconds(60),
       environment: { [EnvVar.fanOutConcurrency]: String(fanOutConcurrency), [EnvVar.fanOutDirectMax]: String(delivery.fanOutDirectMax) },
     })
-      .bindTable(EnvVar.connectionsTable, this.connections, ['GetItem', 'Query', 'BatchWriteItem'])
-      // The mark that keeps a large channel on the queue is a row in the channel's first
-      // subscription partition (`chan#<channel>#0`): PutItem reaches `chan#` partitions only.
-      .bindTable(EnvVar.connectionsTable, this.connections, ['PutItem'], { leadingKeys: [`${Connections.rows.subscription.prefix}*`] })
+      // It reads a channel's subscriptions (`chan#`) and, for a connection API Gateway calls Gone, reads
+      // its row (`conn#`) and deletes both. The mark that keeps a large channel on the queue is a row
+      // in the channel's first subscription partition (`chan#<channel>#0`).
+      .bindTable(EnvVar.connectionsTable, this.connections, {
+        rows: { [subscription.prefix]: ['Query', 'PutItem', 'BatchWriteItem'], [connection.prefix]: ['GetItem', 'BatchWriteItem'] },
+      })
       .bindManagementApi(this.api, this.stage)
       .bindQueue(EnvVar.deliveryQueueUrl, this.deliveryQueue);
     // FilterRule.isEqual is typed `any` in aws-cdk-lib; it is the pattern ["INSERT"].
@@ -349,8 +368,8 @@ export class UpdraftStack extends Stack {
     })
       // It reads subscriptions (`chan#`) and, for a connection API Gateway calls Gone, reads
       // its row (`conn#`) and deletes both: those two kinds of row and no other.
-      .bindTable(EnvVar.connectionsTable, this.connections, ['GetItem', 'Query', 'BatchWriteItem'], {
-        leadingKeys: [`${Connections.rows.subscription.prefix}*`, `${Connections.rows.connection.prefix}*`],
+      .bindTable(EnvVar.connectionsTable, this.connections, {
+        rows: { [subscription.prefix]: ['Query', 'BatchWriteItem'], [connection.prefix]: ['GetItem', 'BatchWriteItem'] },
       })
       .bindManagementApi(this.api, this.stage);
     deliverFn.addEventSource(
@@ -390,7 +409,9 @@ export class UpdraftStack extends Stack {
     new CfnOutput(this, 'AlarmTopicArn', { value: this.monitoring.topic.topicArn, description: 'Alarms notify this SNS topic' });
     new CfnOutput(this, 'DashboardName', { value: this.monitoring.dashboard.dashboardName, description: 'CloudWatch dashboard' });
 
-    if (props.webAppDir) new WebApp(this, 'WebApp', { assetDir: props.webAppDir, wsUrl: this.stage.url });
+    // Declared with or without a web app: the local stack serves the app with these headers, read from the template.
+    const webHeaders = new WebAppHeaders(this, 'WebAppHeaders', { wsUrl: this.stage.url });
+    if (props.webAppDir) new WebApp(this, 'WebApp', { assetDir: props.webAppDir, wsUrl: this.stage.url, headers: webHeaders });
   }
 }
 

@@ -17,7 +17,7 @@ import { sqsApiRoute } from './sqs-api';
 import { StreamMapping, type FailedBatch } from './streams';
 import { loadApp, type AppModel } from './template';
 import { ServiceDeletions, TtlSweeper } from './ttl';
-import { webApp } from './web';
+import { responseHeaders, webApp } from './web';
 
 export interface LocalStackOptions {
   /** The project root. */
@@ -158,8 +158,11 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
       },
     };
     // The stage's https/wss URLs point at the local stack's one port.
-    const deployedBase = new RegExp(`^(https|wss)://${apiId}\\.execute-api\\.${region}\\.amazonaws\\.com`);
-    const localize = (value: string) => value.replace(deployedBase, (_, scheme: string) => (scheme === 'wss' ? `ws://${HOST}:${port}` : httpUrl));
+    const deployedBase = `(https|wss)://${apiId}\\.execute-api\\.${region}\\.amazonaws\\.com`;
+    const toLocal = (_: string, scheme: string) => (scheme === 'wss' ? `ws://${HOST}:${port}` : httpUrl);
+    const localize = (value: string) => value.replace(new RegExp(`^${deployedBase}`), toLocal);
+    // The browser app's headers as CloudFront would add them, the CSP's stage URL pointed here too.
+    const webHeaders = app.webHeaders ? responseHeaders(app.webHeaders, (value) => resolve(value, resolver, region).replace(new RegExp(deployedBase, 'g'), toLocal)) : {};
 
     const overrides = overrideEnvironment(app, options.environmentOverrides ?? {});
     for (const [name, functionIds] of overrides) log(`${name}=${options.environmentOverrides?.[name] ?? ''} replaces the template's value in ${functionIds.join(', ')} (UPDRAFT_FUNCTION_ENV)`);
@@ -227,7 +230,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
         secrets.route,
         sqsApiRoute(queues),
         devTokenRoute({ secret: secrets.secrets[0]?.value, ...(devTokenAudience ? { audience: devTokenAudience } : {}), wsUrl }),
-        webApp(options.webDir, wsUrl),
+        webApp(options.webDir, wsUrl, webHeaders),
       ],
       log,
     });

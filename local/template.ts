@@ -117,6 +117,11 @@ export interface AppModel {
   readonly queues: ReadonlyMap<string, QueueModel>;
   readonly queueMappings: readonly QueueMappingModel[];
   readonly secretIds: readonly string[];
+  /**
+   * The browser app's response headers policy (ResponseHeadersPolicyConfig, intrinsics unresolved):
+   * the local stack serves the app with the headers CloudFront would add.
+   */
+  readonly webHeaders?: Readonly<Record<string, Json>>;
 }
 
 /** Loads the one stack of the assembly in `assemblyDir` (cdk.out). */
@@ -270,6 +275,10 @@ export function loadApp(assemblyDir: string): AppModel {
     });
   }
 
+  const headerPolicies = ofType('AWS::CloudFront::ResponseHeadersPolicy');
+  if (headerPolicies.length > 1) throw new Error(`expected at most one CloudFront response headers policy, found ${headerPolicies.length}`);
+  const webHeaders = obj(headerPolicies[0]?.[1].Properties?.['ResponseHeadersPolicyConfig']);
+
   return {
     stackName,
     assemblyDir,
@@ -287,6 +296,7 @@ export function loadApp(assemblyDir: string): AppModel {
     queues,
     queueMappings,
     secretIds: ofType('AWS::SecretsManager::Secret').map(([id]) => id),
+    ...(webHeaders ? { webHeaders } : {}),
   };
 }
 

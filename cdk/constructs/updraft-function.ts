@@ -23,6 +23,26 @@ export type TableAction =
   | 'BatchWriteItem'
   | 'ConditionCheckItem';
 
+/**
+ * What a function may do with a table's rows: by partition key prefix (from shared/schema.ts),
+ * the actions on rows of that kind. Adding a kind of row to a function is one line here.
+ * TransactWriteItems is authorized action by action (PutItem, UpdateItem, DeleteItem,
+ * ConditionCheckItem), so a transaction needs no grant of its own.
+ */
+export interface TableGrant {
+  /** Key prefix (e.g. Connections.rows.rate.prefix) to the actions on the rows whose partition key starts with it. */
+  readonly rows?: Readonly<Record<string, readonly TableAction[]>>;
+  /**
+   * Actions on any row, with no LeadingKeys condition: only for a table whose partition key is a
+   * user id with no prefix (Follows). Scoping those to the caller's own rows would need the user
+   * id as a principal tag, which a function's role does not carry.
+   * @default none
+   */
+  readonly anyRow?: readonly TableAction[];
+  /** Indexes the function Queries: Query on each index's ARN, and nothing on the base table by it. @default none */
+  readonly indexQueries?: readonly string[];
+}
+
 export interface UpdraftFunctionProps {
   /** The handler file under lambdas/, without its extension. */
   readonly handler: string;
@@ -119,23 +139,30 @@ export class UpdraftFunction extends NodejsFunction {
   }
 
   /**
-   * Grants `actions` on `table` (and on the named indexes only), and sets the
-   * variable that names the table. `leadingKeys` narrows the grant to items
-   * whose partition key matches one of the patterns.
+   * Grants what `grant` lists on `table`, row kind by row kind, and sets the variable that
+   * names the table. Each statement carries a `dynamodb:LeadingKeys` condition on the key
+   * prefixes of shared/schema.ts, so a function reaches the kinds of row it works with and no
+   * other (a handler that writes subscriptions cannot reset a rate bucket). Index Queries are
+   * granted on the index ARN only.
    */
-  bindTable(
-    variable: (typeof EnvVar)['statusesTable' | 'connectionsTable' | 'followsTable'],
-    table: ITable,
-    actions: readonly TableAction[],
-    options: { readonly indexes?: readonly string[]; readonly leadingKeys?: readonly string[] } = {},
-  ): this {
-    this.addToRolePolicy(
-      new PolicyStatement({
-        actions: actions.map((action) => `dynamodb:${action}`),
-        resources: [table.tableArn, ...(options.indexes ?? []).map((index) => `${table.tableArn}/index/${index}`)],
-        ...(options.leadingKeys ? { conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [...options.leadingKeys] } } } : {}),
-      }),
-    );
+  bindTable(variable: (typeof EnvVar)['statusesTable' | 'connectionsTable' | 'followsTable'], table: ITable, grant: TableGrant): this {
+    for (const { actions, prefixes } of statementsOf(grant.rows ?? {})) {
+      this.addToRolePolicy(
+        new PolicyStatement({
+          actions: actions.map((action) => `dynamodb:${action}`),
+          resources: [table.tableArn],
+          conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': prefixes.map((prefix) => `${prefix}*`) } },
+        }),
+      );
+    }
+    if (grant.anyRow && grant.anyRow.length > 0) {
+      this.addToRolePolicy(new PolicyStatement({ actions: grant.anyRow.map((action) => `dynamodb:${action}`), resources: [table.tableArn] }));
+    }
+    if (grant.indexQueries && grant.indexQueries.length > 0) {
+      this.addToRolePolicy(
+        new PolicyStatement({ actions: ['dynamodb:Query'], resources: grant.indexQueries.map((index) => `${table.tableArn}/index/${index}`) }),
+      );
+    }
     this.addEnvironment(variable, table.tableName);
     return this;
   }
@@ -190,4 +217,24 @@ export class UpdraftFunction extends NodejsFunction {
     this.addEnvironment(EnvVar.jwtSecretArn, secret.secretArn);
     return this;
   }
+}
+
+/**
+ * One statement per set of actions that share the same key prefixes: the fewest statements
+ * for the grant, each as narrow as what it lists.
+ */
+function statementsOf(rows: Readonly<Record<string, readonly TableAction[]>>): { actions: TableAction[]; prefixes: string[] }[] {
+  const prefixesByAction = new Map<TableAction, string[]>();
+  for (const [prefix, actions] of Object.entries(rows)) {
+    for (const action of actions) prefixesByAction.set(action, [...(prefixesByAction.get(action) ?? []), prefix]);
+  }
+  const statements = new Map<string, { actions: TableAction[]; prefixes: string[] }>();
+  for (const [action, prefixes] of prefixesByAction) {
+    const sorted = [...new Set(prefixes)].sort();
+    const key = sorted.join('\0');
+    const statement = statements.get(key) ?? { actions: [], prefixes: sorted };
+    statement.actions.push(action);
+    statements.set(key, statement);
+  }
+  return [...statements.values()].map(({ actions, prefixes }) => ({ actions: actions.sort(), prefixes }));
 }

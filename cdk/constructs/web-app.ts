@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { CfnOutput, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
-import { Distribution, HttpVersion, ViewerProtocolPolicy } from 'aws-cdk-lib/aws-cloudfront';
+import { Distribution, HeadersFrameOption, HeadersReferrerPolicy, HttpVersion, ResponseHeadersPolicy, ViewerProtocolPolicy, type IResponseHeadersPolicy } from 'aws-cdk-lib/aws-cloudfront';
 import { S3BucketOrigin } from 'aws-cdk-lib/aws-cloudfront-origins';
 import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
 import { BucketDeployment, Source } from 'aws-cdk-lib/aws-s3-deployment';
@@ -13,6 +13,49 @@ export interface WebAppProps {
   readonly assetDir: string;
   /** The WebSocket URL the app connects to, written into its config.json at deploy time. */
   readonly wsUrl: string;
+  /** The security headers CloudFront adds to every response (WebAppHeaders). */
+  readonly headers: IResponseHeadersPolicy;
+}
+
+export interface WebAppHeadersProps {
+  /** The WebSocket URL the app connects to: the one origin besides its own that the CSP lets it reach. */
+  readonly wsUrl: string;
+}
+
+/**
+ * The browser app's security headers, as a CloudFront response headers policy: a CSP that
+ * allows only the app's own files (no inline script or style, no eval, no frames) and
+ * connections to itself and the WebSocket API, HSTS, nosniff, no referrer, no framing.
+ * The local stack serves the app with these same headers, read from the template
+ * (local/web.ts), which is why the stack declares the policy with or without a web app.
+ */
+export class WebAppHeaders extends ResponseHeadersPolicy {
+  constructor(scope: Construct, id: string, props: WebAppHeadersProps) {
+    const csp = [
+      "default-src 'none'",
+      "script-src 'self'",
+      "style-src 'self'",
+      "img-src 'self'",
+      // config.json (and, on the local stack, the dev token), then the WebSocket API.
+      `connect-src 'self' ${props.wsUrl}`,
+      "manifest-src 'self'",
+      "base-uri 'none'",
+      "form-action 'none'",
+      "frame-ancestors 'none'",
+    ].join('; ');
+    super(scope, id, {
+      comment: 'Updraft browser app: CSP, HSTS, nosniff, no referrer, no framing',
+      securityHeadersBehavior: {
+        contentSecurityPolicy: { contentSecurityPolicy: csp, override: true },
+        // Two years, the value HSTS preload lists ask for; the app is on HTTPS only.
+        strictTransportSecurity: { accessControlMaxAge: Duration.days(730), includeSubdomains: true, override: true },
+        contentTypeOptions: { override: true },
+        referrerPolicy: { referrerPolicy: HeadersReferrerPolicy.NO_REFERRER, override: true },
+        // frame-ancestors 'none', for browsers that predate it.
+        frameOptions: { frameOption: HeadersFrameOption.DENY, override: true },
+      },
+    });
+  }
 }
 
 /**
@@ -56,7 +99,11 @@ export class WebApp extends Construct {
       enableLogging: true,
       logBucket: logs,
       logFilePrefix: 'cloudfront/',
-      defaultBehavior: { origin: S3BucketOrigin.withOriginAccessControl(bucket), viewerProtocolPolicy: ViewerProtocolPolicy.REDIRECT_TO_HTTPS },
+      defaultBehavior: {
+        origin: S3BucketOrigin.withOriginAccessControl(bucket),
+        viewerProtocolPolicy: ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
+        responseHeadersPolicy: props.headers,
+      },
       defaultRootObject: 'index.html',
       httpVersion: HttpVersion.HTTP2_AND_3,
     });

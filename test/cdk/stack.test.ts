@@ -212,17 +212,19 @@ describe('functions', () => {
     expect(tableActionsOf('Connect', 'Follows')).toEqual(['dynamodb:Query']);
     expect(actionsOf('Disconnect')).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem']);
     expect(tableActionsOf('Follow', 'Follows')).toEqual(['dynamodb:PutItem', 'dynamodb:UpdateItem']);
-    // GetItem: the followed user's presence row (were they ever seen?); UpdateItem also the follow-notice marker.
-    expect(tableActionsOf('Follow', 'Connections')).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem']);
+    // Query: on the byUser index only; GetItem: the followed user's presence row (were they ever seen?);
+    // UpdateItem also the follow-notice marker (test/cdk/least-privilege.test.ts holds every grant row kind by row kind).
+    expect(tableActionsOf('Follow', 'Connections')).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem']);
     expect(tableActionsOf('Follow', 'Statuses')).toEqual(['dynamodb:PutItem']);
     expect(tableActionsOf('Unfollow', 'Follows')).toEqual(['dynamodb:DeleteItem', 'dynamodb:UpdateItem']);
-    expect(tableActionsOf('Presence', 'Connections')).toEqual(['dynamodb:BatchGetItem', 'dynamodb:Query']);
+    // Query: on the byUser index only.
+    expect(tableActionsOf('Presence', 'Connections')).toEqual(['dynamodb:BatchGetItem']);
     // The caller's own follow rows: presence is told for people followed only.
     expect(tableActionsOf('Presence', 'Follows')).toEqual(['dynamodb:BatchGetItem']);
     expect(tableActionsOf('Presence', 'Statuses')).toEqual([]);
     expect(dataActionsOf('Following')).toEqual(['dynamodb:Query']);
     // PutItem: the queued mark, on `chan#` partitions only (test/cdk/fanout-tree.test.ts).
-    expect(tableActionsOf('FanOut', 'Connections')).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query']);
+    expect([...new Set(tableActionsOf('FanOut', 'Connections'))]).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query']);
     expect(tableActionsOf('Deliver', 'Connections')).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:GetItem', 'dynamodb:Query']);
     expect(dataActionsOf('Deliver').filter((a) => a.startsWith('dynamodb:'))).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:GetItem', 'dynamodb:Query']);
     expect(tableActionsOf('Post', 'Statuses')).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem']);
@@ -267,7 +269,8 @@ describe('functions', () => {
   it('reach only the idempotency claims and rate buckets from post, and only the indexes a handler reads', () => {
     const connections = JSON.stringify({ 'Fn::GetAtt': [logicalId('AWS::DynamoDB::Table', 'Connections'), 'Arn'] });
     const claims = statementsOf('Post').filter((s) => JSON.stringify(s.Resource).includes(connections));
-    expect(claims).toEqual([expect.objectContaining({ Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['post#*', 'rate#*'] } } })]);
+    const leadingKeys = claims.flatMap((s) => list(at(s.Condition, 'ForAllValues:StringLike', 'dynamodb:LeadingKeys')));
+    expect([...new Set(leadingKeys)].sort()).toEqual(['post#*', 'rate#*']);
 
     const policies = JSON.stringify(Object.values(resources).filter((r) => r.Type === 'AWS::IAM::Policy'));
     expect(policies).not.toContain('/index/*');

@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import type { Browser, Page, Route } from 'playwright-core';
 import { launchChromium } from '../support/chromium';
 import { LocalStack } from '../support/local-stack';
+import { until } from '../support/until';
 
 /**
  * The browser app, in headless Chromium (see test/support/chromium.ts), against the real local stack: two
@@ -34,10 +35,34 @@ function started(): { stack: LocalStack; browser: Browser } {
   return { stack, browser };
 }
 
-/** A person in a browser window of their own (own storage), signed in through the dev token form. */
-async function signIn(user: string, viewport = DESKTOP): Promise<Page> {
+/**
+ * Content-Security-Policy violations in any window of these tests: what Chromium reports on the console
+ * ("Refused to … because it violates the following Content Security Policy directive") and the page's
+ * securitypolicyviolation events. The app must work under its CSP with none (afterEach).
+ */
+const violations: string[] = [];
+const CSP_REPORT = /Content Security Policy|securitypolicyviolation/;
+
+/** A browser window of its own (own storage), watched for CSP violations from its first script on. */
+async function newPage(viewport = DESKTOP): Promise<Page> {
   const context = await started().browser.newContext({ viewport });
+  await context.addInitScript({
+    content: "document.addEventListener('securitypolicyviolation', (e) => console.error('securitypolicyviolation: ' + e.violatedDirective + ' ' + e.blockedURI));",
+  });
   const page = await context.newPage();
+  page.on('console', (message) => {
+    if (CSP_REPORT.test(message.text())) violations.push(message.text());
+  });
+  return page;
+}
+
+afterEach(() => {
+  expect(violations.splice(0)).toEqual([]);
+});
+
+/** A person in a browser window of their own, signed in through the dev token form. */
+async function signIn(user: string, viewport = DESKTOP): Promise<Page> {
+  const page = await newPage(viewport);
   await page.goto(started().stack.httpUrl);
   await page.getByLabel('Your user id').fill(user);
   await page.getByRole('button', { name: 'Sign in' }).click();
@@ -62,6 +87,27 @@ async function follow(page: Page, user: string): Promise<void> {
 }
 
 describe('the browser app', () => {
+  it('is served with the security headers of the template, and a violation of its CSP would be seen', async () => {
+    const page = await newPage();
+
+    const response = await page.goto(started().stack.httpUrl);
+
+    const headers = response?.headers() ?? {};
+    const csp = headers['content-security-policy'] ?? '';
+    for (const directive of ["default-src 'none'", "script-src 'self'", "style-src 'self'", "frame-ancestors 'none'", `connect-src 'self' ${started().stack.wsUrl}`]) {
+      expect(csp.split('; ')).toContain(directive);
+    }
+    expect(headers).toMatchObject({ 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer', 'x-frame-options': 'DENY' });
+    expect(headers['strict-transport-security']).toMatch(/^max-age=\d+/);
+    // The watch works: an inline style, which the CSP refuses, is reported both ways (then cleared, as it is this test's own).
+    await page.evaluate("document.head.append(Object.assign(document.createElement('style'), { textContent: 'body { color: red }' }))");
+    await until(
+      () => violations.some((text) => /inline style .*Content Security Policy/.test(text)) && violations.includes('securitypolicyviolation: style-src-elem inline'),
+      'the inline style to be reported on the console and by a securitypolicyviolation event',
+    );
+    violations.splice(0);
+  });
+
   it('shows a followed person’s status in the follower’s feed without a reload', async () => {
     const alice = await signIn('e-alice');
     const bob = await signIn('e-bob');
@@ -131,7 +177,7 @@ describe('the browser app', () => {
     await gina.close();
 
     // Signing in again: the sign-in form gets its token, the connection's token is held.
-    const page = await (await started().browser.newContext({ viewport: DESKTOP })).newPage();
+    const page = await newPage(DESKTOP);
     const held: Route[] = [];
     let tokens = 0;
     await page.route('**/dev/token**', (route) => void (++tokens === 1 ? route.continue() : held.push(route)));
@@ -237,7 +283,7 @@ describe('the browser app', () => {
 
   it('shows someone followed as online when their status arrives, with no presence request for it', async () => {
     // Oli's window, with every presence request it sends counted.
-    const oli = await (await started().browser.newContext({ viewport: PHONE })).newPage();
+    const oli = await newPage(PHONE);
     const asked: string[][] = [];
     let firstAsk: (value?: unknown) => void = () => undefined;
     const askedOnce = new Promise((resolve) => (firstAsk = resolve));

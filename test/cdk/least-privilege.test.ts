@@ -1,0 +1,159 @@
+import { App } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { expect } from '@jest/globals';
+import { UpdraftStack } from '../../cdk/updraft-stack';
+import { at, list, resourcesOf, statementsIn, text, type Statement } from '../support/template-json';
+
+/**
+ * Least privilege to the row: what each function's role lets it do with each kind of row of
+ * each table, found by evaluating the statements the template holds (actions, resources and
+ * the dynamodb:LeadingKeys condition) for a sample key of every kind, not by matching their text.
+ * The table below is what the handlers and the stores they call do (lambdas/, shared/store/).
+ */
+// Skip esbuild here: these tests read the template, not the bundles.
+const template = Template.fromStack(new UpdraftStack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), 'Test'));
+const resources = resourcesOf(template);
+
+const idOf = (type: string, name: string) => {
+  // CDK names a resource by its construct id and an 8-digit hash: `Follow` must not find `Following`.
+  const ids = Object.keys(resources).filter((id) => new RegExp(`^${name}[0-9A-F]{8}$`).test(id) && resources[id]?.Type === type);
+  if (ids.length !== 1 || ids[0] === undefined) throw new Error(`expected one ${type} named ${name}, found ${ids.length}`);
+  return ids[0];
+};
+
+/** A sample partition key of every kind of row (shared/schema.ts), by table. */
+const ROWS = {
+  Connections: { 'conn#': 'conn#AbCdEfGhIjKlMnO=', 'chan#': 'chan#user:ada#0', 'presence#': 'presence#ada', 'post#': 'post#ada#r1', 'rate#': 'rate#ada', 'notice#': 'notice#ada#bob' },
+  Statuses: { 'user:': 'user:ada', 'thread:': 'thread:01J0000000000000000000000A', 'inbox:': 'inbox:ada', 'status:': 'status:01J0000000000000000000000A' },
+  // Keyed by user id, with no prefix: its grants cannot be scoped by key.
+  Follows: { '(any)': 'ada' },
+} as const;
+type Table = keyof typeof ROWS;
+type Grants = Partial<{ [T in Table]: Partial<Record<keyof (typeof ROWS)[T], string[]>> }>;
+
+const ACTIONS = ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Query', 'Scan', 'BatchGetItem', 'BatchWriteItem', 'ConditionCheckItem'];
+
+const FUNCTIONS = ['Authorizer', 'Connect', 'Disconnect', 'DefaultRoute', 'Post', 'Subscribe', 'Unsubscribe', 'History', 'Ping', 'Follow', 'Unfollow', 'Following', 'Presence', 'FanOut', 'Deliver'] as const;
+
+/** What each function does with each kind of row, action by action (alphabetical). */
+const EXPECTED: Record<(typeof FUNCTIONS)[number], Grants> = {
+  Authorizer: {},
+  // The connection row, its subscriptions to the people its user follows, "last seen".
+  Connect: { Connections: { 'conn#': ['PutItem'], 'chan#': ['BatchWriteItem'], 'presence#': ['UpdateItem'] }, Follows: { '(any)': ['Query'] } },
+  Disconnect: { Connections: { 'conn#': ['BatchWriteItem', 'GetItem'], 'chan#': ['BatchWriteItem'], 'presence#': ['UpdateItem'] } },
+  DefaultRoute: {},
+  // The parent by id; the status on its channels, its copy by id and a reply's notification in one transaction; claim and rate bucket.
+  Post: {
+    Statuses: { 'user:': ['PutItem'], 'thread:': ['PutItem'], 'inbox:': ['PutItem'], 'status:': ['GetItem', 'PutItem'] },
+    Connections: { 'post#': ['GetItem', 'PutItem'], 'rate#': ['GetItem', 'UpdateItem'] },
+  },
+  Subscribe: {
+    Statuses: { 'user:': ['Query'], 'thread:': ['Query'], 'inbox:': ['Query'] },
+    Connections: { 'conn#': ['GetItem', 'UpdateItem'], 'chan#': ['BatchWriteItem'] },
+  },
+  Unsubscribe: { Connections: { 'conn#': ['UpdateItem'], 'chan#': ['BatchWriteItem'] } },
+  History: { Statuses: { 'user:': ['Query'], 'thread:': ['Query'], 'inbox:': ['Query'] } },
+  Ping: {},
+  // The follow notification goes to the followed user's inbox, and nowhere else in Statuses.
+  // Whether the followed user was ever seen (presence#), and the once-a-pair notice (notice#).
+  Follow: {
+    Follows: { '(any)': ['PutItem', 'UpdateItem'] },
+    Connections: { 'conn#': ['UpdateItem'], 'chan#': ['BatchWriteItem'], 'presence#': ['GetItem'], 'notice#': ['UpdateItem'] },
+    Statuses: { 'inbox:': ['PutItem'] },
+  },
+  Unfollow: { Follows: { '(any)': ['DeleteItem', 'UpdateItem'] }, Connections: { 'conn#': ['UpdateItem'], 'chan#': ['BatchWriteItem'] } },
+  Following: { Follows: { '(any)': ['Query'] } },
+  // Told only for people the caller follows: the caller's follow rows.
+  Presence: { Connections: { 'presence#': ['BatchGetItem'] }, Follows: { '(any)': ['BatchGetItem'] } },
+  // Subscribers, the queued mark (in `chan#<channel>#0`), and removing connections API Gateway calls Gone.
+  FanOut: { Connections: { 'chan#': ['BatchWriteItem', 'PutItem', 'Query'], 'conn#': ['BatchWriteItem', 'GetItem'] } },
+  Deliver: { Connections: { 'chan#': ['BatchWriteItem', 'Query'], 'conn#': ['BatchWriteItem', 'GetItem'] } },
+};
+
+/** Every statement of a function's role: its inline policies and the policies attached to it. */
+function statementsOf(fn: string): Statement[] {
+  const role = text(at(resources[idOf('AWS::Lambda::Function', fn)]?.Properties, 'Role', 'Fn::GetAtt', 0));
+  const inline = list(at(resources[role]?.Properties, 'Policies') ?? []).flatMap((policy) =>
+    statementsIn({ Type: 'inline', Properties: { PolicyDocument: at(policy, 'PolicyDocument') } }),
+  );
+  const attached = Object.values(resources)
+    .filter((r) => r.Type === 'AWS::IAM::Policy' && list(r.Properties['Roles']).some((ref) => at(ref, 'Ref') === role))
+    .flatMap(statementsIn);
+  return [...inline, ...attached];
+}
+
+const glob = (pattern: string) => new RegExp(`^${pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`);
+const tableArn = (table: Table) => ({ 'Fn::GetAtt': [idOf('AWS::DynamoDB::Table', table), 'Arn'] });
+const indexArn = (table: Table, index: string) => ({ 'Fn::Join': ['', [tableArn(table), `/index/${index}`]] });
+
+/** Whether the only condition IAM would find (LeadingKeys, for all values) holds for a request on `leadingKey`. */
+function conditionHolds(condition: unknown, leadingKey: string | undefined): boolean {
+  if (condition === undefined) return true;
+  const patterns = at(condition, 'ForAllValues:StringLike', 'dynamodb:LeadingKeys');
+  if (typeof condition !== 'object' || condition === null || Object.keys(condition).length !== 1 || !Array.isArray(patterns)) {
+    throw new Error(`a condition this test cannot evaluate: ${JSON.stringify(condition)}`);
+  }
+  if (leadingKey === undefined) throw new Error('a LeadingKeys condition needs the key the request names');
+  return patterns.some((pattern) => glob(text(pattern)).test(leadingKey));
+}
+
+/** Whether a function may take `action` on `resource` (an ARN as the template writes it) for an item whose partition key is `leadingKey`. */
+function may(fn: string, action: string, resource: unknown, leadingKey?: string): boolean {
+  const arn = JSON.stringify(resource);
+  const applies = (s: Statement) =>
+    [s.Action].flat().some((pattern) => glob(pattern).test(action)) &&
+    [s.Resource].flat().some((r) => r === '*' || JSON.stringify(r) === arn) &&
+    conditionHolds(s.Condition, leadingKey);
+  const statements = statementsOf(fn);
+  return statements.some((s) => s.Effect === 'Allow' && applies(s)) && !statements.some((s) => s.Effect === 'Deny' && applies(s));
+}
+
+/** What the template lets a function do with each kind of row, in the shape of EXPECTED. */
+function grantsOf(fn: string): Grants {
+  const grants: Record<string, Record<string, string[]>> = {};
+  for (const [table, rows] of Object.entries(ROWS) as [Table, Record<string, string>][]) {
+    for (const [kind, key] of Object.entries(rows)) {
+      const allowed = ACTIONS.filter((action) => may(fn, `dynamodb:${action}`, tableArn(table), key)).sort();
+      if (allowed.length > 0) (grants[table] ??= {})[kind] = allowed;
+    }
+  }
+  return grants;
+}
+
+describe('least privilege to the row', () => {
+  it.each(FUNCTIONS)('%s reaches the kinds of row it works with, with the actions it takes on each, and nothing else', (fn) => {
+    expect(grantsOf(fn)).toEqual(EXPECTED[fn]);
+  });
+
+  it('lets no function but post write rate buckets or idempotency claims, so none can reset them', () => {
+    const writes = ['PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem'];
+    for (const key of [ROWS.Connections['rate#'], ROWS.Connections['post#']]) {
+      const writers = FUNCTIONS.filter((fn) => writes.some((action) => may(fn, `dynamodb:${action}`, tableArn('Connections'), key)));
+      expect(writers).toEqual(['Post']);
+    }
+  });
+
+  it('grants Queries of the byUser index on the index only, to the functions that find a user\'s connections', () => {
+    const byUser = indexArn('Connections', 'byUser');
+    expect(FUNCTIONS.filter((fn) => may(fn, 'dynamodb:Query', byUser))).toEqual(['Follow', 'Unfollow', 'Presence']);
+    for (const fn of ['Follow', 'Unfollow', 'Presence']) {
+      const indexStatements = statementsOf(fn).filter((s) => JSON.stringify(s.Resource).includes('/index/'));
+      expect(indexStatements).toEqual([expect.objectContaining({ Action: 'dynamodb:Query', Resource: byUser })]);
+      for (const key of Object.values(ROWS.Connections)) expect(may(fn, 'dynamodb:Query', tableArn('Connections'), key)).toBe(false);
+    }
+  });
+
+  it('scopes every statement on Statuses and Connections with a LeadingKeys condition on prefixes of shared/schema.ts', () => {
+    const prefixes = [...Object.keys(ROWS.Connections), ...Object.keys(ROWS.Statuses)].map((prefix) => `${prefix}*`);
+    for (const fn of FUNCTIONS) {
+      for (const table of ['Statuses', 'Connections'] as const) {
+        const onTable = statementsOf(fn).filter((s) => [s.Resource].flat().some((r) => JSON.stringify(r) === JSON.stringify(tableArn(table))));
+        for (const statement of onTable) {
+          const patterns = at(statement.Condition, 'ForAllValues:StringLike', 'dynamodb:LeadingKeys');
+          expect(list(patterns).length).toBeGreaterThan(0);
+          for (const pattern of list(patterns)) expect(prefixes).toContain(pattern);
+        }
+      }
+    }
+  });
+});
