@@ -80,7 +80,7 @@ export async function startDynamoDbLocal(port: number, dataDir: string | undefin
   mkdirSync(stateDir, { recursive: true });
   if (child.pid) writeFileSync(pidFile(stateDir, port), String(child.pid));
   let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
+  child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   // Outside this process's group, it would outlive a crash or a forced exit: end it whenever this process ends.
   const killOnExit = () => child.kill('SIGKILL');
@@ -169,7 +169,8 @@ async function compiledLauncher(libraries: string): Promise<string> {
   });
   if (javac.code !== 0) {
     rmSync(scratch, { recursive: true, force: true });
-    const missing = /jdk\.compiler/.test(javac.output) && /not found/i.test(javac.output);
+    // What java says when the module is not in this runtime (a jlink'ed JRE such as Temurin's).
+    const missing = javac.output.includes('Module jdk.compiler not found');
     throw new LocalStackError(
       missing
         ? 'DynamoDB Local is started through a small Java launcher that binds it to 127.0.0.1, and this Java has no compiler module (jdk.compiler): install a JDK, e.g. `sudo apt-get install -y default-jdk-headless`.'

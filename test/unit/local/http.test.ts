@@ -70,7 +70,8 @@ describe('HttpServer', () => {
       socket.on('error', reject);
     });
     expect(answer.split('\r\n')[0]).toBe('HTTP/1.1 403 Forbidden');
-    expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))).toMatchObject({ error: 'forbidden', message: expect.stringContaining('127.0.0.1:<port>') });
+    const body: unknown = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4));
+    expect(body).toMatchObject({ error: 'forbidden', message: expect.stringContaining('127.0.0.1:<port>') as unknown });
     expect(await upgrade(headers)).toBe('HTTP/1.1 403 Forbidden');
     expect(upgrades).toEqual([]);
   });
