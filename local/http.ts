@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { fromBrowser, hostAllowed, stackHosts } from './request-guard';
 
 /**
  * The one HTTP port of the local stack, shared by components that each
@@ -17,18 +18,30 @@ export interface UpgradeHandler {
 export interface HttpServerOptions {
   readonly host: string;
   readonly port: number;
-  /** Tried in order; the first that answers wins, and 404 when none does. */
-  readonly routes: readonly HttpRoute[];
+  /** What a web page may use (the browser app, dev tokens); tried first, in order. */
+  readonly browserRoutes: readonly HttpRoute[];
+  /**
+   * The local AWS endpoints, for the stack's own SDK clients and tools, tried
+   * next; a request a browser sent never reaches them. The first route that
+   * answers wins, and 404 when none does.
+   */
+  readonly serviceRoutes: readonly HttpRoute[];
+  /** WebSocket upgrades, once their Host is the stack's own. */
   readonly upgrades: UpgradeHandler;
   readonly log: (line: string) => void;
 }
 
 export class HttpServer {
   private readonly server: Server;
+  private readonly hosts: ReadonlySet<string>;
 
   constructor(private readonly options: HttpServerOptions) {
+    this.hosts = stackHosts(options.port);
     this.server = createServer((req, res) => void this.dispatch(req, res));
-    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void options.upgrades.upgrade(req, socket, head));
+    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (hostAllowed(req, this.hosts)) void options.upgrades.upgrade(req, socket, head);
+      else refuseUpgrade(socket, 403, FOREIGN_HOST);
+    });
   }
 
   listen(): Promise<void> {
@@ -50,8 +63,17 @@ export class HttpServer {
 
   private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = requestUrl(req);
+    if (!hostAllowed(req, this.hosts)) {
+      json(res, 403, { error: 'forbidden', message: FOREIGN_HOST });
+      return;
+    }
     try {
-      for (const route of this.options.routes) if (await route(req, res, url)) return;
+      for (const route of this.options.browserRoutes) if (await route(req, res, url)) return;
+      if (fromBrowser(req)) {
+        json(res, 403, { error: 'forbidden', message: 'the local AWS endpoints (Management API, Secrets Manager, SQS) do not answer browsers' });
+        return;
+      }
+      for (const route of this.options.serviceRoutes) if (await route(req, res, url)) return;
       json(res, 404, { message: 'Not Found' });
     } catch (error) {
       this.options.log(`HTTP ${req.method ?? '?'} ${url.pathname} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
@@ -59,6 +81,9 @@ export class HttpServer {
     }
   }
 }
+
+/** Refused in every answer to a request whose Host is not the stack's (a DNS rebinding page's name, say). */
+const FOREIGN_HOST = 'this stack answers only Host 127.0.0.1:<port> or localhost:<port>';
 
 /**
  * The request's path and query. The base is fixed rather than taken from the Host header, which the
@@ -89,4 +114,22 @@ export function jsonObject(body: Buffer): Record<string, unknown> {
   if (text.trim() === '') return {};
   const value: unknown = JSON.parse(text);
   return value !== null && typeof value === 'object' && !Array.isArray(value) ? { ...value } : {};
+}
+
+const STATUS_TEXT = new Map([
+  [401, 'Unauthorized'],
+  [403, 'Forbidden'],
+  [500, 'Internal Server Error'],
+  [502, 'Bad Gateway'],
+  [503, 'Service Unavailable'],
+]);
+
+export const statusText = (status: number) => STATUS_TEXT.get(status);
+
+/** Answers a WebSocket upgrade with an HTTP error and a JSON `{message}`, as API Gateway refuses a handshake. */
+export function refuseUpgrade(socket: Duplex, status: number, message: string): void {
+  if (socket.destroyed) return;
+  const body = JSON.stringify({ message });
+  const reason = STATUS_TEXT.get(status) ?? 'Error';
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }

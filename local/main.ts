@@ -9,6 +9,7 @@ import * as path from 'node:path';
 process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
 import { LocalStackError } from './errors';
 import { AWS_LIMITS } from './gateway';
+import { parseAllowedOrigins } from './request-guard';
 import { startLocalStack, type RunningStack } from './stack';
 import { synthIfStale } from './synth';
 import { PhaseClock, Terminal } from './terminal';
@@ -30,6 +31,9 @@ environment:
   UPDRAFT_DATA_DIR=.updraft    where data persists between runs
   UPDRAFT_CDK_OUT=cdk.out      the cloud assembly to run
   UPDRAFT_WEB_DIR=clients/web/dist  the built browser app served at /
+  UPDRAFT_ALLOWED_ORIGINS=<origin>[,<origin>]  pages of these origins may open the WebSocket too
+                               (the stack's own, http://127.0.0.1:<port> and http://localhost:<port>,
+                               always may; clients that send no Origin are not pages)
   UPDRAFT_VERBOSE=1            the same as --verbose
   UPDRAFT_IDLE_TIMEOUT_MS, UPDRAFT_MAX_CONNECTION_MS   API Gateway's 10-minute idle and 2-hour limits
   UPDRAFT_TTL_SWEEP_MS=30000   how often expired rows are deleted
@@ -63,6 +67,15 @@ function environmentOverrides(): Record<string, string> {
     overrides[match[1]] = match[2].trim();
   }
   return overrides;
+}
+
+function allowedOrigins(): string[] {
+  try {
+    return parseAllowedOrigins(process.env['UPDRAFT_ALLOWED_ORIGINS']);
+  } catch (error) {
+    console.error(error instanceof Error ? error.message : String(error));
+    process.exit(2);
+  }
 }
 
 function intEnv(name: string, fallback: number): number {
@@ -154,6 +167,7 @@ async function main(): Promise<void> {
       ...(process.env['UPDRAFT_EVENT_LOG'] ? { eventLog: path.resolve(process.env['UPDRAFT_EVENT_LOG']) } : {}),
       environmentOverrides: environmentOverrides(),
       webDir,
+      allowedOrigins: allowedOrigins(),
       log,
       functionLog: terminal.functionOutput,
       onRequest: terminal.request,

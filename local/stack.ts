@@ -12,6 +12,7 @@ import { LocalFunction, type LogSink } from './lambda';
 import { managementApiRoute } from './management';
 import { QueueMapping } from './queue-mapping';
 import { LocalQueues, type DeadLetter, type LocalQueue } from './queues';
+import { stackOrigins } from './request-guard';
 import { LocalSecrets } from './secrets';
 import { sqsApiRoute } from './sqs-api';
 import { StreamMapping, type FailedBatch } from './streams';
@@ -46,6 +47,8 @@ export interface LocalStackOptions {
   readonly environmentOverrides?: Readonly<Record<string, string>>;
   /** The built browser app, served at `/`. */
   readonly webDir: string;
+  /** Origins besides the stack's own whose pages may open the WebSocket (`UPDRAFT_ALLOWED_ORIGINS`). */
+  readonly allowedOrigins?: readonly string[];
   /** The stack's own messages. */
   readonly log: (line: string) => void;
   /** Every line a function prints. */
@@ -217,6 +220,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
       identity: { apiId, stage: app.api.stageName, domainName: `${HOST}:${port}`, region },
       functions,
       limits: options.limits,
+      allowedOrigins: new Set([...stackOrigins(port), ...(options.allowedOrigins ?? [])]),
       log,
       ...(options.onRequest ? { onRequest: options.onRequest } : {}),
       ...onEvent,
@@ -225,12 +229,14 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
       host: HOST,
       port,
       upgrades: gateway,
-      routes: [
+      browserRoutes: [
+        devTokenRoute({ secret: secrets.secrets[0]?.value, ...(devTokenAudience ? { audience: devTokenAudience } : {}), wsUrl }),
+        webApp(options.webDir, wsUrl, webHeaders),
+      ],
+      serviceRoutes: [
         managementApiRoute({ stageName: app.api.stageName, messageBytes: options.limits.messageBytes, connections: gateway }),
         secrets.route,
         sqsApiRoute(queues),
-        devTokenRoute({ secret: secrets.secrets[0]?.value, ...(devTokenAudience ? { audience: devTokenAudience } : {}), wsUrl }),
-        webApp(options.webDir, wsUrl, webHeaders),
       ],
       log,
     });

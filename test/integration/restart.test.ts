@@ -1,8 +1,9 @@
-import { execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { createServer } from 'node:net';
+import { isDynamoDbLocalCommand } from '../../local/dynamodb';
 import { LocalStack, freePort } from '../support/local-stack';
 import { TestClient } from '../support/ws-client';
 
@@ -14,13 +15,11 @@ import { TestClient } from '../support/ws-client';
 const dataDir = mkdtempSync(path.join(tmpdir(), 'updraft-restart-'));
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
-const dynamoProcesses = (port: number) => {
-  try {
-    return execFileSync('pgrep', ['-f', `DynamoDBLocal.jar --port ${port}`], { encoding: 'utf8' }).trim();
-  } catch {
-    return '';
-  }
-};
+const dynamoProcesses = (port: number) =>
+  spawnSync('pgrep', ['-af', 'DynamoDBLocal.jar'], { encoding: 'utf8' })
+    .stdout.split('\n')
+    .filter((line) => isDynamoDbLocalCommand(line, port))
+    .join('\n');
 
 it('keeps acknowledged statuses across a clean stop and a crash, and leaves no process behind', async () => {
   const first = await LocalStack.start({ dataDir });

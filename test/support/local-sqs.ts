@@ -49,7 +49,8 @@ export async function startLocalSqs(models: readonly QueueModel[]): Promise<Loca
   const server = new HttpServer({
     host: '127.0.0.1',
     port,
-    routes: [sqsApiRoute(queues)],
+    browserRoutes: [],
+    serviceRoutes: [sqsApiRoute(queues)],
     upgrades: { upgrade: (_req, socket) => Promise.resolve(void socket.destroy()) },
     log: (line) => serverErrors.push(line),
   });

@@ -56,9 +56,10 @@ beforeAll(async () => {
     identity: { apiId: 'abc', stage: 'dev', domainName: 'localhost', region: 'us-east-1' },
     functions,
     limits: AWS_LIMITS,
+    allowedOrigins: new Set([`http://127.0.0.1:${port}`, 'http://localhost:5173']),
     log: () => undefined,
   });
-  server = new HttpServer({ host: '127.0.0.1', port, routes: [], upgrades: gateway, log: () => undefined });
+  server = new HttpServer({ host: '127.0.0.1', port, browserRoutes: [], serviceRoutes: [], upgrades: gateway, log: () => undefined });
   await server.listen();
   url = `ws://127.0.0.1:${port}/dev`;
 });
@@ -89,6 +90,22 @@ describe('the handshake', () => {
   ])('refuses when %s', async (_, authorizer, query, status) => {
     behaviours['authorizer'] = authorizer as Behaviour;
     await expect(TestClient.open(`${url}${query}`)).rejects.toMatchObject({ status });
+  });
+
+  it("refuses a page of another origin with 403 before the authorizer runs, and lets the allowed ones and clients without an Origin in", async () => {
+    let authorized = 0;
+    behaviours['authorizer'] = () => {
+      authorized++;
+      return Promise.resolve(allow());
+    };
+    await expect(TestClient.open(`${url}?token=x`, { Origin: 'http://evil.example' })).rejects.toMatchObject({ status: 403 });
+    await expect(TestClient.open(`${url}?token=x`, { Origin: 'null' })).rejects.toMatchObject({ status: 403 });
+    expect(authorized).toBe(0);
+    for (const headers of [{ Origin: url.replace(/^ws/, 'http').replace(/\/dev$/, '') }, { Origin: 'http://localhost:5173' }, {}] as Record<string, string>[]) {
+      const client = await TestClient.open(`${url}?token=x`, headers);
+      await client.close();
+    }
+    expect(authorized).toBe(3);
   });
 
   it('answers with the status $connect returns, and 502 when $connect throws', async () => {

@@ -14,7 +14,8 @@ describe('HttpServer', () => {
     server = new HttpServer({
       host: '127.0.0.1',
       port,
-      routes: [(req, res, url) => (url.pathname === '/hello' ? (json(res, 200, { hello: url.searchParams.get('who') }), true) : false)],
+      browserRoutes: [(_req, res, url) => (url.pathname === '/hello' ? (json(res, 200, { hello: url.searchParams.get('who') }), true) : false)],
+      serviceRoutes: [(_req, res, url) => (url.pathname === '/service' ? (json(res, 200, { service: true }), true) : false)],
       upgrades: {
         upgrade: (req, socket) => {
           upgrades.push(req.url ?? '');
@@ -31,7 +32,7 @@ describe('HttpServer', () => {
     await server.close();
   });
 
-  /** Sends raw bytes and returns the status line of the answer. */
+  /** Sends raw bytes and returns the status line of the answer, and its body. */
   function raw(request: string): Promise<string> {
     return new Promise((resolve, reject) => {
       const socket = connect(port, '127.0.0.1', () => socket.write(request));
@@ -42,10 +43,50 @@ describe('HttpServer', () => {
     });
   }
 
-  it('routes by path and query, whatever the Host header says, a malformed one included', async () => {
-    expect(await raw(`GET /hello?who=ann HTTP/1.1\r\nHost: a b\r\nConnection: close\r\n\r\n`)).toBe('HTTP/1.1 200 OK');
-    expect(await raw(`GET /nowhere HTTP/1.1\r\nHost: [::\r\nConnection: close\r\n\r\n`)).toBe('HTTP/1.1 404 Not Found');
-    expect(await raw(`GET /dev HTTP/1.1\r\nHost: a b\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`)).toBe('HTTP/1.1 401 Unauthorized');
+  const get = (path: string, headers: string) => raw(`GET ${path} HTTP/1.1\r\n${headers}Connection: close\r\n\r\n`);
+  const upgrade = (headers: string) => raw(`GET /dev HTTP/1.1\r\n${headers}Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n`);
+
+  it('routes by path and query when the Host is the stack\'s own, by address or by name', async () => {
+    expect(await get('/hello?who=ann', `Host: 127.0.0.1:${port}\r\n`)).toBe('HTTP/1.1 200 OK');
+    expect(await get('/service', `Host: LocalHost:${port}\r\n`)).toBe('HTTP/1.1 200 OK');
+    expect(await get('/nowhere', `Host: localhost:${port}\r\n`)).toBe('HTTP/1.1 404 Not Found');
+    expect(await upgrade(`Host: 127.0.0.1:${port}\r\n`)).toBe('HTTP/1.1 401 Unauthorized');
     expect(upgrades).toEqual(['/dev']);
+  });
+
+  it.each([
+    ['a name of its own (DNS rebinding)', `Host: evil.example:PORT\r\n`],
+    ['another port', 'Host: 127.0.0.1:1\r\n'],
+    ['no port', 'Host: localhost\r\n'],
+    ['a malformed one', 'Host: [::\r\n'],
+    ['none', ''],
+  ])('refuses every request and upgrade whose Host is %s, with 403 and a JSON error', async (_, host) => {
+    const headers = host.replace('PORT', String(port));
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1', () => socket.write(`GET /hello HTTP/1.0\r\n${headers}\r\n`));
+      let text = '';
+      socket.on('data', (chunk) => (text += chunk.toString()));
+      socket.on('end', () => resolve(text));
+      socket.on('error', reject);
+    });
+    expect(answer.split('\r\n')[0]).toBe('HTTP/1.1 403 Forbidden');
+    const body: unknown = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4));
+    expect(body).toMatchObject({ error: 'forbidden', message: expect.stringContaining('127.0.0.1:<port>') as unknown });
+    expect(await upgrade(headers)).toBe('HTTP/1.1 403 Forbidden');
+    expect(upgrades).toEqual([]);
+  });
+
+  it.each([
+    ['an Origin', 'Origin: http://127.0.0.1:PORT\r\n'],
+    ['Sec-Fetch-Site (a same-origin page, or the address bar)', 'Sec-Fetch-Site: same-origin\r\n'],
+  ])('keeps a request with %s from the service routes, but not from the browser routes', async (_, browser) => {
+    const headers = `Host: 127.0.0.1:${port}\r\n${browser.replace('PORT', String(port))}`;
+    expect(await get('/service', headers)).toBe('HTTP/1.1 403 Forbidden');
+    expect(await get('/hello', headers)).toBe('HTTP/1.1 200 OK');
+  });
+
+  it("lets Node's own fetch (which sends Sec-Fetch-Mode) reach the service routes", async () => {
+    const response = await fetch(`http://127.0.0.1:${port}/service`);
+    expect(response.status).toBe(200);
   });
 });
