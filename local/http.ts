@@ -39,8 +39,13 @@ export class HttpServer {
     this.hosts = stackHosts(options.port);
     this.server = createServer((req, res) => void this.dispatch(req, res));
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      if (hostAllowed(req, this.hosts)) void options.upgrades.upgrade(req, socket, head);
-      else refuseUpgrade(socket, 403, FOREIGN_HOST);
+      if (!hostAllowed(req, this.hosts)) refuseUpgrade(socket, 403, FOREIGN_HOST);
+      else if (!URL.canParse(req.url ?? '/', BASE)) refuseUpgrade(socket, 400, BAD_TARGET);
+      else
+        options.upgrades.upgrade(req, socket, head).catch((error: unknown) => {
+          this.options.log(`WebSocket upgrade of ${req.url ?? '?'} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+          refuseUpgrade(socket, 500, 'Internal server error');
+        });
     });
   }
 
@@ -62,11 +67,16 @@ export class HttpServer {
   }
 
   private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = requestUrl(req);
     if (!hostAllowed(req, this.hosts)) {
       json(res, 403, { error: 'forbidden', message: FOREIGN_HOST });
       return;
     }
+    // A target no URL can be made of (`//[`, say) is the client's mistake, never a reason for the stack to stop.
+    if (!URL.canParse(req.url ?? '/', BASE)) {
+      json(res, 400, { error: 'bad_request', message: BAD_TARGET });
+      return;
+    }
+    const url = requestUrl(req);
     try {
       for (const route of this.options.browserRoutes) if (await route(req, res, url)) return;
       if (fromBrowser(req)) {
@@ -82,6 +92,9 @@ export class HttpServer {
   }
 }
 
+const BASE = 'http://localhost';
+const BAD_TARGET = 'the request target is not a path';
+
 /** Refused in every answer to a request whose Host is not the stack's (a DNS rebinding page's name, say). */
 const FOREIGN_HOST = 'this stack answers only Host 127.0.0.1:<port> or localhost:<port>';
 
@@ -89,7 +102,7 @@ const FOREIGN_HOST = 'this stack answers only Host 127.0.0.1:<port> or localhost
  * The request's path and query. The base is fixed rather than taken from the Host header, which the
  * routes never read and which a client can fill with anything, a malformed value that URL refuses included.
  */
-export const requestUrl = (req: IncomingMessage) => new URL(req.url ?? '/', 'http://localhost');
+export const requestUrl = (req: IncomingMessage) => new URL(req.url ?? '/', BASE);
 
 export function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
@@ -117,6 +130,7 @@ export function jsonObject(body: Buffer): Record<string, unknown> {
 }
 
 const STATUS_TEXT = new Map([
+  [400, 'Bad Request'],
   [401, 'Unauthorized'],
   [403, 'Forbidden'],
   [500, 'Internal Server Error'],

@@ -85,6 +85,39 @@ describe('HttpServer', () => {
     expect(await get('/hello', headers)).toBe('HTTP/1.1 200 OK');
   });
 
+  it.each(['//[', 'http://[bad/'])('answers a request target no URL can be made of (%s) with 400, upgrade or not, and carries on', async (target) => {
+    const host = `Host: 127.0.0.1:${port}\r\n`;
+    expect(await raw(`GET ${target} HTTP/1.1\r\n${host}Connection: close\r\n\r\n`)).toBe('HTTP/1.1 400 Bad Request');
+    expect(await raw(`GET ${target} HTTP/1.1\r\n${host}Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n`)).toBe('HTTP/1.1 400 Bad Request');
+    expect(upgrades).toEqual([]);
+    expect(await get('/hello?who=ann', host)).toBe('HTTP/1.1 200 OK');
+  });
+
+  it('answers an upgrade whose handler fails with 500, and carries on', async () => {
+    const failingPort = await freePort();
+    const failing = new HttpServer({
+      host: '127.0.0.1',
+      port: failingPort,
+      browserRoutes: [],
+      serviceRoutes: [],
+      upgrades: { upgrade: () => Promise.reject(new Error('the gateway broke')) },
+      log: () => undefined,
+    });
+    await failing.listen();
+    try {
+      const answer = await new Promise<string>((resolve, reject) => {
+        const socket = connect(failingPort, '127.0.0.1', () => socket.write(`GET /dev HTTP/1.1\r\nHost: 127.0.0.1:${failingPort}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`));
+        let text = '';
+        socket.on('data', (chunk) => (text += chunk.toString()));
+        socket.on('end', () => resolve(text.split('\r\n')[0] ?? ''));
+        socket.on('error', reject);
+      });
+      expect(answer).toBe('HTTP/1.1 500 Internal Server Error');
+    } finally {
+      await failing.close();
+    }
+  });
+
   it("lets Node's own fetch (which sends Sec-Fetch-Mode) reach the service routes", async () => {
     const response = await fetch(`http://127.0.0.1:${port}/service`);
     expect(response.status).toBe(200);
