@@ -27,6 +27,10 @@ export const MetricName = {
   authorizerFailures: 'AuthorizerFailures',
   /** Connections closed because a frame arrived after their token had expired. */
   expiredConnections: 'ExpiredConnections',
+  /** Frames refused `rate_limited` by a user's action budget (posts over their own budget are not counted here). */
+  rateLimited: 'RateLimited',
+  /** Handshakes refused because the user already had the most connections allowed. */
+  connectionsRefused: 'ConnectionsRefused',
 } as const;
 
 /** The dimensions every custom metric carries, besides its name. */

@@ -87,6 +87,11 @@ export const Connections = {
     /** An idempotency claim on a user's request id: `post#<userId>#<requestId>`. */
     claim: { prefix: 'post#', sortKey: 'post' },
     rate: { prefix: 'rate#', sortKey: 'rate' },
+    /**
+     * `open#<userId> / open`: the user's open connections, a map of connection id to the time
+     * (epoch ms) it ends at the latest, so the connection cap holds with one conditional write.
+     */
+    openConnections: { prefix: 'open#', sortKey: 'open', mapAttribute: 'connections' },
   },
 } as const;
 

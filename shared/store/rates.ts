@@ -44,13 +44,21 @@ export class RateLimiter {
     this.tolerance = (limit.burst - 1) * this.interval;
   }
 
-  /** Takes one token from `subject`'s bucket, or says how long until one is there. */
-  async take(subject: string, nowMs: number): Promise<Charge> {
+  /**
+   * Takes `weight` tokens from `subject`'s bucket at once, or says how long until
+   * they are there (a refused request takes none). A weight of n is n requests
+   * at once: allowed when `max(tat, now) <= now + (burst - n) * interval`.
+   */
+  async take(subject: string, nowMs: number, weight = 1): Promise<Charge> {
+    if (!Number.isInteger(weight) || weight < 1 || weight > this.limit.burst) {
+      throw new RangeError(`a weight must be a whole number from 1 to the burst (${this.limit.burst}), not ${weight}`);
+    }
+    const latest = nowMs + this.tolerance - (weight - 1) * this.interval;
     let busy = false;
     for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
-      if (await this.write(subject, nowMs, busy)) return { allowed: true };
+      if (await this.write(subject, nowMs, weight, busy)) return { allowed: true };
       const tat = await this.theoreticalArrival(subject);
-      if (tat !== undefined && tat > nowMs + this.tolerance) return { allowed: false, retryAfterMs: Math.ceil(tat - nowMs - this.tolerance) };
+      if (tat !== undefined && tat > latest) return { allowed: false, retryAfterMs: Math.ceil(tat - latest) };
       busy = tat !== undefined && tat >= nowMs;
     }
     // Only this subject's own concurrent requests move the row between a read and a write.
@@ -68,22 +76,23 @@ export class RateLimiter {
     });
   }
 
-  private async write(subject: string, nowMs: number, busy: boolean): Promise<boolean> {
+  private async write(subject: string, nowMs: number, weight: number, busy: boolean): Promise<boolean> {
     // The row is of no use once `tat` has passed; it outlives the fullest bucket by a minute.
     const expiresAt = Math.ceil((nowMs + this.tolerance + this.interval) / 1000) + 60;
+    const step = weight * this.interval;
     return updateIf(this.db, {
       TableName: this.table,
       Key: rateKey(subject),
       ...(busy
         ? {
-            UpdateExpression: `SET tat = tat + :interval, ${Connections.ttlAttribute} = :expiresAt`,
+            UpdateExpression: `SET tat = tat + :step, ${Connections.ttlAttribute} = :expiresAt`,
             ConditionExpression: 'tat BETWEEN :now AND :latest',
-            ExpressionAttributeValues: { ':interval': this.interval, ':now': nowMs, ':latest': nowMs + this.tolerance, ':expiresAt': expiresAt },
+            ExpressionAttributeValues: { ':step': step, ':now': nowMs, ':latest': nowMs + this.tolerance - step + this.interval, ':expiresAt': expiresAt },
           }
         : {
             UpdateExpression: `SET tat = :next, ${Connections.ttlAttribute} = :expiresAt`,
             ConditionExpression: 'attribute_not_exists(tat) OR tat < :now',
-            ExpressionAttributeValues: { ':next': nowMs + this.interval, ':now': nowMs, ':expiresAt': expiresAt },
+            ExpressionAttributeValues: { ':next': nowMs + step, ':now': nowMs, ':expiresAt': expiresAt },
           }),
     });
   }
