@@ -12,6 +12,7 @@ import { DeduplicationScope, FifoThroughputLimit, Queue, QueueEncryption } from 
 import { NagSuppressions } from 'cdk-nag';
 import type { Construct } from 'constructs';
 import { DEFAULT_FANOUT_CONCURRENCY, EnvVar, FanOutDefaults } from '../shared/config';
+import { isCharged } from '../shared/protocol/costs';
 import { Connections, Statuses, TableLayouts, type KeyAttribute, type TableLayout } from '../shared/schema';
 import { Identity, type IdentityProps } from './constructs/identity';
 import { Monitoring } from './constructs/monitoring';
@@ -98,12 +99,18 @@ export class UpdraftStack extends Stack {
     const fn = (id: string, options: Omit<UpdraftFunctionProps, 'stage' | 'tracing'>) =>
       new UpdraftFunction(this, id, { ...options, stage: stageName, tracing: props.tracing ?? false });
 
-    const authorizerFn = fn('Authorizer', { handler: 'authorizer', description: 'Verifies the JWT on $connect' });
+    const authorizerFn = fn('Authorizer', {
+      handler: 'authorizer',
+      description: 'Verifies the JWT on $connect',
+      environment: { [EnvVar.maxTokenAgeSeconds]: String(limits.maxTokenAgeSeconds) },
+    });
     this.identity.bind(authorizerFn);
-    const connectFn = fn('Connect', { handler: 'connect', description: '$connect: record, subscribe to follows' })
-      .bindTable(EnvVar.connectionsTable, this.connections, ['PutItem', 'UpdateItem', 'BatchWriteItem'])
+    const connectionCap = { [EnvVar.maxConnectionsPerUser]: String(limits.maxConnectionsPerUser) };
+    // GetItem: the user's connection slots (`open#`), read when the cap looks reached.
+    const connectFn = fn('Connect', { handler: 'connect', description: '$connect: record, subscribe to follows', environment: connectionCap })
+      .bindTable(EnvVar.connectionsTable, this.connections, ['GetItem', 'PutItem', 'UpdateItem', 'BatchWriteItem'])
       .bindTable(EnvVar.followsTable, this.follows, ['Query']);
-    const disconnectFn = fn('Disconnect', { handler: 'disconnect', description: '$disconnect' }).bindTable(
+    const disconnectFn = fn('Disconnect', { handler: 'disconnect', description: '$disconnect', environment: connectionCap }).bindTable(
       EnvVar.connectionsTable,
       this.connections,
       ['GetItem', 'BatchWriteItem', 'UpdateItem'],
@@ -141,7 +148,8 @@ export class UpdraftStack extends Stack {
       ping: fn('Ping', { handler: 'ping', description: 'heartbeat' }),
       follow: fn('Follow', { handler: 'follow', description: 'follow a user' })
         .bindTable(EnvVar.followsTable, this.follows, ['PutItem', 'UpdateItem'])
-        .bindTable(EnvVar.connectionsTable, this.connections, ['Query', 'UpdateItem', 'BatchWriteItem'], { indexes: [Connections.byUserIndex] })
+        // GetItem: each connection row's token expiry, which the new subscription rows carry.
+        .bindTable(EnvVar.connectionsTable, this.connections, ['GetItem', 'Query', 'UpdateItem', 'BatchWriteItem'], { indexes: [Connections.byUserIndex] })
         // The follow notification is a row in the followed user's inbox.
         .bindTable(EnvVar.statusesTable, this.statuses, ['PutItem']),
       unfollow: fn('Unfollow', { handler: 'unfollow', description: 'unfollow a user' })
@@ -225,6 +233,15 @@ export class UpdraftStack extends Stack {
     );
     // A frame after the token's expiry closes its connection (shared/edge.ts): every message route may DELETE it.
     for (const route of Object.values(routes)) route.bindManagementApi(this.api, this.stage, ['DELETE']);
+    // Every charged frame takes from its user's action budget (shared/edge.ts, shared/protocol/costs.ts):
+    // the bucket's row, `rate#<userId>#actions`, and no other row of the table.
+    for (const [action, route] of Object.entries(routes)) {
+      if (!isCharged(action)) continue;
+      route
+        .bindTable(EnvVar.connectionsTable, this.connections, ['GetItem', 'UpdateItem'], { leadingKeys: [`${Connections.rows.rate.prefix}*`] })
+        .addEnvironment(EnvVar.actionRateBurst, String(limits.actionRateBurst))
+        .addEnvironment(EnvVar.actionRatePerSecond, String(limits.actionRatePerSecond));
+    }
 
     const fanOutDlq = new Queue(this, 'FanOutDlq', {
       encryption: QueueEncryption.SQS_MANAGED,
@@ -290,7 +307,8 @@ export class UpdraftStack extends Stack {
       // The mark that keeps a large channel on the queue is a row in the channel's first
       // subscription partition (`chan#<channel>#0`): PutItem reaches `chan#` partitions only.
       .bindTable(EnvVar.connectionsTable, this.connections, ['PutItem'], { leadingKeys: [`${Connections.rows.subscription.prefix}*`] })
-      .bindManagementApi(this.api, this.stage)
+      // DELETE: a subscriber whose token has expired is closed instead of delivered to.
+      .bindManagementApi(this.api, this.stage, ['POST', 'DELETE'])
       .bindQueue(EnvVar.deliveryQueueUrl, this.deliveryQueue);
     // FilterRule.isEqual is typed `any` in aws-cdk-lib; it is the pattern ["INSERT"].
     const onInsert: unknown = FilterRule.isEqual('INSERT');
@@ -352,7 +370,7 @@ export class UpdraftStack extends Stack {
       .bindTable(EnvVar.connectionsTable, this.connections, ['GetItem', 'Query', 'BatchWriteItem'], {
         leadingKeys: [`${Connections.rows.subscription.prefix}*`, `${Connections.rows.connection.prefix}*`],
       })
-      .bindManagementApi(this.api, this.stage);
+      .bindManagementApi(this.api, this.stage, ['POST', 'DELETE']);
     deliverFn.addEventSource(
       new SqsEventSource(this.deliveryQueue, {
         // The most a FIFO queue's event source takes at once.

@@ -64,7 +64,7 @@ export function messageHandler<T>(validate: (frame: Frame) => T, run: (input: Re
       const userId = callerId(event);
       const cost = actionCost(frame);
       if (cost > 0) await charge(await budget(), userId, cost);
-      const reply = await run({ caller: { userId, connectionId, connectedAt }, request, requestId });
+      const reply = await run({ caller: { userId, connectionId, connectedAt, ...tokenExpiry(event) }, request, requestId });
       return respond({ ...reply, ...(requestId === undefined ? {} : { id: requestId }) });
     } catch (error) {
       return respond(errorFrame(error, requestId));
@@ -102,11 +102,18 @@ function actionBudget(): Promise<ActionBudget> {
  * API Gateway checks the token once, at the handshake, and keeps the connection
  * for up to 2 hours whatever the token says. Updraft cuts it at the first frame
  * the client sends after the token's expiry (a client pings within the 10-minute
- * idle timeout); one that never sends again lasts until API Gateway's limits.
+ * idle timeout); one that never sends again is closed by fan-out at the first
+ * delivery due to it after expiry (its subscription rows carry the expiry).
  */
 export function tokenExpired(event: WebSocketEvent, nowMs = Date.now()): boolean {
+  const { tokenExpiresAt } = tokenExpiry(event);
+  return tokenExpiresAt !== undefined && nowMs >= tokenExpiresAt * 1000;
+}
+
+/** The token's expiry from the authorizer context, epoch seconds, when there is a valid one. */
+export function tokenExpiry(event: WebSocketEvent): { tokenExpiresAt?: number } {
   const exp = Number(event.requestContext.authorizer?.tokenExpiresAt);
-  return Number.isFinite(exp) && exp > 0 && nowMs >= exp * 1000;
+  return Number.isFinite(exp) && exp > 0 ? { tokenExpiresAt: exp } : {};
 }
 
 async function closeExpired(connectionId: string): Promise<RouteResult> {

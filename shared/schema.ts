@@ -69,6 +69,11 @@ export const Connections = {
   userIdAttribute: 'userId',
   connectionIdAttribute: 'connectionId',
   connectedAtAttribute: 'connectedAt',
+  /**
+   * On connection and subscription rows: when the connection's token expires (epoch seconds), so
+   * fan-out neither delivers to it afterwards nor leaves it open (shared/fanout/deliverer.ts).
+   */
+  tokenExpiresAtAttribute: 'tokenExpiresAt',
   rows: {
     connection: { prefix: 'conn#', sortKey: 'conn' },
     /**

@@ -6,7 +6,7 @@ import type { Frame } from './validate';
  * DynamoDB request (docs/protocol.md, "Action budget"). The edge charges it
  * after validation and before any work, one conditional write per frame.
  *
- * Free: `ping` (it touches no table, and charging it would be the only
+ * Not in the table, so free: `ping` (it touches no table, and charging it would be the only
  * DynamoDB request it makes; a ping flood is the stage throttle's to stop,
  * which counts frames before any function runs), and `post`, which has its
  * own budget (shared/domain/post.ts) that knows an idempotent retry is free.
@@ -29,12 +29,11 @@ export const ActionCosts = {
   unfollow: () => 10,
   /** Two reads per user asked. */
   presence: (fields) => 2 * count(fields['users']),
-  post: () => 0,
-  ping: () => 0,
 } as const satisfies Record<string, (fields: Frame['fields']) => number>;
 
-type CostedAction = keyof typeof ActionCosts;
-const isCosted = (action: unknown): action is CostedAction => typeof action === 'string' && Object.hasOwn(ActionCosts, action);
+export type ChargedAction = keyof typeof ActionCosts;
+/** Whether frames of `action` are charged to the action budget; the stack grants those routes the bucket's row. */
+export const isCharged = (action: unknown): action is ChargedAction => typeof action === 'string' && Object.hasOwn(ActionCosts, action);
 
 /**
  * The most one valid frame can cost (`presence` of 100 users): the action
@@ -42,9 +41,9 @@ const isCosted = (action: unknown): action is CostedAction => typeof action === 
  */
 export const MAX_ACTION_COST = Math.max(1 + 2 * Limits.channelsPerSubscribe, 2 * Limits.presenceMaxUsers);
 
-/** The cost of a validated frame; 0 for an action the table does not name (it is not charged). */
+/** The cost of a validated frame; 0 for an action the table does not name. */
 export function actionCost(frame: Frame): number {
-  return isCosted(frame.action) ? ActionCosts[frame.action](frame.fields) : 0;
+  return isCharged(frame.action) ? ActionCosts[frame.action](frame.fields) : 0;
 }
 
 function count(value: unknown): number {
