@@ -109,7 +109,7 @@ describe('deliverSegments', () => {
     const messages = await queue('late');
     // Their tokens expire while the segments wait on the queue.
     const stale = new Set(['c3', 'c17', 'c42']);
-    for (const row of table.rows) if (stale.has(String(row['sk']).split('#')[1])) row['tokenExpiresAt'] = Math.floor(Date.now() / 1000) - 1;
+    for (const row of table.rows) if (stale.has(String(row['sk']).split('#')[1] ?? '')) row['tokenExpiresAt'] = Math.floor(Date.now() / 1000) - 1;
     const closed: string[] = [];
 
     const results = await receiveAsFifo(messages, 2, (batch) => deliverSegments(batch, workerDeps({ close: (id) => Promise.resolve(void closed.push(id)) })));
