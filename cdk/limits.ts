@@ -1,5 +1,6 @@
 import type { Node } from 'constructs';
 import { DefaultLimits, FanOutDefaults } from '../shared/config';
+import { MAX_ACTION_COST } from '../shared/protocol/costs';
 
 /**
  * The limits a deployment chooses. Each comes from the stack's props, else from
@@ -13,6 +14,14 @@ export interface ServiceLimits {
   readonly postRateBurst: number;
   /** Posts per second a user may keep up after the burst. @default 1 */
   readonly postRatePerSecond: number;
+  /** Cost units (shared/protocol/costs.ts) a user's other frames may spend at once, across connections; at least the costliest frame. @default 400 */
+  readonly actionRateBurst: number;
+  /** Cost units per second a user may keep up after the burst. @default 20 */
+  readonly actionRatePerSecond: number;
+  /** Connections one user may have open at once. @default 10 */
+  readonly maxConnectionsPerUser: number;
+  /** The oldest a token may be (from its `iat`), in seconds; connections end then at the latest. @default 86400 */
+  readonly maxTokenAgeSeconds: number;
   /** Steady-state messages per second the stage accepts (API Gateway throttling). @default 500 */
   readonly throttleRate: number;
   /** Messages the stage accepts in a burst above the rate. @default 1000 */
@@ -63,6 +72,10 @@ const SERVICE_RULES: Readonly<Record<keyof ServiceLimits, Rule>> = {
   maxSubscriptions: {},
   postRateBurst: {},
   postRatePerSecond: { fractional: true },
+  actionRateBurst: { min: MAX_ACTION_COST, why: 'the costliest frame must fit in the burst' },
+  actionRatePerSecond: { fractional: true },
+  maxConnectionsPerUser: {},
+  maxTokenAgeSeconds: {},
   throttleRate: {},
   throttleBurst: {},
 };

@@ -12,6 +12,7 @@ import { DeduplicationScope, FifoThroughputLimit, Queue, QueueEncryption } from 
 import { NagSuppressions } from 'cdk-nag';
 import type { Construct } from 'constructs';
 import { DEFAULT_FANOUT_CONCURRENCY, EnvVar, FanOutDefaults } from '../shared/config';
+import { isCharged } from '../shared/protocol/costs';
 import { ChannelPrefix, Connections, Statuses, TableLayouts, type KeyAttribute, type TableLayout } from '../shared/schema';
 import { Identity, type IdentityProps } from './constructs/identity';
 import { Monitoring } from './constructs/monitoring';
@@ -98,22 +99,42 @@ export class UpdraftStack extends Stack {
     const fn = (id: string, options: Omit<UpdraftFunctionProps, 'stage' | 'tracing'>) =>
       new UpdraftFunction(this, id, { ...options, stage: stageName, tracing: props.tracing ?? false });
 
-    const authorizerFn = fn('Authorizer', { handler: 'authorizer', description: 'Verifies the JWT on $connect' });
+    const authorizerFn = fn('Authorizer', {
+      handler: 'authorizer',
+      description: 'Verifies the JWT on $connect',
+      environment: { [EnvVar.maxTokenAgeSeconds]: String(limits.maxTokenAgeSeconds) },
+    });
     this.identity.bind(authorizerFn);
     // Each function's grants name the kinds of row it works with (shared/schema.ts) and what it
     // does with each; test/cdk/least-privilege.test.ts holds the same table, row kind by row kind.
-    const { connection, subscription, presence, claim, rate, followNotice } = Connections.rows;
+    const { connection, subscription, presence, claim, rate, budget, followNotice, openConnections } = Connections.rows;
     /** The same actions on every channel's rows of the Statuses table (`user:`, `thread:`, `inbox:`). */
     const onChannels = (actions: readonly TableAction[]) => Object.fromEntries(Object.values(ChannelPrefix).map((prefix) => [prefix, actions]));
 
-    const connectFn = fn('Connect', { handler: 'connect', description: '$connect: record, subscribe to follows' })
+    const connectionCap = { [EnvVar.maxConnectionsPerUser]: String(limits.maxConnectionsPerUser) };
+    // The user's connection slots (`open#`): taken with one conditional update, read when the cap looks reached.
+    const connectFn = fn('Connect', { handler: 'connect', description: '$connect: record, subscribe to follows', environment: connectionCap })
       .bindTable(EnvVar.connectionsTable, this.connections, {
-        rows: { [connection.prefix]: ['PutItem'], [subscription.prefix]: ['BatchWriteItem'], [presence.prefix]: ['UpdateItem'] },
+        rows: {
+          [connection.prefix]: ['PutItem'],
+          [subscription.prefix]: ['BatchWriteItem'],
+          [presence.prefix]: ['UpdateItem'],
+          [openConnections.prefix]: ['GetItem', 'UpdateItem'],
+        },
       })
       .bindTable(EnvVar.followsTable, this.follows, { anyRow: ['Query'] });
-    const disconnectFn = fn('Disconnect', { handler: 'disconnect', description: '$disconnect' }).bindTable(EnvVar.connectionsTable, this.connections, {
-      rows: { [connection.prefix]: ['GetItem', 'BatchWriteItem'], [subscription.prefix]: ['BatchWriteItem'], [presence.prefix]: ['UpdateItem'] },
-    });
+    const disconnectFn = fn('Disconnect', { handler: 'disconnect', description: '$disconnect', environment: connectionCap }).bindTable(
+      EnvVar.connectionsTable,
+      this.connections,
+      {
+        rows: {
+          [connection.prefix]: ['GetItem', 'BatchWriteItem'],
+          [subscription.prefix]: ['BatchWriteItem'],
+          [presence.prefix]: ['UpdateItem'],
+          [openConnections.prefix]: ['UpdateItem'],
+        },
+      },
+    );
     const defaultFn = fn('DefaultRoute', { handler: 'default', description: '$default: non-JSON frames, unknown actions' });
 
     const routes: Record<MessageRoute, UpdraftFunction> = {
@@ -145,11 +166,12 @@ export class UpdraftStack extends Stack {
       follow: fn('Follow', { handler: 'follow', description: 'follow a user' })
         // The follow and the follower's count, in one transaction.
         .bindTable(EnvVar.followsTable, this.follows, { anyRow: ['PutItem', 'UpdateItem'] })
-        // The follower's open connections (byUser), each subscribed to the followed user's channel;
+        // The follower's open connections (byUser), each subscribed to the followed user's channel
+        // (GetItem: each connection row's token expiry, which the new subscription rows carry);
         // whether the followed user was ever seen (their presence row); the follow-notice marker.
         .bindTable(EnvVar.connectionsTable, this.connections, {
           rows: {
-            [connection.prefix]: ['UpdateItem'],
+            [connection.prefix]: ['GetItem', 'UpdateItem'],
             [subscription.prefix]: ['BatchWriteItem'],
             [presence.prefix]: ['GetItem'],
             [followNotice.prefix]: ['UpdateItem'],
@@ -242,6 +264,15 @@ export class UpdraftStack extends Stack {
     );
     // A frame after the token's expiry closes its connection (shared/edge.ts): every message route may DELETE it.
     for (const route of Object.values(routes)) route.bindManagementApi(this.api, this.stage, ['DELETE']);
+    // Every charged frame takes from its user's action budget (shared/edge.ts, shared/protocol/costs.ts):
+    // the bucket's row, `budget#<userId>`, and no other row of the table.
+    for (const [action, route] of Object.entries(routes)) {
+      if (!isCharged(action)) continue;
+      route
+        .bindTable(EnvVar.connectionsTable, this.connections, { rows: { [budget.prefix]: ['GetItem', 'UpdateItem'] } })
+        .addEnvironment(EnvVar.actionRateBurst, String(limits.actionRateBurst))
+        .addEnvironment(EnvVar.actionRatePerSecond, String(limits.actionRatePerSecond));
+    }
 
     const fanOutDlq = new Queue(this, 'FanOutDlq', {
       encryption: QueueEncryption.SQS_MANAGED,
@@ -309,7 +340,8 @@ export class UpdraftStack extends Stack {
       .bindTable(EnvVar.connectionsTable, this.connections, {
         rows: { [subscription.prefix]: ['Query', 'PutItem', 'BatchWriteItem'], [connection.prefix]: ['GetItem', 'BatchWriteItem'] },
       })
-      .bindManagementApi(this.api, this.stage)
+      // DELETE: a subscriber whose token has expired is closed instead of delivered to.
+      .bindManagementApi(this.api, this.stage, ['POST', 'DELETE'])
       .bindQueue(EnvVar.deliveryQueueUrl, this.deliveryQueue);
     // FilterRule.isEqual is typed `any` in aws-cdk-lib; it is the pattern ["INSERT"].
     const onInsert: unknown = FilterRule.isEqual('INSERT');
@@ -371,7 +403,7 @@ export class UpdraftStack extends Stack {
       .bindTable(EnvVar.connectionsTable, this.connections, {
         rows: { [subscription.prefix]: ['Query', 'BatchWriteItem'], [connection.prefix]: ['GetItem', 'BatchWriteItem'] },
       })
-      .bindManagementApi(this.api, this.stage);
+      .bindManagementApi(this.api, this.stage, ['POST', 'DELETE']);
     deliverFn.addEventSource(
       new SqsEventSource(this.deliveryQueue, {
         // The most a FIFO queue's event source takes at once.

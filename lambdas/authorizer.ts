@@ -11,10 +11,12 @@ import { countOne } from '../shared/metrics';
 const SECRET_CACHE_SECONDS = 15 * 60;
 
 function settings(): AuthSettings {
+  const maxTokenAgeSeconds = config.maxTokenAgeSeconds();
   if (config.authMode() === 'hs256') {
     const secretArn = config.jwtSecretArn();
     return {
       mode: 'hs256',
+      maxTokenAgeSeconds,
       audience: config.jwtAudience(),
       secret: async () => {
         const secret = await getSecret<string>(secretArn, { maxAge: SECRET_CACHE_SECONDS });
@@ -28,6 +30,7 @@ function settings(): AuthSettings {
   const tokenUse = config.jwtTokenUse();
   return {
     mode: 'jwks',
+    maxTokenAgeSeconds,
     jwksUrl: config.jwksUrl(),
     issuer: config.jwtIssuer(),
     audience,

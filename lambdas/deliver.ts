@@ -29,6 +29,8 @@ const deps = {
   }),
   concurrency,
   logger,
+  // Loaded at the first subscriber whose token expired: most invocations never need the SDK's client.
+  close: async (connectionId: string) => (await import('../shared/close-connection')).closeConnection(connectionId),
 };
 
 /**
@@ -42,6 +44,7 @@ export const handler = async (event: SQSEvent, context: Pick<Context, 'getRemain
   logger.info('delivery batch', { messages: event.Records.length, ...counts, throttled, rate: Math.round(pacer.currentRate), maxLatencyMs: Math.max(0, ...latencies) });
   metrics.addMetric(MetricName.deliveries, MetricUnit.Count, counts.delivered);
   metrics.addMetric(MetricName.gone, MetricUnit.Count, counts.gone);
+  metrics.addMetric(MetricName.expiredConnections, MetricUnit.Count, counts.expired);
   metrics.addMetric(MetricName.deliveryFailures, MetricUnit.Count, counts.failed);
   metrics.addMetric(MetricName.deliveredSegments, MetricUnit.Count, counts.segments);
   metrics.addMetric(MetricName.throttledDeliveries, MetricUnit.Count, throttled);

@@ -30,6 +30,8 @@ const deps = {
   },
   concurrency,
   logger,
+  // Loaded at the first subscriber whose token expired: most invocations never need the SDK's client.
+  close: async (connectionId: string) => (await import('../shared/close-connection')).closeConnection(connectionId),
 };
 
 /**
@@ -44,6 +46,7 @@ export const handler = async (event: DynamoDBStreamEvent): Promise<DynamoDBBatch
   logger.info('fan-out batch', { records: event.Records.length, ...counts, maxLatencyMs: Math.max(0, ...latencies) });
   metrics.addMetric(MetricName.deliveries, MetricUnit.Count, counts.delivered);
   metrics.addMetric(MetricName.gone, MetricUnit.Count, counts.gone);
+  metrics.addMetric(MetricName.expiredConnections, MetricUnit.Count, counts.expired);
   metrics.addMetric(MetricName.deliveryFailures, MetricUnit.Count, counts.failed);
   metrics.addMetric(MetricName.queuedSegments, MetricUnit.Count, counts.segments);
   for (const latency of latencies) metrics.addMetric(MetricName.postToDeliveryLatency, MetricUnit.Milliseconds, latency);

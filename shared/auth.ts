@@ -6,7 +6,7 @@ export class InvalidToken extends Error {
   override readonly name = 'InvalidToken';
 }
 
-/** Who a verified token names, and until when (seconds since the epoch, the token's `exp`). */
+/** Who a verified token names, and until when (seconds since the epoch: the token's `exp`, or `iat` plus the maximum age if sooner). */
 export interface Identity {
   readonly userId: string;
   readonly expiresAt: number;
@@ -17,7 +17,16 @@ export interface Identity {
  * - `hs256`: signed with the stack's secret (development, tests, the local stack);
  * - `jwks`: signed by an OIDC issuer whose keys are published at `jwksUrl`.
  */
-export type AuthSettings =
+export type AuthSettings = ModeSettings & {
+  /**
+   * The oldest a token may be, in seconds from its `iat` (which is then required). A token
+   * older is refused, and a connection ends at `iat` plus this even if `exp` is later.
+   * @default no limit
+   */
+  readonly maxTokenAgeSeconds?: number;
+};
+
+type ModeSettings =
   | {
       readonly mode: 'hs256';
       /** The signing key; called per token, so the caller decides how it caches. */
@@ -71,9 +80,12 @@ export function tokenVerifier(settings: AuthSettings): (token: string) => Promis
     settings.mode === 'hs256' ? async () => encoder.encode(await settings.secret()) : createRemoteJWKSet(new URL(settings.jwksUrl));
   const audienceClaim = settings.mode === 'jwks' ? (settings.audienceClaim ?? 'aud') : 'aud';
   const audience = settings.audience && settings.audience.length > 0 ? [...settings.audience] : undefined;
+  const maxAge = settings.maxTokenAgeSeconds;
   const options = {
     algorithms: settings.mode === 'hs256' ? ['HS256'] : JWKS_ALGORITHMS,
-    requiredClaims: ['sub', 'exp'],
+    requiredClaims: maxAge === undefined ? ['sub', 'exp'] : ['sub', 'exp', 'iat'],
+    // jose refuses a token whose `iat` is older than this, or in the future.
+    ...(maxAge === undefined ? {} : { maxTokenAge: maxAge }),
     ...(settings.mode === 'jwks' ? { issuer: settings.issuer } : {}),
     ...(audience && audienceClaim === 'aud' ? { audience } : {}),
   };
@@ -94,7 +106,9 @@ export function tokenVerifier(settings: AuthSettings): (token: string) => Promis
     if (typeof payload.sub !== 'string' || !Limits.userIdPattern.test(payload.sub)) throw new InvalidToken('sub is not a user id');
     // jwtVerify requires exp (requiredClaims) and checks it is a number; this says so to the type checker.
     if (typeof payload.exp !== 'number') throw new InvalidToken('exp is missing');
-    return { userId: payload.sub, expiresAt: payload.exp };
+    // An `exp` years away does not keep a connection open past the maximum age.
+    const expiresAt = maxAge === undefined || typeof payload.iat !== 'number' ? payload.exp : Math.min(payload.exp, payload.iat + maxAge);
+    return { userId: payload.sub, expiresAt };
   };
 }
 

@@ -23,6 +23,10 @@ export const EnvVar = {
   maxSubscriptions: 'MAX_SUBSCRIPTIONS',
   postRateBurst: 'POST_RATE_BURST',
   postRatePerSecond: 'POST_RATE_PER_SECOND',
+  actionRateBurst: 'ACTION_RATE_BURST',
+  actionRatePerSecond: 'ACTION_RATE_PER_SECOND',
+  maxConnectionsPerUser: 'MAX_CONNECTIONS_PER_USER',
+  maxTokenAgeSeconds: 'MAX_TOKEN_AGE_SECONDS',
   authMode: 'AUTH_MODE',
   jwksUrl: 'JWKS_URL',
   jwtIssuer: 'JWT_ISSUER',
@@ -47,6 +51,18 @@ export const DefaultLimits = {
   postRateBurst: 10,
   /** Posts per second a user may keep up once the burst is spent. */
   postRatePerSecond: 1,
+  /**
+   * Cost units (about a DynamoDB request each, shared/protocol/costs.ts) a user's other frames may spend
+   * at once, across all their connections: a reconnect's heaviest frames (`subscribe` with `since` on 50
+   * channels, 101; `presence` of 100 users, 200) with room for a page of `history` per channel.
+   */
+  actionRateBurst: 400,
+  /** Cost units per second a user may keep up once the burst is spent. */
+  actionRatePerSecond: 20,
+  /** Connections one user may have open at once; the next handshake is refused with 429. */
+  maxConnectionsPerUser: 10,
+  /** The oldest a token may be (now minus its `iat`), seconds; a connection ends then at the latest. */
+  maxTokenAgeSeconds: 24 * 60 * 60,
 } as const;
 
 /** Posts in flight at once per fan-out invocation (a stack prop, not a limit users meet). */
@@ -148,6 +164,12 @@ export const config = {
     burst: optionalIntEnv(EnvVar.postRateBurst, DefaultLimits.postRateBurst),
     perSecond: optionalPositiveEnv(EnvVar.postRatePerSecond, DefaultLimits.postRatePerSecond),
   }),
+  actionRate: () => ({
+    burst: optionalIntEnv(EnvVar.actionRateBurst, DefaultLimits.actionRateBurst),
+    perSecond: optionalPositiveEnv(EnvVar.actionRatePerSecond, DefaultLimits.actionRatePerSecond),
+  }),
+  maxConnectionsPerUser: () => optionalIntEnv(EnvVar.maxConnectionsPerUser, DefaultLimits.maxConnectionsPerUser),
+  maxTokenAgeSeconds: () => optionalIntEnv(EnvVar.maxTokenAgeSeconds, DefaultLimits.maxTokenAgeSeconds),
   authMode: () => oneOfEnv(EnvVar.authMode, ['hs256', 'jwks'] as const),
   jwksUrl: () => requiredEnv(EnvVar.jwksUrl),
   jwtIssuer: () => requiredEnv(EnvVar.jwtIssuer),

@@ -25,8 +25,12 @@ export const MetricName = {
   throttledDeliveries: 'ThrottledDeliveries',
   /** The authorizer could not check a token at all (secret or JWKS unavailable): users are locked out. */
   authorizerFailures: 'AuthorizerFailures',
-  /** Connections closed because a frame arrived after their token had expired. */
+  /** Connections closed because their token had expired: at a frame they sent, or by fan-out at a delivery due to them. */
   expiredConnections: 'ExpiredConnections',
+  /** Frames refused `rate_limited` by a user's action budget (posts over their own budget are not counted here). */
+  rateLimited: 'RateLimited',
+  /** Handshakes refused because the user already had the most connections allowed. */
+  connectionsRefused: 'ConnectionsRefused',
 } as const;
 
 /** The dimensions every custom metric carries, besides its name. */

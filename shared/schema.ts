@@ -69,6 +69,11 @@ export const Connections = {
   userIdAttribute: 'userId',
   connectionIdAttribute: 'connectionId',
   connectedAtAttribute: 'connectedAt',
+  /**
+   * On connection and subscription rows: when the connection's token expires (epoch seconds), so
+   * fan-out neither delivers to it afterwards nor leaves it open (shared/fanout/deliverer.ts).
+   */
+  tokenExpiresAtAttribute: 'tokenExpiresAt',
   rows: {
     connection: { prefix: 'conn#', sortKey: 'conn' },
     /**
@@ -86,12 +91,20 @@ export const Connections = {
     presence: { prefix: 'presence#', sortKey: 'presence' },
     /** An idempotency claim on a user's request id: `post#<userId>#<requestId>`. */
     claim: { prefix: 'post#', sortKey: 'post' },
+    /** The post budget's bucket: `rate#<userId>` (shared/store/rates.ts). */
     rate: { prefix: 'rate#', sortKey: 'rate' },
+    /** Every other action's budget: `budget#<userId>`, a row kind of its own so that only post may reach `rate#`. */
+    budget: { prefix: 'budget#', sortKey: 'rate' },
     /**
      * `notice#<follower>#<followed>`: that follower's `follow` notification went to that user, and
      * none goes again before `expiresAt` (Limits.followNoticeSeconds), unfollows or not.
      */
     followNotice: { prefix: 'notice#', sortKey: 'follow' },
+    /**
+     * `open#<userId> / open`: the user's open connections, a map of connection id to the time
+     * (epoch ms) it ends at the latest, so the connection cap holds with one conditional write.
+     */
+    openConnections: { prefix: 'open#', sortKey: 'open', mapAttribute: 'connections' },
   },
 } as const;
 

@@ -8,6 +8,8 @@ export interface Caller {
   readonly connectionId: string;
   /** When API Gateway accepted the connection, in epoch milliseconds. */
   readonly connectedAt: number;
+  /** When the connection's token expires, epoch seconds (the authorizer's context): subscriptions carry it for fan-out. */
+  readonly tokenExpiresAt?: number;
 }
 
 export interface ChannelDeps {

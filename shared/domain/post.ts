@@ -1,4 +1,4 @@
-import { ErrorCode, ProtocolError, inboxChannel, threadChannel, userChannel, type PostRequest, type Status } from '../protocol';
+import { ErrorCode, ProtocolError, RateLimited, inboxChannel, threadChannel, userChannel, type PostRequest, type Status } from '../protocol';
 import type { ClaimStore } from '../store/claims';
 import type { AppendResult, Entry, PostLog } from '../store/posts';
 import type { RateLimiter } from '../store/rates';
@@ -29,7 +29,7 @@ export async function post(deps: PostDeps, author: string, request: PostRequest,
   if (!charge.allowed) {
     const first = retry && (await deps.claims.claimed(retry, now.getTime()));
     if (first) return { status: first, duplicate: true };
-    throw new ProtocolError(ErrorCode.RateLimited, `posting too fast; try again in ${Math.ceil(charge.retryAfterMs / 100) / 10} s`);
+    throw new RateLimited(`posting too fast; try again in ${Math.ceil(charge.retryAfterMs / 100) / 10} s`, charge.retryAfterMs);
   }
   const parent = request.replyTo === undefined ? undefined : await deps.statuses.get(request.replyTo);
   if (request.replyTo !== undefined && !parent) {

@@ -103,5 +103,5 @@ async function connectionsIncluding(deps: { connections: Pick<ConnectionStore, '
   const connections = await deps.connections.connectionsOf(caller.userId);
   return connections.some((c) => c.connectionId === caller.connectionId)
     ? connections
-    : [...connections, { connectionId: caller.connectionId, connectedAt: caller.connectedAt }];
+    : [...connections, { connectionId: caller.connectionId, connectedAt: caller.connectedAt, ...(caller.tokenExpiresAt === undefined ? {} : { tokenExpiresAt: caller.tokenExpiresAt }) }];
 }

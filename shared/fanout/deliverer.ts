@@ -19,6 +19,8 @@ export interface DelivererDeps {
   readonly concurrency: number;
   readonly logger: FanOutLogger;
   readonly now?: () => number;
+  /** Closes a connection (DELETE on the Management API): one whose token expired. @default none are closed */
+  readonly close?: (connectionId: string) => Promise<void>;
 }
 
 /** One frame on its way to many connections: its id for the logs, the frame serialized and hashed once, and when the last post of it succeeded. */
@@ -36,6 +38,8 @@ export interface Delivery {
 export class Deliverer {
   delivered = 0;
   gone = 0;
+  /** Subscribers whose token had expired: delivered nothing, and closed. */
+  expired = 0;
   /** Deliveries that still failed after the client's retries; counted, never re-sent to everyone. */
   failed = 0;
   private readonly limit: LimitFunction;
@@ -52,7 +56,26 @@ export class Deliverer {
     await Promise.all(connectionIds.map((id) => this.limit(() => this.post(id, delivery))));
   }
 
-  /** Resolves when the removal of every gone connection has been tried. */
+  /**
+   * Closes connections whose token has expired, once each; they are posted nothing more in
+   * this invocation, and their $disconnect removes their rows.
+   */
+  closeExpired(connectionIds: readonly string[] = []): void {
+    for (const connectionId of connectionIds) {
+      if (this.cleanups.has(connectionId)) continue;
+      this.expired++;
+      const close = this.deps.close ?? (() => Promise.resolve());
+      this.cleanups.set(
+        connectionId,
+        close(connectionId).catch((error: unknown) => {
+          // Gone already, or the call failed: it is left out of every delivery all the same.
+          this.deps.logger.warn('could not close a connection whose token expired', { connectionId, error: describe(error) });
+        }),
+      );
+    }
+  }
+
+  /** Resolves when the removal of every gone connection, and the close of every expired one, has been tried. */
   async settled(): Promise<void> {
     await Promise.all(this.cleanups.values());
   }

@@ -35,6 +35,8 @@ export interface FanOutResult {
   readonly batchItemFailures: DynamoDBBatchItemFailure[];
   readonly delivered: number;
   readonly gone: number;
+  /** Subscribers whose token had expired: closed, not delivered to. */
+  readonly expired: number;
   /** Deliveries that still failed after the client's retries; counted, never re-sent to everyone. */
   readonly failed: number;
   /** Rows that could not be read (logged and skipped: no retry could read them either). */
@@ -84,7 +86,8 @@ export async function fanOut(records: readonly DynamoDBRecord[], deps: FanOutDep
       return;
     }
     const createdAt = frame.type === 'status' ? frame.status.createdAt : undefined;
-    const pages = await deps.subscriptions.firstPages(channel, deps.plan.directPerShard);
+    const pages = await deps.subscriptions.firstPages(channel, deps.plan.directPerShard, now());
+    deliverer.closeExpired(pages.expired);
     const fits = pages.shards.reduce((sum, page) => sum + page.connectionIds.length, 0) <= directLeft;
     const plan = planFanOut(pages, now(), deps.plan, fits);
 
@@ -147,7 +150,7 @@ export async function fanOut(records: readonly DynamoDBRecord[], deps: FanOutDep
     }),
   );
   await deliverer.settled();
-  return { batchItemFailures, delivered: deliverer.delivered, gone: deliverer.gone, failed: deliverer.failed, ...counts, latencies };
+  return { batchItemFailures, delivered: deliverer.delivered, gone: deliverer.gone, expired: deliverer.expired, failed: deliverer.failed, ...counts, latencies };
 }
 
 /** The frame a subscriber of the row's channel receives, or undefined for rows nobody subscribes to. */

@@ -28,6 +28,8 @@ export interface WorkerResult {
   readonly segments: number;
   readonly delivered: number;
   readonly gone: number;
+  /** Subscribers whose token had expired: closed, not delivered to. */
+  readonly expired: number;
   readonly failed: number;
   /** Per segment of a status that reached at least one subscriber: ms from the status's createdAt to its last delivery. */
   readonly latencies: number[];
@@ -53,7 +55,8 @@ export async function deliverSegments(records: readonly SegmentRecord[], deps: W
     const delivery: Delivery = { statusId: segment.statusId, data: serializedPayload(segment.frame) };
     let page = deps.subscriptions.rangePage(segment.channel, segment.range, pageSize);
     for (;;) {
-      const { connectionIds, next } = await page;
+      const { connectionIds, expired, next } = await page;
+      deliverer.closeExpired(expired);
       // The next page is read while this one's posts are in flight; its failure surfaces when awaited.
       const following = next && deps.subscriptions.rangePage(segment.channel, segment.range, pageSize, next);
       following?.catch(() => undefined);
@@ -102,5 +105,5 @@ export async function deliverSegments(records: readonly SegmentRecord[], deps: W
     }),
   );
   await deliverer.settled();
-  return { batchItemFailures, segments, delivered: deliverer.delivered, gone: deliverer.gone, failed: deliverer.failed, latencies };
+  return { batchItemFailures, segments, delivered: deliverer.delivered, gone: deliverer.gone, expired: deliverer.expired, failed: deliverer.failed, latencies };
 }

@@ -24,4 +24,14 @@ export class ProtocolError extends Error {
   }
 }
 
+/** Over a per-user budget: `rate_limited`, with the wait in milliseconds until the frame would pass. */
+export class RateLimited extends ProtocolError {
+  constructor(
+    message: string,
+    readonly retryAfterMs: number,
+  ) {
+    super(ErrorCode.RateLimited, message);
+  }
+}
+
 export const badRequest = (message: string) => new ProtocolError(ErrorCode.BadRequest, message);

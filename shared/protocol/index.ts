@@ -1,4 +1,5 @@
 export * from './codes';
+export * from './costs';
 export * from './channels';
 export * from './limits';
 export * from './rules';

@@ -1,7 +1,7 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { connectionHash, indexOf, subscriptionSortKey } from '../fanout/hash-space';
 import { Connections } from '../schema';
-import { numberAt, optionalStringAt, stringAt, stringSetAt, type Item } from './attributes';
+import { numberAt, optionalNumberAt, optionalStringAt, stringAt, stringSetAt, type Item } from './attributes';
 import { batchWriteAll } from './batch';
 
 /**
@@ -47,6 +47,8 @@ export interface OpenConnection {
   readonly connectionId: string;
   /** When API Gateway accepted it, epoch milliseconds. */
   readonly connectedAt: number;
+  /** When its token expires, epoch seconds; absent when not known (no subscription row then carries it). */
+  readonly tokenExpiresAt?: number;
 }
 
 export interface ConnectionRow extends OpenConnection {
@@ -66,22 +68,31 @@ export function connectionRowItem(row: OpenConnection & { readonly userId: strin
     [Connections.userIdAttribute]: row.userId,
     [Connections.connectedAtAttribute]: row.connectedAt,
     [Connections.ttlAttribute]: expiry(row.connectedAt),
+    ...tokenExpiry(row),
     ...(followed.length > 0 ? { followed: followed.join(' ') } : {}),
   };
 }
+
+const tokenExpiry = ({ tokenExpiresAt }: OpenConnection) => (tokenExpiresAt === undefined ? {} : { [Connections.tokenExpiresAtAttribute]: tokenExpiresAt });
 
 export function parseConnectionRow(item: Item): ConnectionRow {
   return {
     connectionId: stringAt(item, Connections.connectionIdAttribute),
     userId: stringAt(item, Connections.userIdAttribute),
     connectedAt: numberAt(item, Connections.connectedAtAttribute),
+    ...optionalTokenExpiry(item),
     followed: (optionalStringAt(item, 'followed') ?? '').split(' ').filter(Boolean),
     followedLater: stringSetAt(item, 'followedLater'),
     channels: stringSetAt(item, 'channels'),
   };
 }
 
-/** An open connection as the byUser index projects it. */
+function optionalTokenExpiry(item: Item): { tokenExpiresAt?: number } {
+  const tokenExpiresAt = optionalNumberAt(item, Connections.tokenExpiresAtAttribute);
+  return tokenExpiresAt === undefined ? {} : { tokenExpiresAt };
+}
+
+/** An open connection as the byUser index projects it (without its token's expiry). */
 export function parseOpenConnection(item: Item): OpenConnection {
   return { connectionId: stringAt(item, Connections.connectionIdAttribute), connectedAt: numberAt(item, Connections.connectedAtAttribute) };
 }
@@ -97,8 +108,10 @@ export async function writeSubscriptions(
   await batchWriteAll(
     db,
     table,
-    subscriptions.map(({ connectionId, connectedAt, channel }) => ({
-      PutRequest: { Item: { ...subscriptionKey(channel, connectionId), [Connections.ttlAttribute]: expiry(connectedAt) } },
+    subscriptions.map((subscription) => ({
+      PutRequest: {
+        Item: { ...subscriptionKey(subscription.channel, subscription.connectionId), [Connections.ttlAttribute]: expiry(subscription.connectedAt), ...tokenExpiry(subscription) },
+      },
     })),
   );
 }

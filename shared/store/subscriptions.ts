@@ -1,8 +1,8 @@
-import { PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { NativeAttributeValue } from '@aws-sdk/util-dynamodb';
 import { ChannelPrefix, Connections } from '../schema';
 import { connectionOfKey, hashKey, hashOfKey, indexOf, type HashRange } from '../fanout/hash-space';
-import { numberAt, stringAt } from './attributes';
+import { numberAt, optionalNumberAt, stringAt } from './attributes';
 import { updateIf } from './conditional';
 import { connectionKey, deleteRows, subscriptionKey, subscriptionPartition, writeSubscriptions, type ChannelSet, type ConnectionRow, type OpenConnection } from './connection-rows';
 import type { ConnectionStore } from './connections';
@@ -26,6 +26,8 @@ export type PageStart = Record<string, NativeAttributeValue>;
 
 export interface SubscriberPage {
   readonly connectionIds: string[];
+  /** Subscribers left out of `connectionIds` because their token had expired: fan-out closes them. Absent: none. */
+  readonly expired?: readonly string[];
   readonly next?: PageStart;
 }
 
@@ -41,6 +43,8 @@ export interface ShardPage {
 
 export interface FirstPages {
   readonly shards: readonly ShardPage[];
+  /** Subscribers left out of the pages because their token had expired: fan-out closes them. Absent: none. */
+  readonly expired?: readonly string[];
   /** Epoch ms until which the channel's statuses go through the delivery queue; absent if never. */
   readonly queuedUntil?: number;
 }
@@ -75,10 +79,19 @@ export class SubscriptionStore {
     await this.track(connectionId, 'DELETE', channels);
   }
 
-  /** Subscribes each of a user's open connections to one channel (a follow). */
+  /**
+   * Subscribes each of a user's open connections to one channel (a follow). The byUser index does
+   * not hold their tokens' expiry, which each subscription row carries: it is read from the
+   * connection rows (a few, by the connection cap) while they are updated.
+   */
   async subscribeConnections(connections: readonly OpenConnection[], channel: string): Promise<void> {
-    await Promise.all(connections.map((c) => this.track(c.connectionId, 'ADD', [channel], 'followedLater')));
-    await writeSubscriptions(this.db, this.table, connections.map((c) => ({ ...c, channel })));
+    const known = await Promise.all(
+      connections.map(async (c) => {
+        const [, tokenExpiresAt] = await Promise.all([this.track(c.connectionId, 'ADD', [channel], 'followedLater'), c.tokenExpiresAt ?? this.tokenExpiry(c.connectionId)]);
+        return tokenExpiresAt === undefined ? c : { ...c, tokenExpiresAt };
+      }),
+    );
+    await writeSubscriptions(this.db, this.table, known.map((c) => ({ ...c, channel })));
   }
 
   async unsubscribeConnections(connections: readonly OpenConnection[], channel: string): Promise<void> {
@@ -91,8 +104,9 @@ export class SubscriptionStore {
    * until when its statuses go through the delivery queue (see markQueued). A shard whose page is
    * `complete` has no more; for small channels these pages are everyone.
    */
-  async firstPages(channel: string, limit: number): Promise<FirstPages> {
+  async firstPages(channel: string, limit: number, nowMs = Date.now()): Promise<FirstPages> {
     let queuedUntil: number | undefined;
+    const expired: string[] = [];
     const shards = await Promise.all(
       Array.from({ length: subscription.shards }, async (_, shard): Promise<ShardPage> => {
         const { Items = [], LastEvaluatedKey } = await this.db.send(
@@ -100,26 +114,30 @@ export class SubscriptionStore {
             TableName: this.table,
             KeyConditionExpression: `${Connections.partitionKey} = :pk`,
             ExpressionAttributeValues: { ':pk': subscriptionPartition(channel, shard) },
-            ProjectionExpression: `${Connections.sortKey}, ${fanOutMark.untilAttribute}`,
+            ProjectionExpression: `${Connections.sortKey}, ${fanOutMark.untilAttribute}, ${Connections.tokenExpiresAtAttribute}`,
             ConsistentRead: true,
             // The mark, if any, is the first row of shard 0.
             Limit: shard === 0 ? limit + 1 : limit,
           }),
         );
         const rows = Items.filter((item) => {
-          if (item[Connections.sortKey] !== fanOutMark.sortKey) return true;
-          queuedUntil = numberAt(item, fanOutMark.untilAttribute);
+          if (item[Connections.sortKey] === fanOutMark.sortKey) {
+            queuedUntil = numberAt(item, fanOutMark.untilAttribute);
+            return false;
+          }
+          if (!tokenExpired(item, nowMs)) return true;
+          expired.push(connectionOfKey(stringAt(item, Connections.sortKey)));
           return false;
         });
         const keys = rows.map((item) => stringAt(item, Connections.sortKey));
         return { shard, connectionIds: keys.map(connectionOfKey), hashes: keys.map(hashOfKey), complete: LastEvaluatedKey === undefined };
       }),
     );
-    return { shards, ...(queuedUntil === undefined ? {} : { queuedUntil }) };
+    return { shards, expired, ...(queuedUntil === undefined ? {} : { queuedUntil }) };
   }
 
   /** One page of the subscribers whose hash is in `range`, which lies inside one write shard. */
-  async rangePage(channel: string, range: HashRange, pageSize: number, start?: PageStart): Promise<SubscriberPage> {
+  async rangePage(channel: string, range: HashRange, pageSize: number, start?: PageStart, nowMs = Date.now()): Promise<SubscriberPage> {
     const shard = indexOf(range.lo, subscription.shards);
     if (indexOf(range.hi - 1, subscription.shards) !== shard) throw new RangeError(`hash range [${range.lo}, ${range.hi}) spans two write shards`);
     const { Items = [], LastEvaluatedKey } = await this.db.send(
@@ -128,14 +146,18 @@ export class SubscriptionStore {
         // `~` sorts above `#` and every character of a connection id, so the range's last hash is in.
         KeyConditionExpression: `${Connections.partitionKey} = :pk AND ${Connections.sortKey} BETWEEN :lo AND :hi`,
         ExpressionAttributeValues: { ':pk': subscriptionPartition(channel, shard), ':lo': hashKey(range.lo), ':hi': `${hashKey(range.hi - 1)}~` },
-        ProjectionExpression: Connections.sortKey,
+        ProjectionExpression: `${Connections.sortKey}, ${Connections.tokenExpiresAtAttribute}`,
         ConsistentRead: true,
         Limit: pageSize,
         ExclusiveStartKey: start,
       }),
     );
+    const connectionIds: string[] = [];
+    const expired: string[] = [];
+    for (const item of Items) (tokenExpired(item, nowMs) ? expired : connectionIds).push(connectionOfKey(stringAt(item, Connections.sortKey)));
     return {
-      connectionIds: Items.map((item) => connectionOfKey(stringAt(item, Connections.sortKey))),
+      connectionIds,
+      expired,
       ...(LastEvaluatedKey ? { next: LastEvaluatedKey } : {}),
     };
   }
@@ -205,6 +227,14 @@ export class SubscriptionStore {
   }
 
   /** Keeps one of the connection row's channel sets in step, for removal later; a missing row is not recreated. */
+  /** The token expiry a connection row holds, if it holds one (and exists). */
+  private async tokenExpiry(connectionId: string): Promise<number | undefined> {
+    const { Item } = await this.db.send(
+      new GetCommand({ TableName: this.table, Key: connectionKey(connectionId), ProjectionExpression: Connections.tokenExpiresAtAttribute }),
+    );
+    return Item ? optionalNumberAt(Item, Connections.tokenExpiresAtAttribute) : undefined;
+  }
+
   private async track(connectionId: string, operation: 'ADD' | 'DELETE', channels: readonly string[], set: ChannelSet = 'channels'): Promise<void> {
     if (channels.length === 0) return;
     await updateIf(this.db, {
@@ -215,6 +245,12 @@ export class SubscriptionStore {
       ExpressionAttributeValues: { ':channels': new Set(channels) },
     });
   }
+}
+
+/** Whether a subscription row says its connection's token had expired at `nowMs`: one comparison per subscriber. */
+function tokenExpired(item: Record<string, NativeAttributeValue>, nowMs: number): boolean {
+  const exp: unknown = item[Connections.tokenExpiresAtAttribute];
+  return typeof exp === 'number' && nowMs >= exp * 1000;
 }
 
 /** Of `channels`, those the `channels` set must gain (not already the connection's through a follow), or the limit is reached. */

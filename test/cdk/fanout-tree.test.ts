@@ -159,10 +159,13 @@ describe('delivery workers', () => {
     expect(may('Deliver', 'sqs:SendMessage', DeliveryDlq)).toBe(false);
   });
 
-  it('post to connections of this stage, and may not close them', () => {
+  it('post to connections of this stage, and close only those whose token expired (DELETE)', () => {
     const manage = tree.statementsOf('Deliver').filter((s) => s.Action === 'execute-api:ManageConnections');
 
-    expect(manage.flatMap((s) => [s.Resource].flat()).map((r) => /\/(\w+)\/(POST|DELETE)\/@connections\/\*/.exec(JSON.stringify(r))?.slice(1))).toEqual([['dev', 'POST']]);
+    expect(manage.flatMap((s) => [s.Resource].flat()).map((r) => /\/(\w+)\/(POST|DELETE)\/@connections\/\*/.exec(JSON.stringify(r))?.slice(1))).toEqual([
+      ['dev', 'POST'],
+      ['dev', 'DELETE'],
+    ]);
   });
 });
 

@@ -23,7 +23,7 @@ const idOf = (type: string, name: string) => {
 
 /** A sample partition key of every kind of row (shared/schema.ts), by table. */
 const ROWS = {
-  Connections: { 'conn#': 'conn#AbCdEfGhIjKlMnO=', 'chan#': 'chan#user:ada#0', 'presence#': 'presence#ada', 'post#': 'post#ada#r1', 'rate#': 'rate#ada', 'notice#': 'notice#ada#bob' },
+  Connections: { 'conn#': 'conn#AbCdEfGhIjKlMnO=', 'chan#': 'chan#user:ada#0', 'presence#': 'presence#ada', 'post#': 'post#ada#r1', 'rate#': 'rate#ada', 'budget#': 'budget#ada', 'notice#': 'notice#ada#bob', 'open#': 'open#ada' },
   Statuses: { 'user:': 'user:ada', 'thread:': 'thread:01J0000000000000000000000A', 'inbox:': 'inbox:ada', 'status:': 'status:01J0000000000000000000000A' },
   // Keyed by user id, with no prefix: its grants cannot be scoped by key.
   Follows: { '(any)': 'ada' },
@@ -35,12 +35,18 @@ const ACTIONS = ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Query', 'Sca
 
 const FUNCTIONS = ['Authorizer', 'Connect', 'Disconnect', 'DefaultRoute', 'Post', 'Subscribe', 'Unsubscribe', 'History', 'Ping', 'Follow', 'Unfollow', 'Following', 'Presence', 'FanOut', 'Deliver'] as const;
 
+/** The action budget (`budget#<userId>`), charged by every message route but post (its own budget) and ping (free). */
+const BUDGET = { 'budget#': ['GetItem', 'UpdateItem'] };
+
 /** What each function does with each kind of row, action by action (alphabetical). */
 const EXPECTED: Record<(typeof FUNCTIONS)[number], Grants> = {
   Authorizer: {},
-  // The connection row, its subscriptions to the people its user follows, "last seen".
-  Connect: { Connections: { 'conn#': ['PutItem'], 'chan#': ['BatchWriteItem'], 'presence#': ['UpdateItem'] }, Follows: { '(any)': ['Query'] } },
-  Disconnect: { Connections: { 'conn#': ['BatchWriteItem', 'GetItem'], 'chan#': ['BatchWriteItem'], 'presence#': ['UpdateItem'] } },
+  // The connection row, its subscriptions to the people its user follows, "last seen", a slot of the user's connections.
+  Connect: {
+    Connections: { 'conn#': ['PutItem'], 'chan#': ['BatchWriteItem'], 'presence#': ['UpdateItem'], 'open#': ['GetItem', 'UpdateItem'] },
+    Follows: { '(any)': ['Query'] },
+  },
+  Disconnect: { Connections: { 'conn#': ['BatchWriteItem', 'GetItem'], 'chan#': ['BatchWriteItem'], 'presence#': ['UpdateItem'], 'open#': ['UpdateItem'] } },
   DefaultRoute: {},
   // The parent by id; the status on its channels, its copy by id and a reply's notification in one transaction; claim and rate bucket.
   Post: {
@@ -49,22 +55,22 @@ const EXPECTED: Record<(typeof FUNCTIONS)[number], Grants> = {
   },
   Subscribe: {
     Statuses: { 'user:': ['Query'], 'thread:': ['Query'], 'inbox:': ['Query'] },
-    Connections: { 'conn#': ['GetItem', 'UpdateItem'], 'chan#': ['BatchWriteItem'] },
+    Connections: { 'conn#': ['GetItem', 'UpdateItem'], 'chan#': ['BatchWriteItem'], ...BUDGET },
   },
-  Unsubscribe: { Connections: { 'conn#': ['UpdateItem'], 'chan#': ['BatchWriteItem'] } },
-  History: { Statuses: { 'user:': ['Query'], 'thread:': ['Query'], 'inbox:': ['Query'] } },
+  Unsubscribe: { Connections: { 'conn#': ['UpdateItem'], 'chan#': ['BatchWriteItem'], ...BUDGET } },
+  History: { Statuses: { 'user:': ['Query'], 'thread:': ['Query'], 'inbox:': ['Query'] }, Connections: BUDGET },
   Ping: {},
   // The follow notification goes to the followed user's inbox, and nowhere else in Statuses.
   // Whether the followed user was ever seen (presence#), and the once-a-pair notice (notice#).
   Follow: {
     Follows: { '(any)': ['PutItem', 'UpdateItem'] },
-    Connections: { 'conn#': ['UpdateItem'], 'chan#': ['BatchWriteItem'], 'presence#': ['GetItem'], 'notice#': ['UpdateItem'] },
+    Connections: { 'conn#': ['GetItem', 'UpdateItem'], 'chan#': ['BatchWriteItem'], 'presence#': ['GetItem'], 'notice#': ['UpdateItem'], ...BUDGET },
     Statuses: { 'inbox:': ['PutItem'] },
   },
-  Unfollow: { Follows: { '(any)': ['DeleteItem', 'UpdateItem'] }, Connections: { 'conn#': ['UpdateItem'], 'chan#': ['BatchWriteItem'] } },
-  Following: { Follows: { '(any)': ['Query'] } },
+  Unfollow: { Follows: { '(any)': ['DeleteItem', 'UpdateItem'] }, Connections: { 'conn#': ['UpdateItem'], 'chan#': ['BatchWriteItem'], ...BUDGET } },
+  Following: { Follows: { '(any)': ['Query'] }, Connections: BUDGET },
   // Told only for people the caller follows: the caller's follow rows.
-  Presence: { Connections: { 'presence#': ['BatchGetItem'] }, Follows: { '(any)': ['BatchGetItem'] } },
+  Presence: { Connections: { 'presence#': ['BatchGetItem'], ...BUDGET }, Follows: { '(any)': ['BatchGetItem'] } },
   // Subscribers, the queued mark (in `chan#<channel>#0`), and removing connections API Gateway calls Gone.
   FanOut: { Connections: { 'chan#': ['BatchWriteItem', 'PutItem', 'Query'], 'conn#': ['BatchWriteItem', 'GetItem'] } },
   Deliver: { Connections: { 'chan#': ['BatchWriteItem', 'Query'], 'conn#': ['BatchWriteItem', 'GetItem'] } },
@@ -131,6 +137,12 @@ describe('least privilege to the row', () => {
       const writers = FUNCTIONS.filter((fn) => writes.some((action) => may(fn, `dynamodb:${action}`, tableArn('Connections'), key)));
       expect(writers).toEqual(['Post']);
     }
+  });
+
+  it('lets only the charged routes write the action budget, and none of them the post budget', () => {
+    const writes = ['PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem'];
+    const writers = FUNCTIONS.filter((fn) => writes.some((action) => may(fn, `dynamodb:${action}`, tableArn('Connections'), ROWS.Connections['budget#'])));
+    expect(writers).toEqual(['Subscribe', 'Unsubscribe', 'History', 'Follow', 'Unfollow', 'Following', 'Presence']);
   });
 
   it('grants Queries of the byUser index on the index only, to the functions that find a user\'s connections', () => {

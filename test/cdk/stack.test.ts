@@ -208,21 +208,23 @@ describe('functions', () => {
   });
 
   it('grant each handler only the actions it uses', () => {
-    expect(tableActionsOf('Connect', 'Connections')).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
+    // GetItem: the user's connection slots, read when the cap looks reached.
+    expect(tableActionsOf('Connect', 'Connections')).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
     expect(tableActionsOf('Connect', 'Follows')).toEqual(['dynamodb:Query']);
     expect(actionsOf('Disconnect')).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem']);
     expect(tableActionsOf('Follow', 'Follows')).toEqual(['dynamodb:PutItem', 'dynamodb:UpdateItem']);
-    // Query: on the byUser index only; GetItem: the followed user's presence row (were they ever seen?);
-    // UpdateItem also the follow-notice marker (test/cdk/least-privilege.test.ts holds every grant row kind by row kind).
-    expect(tableActionsOf('Follow', 'Connections')).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem']);
+    // Query: on the byUser index only; GetItem: the connection rows' token expiry, the followed user's presence
+    // row (were they ever seen?) and the action budget's row; UpdateItem: connection rows, the follow-notice marker
+    // and the budget (test/cdk/least-privilege.test.ts holds every grant row kind by row kind).
+    expect([...new Set(tableActionsOf('Follow', 'Connections'))]).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem']);
     expect(tableActionsOf('Follow', 'Statuses')).toEqual(['dynamodb:PutItem']);
     expect(tableActionsOf('Unfollow', 'Follows')).toEqual(['dynamodb:DeleteItem', 'dynamodb:UpdateItem']);
-    // Query: on the byUser index only.
-    expect(tableActionsOf('Presence', 'Connections')).toEqual(['dynamodb:BatchGetItem']);
+    // Query: on the byUser index only; GetItem and UpdateItem: the action budget's row.
+    expect([...new Set(tableActionsOf('Presence', 'Connections'))]).toEqual(['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem']);
     // The caller's own follow rows: presence is told for people followed only.
     expect(tableActionsOf('Presence', 'Follows')).toEqual(['dynamodb:BatchGetItem']);
     expect(tableActionsOf('Presence', 'Statuses')).toEqual([]);
-    expect(dataActionsOf('Following')).toEqual(['dynamodb:Query']);
+    expect(dataActionsOf('Following')).toEqual(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem']);
     // PutItem: the queued mark, on `chan#` partitions only (test/cdk/fanout-tree.test.ts).
     expect([...new Set(tableActionsOf('FanOut', 'Connections'))]).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query']);
     expect(tableActionsOf('Deliver', 'Connections')).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:GetItem', 'dynamodb:Query']);
@@ -230,13 +232,26 @@ describe('functions', () => {
     expect(tableActionsOf('Post', 'Statuses')).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem']);
     expect(tableActionsOf('Post', 'Connections')).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
     expect(tableActionsOf('Subscribe', 'Statuses')).toEqual(['dynamodb:Query']);
-    expect(tableActionsOf('Subscribe', 'Connections')).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem']);
-    expect(dataActionsOf('Subscribe')).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem']);
-    expect(dataActionsOf('Unsubscribe')).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:UpdateItem']);
-    expect(dataActionsOf('History')).toEqual(['dynamodb:Query']);
+    expect(tableActionsOf('Subscribe', 'Connections')).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:GetItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:UpdateItem']);
+    expect(dataActionsOf('Subscribe')).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:GetItem', 'dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem', 'dynamodb:UpdateItem']);
+    expect(dataActionsOf('Unsubscribe')).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:UpdateItem']);
+    expect(dataActionsOf('History')).toEqual(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem']);
     expect(actionsOf('Authorizer')).toEqual(['secretsmanager:GetSecretValue']);
     expect(statementsOf('DefaultRoute')).toEqual([]);
     expect(dataActionsOf('Ping')).toEqual([]);
+  });
+
+  it('charge every action but post and ping to the action budget, reaching its users\' budget rows and no other', () => {
+    const connections = JSON.stringify({ 'Fn::GetAtt': [logicalId('AWS::DynamoDB::Table', 'Connections'), 'Arn'] });
+    const budget = { Effect: 'Allow', Action: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['budget#*'] } } };
+    for (const fn of ['Subscribe', 'Unsubscribe', 'History', 'Follow', 'Unfollow', 'Following', 'Presence']) {
+      const scoped = statementsOf(fn).filter((s) => JSON.stringify(s.Resource).includes(connections) && JSON.stringify(s.Condition ?? {}).includes('budget#*'));
+      expect(scoped).toEqual([expect.objectContaining(budget)]);
+      expect(at(resources[logicalId('AWS::Lambda::Function', fn)]?.Properties, 'Environment', 'Variables')).toMatchObject({ ACTION_RATE_BURST: '400', ACTION_RATE_PER_SECOND: '20' });
+    }
+    for (const fn of ['Post', 'Ping']) expect(at(resources[logicalId('AWS::Lambda::Function', fn)]?.Properties, 'Environment', 'Variables')).not.toHaveProperty('ACTION_RATE_BURST');
+    expect(at(resources[logicalId('AWS::Lambda::Function', 'Connect')]?.Properties, 'Environment', 'Variables')).toMatchObject({ MAX_CONNECTIONS_PER_USER: '10' });
+    expect(at(resources[logicalId('AWS::Lambda::Function', 'Authorizer')]?.Properties, 'Environment', 'Variables')).toMatchObject({ MAX_TOKEN_AGE_SECONDS: '86400' });
   });
 
   it('never grant a wildcard action on a table, and scope ManageConnections to POST on this stage', () => {
@@ -245,7 +260,8 @@ describe('functions', () => {
 
     const manage = statementsOf('FanOut').filter((s) => s.Action === 'execute-api:ManageConnections');
     expect(manage).toHaveLength(1);
-    expect(JSON.stringify(manage[0]?.Resource)).toMatch(/\/dev\/POST\/@connections\/\*"\]\]\}$/);
+    // POST to deliver, DELETE to close a subscriber whose token expired; this stage only.
+    expect([manage[0]?.Resource].flat().map((r) => /\/dev\/(POST|DELETE)\/@connections\/\*"\]\]\}$/.exec(JSON.stringify(r))?.[1])).toEqual(['POST', 'DELETE']);
     expect(actionsOf('FanOut')).toEqual(
       expect.arrayContaining(['dynamodb:BatchWriteItem', 'dynamodb:Query', 'execute-api:ManageConnections', 'sqs:SendMessage']),
     );
@@ -261,8 +277,9 @@ describe('functions', () => {
       expect(manageOf(fn)).toEqual(['DELETE']);
       expect(at(resources[logicalId('AWS::Lambda::Function', fn)]?.Properties, 'Environment', 'Variables')).toHaveProperty('CONNECTIONS_ENDPOINT');
     }
-    expect(manageOf('FanOut')).toEqual(['POST']);
-    expect(manageOf('Deliver')).toEqual(['POST']);
+    // Fan-out closes a subscriber whose token has expired instead of delivering to it.
+    expect(manageOf('FanOut')).toEqual(['POST', 'DELETE']);
+    expect(manageOf('Deliver')).toEqual(['POST', 'DELETE']);
     for (const fn of ['Authorizer', 'Connect', 'Disconnect', 'DefaultRoute']) expect(manageOf(fn)).toEqual([]);
   });
 

@@ -314,7 +314,11 @@ const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.lengt
 let stack: LocalStack;
 
 beforeAll(async () => {
-  stack = await LocalStack.start();
+  // Test-only setting: the fuzzer sends its 2,000 frames as one user, far past the action budget
+  // (400 cost units, then 20 a second), which would answer most valid frames rate_limited and leave
+  // their handlers unexercised. Here the budget is wide enough never to refuse; it is attacked
+  // in test/security/budgets.test.ts.
+  stack = await LocalStack.start({ env: { UPDRAFT_FUNCTION_ENV: 'ACTION_RATE_BURST=1000000,ACTION_RATE_PER_SECOND=1000000' } });
 });
 
 afterAll(async () => {

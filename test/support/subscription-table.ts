@@ -30,8 +30,8 @@ export class SubscriptionTable {
   }
 
   /** Subscribes each connection id to the channel, with the real key layout. */
-  subscribe(channel: string, connectionIds: readonly string[]): this {
-    for (const id of connectionIds) this.rows.push({ ...subscriptionKey(channel, id) });
+  subscribe(channel: string, connectionIds: readonly string[], attributes: Row = {}): this {
+    for (const id of connectionIds) this.rows.push({ ...subscriptionKey(channel, id), ...attributes });
     return this;
   }
 

@@ -57,6 +57,20 @@ describe('RateLimiter', () => {
     expect(charges.filter((c) => c.allowed)).toHaveLength(5);
   });
 
+  it('takes a weighted request as that many at once, and refuses one that does not fit whole', async () => {
+    const rate = new RateLimiter(database.db, tableNames.Connections, { burst: 10, perSecond: 1 });
+
+    expect(await rate.take('weight-hal', NOW, 6)).toEqual({ allowed: true });
+    expect(await rate.take('weight-hal', NOW, 5)).toEqual({ allowed: false, retryAfterMs: 1000 });
+    expect(await rate.take('weight-hal', NOW, 4)).toEqual({ allowed: true });
+    expect(await rate.take('weight-hal', NOW, 1)).toEqual({ allowed: false, retryAfterMs: 1000 });
+    expect(await rate.take('weight-hal', NOW + 3000, 3)).toEqual({ allowed: true });
+  });
+
+  it('refuses a weight over the burst, which could never pass', async () => {
+    await expect(limiter().take('heavy-ida', NOW, 4)).rejects.toThrow(RangeError);
+  });
+
   it('does nothing to refund a subject with no bucket', async () => {
     await limiter().refund('never-gus');
 

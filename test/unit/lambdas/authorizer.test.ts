@@ -87,6 +87,32 @@ describe('authorizer, hs256 mode', () => {
     await expect(handler(connectEvent(await token()))).rejects.toThrow(/^Unauthorized$/);
   });
 
+  describe('the maximum token age (24 hours unless MAX_TOKEN_AGE_SECONDS says otherwise)', () => {
+    it.each([
+      ['a token issued more than 24 hours ago, though its exp is to come', () => sign({ sub: 'alice', iat: inMinutes(-24 * 60 - 1), exp: inMinutes(60) })],
+      ['a token with no iat', () => sign({ sub: 'alice', exp: inMinutes(60) })],
+      ['a token issued in the future', () => sign({ sub: 'alice', iat: inMinutes(10), exp: inMinutes(60) })],
+    ])('refuses %s with Unauthorized (HTTP 401)', async (_, token) => {
+      await expect(handler(connectEvent(await token()))).rejects.toThrow(/^Unauthorized$/);
+    });
+
+    it('ends the connection of a token whose exp is years away at its iat plus the maximum age', async () => {
+      const iat = inMinutes(-60);
+      const inYear2200 = Date.parse('2200-01-01T00:00:00Z') / 1000;
+
+      const result = await handler(connectEvent(await sign({ sub: 'alice', iat, exp: inYear2200 })));
+
+      expect(result.context).toEqual({ userId: 'alice', tokenExpiresAt: iat + 24 * 60 * 60 });
+    });
+
+    it('takes another maximum from the environment', async () => {
+      const shortLived = await loadAuthorizer({ AUTH_MODE: 'hs256', MAX_TOKEN_AGE_SECONDS: '60' }, SECRET);
+
+      await expect(shortLived(connectEvent(await sign({ sub: 'alice', iat: inMinutes(-2), exp: inMinutes(60) })))).rejects.toThrow(/^Unauthorized$/);
+      expect((await shortLived(connectEvent(await sign({ sub: 'alice', iat: inMinutes(0), exp: inMinutes(60) })))).principalId).toBe('alice');
+    });
+  });
+
   it('accepts any audience when none is configured, so dev tokens and tokens with an aud both pass', async () => {
     const result = await handler(connectEvent(await signToken('alice', SECRET, '5m', { audience: 'something' })));
     expect(result.principalId).toBe('alice');
@@ -160,7 +186,8 @@ describe('authorizer, jwks mode', () => {
 
   const sign = (claims: JWTPayload, options: { key?: CryptoKey; kid?: string; alg?: string } = {}) =>
     new SignJWT(claims).setProtectedHeader({ alg: options.alg ?? 'RS256', kid: options.kid ?? 'key-1' }).sign(options.key ?? signingKey);
-  const valid = (extra: JWTPayload = {}): JWTPayload => ({ sub: 'alice', iss: ISSUER, aud: AUDIENCE, exp: inMinutes(10), ...extra });
+  // Issuers put `iat` in their tokens, as Cognito does; the maximum token age needs it.
+  const valid = (extra: JWTPayload = {}): JWTPayload => ({ sub: 'alice', iss: ISSUER, aud: AUDIENCE, iat: inMinutes(0), exp: inMinutes(10), ...extra });
 
   it('allows a token from the issuer, with its expiry in the context, and fetches the key set once per container', async () => {
     const authorize = await oidc();
@@ -208,6 +235,7 @@ describe('authorizer, jwks mode', () => {
       iss: ISSUER,
       client_id: 'app-client-1',
       token_use: 'access',
+      iat: inMinutes(0),
       exp: inMinutes(60),
       ...extra,
     });

@@ -7,6 +7,8 @@ import { messageEvent } from '../../support/events';
 import { subscriptionKey } from '../../../shared/store/connection-rows';
 
 const ddb = mockClient(DynamoDBDocumentClient);
+/** The token expiry test/support/events.ts gives every event's authorizer context. */
+const TOKEN_EXPIRES_AT = 4102444800;
 
 beforeEach(() => {
   ddb.reset();
@@ -24,10 +26,34 @@ describe('$connect', () => {
 
     const item = ddb.commandCalls(PutCommand)[0]?.args[0].input.Item;
     const connectedAt = event.requestContext.connectedAt;
-    expect(item).toEqual({ pk: 'conn#conn-9', sk: 'conn', connectionId: 'conn-9', userId: 'bob', connectedAt, expiresAt: expect.any(Number) });
+    expect(item).toEqual({ pk: 'conn#conn-9', sk: 'conn', connectionId: 'conn-9', userId: 'bob', connectedAt, expiresAt: expect.any(Number), tokenExpiresAt: TOKEN_EXPIRES_AT });
     expect(ddb.commandCalls(BatchWriteCommand)).toHaveLength(0);
     expect(item?.['expiresAt']).toBeGreaterThan(connectedAt / 1000 + 2 * 3600);
-    expect(ddb.commandCalls(UpdateCommand)[0]?.args[0].input).toMatchObject({ Key: { pk: 'presence#bob', sk: 'presence' } });
+    expect(ddb.commandCalls(UpdateCommand).map((c) => c.args[0].input.Key)).toEqual([
+      { pk: 'open#bob', sk: 'open' },
+      { pk: 'presence#bob', sk: 'presence' },
+    ]);
+  });
+
+  it('refuses the handshake with 429 when the user has the most connections allowed, storing nothing', async () => {
+    const full = Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`open-${i}`, Date.now() + 60_000]));
+    ddb.on(UpdateCommand, { Key: { pk: 'open#bob' } }).rejects(Object.assign(new Error('condition'), { name: 'ConditionalCheckFailedException' }));
+    ddb.on(GetCommand, { Key: { pk: 'open#bob' } }).resolves({ Item: { pk: 'open#bob', sk: 'open', connections: full } });
+
+    const result = await connect(messageEvent(undefined, { userId: 'bob', connectionId: 'conn-11', routeKey: '$connect' }));
+
+    expect(result).toEqual({ statusCode: 429, body: JSON.stringify({ message: 'at most 10 connections per user; close one first' }) });
+    expect(ddb.commandCalls(PutCommand)).toHaveLength(0);
+    expect(ddb.commandCalls(BatchWriteCommand)).toHaveLength(0);
+    expect(ddb.commandCalls(QueryCommand)).toHaveLength(0);
+  });
+
+  it('gives the slot back when $connect fails after taking it', async () => {
+    ddb.on(PutCommand).rejects(new Error('throttled'));
+
+    await expect(connect(messageEvent(undefined, { userId: 'bob', connectionId: 'conn-9', routeKey: '$connect' }))).rejects.toThrow('throttled');
+
+    expect(ddb.commandCalls(UpdateCommand).map((c) => c.args[0].input.UpdateExpression).at(-1)).toBe('REMOVE #map.#c0');
   });
 
   it('subscribes the new connection to everyone its user follows', async () => {
@@ -38,7 +64,7 @@ describe('$connect', () => {
     const query = ddb.commandCalls(QueryCommand)[0]?.args[0].input;
     expect(query).toMatchObject({ TableName: 'Follows', ExpressionAttributeValues: { ':f': 'bob' }, ConsistentRead: true });
     const subscribed = ddb.commandCalls(BatchWriteCommand).flatMap((c) => c.args[0].input.RequestItems?.['Connections'] ?? []);
-    expect(subscribed.map((w) => w.PutRequest?.Item)).toEqual(['user:alice', 'user:carol'].map((channel) => ({ ...subscriptionKey(channel, 'conn-9'), expiresAt: expect.any(Number) })));
+    expect(subscribed.map((w) => w.PutRequest?.Item)).toEqual(['user:alice', 'user:carol'].map((channel) => ({ ...subscriptionKey(channel, 'conn-9'), expiresAt: expect.any(Number), tokenExpiresAt: TOKEN_EXPIRES_AT })));
     expect(ddb.commandCalls(PutCommand)[0]?.args[0].input.Item).toMatchObject({ followed: 'user:alice user:carol' });
   });
 });
@@ -68,6 +94,13 @@ describe('$disconnect', () => {
       subscriptionKey('inbox:bob', 'conn-9'),
       { pk: 'conn#conn-9', sk: 'conn' },
     ]);
-    expect(ddb.commandCalls(UpdateCommand)[0]?.args[0].input).toMatchObject({ Key: { pk: 'presence#bob', sk: 'presence' } });
+    // Presence is touched, and the connection's slot given back, side by side.
+    expect(ddb.commandCalls(UpdateCommand).map((c) => c.args[0].input.Key)).toEqual(
+      expect.arrayContaining([
+        { pk: 'presence#bob', sk: 'presence' },
+        { pk: 'open#bob', sk: 'open' },
+      ]),
+    );
+    expect(ddb.commandCalls(UpdateCommand)).toHaveLength(2);
   });
 });

@@ -118,7 +118,7 @@ describe('post', () => {
 
     const reply = replyOf(await handler(messageEvent({ action: 'post', text: 'too fast', id: 'r3' })));
 
-    expect(reply).toEqual({ type: 'error', id: 'r3', code: 'rate_limited', message: expect.stringMatching(/try again in 0\.[7-8] s/) });
+    expect(reply).toEqual({ type: 'error', id: 'r3', code: 'rate_limited', message: expect.stringMatching(/try again in 0\.[7-8] s/), retryAfterMs: expect.any(Number) });
     expect(ddb.commandCalls(TransactWriteCommand)).toHaveLength(0);
   });
 

@@ -5,24 +5,31 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { handler as follow } from '../../../lambdas/follow';
 import { handler as presence } from '../../../lambdas/presence';
 import { handler as unfollow } from '../../../lambdas/unfollow';
-import { messageEvent, replyOf } from '../../support/events';
+import { ACTION_BUDGET_ROW, isBudgetUpdate, messageEvent, replyOf } from '../../support/events';
 import { subscriptionKey } from '../../../shared/store/connection-rows';
 
 const ddb = mockClient(DynamoDBDocumentClient);
+/** UpdateItem calls of the handler's own work, without the action budget's. */
+const rowUpdates = () => ddb.commandCalls(UpdateCommand).filter((call) => !isBudgetUpdate(call.args[0].input));
 const cancelled = (...codes: string[]) =>
   new TransactionCanceledException({ message: 'cancelled', $metadata: {}, CancellationReasons: codes.map((Code) => ({ Code })) });
 const writes = () => ddb.commandCalls(BatchWriteCommand).flatMap((c) => c.args[0].input.RequestItems?.['Connections'] ?? []);
 
 beforeEach(() => {
   ddb.reset();
+  ddb.on(UpdateCommand, ACTION_BUDGET_ROW).resolves({});
   ddb.on(TransactWriteCommand).resolves({});
   ddb.on(BatchWriteCommand).resolves({});
   ddb.on(PutCommand).resolves({});
   ddb.on(UpdateCommand).resolves({});
-  // Everyone the tests follow has connected once: they have a presence row.
-  ddb.on(GetCommand).resolves({ Item: { pk: 'presence#alice' } });
   // bob has two connections open; the index does not list the newest one yet.
   ddb.on(QueryCommand, { IndexName: 'byUser' }).resolves({ Items: [{ connectionId: 'b1', connectedAt: 1 }, { connectionId: 'b2', connectedAt: 2 }] });
+  // Their rows hold their tokens' expiry, which the index does not project; b3's row is not there yet.
+  ddb.on(GetCommand).resolves({});
+  ddb.on(GetCommand, { Key: { pk: 'conn#b1' } }).resolves({ Item: { tokenExpiresAt: 111 } });
+  ddb.on(GetCommand, { Key: { pk: 'conn#b2' } }).resolves({ Item: { tokenExpiresAt: 222 } });
+  // Everyone the tests follow has connected once: they have a presence row.
+  ddb.on(GetCommand, { Key: { pk: 'presence#alice' } }).resolves({ Item: { pk: 'presence#alice' } });
 });
 
 describe('follow', () => {
@@ -33,14 +40,24 @@ describe('follow', () => {
     const [put, count] = ddb.commandCalls(TransactWriteCommand)[0]?.args[0].input.TransactItems ?? [];
     expect(put?.Put).toMatchObject({ TableName: 'Follows', Item: { follower: 'bob', followed: 'alice' } });
     expect(count?.Update).toMatchObject({ Key: { follower: 'bob', followed: '#count' }, ExpressionAttributeValues: { ':max': 1000 } });
-    expect(writes().map((w) => w.PutRequest?.Item)).toEqual(['b1', 'b2', 'b3'].map((id) => ({ ...subscriptionKey('user:alice', id), expiresAt: expect.any(Number) })));
+    // Each subscription row carries its connection's token expiry, for fan-out; b3's is the event's (the caller's).
+    expect(writes().map((w) => w.PutRequest?.Item)).toEqual(
+      [
+        ['b1', 111],
+        ['b2', 222],
+        ['b3', 4102444800],
+      ].map(([id, tokenExpiresAt]) => ({ ...subscriptionKey('user:alice', String(id)), expiresAt: expect.any(Number), tokenExpiresAt })),
+    );
     // Each connection row lists the channel, for removal at disconnect (the store tests check which set).
-    expect(ddb.commandCalls(UpdateCommand).map((c) => c.args[0].input.Key)).toEqual([
+    expect(rowUpdates().map((c) => c.args[0].input.Key)).toEqual([
       ...['b1', 'b2', 'b3'].map((id) => ({ pk: `conn#${id}`, sk: 'conn' })),
       { pk: 'notice#bob#alice', sk: 'follow' },
     ]);
-    expect(ddb.commandCalls(GetCommand)[0]?.args[0].input).toMatchObject({ Key: { pk: 'presence#alice', sk: 'presence' }, ConsistentRead: true });
-    expect(ddb.commandCalls(UpdateCommand).at(-1)?.args[0].input).toMatchObject({
+    expect(ddb.commandCalls(GetCommand).find((c) => c.args[0].input.Key?.['pk'] === 'presence#alice')?.args[0].input).toMatchObject({
+      Key: { pk: 'presence#alice', sk: 'presence' },
+      ConsistentRead: true,
+    });
+    expect(rowUpdates().at(-1)?.args[0].input).toMatchObject({
       ConditionExpression: 'attribute_not_exists(pk) OR #ttl < :now',
       ExpressionAttributeNames: { '#ttl': 'expiresAt' },
     });

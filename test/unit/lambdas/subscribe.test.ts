@@ -5,11 +5,14 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { handler as subscribe } from '../../../lambdas/subscribe';
 import { handler as unsubscribe } from '../../../lambdas/unsubscribe';
 import { statusItem } from '../../../shared/store/items';
-import { messageEvent, replyOf } from '../../support/events';
+import { ACTION_BUDGET_ROW, isBudgetUpdate, messageEvent, replyOf } from '../../support/events';
 import { aStatus } from '../../support/stream';
 import { subscriptionKey } from '../../../shared/store/connection-rows';
 
 const ddb = mockClient(DynamoDBDocumentClient);
+/** UpdateItem calls of the handler's own work, without the action budget's. */
+const rowUpdates = () => ddb.commandCalls(UpdateCommand).filter((call) => !isBudgetUpdate(call.args[0].input));
+const CONNECTION_ROW = { pk: 'conn#conn-1', sk: 'conn' };
 const CURSOR = '01JD0000000000000000000000';
 
 /** `count` statuses on `channel` newer than the cursor, as DynamoDB answers an ascending Query. */
@@ -26,6 +29,7 @@ const subscriptionWrites = () =>
 
 beforeEach(() => {
   ddb.reset();
+  ddb.on(UpdateCommand, ACTION_BUDGET_ROW).resolves({});
   ddb.on(BatchWriteCommand).resolves({});
   ddb.on(UpdateCommand).resolves({});
   ddb.on(GetCommand).resolves({ Item: { pk: 'conn#conn-1', sk: 'conn', connectionId: 'conn-1', userId: 'alice', connectedAt: 1 } });
@@ -37,11 +41,12 @@ describe('subscribe', () => {
 
     expect(reply).toEqual({ type: 'subscribed', id: 's1', channels: ['user:bob', 'inbox:alice'] });
     expect(subscriptionWrites().map((w) => w.PutRequest?.Item)).toEqual([
-      { ...subscriptionKey('user:bob', 'conn-1'), expiresAt: expect.any(Number) },
-      { ...subscriptionKey('inbox:alice', 'conn-1'), expiresAt: expect.any(Number) },
+      // The token's expiry (the event's authorizer context), so fan-out closes the connection instead of delivering after it.
+      { ...subscriptionKey('user:bob', 'conn-1'), expiresAt: expect.any(Number), tokenExpiresAt: 4102444800 },
+      { ...subscriptionKey('inbox:alice', 'conn-1'), expiresAt: expect.any(Number), tokenExpiresAt: 4102444800 },
     ]);
     // The connection row lists them, so they go when the connection does.
-    expect(ddb.commandCalls(UpdateCommand)[0]?.args[0].input).toMatchObject({
+    expect(rowUpdates()[0]?.args[0].input).toMatchObject({
       Key: { pk: 'conn#conn-1', sk: 'conn' },
       UpdateExpression: 'ADD channels :channels',
       ExpressionAttributeValues: { ':channels': new Set(['user:bob', 'inbox:alice']) },
@@ -105,19 +110,19 @@ describe('the subscription limit (500 per connection)', () => {
 
     expect(reply).toMatchObject({ type: 'subscribed' });
     expect(ddb.commandCalls(GetCommand).map((c) => c.args[0].input.ConsistentRead)).toEqual([true]);
-    expect(ddb.commandCalls(UpdateCommand)).toHaveLength(1);
+    expect(rowUpdates()).toHaveLength(1);
     expect(subscriptionWrites()).toHaveLength(3);
   });
 
   it('writes without reading first when no channel can come from a follow (thread:, inbox:)', async () => {
     await subscribe(messageEvent({ action: 'subscribe', channels: [`thread:${CURSOR}`, 'inbox:alice'] }, { connectionId: 'conn-1' }));
 
-    expect(ddb.commandCalls(UpdateCommand)).toHaveLength(1);
+    expect(rowUpdates()).toHaveLength(1);
     expect(ddb.commandCalls(GetCommand)).toHaveLength(0);
   });
 
   it('answers bad_request and subscribes to nothing when the frame would pass the limit', async () => {
-    ddb.on(UpdateCommand).rejects(conditionFailed());
+    ddb.on(UpdateCommand, { Key: CONNECTION_ROW }).rejects(conditionFailed());
     connectionHolds(users(0, 495));
 
     const reply = replyOf(await subscribe(messageEvent({ action: 'subscribe', id: 's9', channels: [...users(490, 5), ...users(1000, 6)] }, { connectionId: 'conn-1' })));
@@ -127,18 +132,18 @@ describe('the subscription limit (500 per connection)', () => {
   });
 
   it('gives up with internal when concurrent frames keep changing the set, having subscribed nothing', async () => {
-    ddb.on(UpdateCommand).rejects(conditionFailed());
+    ddb.on(UpdateCommand, { Key: CONNECTION_ROW }).rejects(conditionFailed());
     connectionHolds(users(0, 10));
 
     const reply = replyOf(await subscribe(messageEvent({ action: 'subscribe', channels: users(1000, 2) }, { connectionId: 'conn-1' })));
 
     expect(reply).toMatchObject({ type: 'error', code: 'internal' });
-    expect(ddb.commandCalls(UpdateCommand)).toHaveLength(5);
+    expect(rowUpdates()).toHaveLength(5);
     expect(subscriptionWrites()).toEqual([]);
   });
 
   it('subscribes as before when the connection row is gone (it is disconnecting)', async () => {
-    ddb.on(UpdateCommand).rejects(conditionFailed());
+    ddb.on(UpdateCommand, { Key: CONNECTION_ROW }).rejects(conditionFailed());
     ddb.on(GetCommand).resolves({});
 
     const reply = replyOf(await subscribe(messageEvent({ action: 'subscribe', channels: users(0, 2) }, { connectionId: 'conn-1' })));
@@ -153,6 +158,6 @@ describe('unsubscribe', () => {
 
     expect(reply).toEqual({ type: 'unsubscribed', id: 'u1', channels: ['user:bob'] });
     expect(subscriptionWrites()).toEqual([{ DeleteRequest: { Key: subscriptionKey('user:bob', 'conn-1') } }]);
-    expect(ddb.commandCalls(UpdateCommand).map((c) => c.args[0].input.Key)).toEqual([{ pk: 'conn#conn-1', sk: 'conn' }]);
+    expect(rowUpdates().map((c) => c.args[0].input.Key)).toEqual([{ pk: 'conn#conn-1', sk: 'conn' }]);
   });
 });

@@ -1,6 +1,8 @@
 import { ApiGatewayManagementApiClient, DeleteConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
 import { mockClient } from 'aws-sdk-client-mock';
 import { messageHandler, tokenExpired, type WebSocketEvent } from '../../../shared/edge';
+import { DefaultLimits } from '../../../shared/config';
+import { ErrorCode, MAX_ACTION_COST, ProtocolError } from '../../../shared/protocol';
 import { messageEvent, replyOf } from '../../support/events';
 
 const gateway = mockClient(ApiGatewayManagementApiClient);
@@ -54,5 +56,75 @@ describe('token expiry at the edge', () => {
     ['garbage', 'soon', false],
   ])('reads %s', (_, tokenExpiresAt, expired) => {
     expect(tokenExpired(withExpiry(messageEvent({}), tokenExpiresAt))).toBe(expired);
+  });
+});
+
+describe('the action budget at the edge', () => {
+  const takes: { subject: string; weight: number | undefined }[] = [];
+  let allowed = true;
+  const budget = {
+    take: (subject: string, _nowMs: number, weight?: number) => {
+      takes.push({ subject, weight });
+      return Promise.resolve(allowed ? ({ allowed: true } as const) : ({ allowed: false, retryAfterMs: 1234 } as const));
+    },
+  };
+  const run = jest.fn(() => Promise.resolve({ type: 'pong' as const }));
+  const handler = messageHandler(() => ({}), run, { budget: () => Promise.resolve(budget) });
+  const frame = (body: Record<string, unknown>) => messageEvent({ id: 'r1', ...body }, { userId: 'mallory' });
+
+  beforeEach(() => {
+    takes.length = 0;
+    allowed = true;
+    run.mockClear();
+  });
+
+  it.each([
+    ['subscribe with since on 50 channels', { action: 'subscribe', channels: Array.from({ length: 50 }, (_, i) => `user:u${i}`), since: Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`user:u${i}`, 'x'])) }, 101],
+    ['subscribe to 2 channels', { action: 'subscribe', channels: ['user:a', 'user:b'] }, 3],
+    ['unsubscribe from 3 channels', { action: 'unsubscribe', channels: ['user:a', 'user:b', 'user:c'] }, 4],
+    ['history', { action: 'history', channel: 'user:a' }, 1],
+    ['following', { action: 'following' }, 2],
+    ['follow', { action: 'follow', user: 'a' }, 10],
+    ['unfollow', { action: 'unfollow', user: 'a' }, 10],
+    ['presence of 100 users', { action: 'presence', users: Array.from({ length: 100 }, (_, i) => `u${i}`) }, 200],
+  ])('charges %s its cost, to the user across connections', async (_, body, weight) => {
+    await handler(frame(body));
+
+    expect(takes).toEqual([{ subject: 'mallory', weight }]);
+    expect(run).toHaveBeenCalledTimes(1);
+  });
+
+  it.each([['ping'], ['post']])('does not charge %s (free, or a budget of its own)', async (action) => {
+    await handler(frame({ action }));
+
+    expect(takes).toEqual([]);
+    expect(run).toHaveBeenCalledTimes(1);
+  });
+
+  it('answers rate_limited with the wait, without running the frame, when the budget is spent', async () => {
+    allowed = false;
+
+    const reply = replyOf(await handler(frame({ action: 'history', channel: 'user:a' })));
+
+    expect(reply).toEqual({ type: 'error', id: 'r1', code: 'rate_limited', message: 'too many requests; try again in 1.3 s', retryAfterMs: 1234 });
+    expect(run).not.toHaveBeenCalled();
+  });
+
+  it('charges nothing for a frame that fails validation', async () => {
+    const refusing = messageHandler(
+      () => {
+        throw new ProtocolError(ErrorCode.BadRequest, 'no');
+      },
+      run,
+      { budget: () => Promise.resolve(budget) },
+    );
+
+    expect(replyOf(await refusing(frame({ action: 'history' })))).toMatchObject({ code: 'bad_request' });
+    expect(takes).toEqual([]);
+  });
+
+  it('never asks for more than the smallest burst allowed holds', () => {
+    expect(MAX_ACTION_COST).toBe(200);
+    expect(DefaultLimits.actionRateBurst).toBeGreaterThanOrEqual(MAX_ACTION_COST);
   });
 });

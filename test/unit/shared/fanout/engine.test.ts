@@ -81,6 +81,22 @@ describe('fanOut', () => {
     expect(result).toMatchObject({ delivered: 8, gone: 0, failed: 0, batchItemFailures: [] });
   });
 
+  it('closes, and delivers nothing to, subscribers whose token has expired, at the cost of one comparison each', async () => {
+    const nowSeconds = Math.floor(Date.now() / 1000);
+    table.subscribe('user:alice', ['live1', 'live2'], { tokenExpiresAt: nowSeconds + 60 });
+    table.subscribe('user:alice', ['stale1', 'stale2'], { tokenExpiresAt: nowSeconds - 1 });
+    // A row written before rows carried the expiry is delivered to, as before.
+    table.subscribe('user:alice', ['unknown']);
+    const closed: string[] = [];
+
+    const result = await fanOut([statusRecord('user:alice', aStatus())], deps({ close: (id) => Promise.resolve(void closed.push(id)) }));
+
+    expect(delivery.sentTo().sort()).toEqual(['live1', 'live2', 'unknown']);
+    expect(closed.sort()).toEqual(['stale1', 'stale2']);
+    expect(result).toMatchObject({ delivered: 3, expired: 2, batchItemFailures: [] });
+    for (const query of table.queries) expect(query.ProjectionExpression).toContain('tokenExpiresAt');
+  });
+
   it('logs and skips a row it cannot read, and goes on with its channel’s later records', async () => {
     serveSubscribers({ 'user:alice': ['c1'] });
     const broken = statusRecord('user:alice', aStatus({ id: '01JD0000000000000000000002' }));

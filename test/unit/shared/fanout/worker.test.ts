@@ -105,6 +105,20 @@ describe('deliverSegments', () => {
     expect(results.reduce((sum, result) => sum + result.segments, 0)).toBe(messages.length);
   });
 
+  it('closes, and delivers nothing to, subscribers whose token expired after the segment was queued', async () => {
+    const messages = await queue('late');
+    // Their tokens expire while the segments wait on the queue.
+    const stale = new Set(['c3', 'c17', 'c42']);
+    for (const row of table.rows) if (stale.has(String(row['sk']).split('#')[1] ?? '')) row['tokenExpiresAt'] = Math.floor(Date.now() / 1000) - 1;
+    const closed: string[] = [];
+
+    const results = await receiveAsFifo(messages, 2, (batch) => deliverSegments(batch, workerDeps({ close: (id) => Promise.resolve(void closed.push(id)) })));
+
+    expect(Object.keys(received()).sort()).toEqual(subscribers.filter((id) => !stale.has(id)).sort());
+    expect(closed.sort()).toEqual([...stale].sort());
+    expect(results.reduce((sum, result) => sum + result.expired, 0)).toBe(3);
+  });
+
   it("fails a segment whose subscribers cannot be read, and every later message of its group, and goes on with the other groups", async () => {
     const messages = await queue('first', 'second');
     const [broken] = messages;

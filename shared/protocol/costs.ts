@@ -1,0 +1,52 @@
+import { Limits } from './limits';
+import type { Frame } from './validate';
+
+/**
+ * What a valid frame costs its user's action budget, in units of about one
+ * DynamoDB request (docs/protocol.md, "Action budget"). The edge charges it
+ * after validation and before any work, one conditional write per frame.
+ *
+ * Not in the table, so free: `ping` (it touches no table, and charging it would be the only
+ * DynamoDB request it makes; a ping flood is the stage throttle's to stop,
+ * which counts frames before any function runs), and `post`, which has its
+ * own budget (shared/domain/post.ts) that knows an idempotent retry is free.
+ */
+export const ActionCosts = {
+  /** An update of the connection row and a subscription row per channel; a strongly consistent Query per channel in `since`. */
+  subscribe: (fields) => 1 + count(fields['channels']) + count(fields['since']),
+  /** A delete per channel and an update of the connection row. */
+  unsubscribe: (fields) => 1 + count(fields['channels']),
+  /** One Query of at most 100 items. */
+  history: () => 1,
+  /** Who the user follows: one Query of up to 1,000 rows. */
+  following: () => 2,
+  /**
+   * Follow row and count, the user's connections (at most maxConnectionsPerUser),
+   * an update and a subscription row for each, and a notification.
+   */
+  follow: () => 10,
+  /** As follow, less the notification. */
+  unfollow: () => 10,
+  /** Two reads per user asked. */
+  presence: (fields) => 2 * count(fields['users']),
+} as const satisfies Record<string, (fields: Frame['fields']) => number>;
+
+export type ChargedAction = keyof typeof ActionCosts;
+/** Whether frames of `action` are charged to the action budget; the stack grants those routes the bucket's row. */
+export const isCharged = (action: unknown): action is ChargedAction => typeof action === 'string' && Object.hasOwn(ActionCosts, action);
+
+/**
+ * The most one valid frame can cost (`presence` of 100 users): the action
+ * budget's burst must hold at least this, or such a frame could never pass.
+ */
+export const MAX_ACTION_COST = Math.max(1 + 2 * Limits.channelsPerSubscribe, 2 * Limits.presenceMaxUsers);
+
+/** The cost of a validated frame; 0 for an action the table does not name. */
+export function actionCost(frame: Frame): number {
+  return isCharged(frame.action) ? ActionCosts[frame.action](frame.fields) : 0;
+}
+
+function count(value: unknown): number {
+  if (Array.isArray(value)) return value.length;
+  return value !== null && typeof value === 'object' ? Object.keys(value).length : 0;
+}
