@@ -94,7 +94,8 @@ async function subscriptionRows(): Promise<[string, string][]> {
 // --- forged tokens --------------------------------------------------------------------------
 
 const encoder = new TextEncoder();
-const inAnHour = () => Math.floor(Date.now() / 1000) + 3600;
+const now = () => Math.floor(Date.now() / 1000);
+const inAnHour = () => now() + 3600;
 const segment = (value: unknown) => base64url.encode(JSON.stringify(value));
 
 /** A compact JWS built by hand, so a test controls every header field (jose refuses to sign some of them). */
@@ -110,29 +111,31 @@ const VICTIM = 'victim';
 
 /** Tokens that must each be refused at the handshake with 401, by what is wrong with them. */
 const forgeries: [string, () => Promise<string>][] = [
-  ['alg none, no signature', () => Promise.resolve(unsigned('none', { sub: VICTIM, exp: inAnHour() }))],
-  ['alg None, no signature', () => Promise.resolve(unsigned('None', { sub: VICTIM, exp: inAnHour() }))],
+  ['alg none, no signature', () => Promise.resolve(unsigned('none', { sub: VICTIM, iat: now(), exp: inAnHour() }))],
+  ['alg None, no signature', () => Promise.resolve(unsigned('None', { sub: VICTIM, iat: now(), exp: inAnHour() }))],
   ['alg none carrying an HS256 signature by the stack secret', () => {
-    const claims = { sub: VICTIM, exp: inAnHour() };
+    const claims = { sub: VICTIM, iat: now(), exp: inAnHour() };
     return Promise.resolve(unsigned('none', claims, handSigned({ alg: 'HS256', typ: 'JWT' }, claims, secret).split('.')[2]));
   }],
-  ['HS256 signed with another key', () => new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(VICTIM).setExpirationTime('1h').sign(encoder.encode('x'.repeat(64)))],
-  ['HS512 signed with the stack secret', () => new SignJWT({}).setProtectedHeader({ alg: 'HS512' }).setSubject(VICTIM).setExpirationTime('1h').sign(encoder.encode(secret))],
-  ['HS384 signed with the stack secret', () => Promise.resolve(handSigned({ alg: 'HS384', typ: 'JWT' }, { sub: VICTIM, exp: inAnHour() }, secret, 'sha384'))],
+  ['HS256 signed with another key', () => new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setSubject(VICTIM).setExpirationTime('1h').sign(encoder.encode('x'.repeat(64)))],
+  ['HS512 signed with the stack secret', () => new SignJWT({}).setProtectedHeader({ alg: 'HS512' }).setIssuedAt().setSubject(VICTIM).setExpirationTime('1h').sign(encoder.encode(secret))],
+  ['HS384 signed with the stack secret', () => Promise.resolve(handSigned({ alg: 'HS384', typ: 'JWT' }, { sub: VICTIM, iat: now(), exp: inAnHour() }, secret, 'sha384'))],
   ['RS256 with its own public key embedded (jwk header)', async () => {
     const { privateKey, publicKey } = await generateKeyPair('RS256');
-    return new SignJWT({}).setProtectedHeader({ alg: 'RS256', jwk: await exportJWK(publicKey) }).setSubject(VICTIM).setExpirationTime('1h').sign(privateKey);
+    return new SignJWT({}).setProtectedHeader({ alg: 'RS256', jwk: await exportJWK(publicKey) }).setIssuedAt().setSubject(VICTIM).setExpirationTime('1h').sign(privateKey);
   }],
-  ['HS256 with the stack secret but no exp', () => new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(VICTIM).sign(encoder.encode(secret))],
-  ['HS256 with the stack secret, exp a string', () => Promise.resolve(handSigned({ alg: 'HS256' }, { sub: VICTIM, exp: String(inAnHour()) }, secret))],
+  // The stack's tokens live 24 hours at most from iat (budgets.test.ts refuses an old one): a token without it has no age.
+  ['HS256 with the stack secret but no iat', () => new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(VICTIM).setExpirationTime('1h').sign(encoder.encode(secret))],
+  ['HS256 with the stack secret but no exp', () => new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setSubject(VICTIM).sign(encoder.encode(secret))],
+  ['HS256 with the stack secret, exp a string', () => Promise.resolve(handSigned({ alg: 'HS256' }, { sub: VICTIM, iat: now(), exp: String(inAnHour()) }, secret))],
   ['HS256 with the stack secret, nbf an hour ahead', () =>
-    new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(VICTIM).setNotBefore('1h').setExpirationTime('2h').sign(encoder.encode(secret))],
+    new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setSubject(VICTIM).setNotBefore('1h').setExpirationTime('2h').sign(encoder.encode(secret))],
   ['HS256 with the stack secret, expired a minute ago', () =>
-    new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(VICTIM).setExpirationTime(Math.floor(Date.now() / 1000) - 60).sign(encoder.encode(secret))],
-  ['HS256 with the stack secret, no sub', () => new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1h').sign(encoder.encode(secret))],
+    new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setSubject(VICTIM).setExpirationTime(Math.floor(Date.now() / 1000) - 60).sign(encoder.encode(secret))],
+  ['HS256 with the stack secret, no sub', () => new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime('1h').sign(encoder.encode(secret))],
   ['HS256 with the stack secret, sub not a user id', () =>
-    new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(`${VICTIM}#conn`).setExpirationTime('1h').sign(encoder.encode(secret))],
-  ['HS256 with the stack secret, an unknown crit extension', () => Promise.resolve(handSigned({ alg: 'HS256', crit: ['exp-override'], 'exp-override': true }, { sub: VICTIM, exp: inAnHour() }, secret))],
+    new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setSubject(`${VICTIM}#conn`).setExpirationTime('1h').sign(encoder.encode(secret))],
+  ['HS256 with the stack secret, an unknown crit extension', () => Promise.resolve(handSigned({ alg: 'HS256', crit: ['exp-override'], 'exp-override': true }, { sub: VICTIM, iat: now(), exp: inAnHour() }, secret))],
   ["someone's valid token with sub rewritten", async () => {
     const [header = '', payload = '', signature = ''] = (await stack.token('mallory-token')).split('.');
     const claims = JSON.parse(new TextDecoder().decode(base64url.decode(payload))) as Record<string, unknown>;
@@ -140,7 +143,7 @@ const forgeries: [string, () => Promise<string>][] = [
   }],
   ['not a JWT', () => Promise.resolve('not-a-token')],
   ['three segments of garbage', () => Promise.resolve('abc.def.ghi')],
-  ['a header that is not JSON', () => Promise.resolve(`${base64url.encode('{alg:HS256')}.${segment({ sub: VICTIM, exp: inAnHour() })}.AAAA`)],
+  ['a header that is not JSON', () => Promise.resolve(`${base64url.encode('{alg:HS256')}.${segment({ sub: VICTIM, iat: now(), exp: inAnHour() })}.AAAA`)],
   ['five segments (JWE shape)', () => Promise.resolve(`${segment({ alg: 'dir', enc: 'A256GCM' })}..AAAA.AAAA.AAAA`)],
   ['a valid token with a fourth segment', async () => `${await stack.token(VICTIM)}.AAAA`],
 ];
@@ -154,7 +157,7 @@ async function traceOf(observer: TestClient, user: string) {
 
 describe('forged tokens at the handshake', () => {
   it('connects with a token built the same way that is right in every respect (the control)', async () => {
-    const token = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('control').setExpirationTime('1h').sign(encoder.encode(secret));
+    const token = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setSubject('control').setExpirationTime('1h').sign(encoder.encode(secret));
     const client = await TestClient.open(`${stack.wsUrl}?token=${token}`);
     expect(await client.request({ action: 'ping' })).toMatchObject({ type: 'pong' });
     await client.close();
@@ -177,6 +180,8 @@ describe('forged tokens at the handshake', () => {
 
   it('leaves no trace of the user the refused tokens named: offline, never seen, no connection rows', async () => {
     const observer = await stack.connect('observer');
+    // Presence is told only for people the asker follows: the observer follows the victim, so it would be told the truth.
+    expect(await observer.request({ action: 'follow', user: VICTIM })).toMatchObject({ type: 'followed' });
     expect(await traceOf(observer, VICTIM)).toEqual({ presence: [{ user: VICTIM, online: false }], connections: [], presenceRow: undefined });
     await observer.close();
   });
