@@ -14,7 +14,7 @@ export interface ServiceLimits {
   readonly postRateBurst: number;
   /** Posts per second a user may keep up after the burst. @default 1 */
   readonly postRatePerSecond: number;
-  /** Cost units (shared/protocol/costs.ts) a user's other frames may spend at once, across connections; at least the costliest frame. @default 400 */
+  /** Cost units (shared/protocol/costs.ts) a user's other frames may spend at once, across connections; at least the costliest frame. @default 1250 */
   readonly actionRateBurst: number;
   /** Cost units per second a user may keep up after the burst. @default 20 */
   readonly actionRatePerSecond: number;

@@ -56,7 +56,7 @@ export const DefaultLimits = {
    * at once, across all their connections: a reconnect's heaviest frames (`subscribe` with `since` on 50
    * channels, 101; `presence` of 100 users, 200) with room for a page of `history` per channel.
    */
-  actionRateBurst: 400,
+  actionRateBurst: 1_250,
   /** Cost units per second a user may keep up once the burst is spent. */
   actionRatePerSecond: 20,
   /** Connections one user may have open at once; the next handshake is refused with 429. */

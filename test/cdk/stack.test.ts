@@ -247,7 +247,7 @@ describe('functions', () => {
     for (const fn of ['Subscribe', 'Unsubscribe', 'History', 'Follow', 'Unfollow', 'Following', 'Presence']) {
       const scoped = statementsOf(fn).filter((s) => JSON.stringify(s.Resource).includes(connections) && JSON.stringify(s.Condition ?? {}).includes('budget#*'));
       expect(scoped).toEqual([expect.objectContaining(budget)]);
-      expect(at(resources[logicalId('AWS::Lambda::Function', fn)]?.Properties, 'Environment', 'Variables')).toMatchObject({ ACTION_RATE_BURST: '400', ACTION_RATE_PER_SECOND: '20' });
+      expect(at(resources[logicalId('AWS::Lambda::Function', fn)]?.Properties, 'Environment', 'Variables')).toMatchObject({ ACTION_RATE_BURST: '1250', ACTION_RATE_PER_SECOND: '20' });
     }
     for (const fn of ['Post', 'Ping']) expect(at(resources[logicalId('AWS::Lambda::Function', fn)]?.Properties, 'Environment', 'Variables')).not.toHaveProperty('ACTION_RATE_BURST');
     expect(at(resources[logicalId('AWS::Lambda::Function', 'Connect')]?.Properties, 'Environment', 'Variables')).toMatchObject({ MAX_CONNECTIONS_PER_USER: '10' });

@@ -134,7 +134,7 @@ describe('post rate', () => {
     const charged = posted.map((r) => Date.parse((r['status'] as { createdAt: string }).createdAt));
     expect(Math.max(...charged) - Math.min(...charged)).toBeLessThan(1000);
     expect(posted).toHaveLength(10);
-    expect(refused).toEqual([{ type: 'error', id: expect.any(String), code: 'rate_limited', message: expect.stringMatching(/^posting too fast; try again in /) }]);
+    expect(refused).toEqual([{ type: 'error', id: expect.any(String), code: 'rate_limited', message: expect.stringMatching(/^posting too fast; try again in /), retryAfterMs: expect.any(Number) }]);
     const refusedText = `rapid ${refused[0] ? replies.indexOf(refused[0]) : -1}`;
 
     await new Promise((resolve) => setTimeout(resolve, 1100));

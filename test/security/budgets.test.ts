@@ -14,8 +14,8 @@ import { TestClient, type Frame } from '../support/ws-client';
  * running stack, and asserts the refusal, that nothing of it was stored, and that
  * others carry on.
  *
- * Test-only setting: ACTION_RATE_PER_SECOND=0.01 (UPDRAFT_FUNCTION_ENV) keeps the default
- * burst of 400 but refills it by one unit in 100 s, so whether the nth frame of a burst is
+ * Test-only settings (UPDRAFT_FUNCTION_ENV): a burst of 400 rather than the default 1,250, so that
+ * a few frames spend it, and ACTION_RATE_PER_SECOND=0.01, which refills it by one unit in 100 s, so whether the nth frame of a burst is
  * refused does not depend on how fast this machine runs the frames before it.
  */
 const dataDir = mkdtempSync(path.join(tmpdir(), 'updraft-budgets-'));
@@ -24,7 +24,7 @@ let secret: string;
 
 beforeAll(async () => {
   // A stack with a data folder keeps its JWT secret in a file, which lets this test sign its own tokens.
-  stack = await LocalStack.start({ dataDir, env: { UPDRAFT_FUNCTION_ENV: 'ACTION_RATE_PER_SECOND=0.01' } });
+  stack = await LocalStack.start({ dataDir, env: { UPDRAFT_FUNCTION_ENV: 'ACTION_RATE_BURST=400,ACTION_RATE_PER_SECOND=0.01' } });
   const dir = path.join(dataDir, 'data');
   const secretFile = readdirSync(dir).find((name) => name.endsWith('.secret'));
   if (!secretFile) throw new Error(`no secret file in ${dir}`);
