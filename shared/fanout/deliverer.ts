@@ -61,10 +61,10 @@ export class Deliverer {
    * this invocation, and their $disconnect removes their rows.
    */
   closeExpired(connectionIds: readonly string[] = []): void {
+    const close = this.deps.close ?? (() => Promise.resolve());
     for (const connectionId of connectionIds) {
       if (this.cleanups.has(connectionId)) continue;
       this.expired++;
-      const close = this.deps.close ?? (() => Promise.resolve());
       this.cleanups.set(
         connectionId,
         close(connectionId).catch((error: unknown) => {

@@ -226,7 +226,6 @@ export class SubscriptionStore {
     throw new Error(`the channels of connection ${connectionId} kept changing during ${SUBSCRIBE_ATTEMPTS} attempts to subscribe`);
   }
 
-  /** Keeps one of the connection row's channel sets in step, for removal later; a missing row is not recreated. */
   /** The token expiry a connection row holds, if it holds one (and exists). */
   private async tokenExpiry(connectionId: string): Promise<number | undefined> {
     const { Item } = await this.db.send(
@@ -235,6 +234,7 @@ export class SubscriptionStore {
     return Item ? optionalNumberAt(Item, Connections.tokenExpiresAtAttribute) : undefined;
   }
 
+  /** Keeps one of the connection row's channel sets in step, for removal later; a missing row is not recreated. */
   private async track(connectionId: string, operation: 'ADD' | 'DELETE', channels: readonly string[], set: ChannelSet = 'channels'): Promise<void> {
     if (channels.length === 0) return;
     await updateIf(this.db, {

@@ -411,7 +411,9 @@ function tally(meters: Meters): Pick<Result, 'delivered' | 'gone' | 'duplicates'
   };
 }
 
-function targetsFor(n: number, wallMs: number, fraction: number, costPerMillion: number, duplicates: number, missing: number) {
+/** Which of the issue's targets apply to a run of `n` subscribers, and whether its figures meet them. */
+function targetsFor(n: number, figures: { wallMs: number; fractionOfThrottle: number; duplicates: number; missing: number }, costPerMillion: number) {
+  const { wallMs, fractionOfThrottle: fraction, duplicates, missing } = figures;
   const wallSeconds = targetsApply ? TARGETS.wallSeconds.get(n) : undefined;
   const fractionOfThrottle = targetsApply ? TARGETS.fractionOfThrottle.get(n) : undefined;
   const met =
@@ -515,7 +517,7 @@ async function runTree(tree: Tree, model: ModelApi, source: Source): Promise<Res
     lambdaGbSeconds,
     lambdaRequests,
     cost: costs,
-    targets: targetsFor(source.subscribers, figures.wallMs, figures.fractionOfThrottle, costs.perMillionDeliveries, figures.duplicates, figures.missing),
+    targets: targetsFor(source.subscribers, figures, costs.perMillionDeliveries),
     loadAverage,
     loadAverageEnd,
     posts: { total: report.posts, throttled: report.throttled, errors: report.errors, clientGaveUp: failed },
@@ -632,7 +634,7 @@ async function runBaseline(model: ModelApi, source: Source): Promise<Result> {
     lambdaRequests: 1,
     lambdaCpuBoundSeconds: round1(cpuSeconds / vcpuAt(LAMBDA_MEMORY_MB.streamConsumer)),
     cost: costs,
-    targets: targetsFor(source.subscribers, figures.wallMs, figures.fractionOfThrottle, costs.perMillionDeliveries, figures.duplicates, figures.missing),
+    targets: targetsFor(source.subscribers, figures, costs.perMillionDeliveries),
     loadAverage,
     loadAverageEnd,
     posts: { total: report.posts, throttled: report.throttled, errors: report.errors, clientGaveUp: failed },

@@ -7,7 +7,7 @@ import { expect } from '@jest/globals';
 import { Monitoring } from '../../cdk/constructs/monitoring';
 import { UpdraftStack, type UpdraftStackProps } from '../../cdk/updraft-stack';
 import { FanOutDefaults } from '../../shared/config';
-import { at, list, resourcesOf, statementsIn, text, type Resource, type Statement } from '../support/template-json';
+import { allows, at, list, resourcesOf, roleStatements, type Resource, type Statement } from '../support/template-json';
 
 /** The fan-out tree's resources: the delivery queue and its DLQ, the Deliver workers, their grants, settings and alarms. */
 function synth(props: UpdraftStackProps = {}, context: Record<string, unknown> = {}) {
@@ -25,43 +25,12 @@ function synth(props: UpdraftStackProps = {}, context: Record<string, unknown> =
   const environmentOf = (fn: string): unknown => at(propsOf('AWS::Lambda::Function', fn), 'Environment', 'Variables');
   const arnOf = (type: string, prefix: string) => ({ 'Fn::GetAtt': [idOf(type, prefix), 'Arn'] });
 
-  /** Every statement a function's role holds: its inline policies and the policies attached to it. */
-  const statementsOf = (fn: string): Statement[] => {
-    const role = text(at(propsOf('AWS::Lambda::Function', fn), 'Role', 'Fn::GetAtt', 0));
-    const inline = list(at(resources[role]?.Properties, 'Policies') ?? []).flatMap((policy) => statementsIn({ Type: 'inline', Properties: { PolicyDocument: at(policy, 'PolicyDocument') } }));
-    const attached = ofType('AWS::IAM::Policy')
-      .filter(([, policy]) => list(policy.Properties['Roles']).some((ref) => at(ref, 'Ref') === role))
-      .flatMap(([, policy]) => statementsIn(policy));
-    return [...inline, ...attached];
-  };
-
-  /**
-   * Whether a function's role allows `action` on a resource of the stack, for an item whose
-   * partition key is `leadingKey` where DynamoDB is asked. An evaluation of the statements the
-   * template holds, not a match on their text: wildcard actions and the LeadingKeys condition
-   * count, any other condition fails the test.
-   */
-  const may = (fn: string, action: string, resource: { type: string; prefix: string }, leadingKey?: string): boolean => {
-    const arn = JSON.stringify(arnOf(resource.type, resource.prefix));
-    const applies = (statement: Statement) =>
-      [statement.Action].flat().some((pattern) => glob(pattern).test(action)) &&
-      [statement.Resource].flat().some((r) => r === '*' || JSON.stringify(r) === arn) &&
-      conditionHolds(statement.Condition, leadingKey);
-    const statements = statementsOf(fn);
-    return statements.some((s) => s.Effect === 'Allow' && applies(s)) && !statements.some((s) => s.Effect === 'Deny' && applies(s));
-  };
+  const statementsOf = (fn: string): Statement[] => roleStatements(resources, idOf('AWS::Lambda::Function', fn));
+  /** Whether a function's role allows `action` on a resource of the stack, for an item whose partition key is `leadingKey`. */
+  const may = (fn: string, action: string, resource: { type: string; prefix: string }, leadingKey?: string): boolean =>
+    allows(statementsOf(fn), action, arnOf(resource.type, resource.prefix), leadingKey);
 
   return { template, resources, idOf, ofType, propsOf, environmentOf, arnOf, statementsOf, may };
-}
-
-const glob = (pattern: string) => new RegExp(`^${pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`);
-
-function conditionHolds(condition: unknown, leadingKey: string | undefined): boolean {
-  if (condition === undefined) return true;
-  const patterns = at(condition, 'ForAllValues:StringLike', 'dynamodb:LeadingKeys');
-  if (typeof condition !== 'object' || condition === null || Object.keys(condition).length !== 1 || !Array.isArray(patterns)) throw new Error(`a condition this test cannot evaluate: ${JSON.stringify(condition)}`);
-  if (leadingKey === undefined) throw new Error('a LeadingKeys condition needs the item key the request names');
-  return patterns.some((pattern) => glob(text(pattern)).test(leadingKey));
 }
 
 const tree = synth();

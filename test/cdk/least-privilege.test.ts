@@ -2,7 +2,7 @@ import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { expect } from '@jest/globals';
 import { UpdraftStack } from '../../cdk/updraft-stack';
-import { at, list, resourcesOf, statementsIn, text, type Statement } from '../support/template-json';
+import { allows, at, list, resourcesOf, roleStatements, type Statement } from '../support/template-json';
 
 /**
  * Least privilege to the row: what each function's role lets it do with each kind of row of
@@ -76,43 +76,12 @@ const EXPECTED: Record<(typeof FUNCTIONS)[number], Grants> = {
   Deliver: { Connections: { 'chan#': ['BatchWriteItem', 'Query'], 'conn#': ['BatchWriteItem', 'GetItem'] } },
 };
 
-/** Every statement of a function's role: its inline policies and the policies attached to it. */
-function statementsOf(fn: string): Statement[] {
-  const role = text(at(resources[idOf('AWS::Lambda::Function', fn)]?.Properties, 'Role', 'Fn::GetAtt', 0));
-  const inline = list(at(resources[role]?.Properties, 'Policies') ?? []).flatMap((policy) =>
-    statementsIn({ Type: 'inline', Properties: { PolicyDocument: at(policy, 'PolicyDocument') } }),
-  );
-  const attached = Object.values(resources)
-    .filter((r) => r.Type === 'AWS::IAM::Policy' && list(r.Properties['Roles']).some((ref) => at(ref, 'Ref') === role))
-    .flatMap(statementsIn);
-  return [...inline, ...attached];
-}
-
-const glob = (pattern: string) => new RegExp(`^${pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`);
+const statementsOf = (fn: string): Statement[] => roleStatements(resources, idOf('AWS::Lambda::Function', fn));
 const tableArn = (table: Table) => ({ 'Fn::GetAtt': [idOf('AWS::DynamoDB::Table', table), 'Arn'] });
 const indexArn = (table: Table, index: string) => ({ 'Fn::Join': ['', [tableArn(table), `/index/${index}`]] });
 
-/** Whether the only condition IAM would find (LeadingKeys, for all values) holds for a request on `leadingKey`. */
-function conditionHolds(condition: unknown, leadingKey: string | undefined): boolean {
-  if (condition === undefined) return true;
-  const patterns = at(condition, 'ForAllValues:StringLike', 'dynamodb:LeadingKeys');
-  if (typeof condition !== 'object' || condition === null || Object.keys(condition).length !== 1 || !Array.isArray(patterns)) {
-    throw new Error(`a condition this test cannot evaluate: ${JSON.stringify(condition)}`);
-  }
-  if (leadingKey === undefined) throw new Error('a LeadingKeys condition needs the key the request names');
-  return patterns.some((pattern) => glob(text(pattern)).test(leadingKey));
-}
-
 /** Whether a function may take `action` on `resource` (an ARN as the template writes it) for an item whose partition key is `leadingKey`. */
-function may(fn: string, action: string, resource: unknown, leadingKey?: string): boolean {
-  const arn = JSON.stringify(resource);
-  const applies = (s: Statement) =>
-    [s.Action].flat().some((pattern) => glob(pattern).test(action)) &&
-    [s.Resource].flat().some((r) => r === '*' || JSON.stringify(r) === arn) &&
-    conditionHolds(s.Condition, leadingKey);
-  const statements = statementsOf(fn);
-  return statements.some((s) => s.Effect === 'Allow' && applies(s)) && !statements.some((s) => s.Effect === 'Deny' && applies(s));
-}
+const may = (fn: string, action: string, resource: unknown, leadingKey?: string): boolean => allows(statementsOf(fn), action, resource, leadingKey);
 
 /** What the template lets a function do with each kind of row, in the shape of EXPECTED. */
 function grantsOf(fn: string): Grants {

@@ -1,4 +1,4 @@
-import { readFileSync, readdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
@@ -25,10 +25,7 @@ let secret: string;
 beforeAll(async () => {
   // A stack with a data folder keeps its JWT secret in a file, which lets this test sign its own tokens.
   stack = await LocalStack.start({ dataDir, env: { UPDRAFT_FUNCTION_ENV: 'ACTION_RATE_BURST=400,ACTION_RATE_PER_SECOND=0.01' } });
-  const dir = path.join(dataDir, 'data');
-  const secretFile = readdirSync(dir).find((name) => name.endsWith('.secret'));
-  if (!secretFile) throw new Error(`no secret file in ${dir}`);
-  secret = readFileSync(path.join(dir, secretFile), 'utf8').trim();
+  ({ secret } = stack.jwtSecret());
 });
 
 afterAll(async () => {

@@ -1,7 +1,7 @@
 // jest's global expect types its asymmetric matchers (expect.any, …) as any; @jest/globals types them.
 import { expect } from '@jest/globals';
 import { createHmac } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect as connectTcp } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -24,13 +24,9 @@ let secret: string;
 let secretFile: string;
 
 beforeAll(async () => {
-  // A stack with a data folder keeps its JWT secret in a file (as token-expiry.test.ts reads it).
+  // A stack with a data folder keeps its JWT secret in a file.
   stack = await LocalStack.start({ dataDir });
-  const dir = path.join(dataDir, 'data');
-  const name = readdirSync(dir).find((file) => file.endsWith('.secret'));
-  if (!name) throw new Error(`no secret file in ${dir}`);
-  secretFile = path.join(dir, name);
-  secret = readFileSync(secretFile, 'utf8').trim();
+  ({ secret, file: secretFile } = stack.jwtSecret());
 });
 
 afterAll(async () => {

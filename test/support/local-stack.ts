@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -110,6 +110,18 @@ export class LocalStack {
       sweep();
       throw error;
     }
+  }
+
+  /**
+   * The stack's HS256 secret and the file that holds it: a stack started with a `dataDir` keeps it
+   * there, which lets a test sign tokens of its own (short-lived, or forged in one respect).
+   */
+  jwtSecret(): { secret: string; file: string } {
+    const dir = path.join(this.stateDir, 'data');
+    const name = readdirSync(dir).find((file) => file.endsWith('.secret'));
+    if (!name) throw new Error(`no secret file in ${dir}: start the stack with a dataDir`);
+    const file = path.join(dir, name);
+    return { secret: readFileSync(file, 'utf8').trim(), file };
   }
 
   async token(user: string): Promise<string> {

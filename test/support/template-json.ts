@@ -64,3 +64,42 @@ export const statementsIn = (policy: Resource): Statement[] => list(at(policy.Pr
 function isStatement(value: unknown): value is Statement {
   return typeof at(value, 'Effect') === 'string' && at(value, 'Action') !== undefined;
 }
+
+/** Every statement the role of a function (its logical id) holds: its inline policies and the policies attached to it. */
+export function roleStatements(resources: Record<string, Resource>, functionId: string): Statement[] {
+  const role = text(at(resources[functionId]?.Properties, 'Role', 'Fn::GetAtt', 0));
+  const inline = list(at(resources[role]?.Properties, 'Policies') ?? []).flatMap((policy) =>
+    statementsIn({ Type: 'inline', Properties: { PolicyDocument: at(policy, 'PolicyDocument') } }),
+  );
+  const attached = Object.values(resources)
+    .filter((r) => r.Type === 'AWS::IAM::Policy' && list(r.Properties['Roles']).some((ref) => at(ref, 'Ref') === role))
+    .flatMap(statementsIn);
+  return [...inline, ...attached];
+}
+
+const glob = (pattern: string) => new RegExp(`^${pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`);
+
+/** Whether the only condition IAM would find here (LeadingKeys, for all values) holds for a request on `leadingKey`. */
+function conditionHolds(condition: unknown, leadingKey: string | undefined): boolean {
+  if (condition === undefined) return true;
+  const patterns = at(condition, 'ForAllValues:StringLike', 'dynamodb:LeadingKeys');
+  if (typeof condition !== 'object' || condition === null || Object.keys(condition).length !== 1 || !Array.isArray(patterns)) {
+    throw new Error(`a condition this test cannot evaluate: ${JSON.stringify(condition)}`);
+  }
+  if (leadingKey === undefined) throw new Error('a LeadingKeys condition needs the key the request names');
+  return patterns.some((pattern) => glob(text(pattern)).test(leadingKey));
+}
+
+/**
+ * Whether `statements` allow `action` on `resource` (an ARN as the template writes it) for an item
+ * whose partition key is `leadingKey`: an evaluation of the statements, not a match on their text.
+ * Wildcard actions and the LeadingKeys condition count; any other condition fails the test.
+ */
+export function allows(statements: readonly Statement[], action: string, resource: unknown, leadingKey?: string): boolean {
+  const arn = JSON.stringify(resource);
+  const applies = (s: Statement) =>
+    [s.Action].flat().some((pattern) => glob(pattern).test(action)) &&
+    [s.Resource].flat().some((r) => r === '*' || JSON.stringify(r) === arn) &&
+    conditionHolds(s.Condition, leadingKey);
+  return statements.some((s) => s.Effect === 'Allow' && applies(s)) && !statements.some((s) => s.Effect === 'Deny' && applies(s));
+}
