@@ -110,6 +110,9 @@ export class UpdraftStack extends Stack {
     const { connection, subscription, presence, claim, rate, budget, followNotice, openConnections } = Connections.rows;
     /** The same actions on every channel's rows of the Statuses table (`user:`, `thread:`, `inbox:`). */
     const onChannels = (actions: readonly TableAction[]) => Object.fromEntries(Object.values(ChannelPrefix).map((prefix) => [prefix, actions]));
+    /** The heads of channels (`head#<channel>`), of every kind or of one. */
+    const onHeads = (actions: readonly TableAction[], prefixes: readonly string[] = Object.values(ChannelPrefix)) =>
+      Object.fromEntries(prefixes.map((prefix) => [`${Statuses.head.prefix}${prefix}`, actions]));
 
     const connectionCap = { [EnvVar.maxConnectionsPerUser]: String(limits.maxConnectionsPerUser) };
     // The user's connection slots (`open#`): taken with one conditional update, read when the cap looks reached.
@@ -144,7 +147,10 @@ export class UpdraftStack extends Stack {
         environment: { [EnvVar.postRateBurst]: String(limits.postRateBurst), [EnvVar.postRatePerSecond]: String(limits.postRatePerSecond) },
       })
         // Reads the parent by id (`status:`); writes the status, its copy by id and a reply's notification in one transaction.
-        .bindTable(EnvVar.statusesTable, this.statuses, { rows: { [Statuses.byIdPrefix]: ['GetItem', 'PutItem'], ...onChannels(['PutItem']) } })
+        // The status on its channels and by id; each channel's head (read, then advanced in the same transaction).
+        .bindTable(EnvVar.statusesTable, this.statuses, {
+          rows: { [Statuses.byIdPrefix]: ['GetItem', 'PutItem'], ...onChannels(['PutItem']), ...onHeads(['BatchGetItem', 'UpdateItem']) },
+        })
         // The idempotency claim (written in the post's transaction) and the post rate bucket.
         .bindTable(EnvVar.connectionsTable, this.connections, { rows: { [claim.prefix]: ['GetItem', 'PutItem'], [rate.prefix]: ['GetItem', 'UpdateItem'] } }),
       subscribe: fn('Subscribe', {
@@ -153,7 +159,8 @@ export class UpdraftStack extends Stack {
         environment: { [EnvVar.maxSubscriptions]: String(limits.maxSubscriptions) },
       })
         // The replay of what was missed.
-        .bindTable(EnvVar.statusesTable, this.statuses, { rows: onChannels(['Query']) })
+        // What was missed, and each channel's head: where its live items start.
+        .bindTable(EnvVar.statusesTable, this.statuses, { rows: { ...onChannels(['Query']), ...onHeads(['BatchGetItem']) } })
         // The connection row keeps its channels (GetItem when a subscribe nears the limit); the subscriptions are rows of their own.
         .bindTable(EnvVar.connectionsTable, this.connections, { rows: { [connection.prefix]: ['GetItem', 'UpdateItem'], [subscription.prefix]: ['BatchWriteItem'] } }),
       unsubscribe: fn('Unsubscribe', { handler: 'unsubscribe', description: 'unsubscribe' }).bindTable(EnvVar.connectionsTable, this.connections, {
@@ -178,8 +185,8 @@ export class UpdraftStack extends Stack {
           },
           indexQueries: [Connections.byUserIndex],
         })
-        // The follow notification is a row in the followed user's inbox.
-        .bindTable(EnvVar.statusesTable, this.statuses, { rows: { [ChannelPrefix.inbox]: ['PutItem'] } }),
+        // The follow notification is a row in the followed user's inbox, which advances the inbox's head.
+        .bindTable(EnvVar.statusesTable, this.statuses, { rows: { [ChannelPrefix.inbox]: ['PutItem'], ...onHeads(['BatchGetItem', 'UpdateItem'], [ChannelPrefix.inbox]) } }),
       unfollow: fn('Unfollow', { handler: 'unfollow', description: 'unfollow a user' })
         .bindTable(EnvVar.followsTable, this.follows, { anyRow: ['DeleteItem', 'UpdateItem'] })
         .bindTable(EnvVar.connectionsTable, this.connections, {

@@ -52,6 +52,14 @@ export const Statuses = {
   kindAttribute: 'kind',
   /** The channels whose new rows the stream delivers to subscribers. */
   deliveredPrefixes: [ChannelPrefix.user, ChannelPrefix.thread, ChannelPrefix.inbox],
+  /** On a channel's rows: the item's position in its channel, 1, 2, 3... in commit order (absent on rows from before positions). */
+  positionAttribute: 'pos',
+  /**
+   * `head#<channel> / head`: the channel's last position and the id of the item there. Every write to a
+   * channel advances its head in the same transaction, on the condition that it is still where it was
+   * read, so positions are dense and in commit order, and so are ids (shared/store/posts.ts).
+   */
+  head: { prefix: 'head#', sortKey: 'head', positionAttribute: 'pos', lastIdAttribute: 'last' },
 } as const;
 
 /**

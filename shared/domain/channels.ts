@@ -1,4 +1,5 @@
-import { ErrorCode, Limits, ProtocolError, mayRead, parseChannel, type ChannelItem, type HistoryRequest, type SubscribeRequest } from '../protocol';
+import { ErrorCode, Limits, ProtocolError, mayRead, parseChannel, type ChannelEntry, type HistoryRequest, type Position, type SubscribeRequest } from '../protocol';
+import type { ChannelHeads } from '../store/heads';
 import { SubscriptionLimitReached, type SubscriptionStore } from '../store/subscriptions';
 import type { StatusStore } from '../store/statuses';
 import { ReplyBudget } from './budget';
@@ -15,20 +16,24 @@ export interface Caller {
 export interface ChannelDeps {
   readonly subscriptions: Pick<SubscriptionStore, 'subscribe' | 'unsubscribe'>;
   readonly statuses: Pick<StatusStore, 'page'>;
+  readonly heads: Pick<ChannelHeads, 'read'>;
   /** Channels one connection may hold through `subscribe`. */
   readonly maxSubscriptions: number;
 }
 
 export interface Subscribed {
   readonly channels: readonly string[];
-  readonly missed?: Record<string, ChannelItem[]>;
+  readonly missed?: Record<string, ChannelEntry[]>;
   readonly truncated?: string[];
+  readonly positions: Record<string, Position>;
 }
 
 /**
- * Subscribes first and reads what was missed second, so a status written in
- * between is delivered live, replayed, or both; never neither. Clients drop
- * duplicates by id.
+ * Subscribes first, then reads each channel's head, then what was missed: so an item written
+ * after the head was read is delivered live (the subscription is already there when fan-out
+ * reads the subscribers), replayed, or both; never neither. The head's position tells the client
+ * where its live items start, so it can tell a gap from a channel with nothing new. Clients drop
+ * duplicates by position (or id).
  */
 export async function subscribe(deps: ChannelDeps, caller: Caller, request: SubscribeRequest): Promise<Subscribed> {
   assertReadable(caller.userId, request.channels);
@@ -40,21 +45,23 @@ export async function subscribe(deps: ChannelDeps, caller: Caller, request: Subs
     }
     throw error;
   }
+  const heads = await deps.heads.read(request.channels);
+  const positions = Object.fromEntries(request.channels.map((channel) => [channel, heads.get(channel)?.pos ?? 0]));
   const replays = Object.entries(request.since);
-  if (replays.length === 0) return { channels: request.channels };
+  if (replays.length === 0) return { channels: request.channels, positions };
 
   const pages = await Promise.all(
     replays.map(async ([channel, after]) => ({ channel, page: await deps.statuses.page({ channel, after, limit: Limits.missedPerChannel }) })),
   );
   const budget = new ReplyBudget();
-  const missed: Record<string, ChannelItem[]> = {};
+  const missed: Record<string, ChannelEntry[]> = {};
   const truncated: string[] = [];
   for (const { channel, page } of pages) {
     const items = budget.take(page.items);
     missed[channel] = items;
     if (page.more || items.length < page.items.length) truncated.push(channel);
   }
-  return truncated.length > 0 ? { channels: request.channels, missed, truncated } : { channels: request.channels, missed };
+  return truncated.length > 0 ? { channels: request.channels, missed, truncated, positions } : { channels: request.channels, missed, positions };
 }
 
 export async function unsubscribe(deps: { readonly subscriptions: Pick<SubscriptionStore, 'unsubscribe'> }, caller: Caller, channels: readonly string[]) {

@@ -2,7 +2,7 @@ import type { DynamoDBBatchItemFailure, DynamoDBRecord } from 'aws-lambda';
 import { parseChannel, type ServerFrame } from '../protocol';
 import { Statuses } from '../schema';
 import { fromStreamImage, MalformedItem, stringAt, type Item } from '../store/attributes';
-import { parseNotification, parseStatus } from '../store/items';
+import { parseNotification, parseStatus, positionOf } from '../store/items';
 import type { SubscriptionStore } from '../store/subscriptions';
 import { Deliverer, describe, type DelivererDeps, type Delivery } from './deliverer';
 import { payload } from './delivery-client';
@@ -157,11 +157,14 @@ export async function fanOut(records: readonly DynamoDBRecord[], deps: FanOutDep
 export function deliveryFrame(row: Item): ServerFrame | undefined {
   const channel = row[Statuses.partitionKey];
   if (typeof channel !== 'string' || !parseChannel(channel)) return undefined;
+  // Its position in the channel, which lets the subscriber see a gap (rows from before positions have none).
+  const pos = positionOf(row);
+  const at = pos === undefined ? {} : { pos };
   switch (row[Statuses.kindAttribute]) {
     case 'status':
-      return { type: 'status', channel, status: parseStatus(row) };
+      return { type: 'status', channel, status: parseStatus(row), ...at };
     case 'notification':
-      return { type: 'notification', notification: parseNotification(row) };
+      return { type: 'notification', notification: parseNotification(row), ...at };
     default:
       return undefined;
   }

@@ -1,5 +1,5 @@
 import { ErrorCode } from './codes';
-import type { ChannelItem, ChannelName, Notification, Presence, ServerFrame, Status } from './types';
+import type { ChannelEntry, ChannelName, Notification, Position, Presence, ServerFrame, Status } from './types';
 
 /**
  * Reads a frame from the server into a typed value, checking every field a
@@ -46,12 +46,14 @@ function readFrame(value: Record<string, unknown>): ServerFrame {
     case 'subscribed': {
       const missed = value['missed'];
       const truncated = value['truncated'];
+      const positions = value['positions'];
       return {
         type,
         ...withId,
         channels: stringList(value['channels'], 'channels'),
         ...(missed === undefined ? {} : { missed: readMissed(missed) }),
         ...(truncated === undefined ? {} : { truncated: stringList(truncated, 'truncated') }),
+        ...(positions === undefined ? {} : { positions: readPositions(positions) }),
       };
     }
     case 'unsubscribed':
@@ -76,9 +78,9 @@ function readFrame(value: Record<string, unknown>): ServerFrame {
     case 'presence':
       return { type, ...withId, users: list(value['users'], 'users', readPresence) };
     case 'status':
-      return { type, channel: string(value['channel'], 'channel'), status: readStatus(value['status'], 'status') };
+      return { type, channel: string(value['channel'], 'channel'), status: readStatus(value['status'], 'status'), ...optionalPosition(value, 'pos') };
     case 'notification':
-      return { type, notification: readNotification(value['notification'], 'notification') };
+      return { type, notification: readNotification(value['notification'], 'notification'), ...optionalPosition(value, 'pos') };
     case 'error': {
       const code = string(value['code'], 'code');
       const message = string(value['message'], 'message');
@@ -125,9 +127,32 @@ function readNotification(value: unknown, where: string): Notification {
   };
 }
 
-/** `missed` and `history` items: notifications (they have a `kind`) on `inbox:`, statuses elsewhere. */
-function readItem(value: unknown, where: string): ChannelItem {
-  return isRecord(value) && 'kind' in value ? readNotification(value, where) : readStatus(value, where);
+/** `missed` and `history` items: notifications (they have a `kind`) on `inbox:`, statuses elsewhere; each with its position when it has one. */
+function readItem(value: unknown, where: string): ChannelEntry {
+  const item = isRecord(value) && 'kind' in value ? readNotification(value, where) : readStatus(value, where);
+  return isRecord(value) ? { ...item, ...optionalPosition(value, `${where}.pos`, 'pos') } : item;
+}
+
+/** `{pos}` when the field holds a position, `{}` when it is absent; anything else is refused. */
+function optionalPosition(value: Record<string, unknown>, where: string, field = where): { pos?: Position } {
+  const found = value[field];
+  if (found === undefined) return {};
+  return { pos: position(found, where) };
+}
+
+function position(value: unknown, where: string): Position {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) throw new FrameError(`${where} is not a position (a whole number from 1)`);
+  return value;
+}
+
+function readPositions(value: unknown): Record<ChannelName, Position> {
+  if (!isRecord(value)) throw new FrameError('positions is not an object');
+  const positions: Record<ChannelName, Position> = {};
+  for (const [channel, found] of Object.entries(value)) {
+    // 0: the channel has nothing in it yet.
+    positions[channel] = found === 0 ? 0 : position(found, `positions[${channel}]`);
+  }
+  return positions;
 }
 
 function readPresence(value: unknown, where: string): Presence {
@@ -138,9 +163,9 @@ function readPresence(value: unknown, where: string): Presence {
   return { user: string(value['user'], `${where}.user`), online, ...(lastSeen === undefined ? {} : { lastSeen }) };
 }
 
-function readMissed(value: unknown): Record<ChannelName, readonly ChannelItem[]> {
+function readMissed(value: unknown): Record<ChannelName, readonly ChannelEntry[]> {
   if (!isRecord(value)) throw new FrameError('missed is not an object');
-  const missed: Record<ChannelName, readonly ChannelItem[]> = {};
+  const missed: Record<ChannelName, readonly ChannelEntry[]> = {};
   for (const [channel, items] of Object.entries(value)) missed[channel] = list(items, `missed[${channel}]`, readItem);
   return missed;
 }

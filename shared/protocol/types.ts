@@ -28,6 +28,12 @@ export interface Notification {
 /** What a channel holds: statuses on `user:` and `thread:`, notifications on `inbox:`. */
 export type ChannelItem = Status | Notification;
 
+/** An item's place in its channel: 1, 2, 3... in the order the channel's writes committed, with no holes. */
+export type Position = number;
+
+/** A channel's item as `history` and `missed` carry it: with its position, except on items stored before positions existed. */
+export type ChannelEntry = ChannelItem & { readonly pos?: Position };
+
 export interface PostRequest {
   readonly text: string;
   readonly replyTo?: StatusId;
@@ -70,17 +76,19 @@ export type ServerFrame =
       type: 'subscribed';
       id?: string;
       channels: readonly ChannelName[];
-      missed?: Record<ChannelName, readonly ChannelItem[]>;
+      missed?: Record<ChannelName, readonly ChannelEntry[]>;
       truncated?: readonly ChannelName[];
+      /** Each channel's position when the subscription began (0: nothing in it yet). Absent from servers before positions. */
+      positions?: Readonly<Record<ChannelName, Position>>;
     }
   | { type: 'unsubscribed'; id?: string; channels: readonly ChannelName[] }
-  | { type: 'history'; id?: string; channel: ChannelName; items: readonly ChannelItem[]; next?: StatusId }
+  | { type: 'history'; id?: string; channel: ChannelName; items: readonly ChannelEntry[]; next?: StatusId }
   | { type: 'pong'; id?: string }
   | { type: 'followed' | 'unfollowed'; id?: string; user: UserId }
   | { type: 'presence'; id?: string; users: readonly Presence[] }
   | { type: 'following'; id?: string; users: readonly UserId[] }
-  | { type: 'status'; channel: ChannelName; status: Status }
-  | { type: 'notification'; notification: Notification }
+  | { type: 'status'; channel: ChannelName; status: Status; pos?: Position }
+  | { type: 'notification'; notification: Notification; pos?: Position }
   | {
       type: 'error';
       id?: string;

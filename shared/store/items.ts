@@ -1,6 +1,6 @@
-import type { ChannelItem, ChannelName, Notification, Status } from '../protocol';
+import type { ChannelEntry, ChannelName, Notification, Position, Status } from '../protocol';
 import { Statuses } from '../schema';
-import { MalformedItem, asItem, optionalStringAt, stringAt, type Item } from './attributes';
+import { MalformedItem, asItem, optionalNumberAt, optionalStringAt, stringAt, type Item } from './attributes';
 
 /**
  * Rows of the Statuses table (see shared/schema.ts): a status or a
@@ -10,6 +10,8 @@ import { MalformedItem, asItem, optionalStringAt, stringAt, type Item } from './
 export interface StatusItem extends Status {
   readonly channel: ChannelName;
   readonly kind: 'status';
+  /** Its position in the channel; absent on the copy read by id, and on rows from before positions. */
+  readonly pos?: Position;
 }
 
 export interface NotificationItem {
@@ -17,6 +19,7 @@ export interface NotificationItem {
   readonly id: string;
   readonly kind: 'notification';
   readonly notification: Omit<Notification, 'id'>;
+  readonly pos?: Position;
 }
 
 export type LogItem = StatusItem | NotificationItem;
@@ -24,13 +27,13 @@ export type LogItem = StatusItem | NotificationItem;
 /** The partition of the copy of a status read by id, which no one subscribes to. */
 export const byIdChannel = (statusId: string): string => `${Statuses.byIdPrefix}${statusId}`;
 
-export function statusItem(channel: ChannelName, status: Status): StatusItem {
-  return { ...status, channel, kind: 'status' };
+export function statusItem(channel: ChannelName, status: Status, pos?: Position): StatusItem {
+  return pos === undefined ? { ...status, channel, kind: 'status' } : { ...status, channel, kind: 'status', pos };
 }
 
-export function notificationItem(channel: ChannelName, notification: Notification): NotificationItem {
+export function notificationItem(channel: ChannelName, notification: Notification, pos?: Position): NotificationItem {
   const { id, ...rest } = notification;
-  return { channel, id, kind: 'notification', notification: rest };
+  return pos === undefined ? { channel, id, kind: 'notification', notification: rest } : { channel, id, kind: 'notification', notification: rest, pos };
 }
 
 /**
@@ -38,16 +41,20 @@ export function notificationItem(channel: ChannelName, notification: Notificatio
  * undefined for a row of no kind clients know. A row of a known kind that does
  * not hold what PostLog writes throws MalformedItem.
  */
-export function channelItem(item: Item): ChannelItem | undefined {
+export function channelItem(item: Item): ChannelEntry | undefined {
+  const pos = positionOf(item);
   switch (item[Statuses.kindAttribute]) {
     case 'status':
-      return parseStatus(item);
+      return pos === undefined ? parseStatus(item) : { ...parseStatus(item), pos };
     case 'notification':
-      return parseNotification(item);
+      return pos === undefined ? parseNotification(item) : { ...parseNotification(item), pos };
     default:
       return undefined;
   }
 }
+
+/** A row's position in its channel, if it has one. */
+export const positionOf = (item: Item): Position | undefined => optionalNumberAt(item, Statuses.positionAttribute);
 
 export function parseNotification(item: Item): Notification {
   const body = asItem(item['notification'], 'attribute notification');

@@ -1,70 +1,140 @@
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { PutCommand, TransactWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { ChannelName, Notification, Status } from '../protocol';
+import { TransactWriteCommand, type DynamoDBDocumentClient, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
+import { incrementBase32 } from 'ulid';
+import type { ChannelName, Notification, Position, Status } from '../protocol';
 import type { ClaimStore, RetryKey } from './claims';
-import { byIdChannel, notificationItem, statusItem } from './items';
+import { ChannelHeads, type Head } from './heads';
+import { byIdChannel, notificationItem, statusItem, type LogItem } from './items';
 
 export type { RetryKey } from './claims';
+
+type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
 
 export interface AppendResult {
   readonly status: Status;
   readonly duplicate: boolean;
 }
 
-/** What a post adds to the log: the status on the channels it belongs to, and notifications it causes. */
+/**
+ * What a post adds to the log: the status on the channels it belongs to, and notifications it causes.
+ * The status's id is a proposal: the log may raise it (see PostLog).
+ */
 export interface Entry {
   readonly status: Status;
   readonly channels: readonly ChannelName[];
   readonly notifications?: readonly { readonly channel: ChannelName; readonly notification: Notification }[];
 }
 
+/** One row on a channel, made once its id and position are settled. */
+interface ChannelRow {
+  readonly channel: ChannelName;
+  readonly row: (id: string, pos: Position) => LogItem;
+}
+
+/** Commits of one channel race each other: tries before giving up (with jittered pauses of up to 200 ms, about 3 s in all). */
+const MAX_ATTEMPTS = 30;
+
 /**
- * Writes to the Statuses table (see shared/schema.ts). A post is one
- * transaction: its status on each of its channels, its copy under
- * `status:<id>` for reads by id, its notifications and, with a retry key, the
- * idempotency claim (ClaimStore); so a status is either stored everywhere or
- * nowhere, and a second post with a claimed request id gets the first status
- * back, writing nothing.
+ * Writes to the Statuses table (see shared/schema.ts). A post is one transaction: its status
+ * on each of its channels, its copy under `status:<id>` for reads by id, its notifications and,
+ * with a retry key, the idempotency claim (ClaimStore); so a status is either stored everywhere
+ * or nowhere, and a second post with a claimed request id gets the first status back, writing
+ * nothing.
+ *
+ * The same transaction advances the head of every channel it writes to (ChannelHeads), on the
+ * condition that no other write moved it since it was read. So each channel's items get
+ * positions 1, 2, 3... in the order their transactions commit, with no holes; and the id is
+ * raised above the id at every head, so that ids too are in commit order on every channel (a
+ * status-id cursor can never skip an item committed later with a lower id). A commit that loses
+ * the race reads the heads again and tries again.
  */
 export class PostLog {
+  private readonly heads: ChannelHeads;
+
   constructor(
     private readonly db: DynamoDBDocumentClient,
     private readonly table: string,
     private readonly claims: Pick<ClaimStore, 'claimWrite' | 'claimed'>,
-  ) {}
+  ) {
+    this.heads = new ChannelHeads(db, table);
+  }
 
   async append(entry: Entry, retry?: RetryKey, nowMs = Date.now()): Promise<AppendResult> {
-    const { status } = entry;
-    const items = [
-      statusItem(byIdChannel(status.id), status),
-      ...entry.channels.map((channel) => statusItem(channel, status)),
-      ...(entry.notifications ?? []).map(({ channel, notification }) => notificationItem(channel, notification)),
+    const rows: ChannelRow[] = [
+      ...entry.channels.map((channel) => ({ channel, row: (id: string, pos: Position) => statusItem(channel, withId(entry.status, id), pos) })),
+      ...(entry.notifications ?? []).map(({ channel, notification }) => ({
+        channel,
+        row: (id: string, pos: Position) => notificationItem(channel, renumbered(notification, entry.status.id, id), pos),
+      })),
     ];
-    const puts = items.map((Item) => ({ Put: { TableName: this.table, Item } }));
-    const claim = retry && this.claims.claimWrite(retry, status, nowMs);
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.db.send(new TransactWriteCommand({ TransactItems: claim ? [claim, ...puts] : puts }));
-        return { status, duplicate: false };
-      } catch (error) {
-        const reason = error instanceof TransactionCanceledException ? error.CancellationReasons?.[0]?.Code : undefined;
-        if (retry && reason === 'ConditionalCheckFailed') {
-          const first = await this.claims.claimed(retry, nowMs);
-          if (first) return { status: first, duplicate: true };
-        }
-        // A retry racing the first attempt's transaction collides with it; once that one has
-        // finished, the claim answers.
-        if (retry && reason === 'TransactionConflict' && attempt < 4) {
-          await new Promise((resolve) => setTimeout(resolve, 20 * 2 ** attempt * Math.random()));
-          continue;
-        }
-        throw error;
-      }
-    }
+    let status = entry.status;
+    const committed = await this.commit(entry.status.id, rows, (id) => {
+      status = withId(entry.status, id);
+      const copy = { Put: { TableName: this.table, Item: statusItem(byIdChannel(id), status) } };
+      // The claim goes first: its cancellation reason is the first.
+      return retry ? [this.claims.claimWrite(retry, status, nowMs), copy] : [copy];
+    }, retry && (() => this.claims.claimed(retry, nowMs)));
+    return committed === 'written' ? { status, duplicate: false } : { status: committed, duplicate: true };
   }
 
   /** A notification on its own (a follow): one row, delivered by the stream like any other. */
   async notify(channel: ChannelName, notification: Notification): Promise<void> {
-    await this.db.send(new PutCommand({ TableName: this.table, Item: notificationItem(channel, notification) }));
+    await this.commit(notification.id, [{ channel, row: (id, pos) => notificationItem(channel, { ...notification, id }, pos) }], () => []);
   }
+
+  /**
+   * Writes the rows and advances their channels' heads in one transaction, at an id no lower than
+   * `proposedId` and above every head's. With `claimed`, the transaction's first write is a claim:
+   * if that is what failed, the status the claim holds is the answer.
+   */
+  private async commit(
+    proposedId: string,
+    rows: readonly ChannelRow[],
+    others: (id: string) => TransactItem[],
+    claimed?: () => Promise<Status | undefined>,
+  ): Promise<'written' | Status> {
+    const channels = [...new Set(rows.map((row) => row.channel))];
+    for (let attempt = 1; ; attempt++) {
+      const heads = await this.heads.read(channels);
+      const id = idAbove(proposedId, heads);
+      const before = others(id);
+      const writes = [
+        ...before,
+        ...rows.map((row) => ({ Put: { TableName: this.table, Item: row.row(id, headOf(heads, row.channel).pos + 1) } })),
+        ...channels.map((channel) => this.heads.advance(channel, headOf(heads, channel), id)),
+      ];
+      try {
+        await this.db.send(new TransactWriteCommand({ TransactItems: writes }));
+        return 'written';
+      } catch (error) {
+        if (!(error instanceof TransactionCanceledException)) throw error;
+        const reasons = (error.CancellationReasons ?? []).map((reason) => reason.Code);
+        if (claimed && reasons[0] === 'ConditionalCheckFailed') {
+          const first = await claimed();
+          if (first) return first;
+        }
+        // Another commit moved a head first, or is in flight on one of these rows (a racing retry
+        // of this very post included: once it has finished, its claim answers).
+        const lostRace = reasons.some((code) => code === 'ConditionalCheckFailed' || code === 'TransactionConflict');
+        if (!lostRace || attempt === MAX_ATTEMPTS) throw error;
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(200, 5 * 2 ** attempt)));
+      }
+    }
+  }
+}
+
+const headOf = (heads: ReadonlyMap<ChannelName, Head>, channel: ChannelName): Head => heads.get(channel) ?? { pos: 0 };
+
+/** The proposed id, or the next id above the highest head's if that is not lower: ids rise on every channel. */
+function idAbove(proposed: string, heads: ReadonlyMap<ChannelName, Head>): string {
+  const highest = [...heads.values()].reduce<string | undefined>((max, head) => (head.last !== undefined && (max === undefined || head.last > max) ? head.last : max), undefined);
+  return highest === undefined || proposed > highest ? proposed : incrementBase32(highest);
+}
+
+const withId = (status: Status, id: string): Status => (status.id === id ? status : { ...status, id });
+
+/** A reply notification carries its reply's id, twice: both follow when the id is raised. */
+function renumbered(notification: Notification, from: string, to: string): Notification {
+  if (from === to || notification.id !== from) return notification;
+  return notification.status ? { ...notification, id: to, status: withId(notification.status, to) } : { ...notification, id: to };
 }

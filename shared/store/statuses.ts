@@ -1,5 +1,5 @@
 import { GetCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { ChannelItem, Status } from '../protocol';
+import type { ChannelEntry, Status } from '../protocol';
 import { Statuses } from '../schema';
 import { byIdChannel, channelItem, parseStatus } from './items';
 
@@ -12,7 +12,7 @@ export interface PageQuery {
 }
 
 export interface Page {
-  readonly items: ChannelItem[];
+  readonly items: ChannelEntry[];
   /** True when the channel holds more items past the last one returned. */
   readonly more: boolean;
 }

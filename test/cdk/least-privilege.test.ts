@@ -24,7 +24,15 @@ const idOf = (type: string, name: string) => {
 /** A sample partition key of every kind of row (shared/schema.ts), by table. */
 const ROWS = {
   Connections: { 'conn#': 'conn#AbCdEfGhIjKlMnO=', 'chan#': 'chan#user:ada#0', 'presence#': 'presence#ada', 'post#': 'post#ada#r1', 'rate#': 'rate#ada', 'budget#': 'budget#ada', 'notice#': 'notice#ada#bob', 'open#': 'open#ada' },
-  Statuses: { 'user:': 'user:ada', 'thread:': 'thread:01J0000000000000000000000A', 'inbox:': 'inbox:ada', 'status:': 'status:01J0000000000000000000000A' },
+  Statuses: {
+    'user:': 'user:ada',
+    'thread:': 'thread:01J0000000000000000000000A',
+    'inbox:': 'inbox:ada',
+    'status:': 'status:01J0000000000000000000000A',
+    'head#user:': 'head#user:ada',
+    'head#thread:': 'head#thread:01J0000000000000000000000A',
+    'head#inbox:': 'head#inbox:ada',
+  },
   // Keyed by user id, with no prefix: its grants cannot be scoped by key.
   Follows: { '(any)': 'ada' },
 } as const;
@@ -48,24 +56,33 @@ const EXPECTED: Record<(typeof FUNCTIONS)[number], Grants> = {
   },
   Disconnect: { Connections: { 'conn#': ['BatchWriteItem', 'GetItem'], 'chan#': ['BatchWriteItem'], 'presence#': ['UpdateItem'], 'open#': ['UpdateItem'] } },
   DefaultRoute: {},
-  // The parent by id; the status on its channels, its copy by id and a reply's notification in one transaction; claim and rate bucket.
+  // The parent by id; the status on its channels, its copy by id, a reply's notification and the channels' heads in one transaction; claim and rate bucket.
   Post: {
-    Statuses: { 'user:': ['PutItem'], 'thread:': ['PutItem'], 'inbox:': ['PutItem'], 'status:': ['GetItem', 'PutItem'] },
+    Statuses: {
+      'user:': ['PutItem'],
+      'thread:': ['PutItem'],
+      'inbox:': ['PutItem'],
+      'status:': ['GetItem', 'PutItem'],
+      'head#user:': ['BatchGetItem', 'UpdateItem'],
+      'head#thread:': ['BatchGetItem', 'UpdateItem'],
+      'head#inbox:': ['BatchGetItem', 'UpdateItem'],
+    },
     Connections: { 'post#': ['GetItem', 'PutItem'], 'rate#': ['GetItem', 'UpdateItem'] },
   },
+  // What was missed, and each channel's head (its position when the subscription began).
   Subscribe: {
-    Statuses: { 'user:': ['Query'], 'thread:': ['Query'], 'inbox:': ['Query'] },
+    Statuses: { 'user:': ['Query'], 'thread:': ['Query'], 'inbox:': ['Query'], 'head#user:': ['BatchGetItem'], 'head#thread:': ['BatchGetItem'], 'head#inbox:': ['BatchGetItem'] },
     Connections: { 'conn#': ['GetItem', 'UpdateItem'], 'chan#': ['BatchWriteItem'], ...BUDGET },
   },
   Unsubscribe: { Connections: { 'conn#': ['UpdateItem'], 'chan#': ['BatchWriteItem'], ...BUDGET } },
   History: { Statuses: { 'user:': ['Query'], 'thread:': ['Query'], 'inbox:': ['Query'] }, Connections: BUDGET },
   Ping: {},
-  // The follow notification goes to the followed user's inbox, and nowhere else in Statuses.
+  // The follow notification goes to the followed user's inbox (advancing its head), and nowhere else in Statuses.
   // Whether the followed user was ever seen (presence#), and the once-a-pair notice (notice#).
   Follow: {
     Follows: { '(any)': ['PutItem', 'UpdateItem'] },
     Connections: { 'conn#': ['GetItem', 'UpdateItem'], 'chan#': ['BatchWriteItem'], 'presence#': ['GetItem'], 'notice#': ['UpdateItem'], ...BUDGET },
-    Statuses: { 'inbox:': ['PutItem'] },
+    Statuses: { 'inbox:': ['PutItem'], 'head#inbox:': ['BatchGetItem', 'UpdateItem'] },
   },
   Unfollow: { Follows: { '(any)': ['DeleteItem', 'UpdateItem'] }, Connections: { 'conn#': ['UpdateItem'], 'chan#': ['BatchWriteItem'], ...BUDGET } },
   Following: { Follows: { '(any)': ['Query'] }, Connections: BUDGET },

@@ -217,7 +217,8 @@ describe('functions', () => {
     // row (were they ever seen?) and the action budget's row; UpdateItem: connection rows, the follow-notice marker
     // and the budget (test/cdk/least-privilege.test.ts holds every grant row kind by row kind).
     expect([...new Set(tableActionsOf('Follow', 'Connections'))]).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem']);
-    expect(tableActionsOf('Follow', 'Statuses')).toEqual(['dynamodb:PutItem']);
+    // The follow notification, and its inbox's head (read, then advanced with it).
+    expect(tableActionsOf('Follow', 'Statuses')).toEqual(['dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
     expect(tableActionsOf('Unfollow', 'Follows')).toEqual(['dynamodb:DeleteItem', 'dynamodb:UpdateItem']);
     // Query: on the byUser index only; GetItem and UpdateItem: the action budget's row.
     expect([...new Set(tableActionsOf('Presence', 'Connections'))]).toEqual(['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem']);
@@ -229,11 +230,19 @@ describe('functions', () => {
     expect([...new Set(tableActionsOf('FanOut', 'Connections'))]).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query']);
     expect(tableActionsOf('Deliver', 'Connections')).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:GetItem', 'dynamodb:Query']);
     expect(dataActionsOf('Deliver').filter((a) => a.startsWith('dynamodb:'))).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:GetItem', 'dynamodb:Query']);
-    expect(tableActionsOf('Post', 'Statuses')).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem']);
+    expect(tableActionsOf('Post', 'Statuses')).toEqual(['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
     expect(tableActionsOf('Post', 'Connections')).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
-    expect(tableActionsOf('Subscribe', 'Statuses')).toEqual(['dynamodb:Query']);
+    expect(tableActionsOf('Subscribe', 'Statuses')).toEqual(['dynamodb:BatchGetItem', 'dynamodb:Query']);
     expect(tableActionsOf('Subscribe', 'Connections')).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:GetItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:UpdateItem']);
-    expect(dataActionsOf('Subscribe')).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:GetItem', 'dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem', 'dynamodb:UpdateItem']);
+    expect(dataActionsOf('Subscribe')).toEqual([
+      'dynamodb:BatchGetItem',
+      'dynamodb:BatchWriteItem',
+      'dynamodb:GetItem',
+      'dynamodb:GetItem',
+      'dynamodb:Query',
+      'dynamodb:UpdateItem',
+      'dynamodb:UpdateItem',
+    ]);
     expect(dataActionsOf('Unsubscribe')).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:UpdateItem']);
     expect(dataActionsOf('History')).toEqual(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem']);
     expect(actionsOf('Authorizer')).toEqual(['secretsmanager:GetSecretValue']);

@@ -1,6 +1,7 @@
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { Status } from '../../../shared/protocol';
 import { ClaimStore } from '../../../shared/store/claims';
+import { ChannelHeads } from '../../../shared/store/heads';
 import { PostLog } from '../../../shared/store/posts';
 import { StatusStore } from '../../../shared/store/statuses';
 import { startStoreDatabase, tableNames, type StoreDatabase } from '../../support/dynamodb-local';
@@ -20,9 +21,9 @@ afterAll(() => database.stop());
 
 const NOW = Date.parse('2026-11-27T12:00:00.000Z');
 let serial = 0;
-/** A status with an id of its own (ULID-shaped, increasing). */
+/** A status with an id of its own (ULID-shaped, increasing, with room below the next for ids the log raises). */
 function aStatus(author: string, fields: Partial<Status> = {}): Status {
-  const id = `01JD${String(++serial).padStart(22, '0')}`;
+  const id = `01JD${String(++serial).padStart(10, '0')}${'0'.repeat(12)}`;
   return { id, author, text: `status ${serial}`, createdAt: new Date(NOW + serial).toISOString(), ...fields };
 }
 
@@ -41,7 +42,7 @@ describe('PostLog and StatusStore', () => {
     expect(await log.append({ status, channels: ['user:post-ann'] }, undefined, NOW)).toEqual({ status, duplicate: false });
 
     expect(await statuses.get(status.id)).toEqual(status);
-    expect((await statuses.page({ channel: 'user:post-ann', limit: 10 })).items).toEqual([status]);
+    expect((await statuses.page({ channel: 'user:post-ann', limit: 10 })).items).toEqual([{ ...status, pos: 1 }]);
   });
 
   it('stores a reply in its thread and notifies the answered user in their inbox', async () => {
@@ -51,8 +52,8 @@ describe('PostLog and StatusStore', () => {
 
     await log.append({ status: reply, channels: ['user:reply-ann', `thread:${root.id}`], notifications: [{ channel: 'inbox:reply-bob', notification }] });
 
-    expect((await statuses.page({ channel: `thread:${root.id}`, limit: 10 })).items).toEqual([reply]);
-    expect((await statuses.page({ channel: 'inbox:reply-bob', limit: 10 })).items).toEqual([notification]);
+    expect((await statuses.page({ channel: `thread:${root.id}`, limit: 10 })).items).toEqual([{ ...reply, pos: 1 }]);
+    expect((await statuses.page({ channel: 'inbox:reply-bob', limit: 10 })).items).toEqual([{ ...notification, pos: 1 }]);
     expect(await statuses.get(reply.id)).toEqual(reply);
   });
 
@@ -61,7 +62,48 @@ describe('PostLog and StatusStore', () => {
 
     await log.notify('inbox:fol-bob', notification);
 
-    expect((await statuses.page({ channel: 'inbox:fol-bob', limit: 10 })).items).toEqual([notification]);
+    expect((await statuses.page({ channel: 'inbox:fol-bob', limit: 10 })).items).toEqual([{ ...notification, pos: 1 }]);
+  });
+
+  describe('positions', () => {
+    it('numbers a channel 1, 2, 3... in commit order, ids rising with them, when 50 people reply at once', async () => {
+      const root = aStatus('busy-root');
+      const replies = Array.from({ length: 50 }, (_, i) => aStatus(`busy-${i}`, { replyTo: root.id, thread: root.id }));
+
+      const results = await Promise.all(replies.map((reply) => log.append({ status: reply, channels: [`user:${reply.author}`, `thread:${root.id}`] })));
+
+      const rows = await rowsOf(`thread:${root.id}`);
+      expect(rows).toHaveLength(50);
+      // Rows come back in id order: their positions must be 1..50 in that same order.
+      expect(rows.map((row): unknown => row['pos'])).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+      expect(new Set(results.map((result) => result.status.id)).size).toBe(50);
+      expect((await new ChannelHeads(database.db, tableNames.Statuses).read([`thread:${root.id}`])).get(`thread:${root.id}`)).toEqual({
+        pos: 50,
+        last: String(rows.at(-1)?.['id']),
+      });
+    });
+
+    it('raises an id that would sort below the channel head, on every row of the post', async () => {
+      const late = aStatus('skew-gil');
+      const early = { ...aStatus('skew-gil'), id: `01JC${'0'.repeat(22)}` };
+      const notification = { id: early.id, kind: 'reply' as const, from: 'skew-gil', status: early, at: early.createdAt };
+      await log.append({ status: late, channels: ['user:skew-gil'] });
+
+      const { status } = await log.append({ status: early, channels: ['user:skew-gil'], notifications: [{ channel: 'inbox:skew-hal', notification }] });
+
+      expect(status.id > late.id).toBe(true);
+      expect(status).toEqual({ ...early, id: status.id });
+      expect((await rowsOf('user:skew-gil')).map((row): unknown[] => [row['id'], row['pos']])).toEqual([
+        [late.id, 1],
+        [status.id, 2],
+      ]);
+      expect(await statuses.get(status.id)).toEqual(status);
+      expect((await statuses.page({ channel: 'inbox:skew-hal', limit: 10 })).items).toEqual([{ ...notification, id: status.id, status, pos: 1 }]);
+    });
+
+    it('reads a channel never written to at position 0', async () => {
+      expect((await new ChannelHeads(database.db, tableNames.Statuses).read(['user:nobody-yet'])).get('user:nobody-yet')).toEqual({ pos: 0 });
+    });
   });
 
   it('answers a post whose request id is claimed with the first status, writing nothing', async () => {
@@ -102,6 +144,8 @@ describe('PostLog and StatusStore', () => {
   describe('pages of a channel', () => {
     const channel = 'user:page-fay';
     const posted: Status[] = [];
+    // As pages carry them: with their positions.
+    const stored = () => posted.map((status, i) => ({ ...status, pos: i + 1 }));
     beforeAll(async () => {
       for (let i = 0; i < 5; i++) {
         const status = aStatus('page-fay');
@@ -111,13 +155,13 @@ describe('PostLog and StatusStore', () => {
     });
 
     it('reads newest first, saying whether more are there', async () => {
-      expect(await statuses.page({ channel, limit: 3 })).toEqual({ items: posted.slice(2).reverse(), more: true });
-      expect(await statuses.page({ channel, limit: 5 })).toEqual({ items: [...posted].reverse(), more: false });
+      expect(await statuses.page({ channel, limit: 3 })).toEqual({ items: stored().slice(2).reverse(), more: true });
+      expect(await statuses.page({ channel, limit: 5 })).toEqual({ items: [...stored()].reverse(), more: false });
     });
 
     it('reads below a cursor, newest first, and after one, oldest first', async () => {
-      expect(await statuses.page({ channel, before: posted[3]?.id, limit: 2 })).toEqual({ items: [posted[2], posted[1]], more: true });
-      expect(await statuses.page({ channel, after: posted[1]?.id, limit: 10 })).toEqual({ items: posted.slice(2), more: false });
+      expect(await statuses.page({ channel, before: posted[3]?.id, limit: 2 })).toEqual({ items: [stored()[2], stored()[1]], more: true });
+      expect(await statuses.page({ channel, after: posted[1]?.id, limit: 10 })).toEqual({ items: stored().slice(2), more: false });
     });
   });
 });

@@ -1,6 +1,6 @@
 import { expect } from '@jest/globals';
 import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, DynamoDBDocumentClient, GetCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { handler } from '../../../lambdas/post';
 import { messageEvent, replyOf } from '../../support/events';
@@ -10,7 +10,9 @@ const ddb = mockClient(DynamoDBDocumentClient);
 
 const ROOT = aStatus({ id: '01JD00000000000000000R00T0', author: 'bob' });
 const written = () => ddb.commandCalls(TransactWriteCommand).flatMap((call) => call.args[0].input.TransactItems ?? []);
-const writtenChannels = () => written().map((item): unknown => item.Put?.Item?.['channel'] ?? item.Put?.Item?.['pk']);
+const writtenChannels = () => written().flatMap((item): unknown => (item.Put ? [item.Put.Item?.['channel'] ?? item.Put.Item?.['pk']] : []));
+/** The channel heads each transaction advanced. */
+const advancedHeads = () => written().flatMap((item): unknown => (item.Update ? [item.Update.Key?.['channel']] : []));
 
 const RATE_KEY = { pk: 'rate#alice', sk: 'rate' };
 const conditionFailed = () => new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {} });
@@ -19,6 +21,8 @@ const rateUpdates = () => ddb.commandCalls(UpdateCommand).map((call) => call.arg
 beforeEach(() => {
   ddb.reset();
   ddb.on(TransactWriteCommand).resolves({});
+  // Channel heads: every channel empty so far.
+  ddb.on(BatchGetCommand).resolves({});
   ddb.on(GetCommand).resolves({});
   ddb.on(UpdateCommand).resolves({});
 });
@@ -31,6 +35,7 @@ describe('post', () => {
     const status = reply['status'] as { id: string; createdAt: string };
     expect(status.id).toMatch(/^[0-9A-HJKMNP-TV-Z]{26}$/);
     expect(writtenChannels()).toEqual([`status:${status.id}`, 'user:alice']);
+    expect(advancedHeads()).toEqual(['head#user:alice']);
     expect(reply).not.toHaveProperty('id');
   });
 
@@ -49,7 +54,8 @@ describe('post', () => {
     const status = reply['status'] as { id: string };
     expect(reply).toMatchObject({ type: 'posted', id: 'r1', status: { replyTo: parent.id, thread: ROOT.id } });
     expect(writtenChannels()).toEqual(['post#alice#r1', `status:${status.id}`, 'user:alice', `thread:${ROOT.id}`, 'inbox:carol']);
-    expect(written().at(-1)?.Put?.Item).toMatchObject({ kind: 'notification', notification: { kind: 'reply', from: 'alice', status } });
+    expect(written().find((item) => item.Put?.Item?.['channel'] === 'inbox:carol')?.Put?.Item).toMatchObject({ kind: 'notification', notification: { kind: 'reply', from: 'alice', status }, pos: 1 });
+    expect(advancedHeads()).toEqual(['head#user:alice', `head#thread:${ROOT.id}`, 'head#inbox:carol']);
   });
 
   it('does not notify people who answer themselves', async () => {

@@ -1,6 +1,6 @@
 import { expect } from '@jest/globals';
 import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { BatchGetCommand, BatchWriteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, BatchWriteCommand, DynamoDBDocumentClient, GetCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { handler as follow } from '../../../lambdas/follow';
 import { handler as presence } from '../../../lambdas/presence';
@@ -20,7 +20,8 @@ beforeEach(() => {
   ddb.on(UpdateCommand, ACTION_BUDGET_ROW).resolves({});
   ddb.on(TransactWriteCommand).resolves({});
   ddb.on(BatchWriteCommand).resolves({});
-  ddb.on(PutCommand).resolves({});
+  // Channel heads: every inbox empty so far.
+  ddb.on(BatchGetCommand).resolves({});
   ddb.on(UpdateCommand).resolves({});
   // bob has two connections open; the index does not list the newest one yet.
   ddb.on(QueryCommand, { IndexName: 'byUser' }).resolves({ Items: [{ connectionId: 'b1', connectedAt: 1 }, { connectionId: 'b2', connectedAt: 2 }] });
@@ -31,6 +32,13 @@ beforeEach(() => {
   // Everyone the tests follow has connected once: they have a presence row.
   ddb.on(GetCommand, { Key: { pk: 'presence#alice' } }).resolves({ Item: { pk: 'presence#alice' } });
 });
+
+/** Rows written to inboxes (each in a transaction that advances the inbox's head). */
+const inboxRows = () =>
+  ddb
+    .commandCalls(TransactWriteCommand)
+    .flatMap((call) => call.args[0].input.TransactItems ?? [])
+    .flatMap((item) => (typeof item.Put?.Item?.['channel'] === 'string' && item.Put.Item['channel'].startsWith('inbox:') ? [item.Put.Item] : []));
 
 describe('follow', () => {
   it("records the follow, subscribes all the follower's connections, and notifies the followed user once", async () => {
@@ -61,18 +69,14 @@ describe('follow', () => {
       ConditionExpression: 'attribute_not_exists(pk) OR #ttl < :now',
       ExpressionAttributeNames: { '#ttl': 'expiresAt' },
     });
-    expect(ddb.commandCalls(PutCommand)[0]?.args[0].input.Item).toMatchObject({
-      channel: 'inbox:alice',
-      kind: 'notification',
-      notification: { kind: 'follow', from: 'bob' },
-    });
+    expect(inboxRows()).toEqual([expect.objectContaining({ channel: 'inbox:alice', kind: 'notification', notification: { kind: 'follow', from: 'bob', at: expect.any(String) }, pos: 1 })]);
   });
 
   it('follows again without a second notification', async () => {
     ddb.on(TransactWriteCommand).rejects(cancelled('ConditionalCheckFailed', 'None'));
 
     expect(replyOf(await follow(messageEvent({ action: 'follow', user: 'alice' }, { userId: 'bob' })))).toMatchObject({ type: 'followed' });
-    expect(ddb.commandCalls(PutCommand)).toHaveLength(0);
+    expect(inboxRows()).toHaveLength(0);
     expect(writes()).not.toHaveLength(0);
   });
 
@@ -82,7 +86,7 @@ describe('follow', () => {
     );
 
     expect(replyOf(await follow(messageEvent({ action: 'follow', user: 'alice' }, { userId: 'bob' })))).toMatchObject({ type: 'followed' });
-    expect(ddb.commandCalls(PutCommand)).toHaveLength(0);
+    expect(inboxRows()).toHaveLength(0);
   });
 
   it('follows a user never seen without notifying them or remembering a notice', async () => {
@@ -91,7 +95,7 @@ describe('follow', () => {
     expect(replyOf(await follow(messageEvent({ action: 'follow', user: 'ghost' }, { userId: 'bob' })))).toMatchObject({ type: 'followed', user: 'ghost' });
     expect(ddb.commandCalls(TransactWriteCommand)).toHaveLength(1);
     expect(writes()).not.toHaveLength(0);
-    expect(ddb.commandCalls(PutCommand)).toHaveLength(0);
+    expect(inboxRows()).toHaveLength(0);
     expect(ddb.commandCalls(UpdateCommand).map((c) => c.args[0].input.Key)).not.toContainEqual({ pk: 'notice#bob#ghost', sk: 'follow' });
   });
 
@@ -104,7 +108,7 @@ describe('follow', () => {
     });
     expect(replyOf(await follow(messageEvent({ action: 'follow', user: 'bob' }, { userId: 'bob' })))).toMatchObject({ code: 'bad_request' });
     expect(writes()).toEqual([]);
-    expect(ddb.commandCalls(PutCommand)).toHaveLength(0);
+    expect(inboxRows()).toHaveLength(0);
   });
 
   it.each([[{}], [{ user: '' }], [{ user: 'no spaces' }], [{ user: 7 }]])('answers bad_request for %j', async (fields) => {

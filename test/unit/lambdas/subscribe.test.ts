@@ -1,6 +1,6 @@
 import { expect } from '@jest/globals';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { BatchWriteCommand, DynamoDBDocumentClient, GetCommand, QueryCommand, UpdateCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, BatchWriteCommand, DynamoDBDocumentClient, GetCommand, QueryCommand, UpdateCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { handler as subscribe } from '../../../lambdas/subscribe';
 import { handler as unsubscribe } from '../../../lambdas/unsubscribe';
@@ -32,6 +32,8 @@ beforeEach(() => {
   ddb.on(UpdateCommand, ACTION_BUDGET_ROW).resolves({});
   ddb.on(BatchWriteCommand).resolves({});
   ddb.on(UpdateCommand).resolves({});
+  // Channel heads: user:bob is at position 7, every other channel empty.
+  ddb.on(BatchGetCommand).resolves({ Responses: { Statuses: [{ channel: 'head#user:bob', id: 'head', pos: 7, last: '01JD0000000000000000000007' }] } });
   ddb.on(GetCommand).resolves({ Item: { pk: 'conn#conn-1', sk: 'conn', connectionId: 'conn-1', userId: 'alice', connectedAt: 1 } });
 });
 
@@ -39,7 +41,9 @@ describe('subscribe', () => {
   it('subscribes the calling connection to each channel', async () => {
     const reply = replyOf(await subscribe(messageEvent({ action: 'subscribe', id: 's1', channels: ['user:bob', 'inbox:alice'] }, { connectionId: 'conn-1' })));
 
-    expect(reply).toEqual({ type: 'subscribed', id: 's1', channels: ['user:bob', 'inbox:alice'] });
+    expect(reply).toEqual({ type: 'subscribed', id: 's1', channels: ['user:bob', 'inbox:alice'], positions: { 'user:bob': 7, 'inbox:alice': 0 } });
+    const headReads = ddb.commandCalls(BatchGetCommand).map((call) => call.args[0].input.RequestItems?.['Statuses']);
+    expect(headReads).toEqual([{ Keys: [{ channel: 'head#user:bob', id: 'head' }, { channel: 'head#inbox:alice', id: 'head' }], ConsistentRead: true }]);
     expect(subscriptionWrites().map((w) => w.PutRequest?.Item)).toEqual([
       // The token's expiry (the event's authorizer context), so fan-out closes the connection instead of delivering after it.
       { ...subscriptionKey('user:bob', 'conn-1'), expiresAt: expect.any(Number), tokenExpiresAt: 4102444800 },
