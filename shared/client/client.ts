@@ -2,7 +2,7 @@ import mitt, { type Emitter } from 'mitt';
 import { parseChannel, userChannel } from '../protocol/channels';
 import { ErrorCode } from '../protocol/codes';
 import { parseServerFrame } from '../protocol/frames';
-import type { ChannelItem, ChannelName, Notification, Presence, ServerFrame, Status, StatusId, UserId } from '../protocol/types';
+import type { ChannelEntry, ChannelName, Notification, Position, Presence, ServerFrame, Status, StatusId, UserId } from '../protocol/types';
 import { encodeTime } from 'ulid';
 import { backoffDelay, type BackoffOptions } from './backoff';
 import { ClientErrorCode, ConnectionState, type UpdraftErrorCode } from './codes';
@@ -39,12 +39,26 @@ export interface StateChange {
 // eslint-disable-next-line @typescript-eslint/consistent-type-definitions
 export type ClientEvents = {
   state: StateChange;
-  /** A status on a channel, once per status id and channel (live, missed or paged in). */
-  status: { readonly channel: ChannelName; readonly status: Status };
+  /** A status on a channel, once per status id and channel (live, missed or paged in), with its position when the server gives one. */
+  status: { readonly channel: ChannelName; readonly status: Status; readonly pos?: Position };
   notification: Notification;
+  /**
+   * Items `from`..`to` of a channel were missed (an item arrived at a later position): the client
+   * is fetching them with `history`, and holds what comes after until they are in.
+   */
+  gap: Gap;
+  /** A gap is closed: what could be fetched was handed over in order; `lost` lists the positions the store no longer holds (empty when nothing was lost). */
+  recovered: Gap & { readonly lost: readonly Position[] };
   /** An error frame that answered no request of this client, or a failure while catching up. */
   error: Error;
 };
+
+/** Positions `from` to `to` (inclusive) of a channel. */
+export interface Gap {
+  readonly channel: ChannelName;
+  readonly from: Position;
+  readonly to: Position;
+}
 
 export interface ClientOptions {
   /** The WebSocket URL without the token: the `WebSocketUrl` output, or the local stack's `wsUrl`. */
@@ -132,7 +146,13 @@ export class UpdraftClient {
    * older ones, so a channel's items come out in order; they do not move its
    * cursor, which still marks where the catch-up started.
    */
-  private readonly catchingUp = new Map<ChannelName, ChannelItem[]>();
+  private readonly catchingUp = new Map<ChannelName, ChannelEntry[]>();
+  /**
+   * Per channel, the position of the last item handed over in an unbroken run (the server's
+   * positions: 1, 2, 3... in commit order). An item past the next one shows a gap; one at or
+   * below it was handed over already. Unknown until a catch-up or a reply tells it.
+   */
+  private readonly positions = new Map<ChannelName, Position>();
   /** Channels given up (unfollowed, unsubscribed); a late status on one does not bring it back. */
   private readonly dropped = new Set<ChannelName>();
   /** The inbox among the channels, if subscribed: notifications arrive without their channel. */
@@ -238,6 +258,16 @@ export class UpdraftClient {
       // The connection dropped: the next one catches these channels up with the rest.
       await this.whenLive();
     }
+  }
+
+  /**
+   * Catches every channel up from its cursor now, as a reconnection would, without reconnecting:
+   * a gap at the very end of a channel (its last item lost on the way, with nothing after it to
+   * show the gap) is found and filled. Apps call it when they come back to the foreground.
+   */
+  async sync(): Promise<void> {
+    await this.whenLive();
+    await this.catchUp([...this.cursors.keys()], this.generation, false);
   }
 
   async unsubscribe(channels: readonly ChannelName[]): Promise<void> {
@@ -439,42 +469,126 @@ export class UpdraftClient {
     const since = Object.fromEntries(batch.map((channel) => [channel, this.cursorOf(channel)]));
     const reply = await this.request('subscribe', { channels: batch, since }, 'subscribed', false);
     this.assertCurrent(generation);
+    // What the store no longer holds is reported at once: nothing will bring it back.
+    const onLost = (gap: Gap) => {
+      this.events.emit('gap', gap);
+      this.events.emit('recovered', { ...gap, lost: range(gap.from, gap.to) });
+    };
     for (const [channel, items] of Object.entries(reply.missed ?? {})) {
-      for (const item of items) this.deliver(channel, item, true);
+      for (const item of items) this.fromStore(channel, item, onLost);
     }
-    for (const channel of reply.truncated ?? []) {
-      let after: StatusId | undefined = this.cursorOf(channel);
-      while (after !== undefined) {
-        const page: Reply<'history'> = await this.request('history', { channel, after, limit: PAGE_LIMIT }, 'history', false);
-        this.assertCurrent(generation);
-        for (const item of page.items) this.deliver(channel, item, true);
-        after = page.next;
-      }
+    for (const channel of reply.truncated ?? []) await this.readToEnd(channel, generation, onLost);
+    for (const channel of batch) {
+      // Everything up to the head read at the subscription is in now, or gone from the store: live items start after it.
+      const head = reply.positions?.[channel];
+      const known = this.positions.get(channel);
+      if (head !== undefined && known !== undefined && head > known) onLost({ channel, from: known + 1, to: head });
+      if (head !== undefined && (known === undefined || head > known)) this.positions.set(channel, head);
+      this.caughtUp(channel);
     }
-    for (const channel of batch) this.caughtUp(channel);
+  }
+
+  /** Pages a channel with `history` from its cursor to its end, handing each item over. */
+  private async readToEnd(channel: ChannelName, generation: number, onLost: (gap: Gap) => void): Promise<void> {
+    let after: StatusId | undefined = this.cursorOf(channel);
+    while (after !== undefined) {
+      const page: Reply<'history'> = await this.request('history', { channel, after, limit: PAGE_LIMIT }, 'history', false);
+      this.assertCurrent(generation);
+      for (const item of page.items) this.fromStore(channel, item, onLost);
+      after = page.next;
+    }
+  }
+
+  /**
+   * Hands over an item read from the store (missed, or paged after the cursor). The store holds a
+   * channel's items in position order, so a position skipped here is not late but gone (deleted,
+   * or past retention): `onLost` is told.
+   */
+  private fromStore(channel: ChannelName, item: ChannelEntry, onLost: (gap: Gap) => void): void {
+    const known = this.positions.get(channel);
+    if (item.pos === undefined || known === undefined) {
+      this.deliver(channel, item, true);
+      return;
+    }
+    if (item.pos <= known) return;
+    if (item.pos > known + 1) onLost({ channel, from: known + 1, to: item.pos - 1 });
+    this.deliver(channel, item, true);
   }
 
   private startCatchUp(channel: ChannelName): void {
     if (!this.catchingUp.has(channel)) this.catchingUp.set(channel, []);
   }
 
-  /** The catch-up of a channel is over: what arrived live meanwhile follows, oldest first. */
+  /** The catch-up of a channel is over: what arrived live meanwhile follows, in order, as if it arrived now. */
   private caughtUp(channel: ChannelName): void {
     const held = this.catchingUp.get(channel);
     if (held === undefined) return;
     this.catchingUp.delete(channel);
-    for (const item of held.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))) this.deliver(channel, item, false);
+    for (const item of held.sort(inChannelOrder)) this.deliverLive(channel, item);
+  }
+
+  /**
+   * Fills a gap seen live: holds the channel's live items, reads the channel from its cursor to its
+   * end, then hands the held items over. If the connection drops meanwhile, the next connection's
+   * catch-up starts from the same cursor, so nothing is skipped either way.
+   */
+  private async fill(gap: Gap, generation: number): Promise<void> {
+    this.events.emit('gap', gap);
+    const lost: Position[] = [];
+    try {
+      await this.readToEnd(gap.channel, generation, ({ from, to }) => lost.push(...range(from, to)));
+    } catch (error) {
+      // Replaced, or dropped: the next connection's catch-up starts from the same cursor.
+      if (generation !== this.generation || !this.socket) return;
+      // The server failed the read: what was held is dropped, not handed over past the gap; the cursor
+      // did not move, so the next gap or catch-up (sync(), a reconnection) reads it again.
+      this.catchingUp.delete(gap.channel);
+      this.events.emit('error', toError(error));
+      return;
+    }
+    this.events.emit('recovered', { ...gap, lost });
+    this.caughtUp(gap.channel);
+  }
+
+  /** A channel whose position is not known yet got a live item: catch it up, holding the item, to learn where it stands. */
+  private learnPosition(channel: ChannelName): void {
+    const generation = this.generation;
+    this.catchUp([channel], generation, false).catch((error: unknown) => {
+      if (generation === this.generation && this.socket) this.events.emit('error', toError(error));
+    });
   }
 
   private mayAdvance(channel: ChannelName): boolean {
     return this.cursors.has(channel) && !this.catchingUp.has(channel);
   }
 
-  /** Hands a live item over, or holds it while its channel is catching up. */
-  private deliverLive(channel: ChannelName, item: ChannelItem): void {
+  /**
+   * Hands a live item over in its channel's order: held while the channel catches up, dropped if
+   * its position was handed over already, and held while a gap before it is filled.
+   */
+  private deliverLive(channel: ChannelName, item: ChannelEntry): void {
     const held = this.catchingUp.get(channel);
-    if (held) held.push(item);
-    else this.deliver(channel, item, this.cursors.has(channel));
+    if (held) {
+      held.push(item);
+      return;
+    }
+    const wanted = this.cursors.has(channel);
+    if (item.pos === undefined || !wanted) {
+      this.deliver(channel, item, wanted);
+      return;
+    }
+    const known = this.positions.get(channel);
+    if (known === undefined) {
+      this.catchingUp.set(channel, [item]);
+      this.learnPosition(channel);
+    } else if (item.pos <= known) {
+      return;
+    } else if (item.pos === known + 1) {
+      this.deliver(channel, item, true);
+    } else {
+      this.catchingUp.set(channel, [item]);
+      void this.fill({ channel, from: known + 1, to: item.pos - 1 }, this.generation);
+    }
   }
 
   private assertCurrent(generation: number): void {
@@ -502,12 +616,12 @@ export class UpdraftClient {
     if (frame.type === 'status') {
       // `user:` channels arrive unasked for the people followed (subscribed at $connect): keep them too.
       if (frame.channel.startsWith('user:') && !this.dropped.has(frame.channel)) this.track(frame.channel);
-      this.deliverLive(frame.channel, frame.status);
+      this.deliverLive(frame.channel, frame.pos === undefined ? frame.status : { ...frame.status, pos: frame.pos });
       return;
     }
     if (frame.type === 'notification') {
       if (this.inbox === undefined) this.deliver('inbox:', frame.notification, false);
-      else this.deliverLive(this.inbox, frame.notification);
+      else this.deliverLive(this.inbox, frame.pos === undefined ? frame.notification : { ...frame.notification, pos: frame.pos });
       return;
     }
     const pending = frame.id === undefined ? undefined : this.pending.get(frame.id);
@@ -525,10 +639,11 @@ export class UpdraftClient {
    * unbroken run from the channel's cursor (live, missed, or paged after it),
    * so the cursor may move up to it.
    */
-  private deliver(channel: ChannelName, item: ChannelItem, advance: boolean): void {
+  private deliver(channel: ChannelName, item: ChannelEntry, advance: boolean): void {
     if (advance) {
       const cursor = this.cursors.get(channel);
       if (cursor === undefined || item.id > cursor) this.cursors.set(channel, item.id);
+      if (item.pos !== undefined && item.pos > (this.positions.get(channel) ?? 0)) this.positions.set(channel, item.pos);
     }
     let seen = this.seen.get(channel);
     if (!seen) this.seen.set(channel, (seen = new Set()));
@@ -538,8 +653,9 @@ export class UpdraftClient {
       const oldest = seen.values().next();
       if (!oldest.done) seen.delete(oldest.value);
     }
-    if ('kind' in item) this.events.emit('notification', item);
-    else this.events.emit('status', { channel, status: item });
+    const { pos, ...bare } = item;
+    if ('kind' in bare) this.events.emit('notification', bare);
+    else this.events.emit('status', pos === undefined ? { channel, status: bare } : { channel, status: bare, pos });
   }
 
   /**
@@ -560,6 +676,7 @@ export class UpdraftClient {
   private forget(channel: ChannelName): void {
     if (this.inbox === channel) this.inbox = undefined;
     this.cursors.delete(channel);
+    this.positions.delete(channel);
     this.seen.delete(channel);
     this.catchingUp.delete(channel);
     this.dropped.add(channel);
@@ -639,6 +756,14 @@ export class UpdraftClient {
     this.events.emit('state', change);
   }
 }
+
+/** Items of one channel in its order: by position, by id where there is none. */
+function inChannelOrder(a: ChannelEntry, b: ChannelEntry): number {
+  if (a.pos !== undefined && b.pos !== undefined) return a.pos - b.pos;
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
 /**
  * The smallest status id at a time: ids are ULIDs, whose first ten characters

@@ -305,3 +305,90 @@ describe('UpdraftClient', () => {
     expect(FakeSocket.opened).toHaveLength(2);
   });
 });
+
+describe('UpdraftClient positions', () => {
+  const ids = Array.from({ length: 10 }, () => newId());
+  const item = (pos: number) => ({ id: ids[pos] ?? '', author: 'ann', text: `#${pos}`, createdAt: '', pos });
+  const live = (pos: number) => {
+    const { pos: at, ...status } = item(pos);
+    return { type: 'status', channel: 'user:ann', status, pos: at };
+  };
+  /** Subscribes to user:ann, which the server says stands at `head` with nothing missed. */
+  async function subscribedAt(head: number) {
+    FakeSocket.onSubscribe = (socket, frame) => socket.reply({ type: 'subscribed', id: frame['id'], channels: frame['channels'], positions: { 'user:ann': head } });
+    await connected(create());
+    await client.subscribe(['user:ann'], { 'user:ann': ids[head] ?? '' });
+    const seen: string[] = [];
+    const gaps: unknown[] = [];
+    client.events.on('status', ({ status, pos }) => seen.push(`${status.text}@${pos}`));
+    client.events.on('gap', (gap) => gaps.push({ gap }));
+    client.events.on('recovered', (gap) => gaps.push({ recovered: gap }));
+    return { seen, gaps };
+  }
+  const historyRequests = () => last().sent.filter((frame) => frame['action'] === 'history');
+
+  it('hands items over in position order, once, and fills a gap from history before what came after it', async () => {
+    const { seen, gaps } = await subscribedAt(1);
+
+    last().reply(live(2));
+    last().reply(live(2)); // delivered twice (a retried fan-out): dropped by position
+    last().reply(live(5)); // 3 and 4 went missing on the way
+    last().reply(live(6)); // held behind the gap too
+    await jest.advanceTimersByTimeAsync(0);
+
+    expect(seen).toEqual(['#2@2']);
+    expect(gaps).toEqual([{ gap: { channel: 'user:ann', from: 3, to: 4 } }]);
+    expect(historyRequests()).toEqual([{ action: 'history', id: text(/./), channel: 'user:ann', after: ids[2], limit: 100 }]);
+    last().reply({ type: 'history', id: historyRequests()[0]?.['id'], channel: 'user:ann', items: [item(3), item(4), item(5), item(6)] });
+    await jest.advanceTimersByTimeAsync(0);
+
+    expect(seen).toEqual(['#2@2', '#3@3', '#4@4', '#5@5', '#6@6']);
+    expect(gaps.at(-1)).toEqual({ recovered: { channel: 'user:ann', from: 3, to: 4, lost: [] } });
+    expect(client.channels.get('user:ann')).toBe(ids[6]);
+  });
+
+  it('says which positions the store no longer holds, and carries on past them', async () => {
+    const { seen, gaps } = await subscribedAt(1);
+
+    last().reply(live(4));
+    await jest.advanceTimersByTimeAsync(0);
+    last().reply({ type: 'history', id: historyRequests()[0]?.['id'], channel: 'user:ann', items: [item(3), item(4)] });
+    await jest.advanceTimersByTimeAsync(0);
+    last().reply(live(5));
+
+    expect(seen).toEqual(['#3@3', '#4@4', '#5@5']);
+    expect(gaps).toEqual([{ gap: { channel: 'user:ann', from: 2, to: 3 } }, { recovered: { channel: 'user:ann', from: 2, to: 3, lost: [2] } }]);
+  });
+
+  it('finds a gap at the very end of a channel with sync()', async () => {
+    const { seen, gaps } = await subscribedAt(1);
+    // The server's head moved on to 3 while both items were lost on the way.
+    FakeSocket.onSubscribe = (socket, frame) =>
+      socket.reply({ type: 'subscribed', id: frame['id'], channels: frame['channels'], positions: { 'user:ann': 3 }, missed: { 'user:ann': [item(2), item(3)] } });
+
+    await client.sync();
+
+    expect(last().sent.at(-1)).toMatchObject({ action: 'subscribe', since: { 'user:ann': ids[1] } });
+    expect(seen).toEqual(['#2@2', '#3@3']);
+    expect(gaps).toEqual([]);
+  });
+
+  it('learns where a channel stands before handing over the first live item of a channel it had no position for', async () => {
+    await connected(create());
+    const seen: string[] = [];
+    client.events.on('status', ({ status }) => seen.push(status.text));
+    const subscribes: Record<string, unknown>[] = [];
+    FakeSocket.onSubscribe = (_socket, frame) => void subscribes.push(frame);
+
+    // A followed user's channel: the server subscribed this connection, the client never asked.
+    last().reply(live(7));
+    await jest.advanceTimersByTimeAsync(0);
+
+    expect(seen).toEqual([]);
+    expect(subscribes).toEqual([expect.objectContaining({ channels: ['user:ann'] })]);
+    last().reply({ type: 'subscribed', id: subscribes[0]?.['id'], channels: ['user:ann'], positions: { 'user:ann': 7 }, missed: { 'user:ann': [item(6), item(7)] } });
+    await jest.advanceTimersByTimeAsync(0);
+
+    expect(seen).toEqual(['#6', '#7']);
+  });
+});
