@@ -76,3 +76,20 @@ describe('stream:duplicate=1', () => {
     expect((await injected(stack))['stream:duplicate']).toBeGreaterThanOrEqual(1);
   });
 });
+
+describe('a bad UPDRAFT_FAULTS', () => {
+  it.each([
+    ['fanout:crash=2', /"fanout:crash=2": the value must be a probability from 0 to 1/],
+    ['stream:shuffle=0.1', /unknown fault "stream:shuffle"/],
+    ['postToConnection:latency=300-5ms', /"postToConnection:latency=300-5ms": the latency must be A-Bms with A ≤ B/],
+  ])('%j stops npm start with exit code 2 and a message naming the bad part', async (spec, message) => {
+    const started = LocalStack.start({ env: { UPDRAFT_FAULTS: spec } });
+
+    await expect(started).rejects.toThrow(/exited with 2 before it was ready/);
+    await expect(started).rejects.toThrow(message);
+  });
+
+  it('stops npm start for a seed that is not a whole number', async () => {
+    await expect(LocalStack.start({ env: { UPDRAFT_FAULTS: 'fanout:crash=0.1', UPDRAFT_FAULTS_SEED: 'abc' } })).rejects.toThrow(/UPDRAFT_FAULTS_SEED must be a whole number/);
+  });
+});
