@@ -80,7 +80,7 @@ export class HttpServer {
     try {
       for (const route of this.options.browserRoutes) if (await route(req, res, url)) return;
       if (fromBrowser(req)) {
-        json(res, 403, { error: 'forbidden', message: 'the local AWS endpoints (Management API, Secrets Manager, SQS) do not answer browsers' });
+        json(res, 403, { error: 'forbidden', message: 'the local AWS endpoints (Management API, Secrets Manager, SQS) and /dev/faults do not answer browsers' });
         return;
       }
       for (const route of this.options.serviceRoutes) if (await route(req, res, url)) return;

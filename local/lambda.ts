@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
+import type { CrashPoint } from './faults';
 import type { FunctionModel } from './template';
 
 export class FunctionError extends Error {
@@ -34,6 +35,10 @@ interface Container {
 type WorkerMessage =
   | { ready: true }
   | { ready?: undefined; id: string; ok: boolean; result?: unknown; error?: { errorType: string; errorMessage: string; stack?: string } };
+
+/** As Lambda reports a runtime that exited mid-invocation; the mapping logs it and retries the batch. */
+const injectedCrash = (point: CrashPoint) =>
+  new FunctionError('Runtime.ExitError', `the runtime exited ${point} the handler ran (injected: UPDRAFT_FAULTS fanout:crash)`);
 
 /** Lambda gives a function's init phase 10 seconds of its own, apart from the invocation's timeout. */
 const INIT_TIMEOUT_MS = 10_000;
@@ -73,15 +78,27 @@ export class LocalFunction {
   /** Called whenever an invocation of this function has ended, however it ended. */
   onInvoked: () => void = () => undefined;
 
+  /**
+   * `UPDRAFT_FAULTS` fanout:crash, set on the functions an event source mapping invokes: whether
+   * this invocation crashes, before its handler runs or after (its work done, its answer lost).
+   */
+  crashes?: () => CrashPoint | undefined;
+
   /** Runs the handler on `event`; what it returns is the function's to define, so the caller parses it. */
   invoke(event: unknown): Promise<unknown> {
     if (this.stopped) return Promise.reject(new FunctionError('Shutdown', 'the local stack is stopping'));
+    const crash = this.crashes?.();
+    if (crash === 'before') return Promise.reject(injectedCrash(crash));
     const ran = new Promise((resolve, reject) => {
       this.waiting.push({ id: randomUUID(), event, resolve, reject });
       this.dispatch();
     });
     void ran.then(this.onInvoked, this.onInvoked);
-    return ran;
+    return crash === 'after'
+      ? ran.then(() => {
+          throw injectedCrash(crash);
+        })
+      : ran;
   }
 
   async stop(): Promise<void> {

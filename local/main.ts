@@ -8,6 +8,7 @@ import * as path from 'node:path';
 // The SDK warns about Node versions it will stop supporting; for the stack's own clients that is noise here.
 process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
 import { LocalStackError } from './errors';
+import { Faults, parseFaults, parseSeed } from './faults';
 import { AWS_LIMITS } from './gateway';
 import { parseAllowedOrigins } from './request-guard';
 import { startLocalStack, type RunningStack } from './stack';
@@ -40,6 +41,10 @@ environment:
   UPDRAFT_STREAM_POLL_MS=50    how often an idle stream shard is polled
   UPDRAFT_FUNCTION_CONTAINERS=4  containers each function may run at once
   UPDRAFT_EVENT_LOG=<file>     append every event sent to a function to this file
+  UPDRAFT_FAULTS=key=value[,key=value]  inject faults (README.md, "Injecting faults"), e.g.
+                               postToConnection:500=0.1,postToConnection:429=0.05,postToConnection:latency=5-300ms,
+                               postToConnection:lost=0.01,fanout:crash=0.02,stream:duplicate=0.05,stream:reorder=0.05
+  UPDRAFT_FAULTS_SEED=<n>      repeat a run's fault draws (the seed is printed at start)
   UPDRAFT_FUNCTION_ENV=NAME=value[,NAME=value]  replace the template's value of a variable in every
                                function that has it, for this run (e.g. FANOUT_DIRECT_MAX=8 sends
                                channels of more than 8 subscribers through the delivery queue)`;
@@ -78,6 +83,18 @@ function allowedOrigins(): string[] {
   }
 }
 
+/** `UPDRAFT_FAULTS`: undefined when unset or empty, so that no fault hook runs at all. */
+function faults(): Faults | undefined {
+  try {
+    const spec = parseFaults(process.env['UPDRAFT_FAULTS'] ?? '');
+    const seed = parseSeed(process.env['UPDRAFT_FAULTS_SEED']);
+    return Object.keys(spec).length === 0 ? undefined : new Faults(spec, seed);
+  } catch (error) {
+    console.error(error instanceof Error ? error.message : String(error));
+    process.exit(2);
+  }
+}
+
 function intEnv(name: string, fallback: number): number {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return fallback;
@@ -99,6 +116,7 @@ async function main(): Promise<void> {
   const inMemory = args.has('--in-memory');
   const webDir = path.resolve(root, process.env['UPDRAFT_WEB_DIR'] ?? defaultWebDir(root));
   const port = intEnv('UPDRAFT_PORT', 3000);
+  const injected = faults();
   log(`Updraft local stack (${inMemory ? 'in memory' : `data in ${path.relative(root, stateDir) || '.'}`})`);
   phases.mark('node and tsx', 'the runtime and the TypeScript loader');
   if (args.has('--no-synth')) {
@@ -166,6 +184,7 @@ async function main(): Promise<void> {
       functionContainers: Math.max(1, intEnv('UPDRAFT_FUNCTION_CONTAINERS', 4)),
       ...(process.env['UPDRAFT_EVENT_LOG'] ? { eventLog: path.resolve(process.env['UPDRAFT_EVENT_LOG']) } : {}),
       environmentOverrides: environmentOverrides(),
+      ...(injected ? { faults: injected } : {}),
       webDir,
       allowedOrigins: allowedOrigins(),
       log,
@@ -192,8 +211,9 @@ async function main(): Promise<void> {
   WebSocket:  ${rawClient(stack.httpUrl, stack.wsUrl)}
               (a raw client, run in the project folder: type JSON frames, e.g. {"action":"post","text":"hi"}; Ctrl-D ends it)
   ${terminal.verbose ? 'logs:       verbose: everything the functions print' : 'logs:       one line per request, and the functions\' warnings and errors; npm start -- --verbose for all'}
-  stop:       Ctrl-C
-ready: ${stack.wsUrl}`);
+  stop:       Ctrl-C${injected ? `
+  faults:     ON: ${injected.describe()} (seed ${injected.seed}); counts at curl ${stack.httpUrl}/dev/faults` : ''}
+ready: ${stack.wsUrl}${injected ? ' (faults on)' : ''}`);
 }
 
 /** A raw WebSocket client to paste into a shell: a dev token for alice, then stdin lines out and frames in, with `ws`. */

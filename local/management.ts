@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { gatewayId } from './events';
+import type { Faults } from './faults';
 import { json, readBody, type HttpRoute } from './http';
 
 /** What the Management API reads and does to one open connection. */
@@ -23,6 +24,8 @@ export interface ManagementApiOptions {
   /** API Gateway: 128 KB per message. */
   readonly messageBytes: number;
   readonly connections: ConnectionRegistry;
+  /** `UPDRAFT_FAULTS`: POSTs made slow, refused with 429 or 500, or lost. */
+  readonly faults?: Pick<Faults, 'post'>;
 }
 
 const CONNECTIONS_PATH = /^\/([^/]+)\/@connections\/([^/]+)$/;
@@ -47,6 +50,14 @@ async function answer(req: IncomingMessage, res: ServerResponse, connectionId: s
   if (req.method === 'POST' && size > options.messageBytes) {
     json(res, 413, { message: 'Request Entity Too Large' }, { ...headers, 'x-amzn-ErrorType': 'PayloadTooLargeException' });
     return;
+  }
+  // Before the connection is looked up, as a throttle or an internal error comes before anything else.
+  if (req.method === 'POST' && options.faults) {
+    const refusal = await options.faults.post(connectionId, body);
+    if (refusal) {
+      json(res, refusal.status, { message: refusal.message }, { ...headers, 'x-amzn-ErrorType': refusal.errorType });
+      return;
+    }
   }
   const connection = options.connections.open(connectionId);
   if (!connection) {

@@ -5,6 +5,7 @@ import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { devTokenRoute } from './dev-token';
 import { LOCAL_CREDENTIALS, createTables, reapLeftover, startDynamoDbLocal, type DynamoDbLocal } from './dynamodb';
 import { LocalStackError } from './errors';
+import { faultsRoute, type Faults } from './faults';
 import { Gateway, type GatewayLimits, type RequestSummary } from './gateway';
 import { HttpServer } from './http';
 import { resolve, type Resolver } from './intrinsics';
@@ -15,8 +16,8 @@ import { LocalQueues, type DeadLetter, type LocalQueue } from './queues';
 import { stackOrigins } from './request-guard';
 import { LocalSecrets } from './secrets';
 import { sqsApiRoute } from './sqs-api';
-import { StreamMapping, type FailedBatch } from './streams';
-import { loadApp, type AppModel } from './template';
+import { StreamMapping, type Batch, type FailedBatch, type StreamFaults } from './streams';
+import { loadApp, type AppModel, type TableModel } from './template';
 import { ServiceDeletions, TtlSweeper } from './ttl';
 import { responseHeaders, webApp } from './web';
 
@@ -49,6 +50,8 @@ export interface LocalStackOptions {
   readonly webDir: string;
   /** Origins besides the stack's own whose pages may open the WebSocket (`UPDRAFT_ALLOWED_ORIGINS`). */
   readonly allowedOrigins?: readonly string[];
+  /** `UPDRAFT_FAULTS`: faults to inject; undefined injects none, and costs nothing. */
+  readonly faults?: Faults;
   /** The stack's own messages. */
   readonly log: (line: string) => void;
   /** Every line a function prints. */
@@ -208,6 +211,14 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
     cleanups.push(async () => {
       await Promise.all([...functions.values()].map((fn) => fn.stop()));
     });
+    const faults = options.faults;
+    if (faults) {
+      // fanout:crash: the functions an event source mapping invokes, whose batches are retried when they crash.
+      for (const { functionId } of [...app.streamMappings, ...app.queueMappings]) {
+        const fn = functions.get(functionId);
+        if (fn) fn.crashes = () => faults.crash();
+      }
+    }
     // Lambda has provisioned containers initialized before they take traffic; so does `ready`.
     await Promise.all([...functions.values()].map((fn) => fn.warm));
     phase('functions', `${functions.size}, one warm container each (up to ${options.functionContainers})`);
@@ -234,7 +245,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
         webApp(options.webDir, wsUrl, webHeaders),
       ],
       serviceRoutes: [
-        managementApiRoute({ stageName: app.api.stageName, messageBytes: options.limits.messageBytes, connections: gateway }),
+        managementApiRoute({ stageName: app.api.stageName, messageBytes: options.limits.messageBytes, connections: gateway, faults: options.faults }),
+        faultsRoute(options.faults),
         secrets.route,
         sqsApiRoute(queues),
       ],
@@ -292,6 +304,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
         region,
         pollIntervalMs: options.streamPollMs,
         serviceDeletions: deletions,
+        ...(faults ? { faults: streamFaults(faults, app.tables.get(model.tableId)) } : {}),
         onFailure: (failed) => recordFailure(failuresDir, failed, failed.queueId === undefined ? undefined : queues.get(failed.queueId), log),
         log,
         ...(onBatch
@@ -325,6 +338,15 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
     await stopAll();
     throw error;
   }
+}
+
+/** stream:duplicate and stream:reorder; a reorder swaps records of one partition (one channel of the Statuses table) when it can. */
+function streamFaults(faults: Faults, table: TableModel | undefined): StreamFaults {
+  const keySchema = table?.definition['KeySchema'];
+  const hash = Array.isArray(keySchema) ? keySchema.find((key) => key !== null && typeof key === 'object' && !Array.isArray(key) && key['KeyType'] === 'HASH') : undefined;
+  const partitionKey = hash !== null && typeof hash === 'object' && !Array.isArray(hash) && typeof hash['AttributeName'] === 'string' ? hash['AttributeName'] : undefined;
+  const keyOf = (record: Batch[number]) => (partitionKey === undefined ? undefined : JSON.stringify(record.dynamodb?.Keys?.[partitionKey]));
+  return { duplicate: (records) => faults.duplicate(records), reorder: (batch) => [...faults.reorder(batch, keyOf)] };
 }
 
 /** A stream batch given up on: sent to its on-failure queue, as Lambda sends it, and kept in a file where it is easy to read. */

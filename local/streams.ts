@@ -37,6 +37,15 @@ export interface StreamMappingOptions {
   readonly onEvent?: (kind: string, event: unknown) => void;
   /** Called when the function has answered a batch, or failed on it. */
   readonly onBatch?: (records: number, outcome: 'ok' | 'failed', durationMs: number) => void;
+  /** `UPDRAFT_FAULTS` stream:duplicate and stream:reorder: what the records read become before they are handed over. */
+  readonly faults?: StreamFaults;
+}
+
+export interface StreamFaults {
+  /** The records read in one poll, some of them twice: before they are cut into batches, so a copy may go in the next. */
+  duplicate(records: Batch): Batch;
+  /** One batch, two of its records perhaps swapped. */
+  reorder(batch: Batch): Batch;
 }
 
 interface Shard {
@@ -46,7 +55,7 @@ interface Shard {
   lastSequence?: string;
 }
 
-type Batch = DynamoDBRecord[];
+export type Batch = DynamoDBRecord[];
 
 /**
  * An event source mapping from a DynamoDB stream to a function, emulated:
@@ -196,8 +205,13 @@ export class StreamMapping {
       if (Date.now() < windowEnds) await this.pause(Math.min(this.options.pollIntervalMs, windowEnds - Date.now()));
     } while (Date.now() < windowEnds);
 
-    const kept = collected.filter((record) => matchesAny(record, model.filterPatterns));
-    for (let i = 0; i < kept.length; i += model.batchSize) await this.deliver(shardId, kept.slice(i, i + model.batchSize));
+    const filtered = collected.filter((record) => matchesAny(record, model.filterPatterns));
+    const faults = this.options.faults;
+    const kept = faults ? faults.duplicate(filtered) : filtered;
+    for (let i = 0; i < kept.length; i += model.batchSize) {
+      const batch = kept.slice(i, i + model.batchSize);
+      await this.deliver(shardId, faults ? faults.reorder(batch) : batch);
+    }
     const last = collected.at(-1)?.dynamodb?.SequenceNumber;
     if (last) shard.lastSequence = last;
     return collected.length;

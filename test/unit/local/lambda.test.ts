@@ -104,3 +104,34 @@ describe('LocalFunction', () => {
     }
   });
 });
+
+describe('an injected crash (UPDRAFT_FAULTS fanout:crash)', () => {
+  let fn: LocalFunction;
+  let invocations = 0;
+  beforeEach(() => {
+    fn = new LocalFunction(model, { ONLY_MINE: 'yes', AWS_REGION: 'us-east-1' }, () => undefined, 2);
+    invocations = 0;
+    fn.onInvoked = () => invocations++;
+  });
+  afterEach(() => fn.stop());
+
+  it('fails with Runtime.ExitError before the handler runs', async () => {
+    fn.crashes = () => 'before';
+
+    await expect(fn.invoke({})).rejects.toMatchObject({ errorType: 'Runtime.ExitError', message: expect.stringMatching(/before the handler ran \(injected/) });
+    expect(invocations).toBe(0);
+  });
+
+  it('fails with Runtime.ExitError after the handler has run, its answer lost', async () => {
+    fn.crashes = () => 'after';
+
+    await expect(fn.invoke({})).rejects.toMatchObject({ errorType: 'Runtime.ExitError', message: expect.stringMatching(/after the handler ran \(injected/) });
+    expect(invocations).toBe(1);
+  });
+
+  it('runs as usual when no crash is drawn', async () => {
+    fn.crashes = () => undefined;
+
+    expect(await invoke(fn, {})).toMatchObject({ env: 'yes' });
+  });
+});

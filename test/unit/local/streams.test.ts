@@ -9,7 +9,7 @@ import {
 import type { DynamoDBRecord } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import type { LocalFunction } from '../../../local/lambda';
-import { StreamMapping, type FailedBatch } from '../../../local/streams';
+import { StreamMapping, type FailedBatch, type StreamFaults } from '../../../local/streams';
 import type { StreamMappingModel } from '../../../local/template';
 import { ServiceDeletions } from '../../../local/ttl';
 
@@ -63,7 +63,12 @@ const model = (overrides: Partial<StreamMappingModel> = {}): StreamMappingModel 
 });
 
 /** Runs a mapping until `done` holds for what the function received, then stops it. */
-async function run(mapping: Partial<StreamMappingModel>, handle: (records: DynamoDBRecord[]) => unknown, done: (calls: DynamoDBRecord[][], failed: FailedBatch[]) => boolean) {
+async function run(
+  mapping: Partial<StreamMappingModel>,
+  handle: (records: DynamoDBRecord[]) => unknown,
+  done: (calls: DynamoDBRecord[][], failed: FailedBatch[]) => boolean,
+  faults?: StreamFaults,
+) {
   const calls: DynamoDBRecord[][] = [];
   const failed: FailedBatch[] = [];
   const fn = {
@@ -85,6 +90,7 @@ async function run(mapping: Partial<StreamMappingModel>, handle: (records: Dynam
     serviceDeletions: new ServiceDeletions(),
     onFailure: (batch) => failed.push(batch),
     log: () => undefined,
+    ...(faults ? { faults } : {}),
   });
   subject.start();
   const deadline = Date.now() + 5000;
@@ -109,6 +115,23 @@ describe('stream event source mapping', () => {
     const created = first?.dynamodb?.ApproximateCreationDateTime;
     expect(created).toBe(Math.floor(created ?? NaN));
     expect(first?.dynamodb?.NewImage?.['blob']).toEqual({ B: 'AQID' });
+  });
+
+  it('hands the filtered records to UPDRAFT_FAULTS before cutting them into batches, and each batch before it is invoked', async () => {
+    serve([streamRecord(1), streamRecord(2, { channel: 'status:x' }), streamRecord(3), streamRecord(4)]);
+    const faults: StreamFaults = { duplicate: (records) => records.flatMap((r) => [r, r]), reorder: (batch) => [...batch].reverse() };
+
+    const { calls, ids } = await run(
+      { batchSize: 4, filterPatterns: [{ dynamodb: { Keys: { channel: { S: [{ prefix: 'user:' }] } } } }] },
+      () => ({ batchItemFailures: [] }),
+      (c) => c.length >= 2,
+      faults,
+    );
+
+    expect(calls.map(ids)).toEqual([
+      ['3', '3', '1', '1'],
+      ['4', '4'],
+    ]);
   });
 
   it('retries from the first reported failure only', async () => {
