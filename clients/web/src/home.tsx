@@ -70,6 +70,11 @@ export function Home({ config, session, onSignOut }: { config: AppConfig; sessio
           Still cannot connect. If your token has expired, sign out and sign in with a new one.
         </div>
       )}
+      {view.catchingUp && (
+        <div className="catching-up" role="status" aria-live="polite">
+          {view.catchingUp}…
+        </div>
+      )}
       {view.problem && (
         <div className="problem" role="alert">
           {view.problem}{' '}

@@ -24,6 +24,8 @@ export interface Snapshot {
   readonly thread?: { readonly root: string; readonly status?: Status; readonly replies: readonly Status[] };
   /** The last thing that went wrong, for the user to see. */
   readonly problem?: string;
+  /** Items missed on the way that the client is fetching now (a gap), for a quiet "catching up" note. */
+  readonly catchingUp?: string;
 }
 
 const FEED_SIZE = 200;
@@ -61,6 +63,8 @@ export class AppModel {
    */
   private readUpTo: string;
   private problem: string | undefined;
+  /** Gaps being filled, per channel. */
+  private readonly gaps = new Map<string, string>();
   private connection: StateChange = { state: ConnectionState.Idle };
   private readonly listeners = new Set<() => void>();
   private current: Snapshot;
@@ -93,6 +97,16 @@ export class AppModel {
       }
     });
     client.events.on('error', (error) => this.fail(error));
+    // A gap is filled in a moment, and said quietly; what could not be filled is a problem the user must see.
+    client.events.on('gap', ({ channel, from, to }) => {
+      this.gaps.set(channel, `catching up on ${plural(to - from + 1, 'missed item')} of ${channel}`);
+      this.changed();
+    });
+    client.events.on('recovered', ({ channel, lost }) => {
+      this.gaps.delete(channel);
+      if (lost.length > 0) this.fail(`${plural(lost.length, 'item')} of ${channel} could not be recovered: the server no longer has ${lost.length === 1 ? 'it' : 'them'}`);
+      else this.changed();
+    });
   }
 
   subscribe = (listener: () => void): (() => void) => {
@@ -301,6 +315,9 @@ export class AppModel {
       unread: this.inbox.items().filter((n) => n.id > readUpTo).length,
       thread: root ? { root, status: this.known.get(root), replies: [...(this.threads.get(root)?.items() ?? [])] } : undefined,
       problem: this.problem,
+      ...(this.gaps.size === 0 ? {} : { catchingUp: [...this.gaps.values()].join('; ') }),
     };
   }
 }
+
+const plural = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
