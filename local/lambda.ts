@@ -29,7 +29,9 @@ interface Container {
   /** The bundle is loaded (Lambda's init phase is over). */
   ready: boolean;
   initTimer?: NodeJS.Timeout;
-  current?: Invocation & { timer?: NodeJS.Timeout };
+  /** Init outlasted its 10 seconds: it goes on as part of the next invocation, within that invocation's timeout. */
+  initSuppressed?: boolean;
+  current?: Invocation & { timer?: NodeJS.Timeout; deadline?: number };
 }
 
 type WorkerMessage =
@@ -40,8 +42,13 @@ type WorkerMessage =
 const injectedCrash = (point: CrashPoint) =>
   new FunctionError('Runtime.ExitError', `the runtime exited ${point} the handler ran (injected: UPDRAFT_FAULTS fanout:crash)`);
 
-/** Lambda gives a function's init phase 10 seconds of its own, apart from the invocation's timeout. */
-const INIT_TIMEOUT_MS = 10_000;
+/**
+ * Lambda gives a function's init phase 10 seconds of its own, apart from the invocation's timeout.
+ * An init that takes longer is not a failure: Lambda runs it again at the first invocation, within
+ * the function's timeout ("suppressed init"). Locally the init already under way goes on, and the
+ * invocation's timeout counts from the 10-second mark or from when it was handed over, if later.
+ */
+const INIT_LIMIT_MS = 10_000;
 
 /**
  * One deployed function, emulated as Lambda runs it: containers (worker
@@ -65,6 +72,7 @@ export class LocalFunction {
     private readonly environment: Record<string, string>,
     private readonly log: LogSink,
     readonly maxContainers = 4,
+    private readonly initLimitMs = INIT_LIMIT_MS,
   ) {
     this.warm = new Promise((resolve) => (this.initEnded = resolve));
     // One warm container from the start, as if provisioned: the first request does not pay a cold start.
@@ -118,17 +126,25 @@ export class LocalFunction {
 
   private run(container: Container, invocation: Invocation): void {
     container.current = invocation;
-    // The timeout counts from the end of init, as on Lambda: a slow bundle load does not eat the handler's time.
+    // The timeout counts from the end of init, as on Lambda: a slow bundle load does not eat the handler's time;
+    // but an init past its limit goes on within the invocation's time.
     if (container.ready) this.send(container, invocation);
+    else if (container.initSuppressed) this.arm(container, invocation);
   }
 
-  private send(container: Container, invocation: Invocation): void {
+  /** Starts the invocation's timeout. */
+  private arm(container: Container, invocation: Invocation): void {
     const deadline = Date.now() + this.model.timeoutMs;
     const timer = setTimeout(() => {
       void this.discard(container, new FunctionError('Sandbox.Timedout', `Task timed out after ${(this.model.timeoutMs / 1000).toFixed(2)} seconds`));
       this.dispatch();
     }, this.model.timeoutMs);
-    container.current = { ...invocation, timer };
+    container.current = { ...invocation, timer, deadline };
+  }
+
+  private send(container: Container, invocation: Invocation): void {
+    if (container.current?.timer === undefined) this.arm(container, invocation);
+    const deadline = container.current?.deadline ?? Date.now() + this.model.timeoutMs;
     container.worker.postMessage({
       id: invocation.id,
       event: invocation.event,
@@ -189,11 +205,12 @@ export class LocalFunction {
     });
     const container: Container = { worker, ready: false };
     container.initTimer = setTimeout(() => {
-      this.log(this.model.logicalId, `init did not finish within ${INIT_TIMEOUT_MS / 1000} seconds`);
-      void this.discard(container, new FunctionError('Sandbox.Timedout', `Init timed out after ${(INIT_TIMEOUT_MS / 1000).toFixed(2)} seconds`)).then(() =>
-        this.dispatch(),
-      );
-    }, INIT_TIMEOUT_MS);
+      this.log(this.model.logicalId, `init did not finish within ${this.initLimitMs / 1000} seconds; it goes on within the next invocation's timeout, as on Lambda`);
+      container.initSuppressed = true;
+      // The stack's start waits for no longer than the limit.
+      this.initEnded?.();
+      if (container.current) this.arm(container, container.current);
+    }, this.initLimitMs);
     this.containers.add(container);
     for (const stream of [worker.stdout, worker.stderr]) {
       let buffered = '';

@@ -180,6 +180,10 @@ async function run(label: string, faults: string | undefined): Promise<Outcome> 
       `  raw subscriber (no recovery, resubscribed without since after the restart): missed ${rawMissing} of ${rawExpected.length}, ${rawDuplicates} duplicates`,
     ].join('\n');
     return { report, mismatches, acknowledged, stored: (store.get(`user:${busy}`)?.length ?? 0) + (store.get(thread)?.length ?? 0), lost: recovery.lost };
+  } catch (error) {
+    // What the stack said is the way to the cause.
+    console.log(`chaos ${label} failed; the stack's last output:\n${[...killed, stack].map((s) => s.output.slice(-4000)).join('\n--- restarted ---\n')}`);
+    throw error;
   } finally {
     for (const client of clients) client.close();
     await Promise.all(raws.map((client) => client.close().catch(() => undefined)));

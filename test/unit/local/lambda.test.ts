@@ -105,6 +105,35 @@ describe('LocalFunction', () => {
   });
 });
 
+describe('an init past its 10 seconds (scaled down here)', () => {
+  /** A function whose bundle takes `loadMs` to load, with a 500 ms timeout and an init limit of 100 ms. */
+  async function slowToLoad(loadMs: number, run: (fn: LocalFunction) => Promise<void>) {
+    const dir = mkdtempSync(path.join(tmpdir(), 'updraft-slow-init-'));
+    writeFileSync(path.join(dir, 'index.js'), `const until = Date.now() + ${loadMs}; while (Date.now() < until) {}\nexports.handler = async () => 'ran';`);
+    const lines: string[] = [];
+    const fn = new LocalFunction({ ...model, bundleDir: dir }, { AWS_REGION: 'us-east-1' }, (_name, line) => lines.push(line), 1, 100);
+    try {
+      await run(fn);
+      expect(lines).toContainEqual(expect.stringContaining('init did not finish within 0.1 seconds; it goes on within the next invocation'));
+    } finally {
+      await fn.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  it('is not a failure: it goes on within the invocation, as Lambda runs a suppressed init', async () => {
+    await slowToLoad(400, async (fn) => {
+      await expect(fn.invoke({})).resolves.toBe('ran');
+    });
+  });
+
+  it('counts against the invocation\'s timeout', async () => {
+    await slowToLoad(1_000, async (fn) => {
+      await expect(fn.invoke({})).rejects.toMatchObject({ errorType: 'Sandbox.Timedout', message: 'Task timed out after 0.50 seconds' });
+    });
+  });
+});
+
 describe('an injected crash (UPDRAFT_FAULTS fanout:crash)', () => {
   let fn: LocalFunction;
   let invocations = 0;
