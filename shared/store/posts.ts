@@ -34,6 +34,12 @@ interface ChannelRow {
 /** Commits of one channel race each other: tries before giving up (with jittered pauses of up to 200 ms, about 3 s in all). */
 const MAX_ATTEMPTS = 30;
 
+/** How long a commit that lost the race waits before its next attempt (attempt 1, 2, ...), given its last wait. */
+export type Backoff = (attempt: number, lastPauseMs: number) => number;
+
+/** Full jitter: a random pause of up to 5 ms × 2^attempt, at most 200 ms. */
+export const commitBackoff: Backoff = (attempt) => Math.random() * Math.min(200, 5 * 2 ** attempt);
+
 /**
  * Writes to the Statuses table (see shared/schema.ts). A post is one transaction: its status
  * on each of its channels, its copy under `status:<id>` for reads by id, its notifications and,
@@ -55,6 +61,8 @@ export class PostLog {
     private readonly db: DynamoDBDocumentClient,
     private readonly table: string,
     private readonly claims: Pick<ClaimStore, 'claimWrite' | 'claimed'>,
+    /** Another rule for the pauses, for test/bench/commit.ts to compare. */
+    private readonly backoff: Backoff = commitBackoff,
   ) {
     this.heads = new ChannelHeads(db, table);
   }
@@ -94,6 +102,7 @@ export class PostLog {
     claimed?: () => Promise<Status | undefined>,
   ): Promise<'written' | Status> {
     const channels = [...new Set(rows.map((row) => row.channel))];
+    let pause = 0;
     for (let attempt = 1; ; attempt++) {
       const heads = await this.heads.read(channels);
       const id = idAbove(proposedId, heads);
@@ -117,7 +126,8 @@ export class PostLog {
         // of this very post included: once it has finished, its claim answers).
         const lostRace = reasons.some((code) => code === 'ConditionalCheckFailed' || code === 'TransactionConflict');
         if (!lostRace || attempt === MAX_ATTEMPTS) throw error;
-        await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(200, 5 * 2 ** attempt)));
+        pause = this.backoff(attempt, pause);
+        await new Promise((resolve) => setTimeout(resolve, pause));
       }
     }
   }
