@@ -31,7 +31,12 @@ interface ChannelRow {
   readonly row: (id: string, pos: Position) => LogItem;
 }
 
-/** Commits of one channel race each other: tries before giving up (with jittered pauses of up to 200 ms, about 3 s in all). */
+/**
+ * Commits of one channel race each other: tries before giving up. With pauses of up to 200 ms they add
+ * up to 5.1 s at worst (about 2.5 s on average), inside the post function's 10 s timeout. Larger caps
+ * took fewer attempts in `npm run bench:commit` but do not fit that bound at 30 tries (README.md,
+ * "Cost of positions").
+ */
 const MAX_ATTEMPTS = 30;
 
 /** How long a commit that lost the race waits before its next attempt (attempt 1, 2, ...), given its last wait. */
