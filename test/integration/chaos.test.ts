@@ -107,9 +107,18 @@ async function run(label: string, faults: string | undefined): Promise<Outcome> 
     );
     // No recovery at all: what live delivery alone hands a client.
     const openRaw = async () => {
-      const raw = await TestClient.open(`${wsUrl}?token=${await token(`${tag}-raw`)}`);
-      raws.push(raw);
-      await raw.request({ action: 'subscribe', channels: [`user:${busy}`, thread] });
+      // As any client does: a handshake refused while the restarted stack warms up is tried again.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const raw = await TestClient.open(`${wsUrl}?token=${await token(`${tag}-raw`)}`);
+          raws.push(raw);
+          await raw.request({ action: 'subscribe', channels: [`user:${busy}`, thread] });
+          return;
+        } catch (error) {
+          if (attempt === 20) throw error;
+          await new Promise((resolve) => setTimeout(resolve, 500));
+        }
+      }
     };
     await openRaw();
 
