@@ -149,12 +149,14 @@ async function run(label: string, faults: string | undefined): Promise<Outcome> 
     await Promise.all(clients.map((client) => client.sync()));
 
     // The store's channels, oldest first: the truth every view must equal.
-    const reader = await TestClient.open(`${wsUrl}?token=${await token(`${tag}-reader`)}`);
+    // The op reads: an inbox is readable by its owner only.
+    const reader = await TestClient.open(`${wsUrl}?token=${await token(op)}`);
     raws.push(reader);
     const storeOf = async (channel: ChannelName) => {
       const ids: string[] = [];
       for (let after: unknown = cursorAt(0); typeof after === 'string'; ) {
         const page = await reader.request({ action: 'history', channel, after, limit: 100 });
+        if (page.type !== 'history') throw new Error(`history of ${channel} answered ${JSON.stringify(page)}`);
         ids.push(...(page['items'] as { id: string }[]).map((item) => item.id));
         after = page['next'];
       }
