@@ -117,11 +117,22 @@ export class LocalFunction {
 
   private dispatch(): void {
     for (let invocation = this.waiting[0]; invocation; invocation = this.waiting[0]) {
-      const container = this.idle.pop() ?? (this.containers.size < this.maxContainers ? this.start() : undefined);
+      const container = this.idle.pop() ?? (this.containers.size < this.maxContainers && !this.initializing() ? this.start() : undefined);
       if (!container) return;
       this.waiting.shift();
       this.run(container, invocation);
     }
+  }
+
+  /**
+   * Whether a container of this function is still loading its bundle. Another is started only once
+   * none is: Lambda would start them side by side, but here they share the machine's cores, and a
+   * burst of requests to a cold function (every client reconnecting after a restart) would have
+   * several inits compete for CPU, each slower than the one they wait for.
+   */
+  private initializing(): boolean {
+    for (const container of this.containers) if (!container.ready) return true;
+    return false;
   }
 
   private run(container: Container, invocation: Invocation): void {
@@ -167,6 +178,8 @@ export class LocalFunction {
       this.initEnded?.();
       clearTimeout(container.initTimer);
       if (container.current) this.send(container, container.current);
+      // None is loading now: invocations that waited for this one may start containers of their own.
+      this.dispatch();
       return;
     }
     const current = container.current;

@@ -1,6 +1,6 @@
 // jest's global expect types its asymmetric matchers (expect.any, …) as any; @jest/globals types them.
 import { expect } from '@jest/globals';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { FunctionError, LocalFunction } from '../../../local/lambda';
@@ -125,6 +125,30 @@ describe('an init past its 10 seconds (scaled down here)', () => {
     await slowToLoad(400, async (fn) => {
       await expect(fn.invoke({})).resolves.toBe('ran');
     });
+  });
+
+  it('loads one container at a time: invocations that come meanwhile wait for it, then spread', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'updraft-one-init-'));
+    const loads = path.join(dir, 'loads');
+    writeFileSync(
+      path.join(dir, 'index.js'),
+      `const start = Date.now(); while (Date.now() < start + 300) {}
+       require('node:fs').appendFileSync(${JSON.stringify(loads)}, start + ',' + Date.now() + '\\n');
+       const me = Math.random();
+       exports.handler = async () => { await new Promise((r) => setTimeout(r, 400)); return me; };`,
+    );
+    const fn = new LocalFunction({ ...model, bundleDir: dir }, { AWS_REGION: 'us-east-1' }, () => undefined, 4);
+    try {
+      const ran = await Promise.all([fn.invoke({}), fn.invoke({}), fn.invoke({}), fn.invoke({})]);
+      const spans = readFileSync(loads, 'utf8').trim().split('\n').map((line) => line.split(',').map(Number));
+      // More than one container served (the others started while the first ran its handler)...
+      expect(new Set(ran).size).toBeGreaterThan(1);
+      // ...and none began to load before the one before it had loaded.
+      for (let i = 1; i < spans.length; i++) expect(spans[i]?.[0]).toBeGreaterThanOrEqual(spans[i - 1]?.[1] ?? Infinity);
+    } finally {
+      await fn.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('counts against the invocation\'s timeout', async () => {
