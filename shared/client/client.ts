@@ -744,8 +744,9 @@ export class UpdraftClient {
     const socket = this.socket;
     this.socket = undefined;
     if (socket) {
-      socket.onopen = socket.onmessage = socket.onerror = null;
-      socket.onclose = null;
+      socket.onopen = socket.onmessage = socket.onclose = null;
+      // Not null: `ws` reports closing a socket still connecting as an error event, which with no listener is thrown.
+      socket.onerror = () => undefined;
     }
     return socket;
   }

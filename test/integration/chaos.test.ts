@@ -92,8 +92,11 @@ async function run(label: string, faults: string | undefined): Promise<Outcome> 
         recovery.recovered++;
         recovery.lost += lost.length;
       });
+      // A connection lost (not each attempt to get it back).
+      let previous = client.state;
       client.events.on('state', ({ state }) => {
-        if (state === 'reconnecting') recovery.reconnections++;
+        if (state === 'reconnecting' && previous !== 'reconnecting') recovery.reconnections++;
+        previous = state;
       });
     };
     watch(op, opClient, `inbox:${op}`);
@@ -124,10 +127,11 @@ async function run(label: string, faults: string | undefined): Promise<Outcome> 
 
     const repliers = await Promise.all(Array.from({ length: REPLIERS }, (_, i) => open(`${tag}-r${i}`)));
     let acknowledged = 1;
+    // One person posting as fast as the stack answers, beside ten replying in one thread at once.
     const busyPosts = (async () => {
-      for (let i = 0; i < BUSY_POSTS; i += 6) {
-        await Promise.all(Array.from({ length: Math.min(6, BUSY_POSTS - i) }, (_, k) => author.post(`busy ${i + k}`)));
-        acknowledged += Math.min(6, BUSY_POSTS - i);
+      for (let i = 0; i < BUSY_POSTS; i++) {
+        await author.post(`busy ${i}`);
+        acknowledged++;
       }
     })();
     const replies = Promise.all(
