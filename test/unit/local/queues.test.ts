@@ -15,6 +15,7 @@ import {
   type Message,
 } from '@aws-sdk/client-sqs';
 import { queueModel, startLocalSqs, type LocalSqs } from '../../support/local-sqs';
+import { until } from '../../support/until';
 
 /** The local SQS, as a sender and a receiver meet it: through the SDK's own client. */
 let sqs: LocalSqs;
@@ -184,9 +185,11 @@ describe('receiving from a FIFO queue', () => {
   });
 
   it('answers a long poll as soon as a message arrives', async () => {
+    // The marker that the receive found nothing and is waiting: the queue is asked to wake it on a change.
+    const waiting = jest.spyOn(sqs.queue('Fifo'), 'changed');
     const started = Date.now();
     const polled = sqs.client.send(new ReceiveMessageCommand({ QueueUrl: fifo, WaitTimeSeconds: 5 }));
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await until(() => waiting.mock.calls.length > 0, 'the receive to wait');
     await sqs.client.send(new SendMessageBatchCommand({ QueueUrl: fifo, Entries: [entry('0', 'a')] }));
 
     expect(bodies((await polled).Messages ?? [])).toEqual(['a-0']);
