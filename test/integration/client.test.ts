@@ -174,19 +174,21 @@ describe('UpdraftClient against API Gateway’s time limits (scaled down: 1.5 s 
     const writer = client('t-writer', new Gate(), limited, { heartbeatMs: 500 });
     const changes: StateChange[] = [];
     reader.events.on('state', (change) => changes.push(change));
-    await Promise.all([reader.connect(), writer.connect()]);
-    await reader.subscribe(['user:t-writer']);
+    const [control] = await Promise.all([limited.connect('t-control'), reader.connect(), writer.connect()]);
     const seen = received(reader);
 
     // Idle for longer than the idle timeout: only the heartbeat keeps it open. The marker is a control
-    // connection, opened after the reader's last request and sending nothing, cut for idleness. Every
-    // idle timer of the gateway runs 1.5 s and Node fires timers of one duration in the order they
-    // were set, so without its heartbeat the reader would have been cut first; a ping it has answered
-    // since (on a socket whose close would have come ahead of the pong) shows it was not.
-    const control = await limited.connect('t-control');
+    // connection with no heartbeat whose last frame the gateway took after the reader's last request,
+    // cut for idleness. Every idle timer of the gateway runs 1.5 s and Node fires timers of one duration
+    // in the order they were set, so without its heartbeat the reader would have been cut first; a ping
+    // it has answered since (on a socket whose close would have come ahead of the pong) shows it was not.
+    // Done before subscribing, and with the control opened alongside the reader: the 4 s the connections
+    // live must hold the connect, the idle proof and the subscription, even when a connect takes a second.
+    expect(await control.request({ action: 'ping' })).toMatchObject({ type: 'pong' });
     expect(await control.closed).toEqual({ code: 1001, reason: 'Going away' });
     await reader.ping();
     expect(changes.filter((c) => c.state === 'reconnecting')).toEqual([]);
+    await reader.subscribe(['user:t-writer']);
 
     // Keep posting across the 4-second cut, until the reader is back after it (a tick every 300 ms, within the post rate).
     const posted: string[] = [];
