@@ -154,6 +154,17 @@ describe('UpdraftClient against API Gateway’s time limits (scaled down: 1.5 s 
   beforeAll(async () => {
     limited = await LocalStack.start({ env: { UPDRAFT_IDLE_TIMEOUT_MS: '1500', UPDRAFT_MAX_CONNECTION_MS: '4000' } });
   });
+  beforeAll(async () => {
+    // Warm the functions the test calls, three at once as it does: on a loaded machine a cold start takes
+    // seconds, longer than the 4 s the connections live, which is the machine's doing and not the client's.
+    // A fresh connection for each, since a cold one can outlive a connection; only the warmth matters here.
+    for (const frame of [{ action: 'subscribe', channels: ['user:t-warm-1'] }, { action: 'ping' }, { action: 'post', text: 'warm' }]) {
+      const warm = await Promise.allSettled(['t-warm-1', 't-warm-2', 't-warm-3'].map((user) => limited.connect(user)));
+      const opened = warm.flatMap((attempt) => (attempt.status === 'fulfilled' ? [attempt.value] : []));
+      await Promise.allSettled(opened.map((client) => Promise.race([client.request(frame, 30_000), client.closed])));
+      await Promise.all(opened.map((client) => client.close()));
+    }
+  });
   afterAll(async () => {
     expect(await limited.stop()).toBe(0);
   });
@@ -163,17 +174,26 @@ describe('UpdraftClient against API Gateway’s time limits (scaled down: 1.5 s 
     const writer = client('t-writer', new Gate(), limited, { heartbeatMs: 500 });
     const changes: StateChange[] = [];
     reader.events.on('state', (change) => changes.push(change));
-    await Promise.all([reader.connect(), writer.connect()]);
-    await reader.subscribe(['user:t-writer']);
+    const [control] = await Promise.all([limited.connect('t-control'), reader.connect(), writer.connect()]);
     const seen = received(reader);
 
-    // Idle for longer than the idle timeout: only the heartbeat keeps it open.
-    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    // Idle for longer than the idle timeout: only the heartbeat keeps it open. The marker is a control
+    // connection with no heartbeat whose last frame the gateway took after the reader's last request,
+    // cut for idleness. Every idle timer of the gateway runs 1.5 s and Node fires timers of one duration
+    // in the order they were set, so without its heartbeat the reader would have been cut first; a ping
+    // it has answered since (on a socket whose close would have come ahead of the pong) shows it was not.
+    // Done before subscribing, and with the control opened alongside the reader: the 4 s the connections
+    // live must hold the connect, the idle proof and the subscription, even when a connect takes a second.
+    expect(await control.request({ action: 'ping' })).toMatchObject({ type: 'pong' });
+    expect(await control.closed).toEqual({ code: 1001, reason: 'Going away' });
+    await reader.ping();
     expect(changes.filter((c) => c.state === 'reconnecting')).toEqual([]);
+    await reader.subscribe(['user:t-writer']);
 
-    // Keep posting across the 4-second cut.
+    // Keep posting across the 4-second cut, until the reader is back after it (a tick every 300 ms, within the post rate).
     const posted: string[] = [];
-    for (let i = 0; i < 10; i++) {
+    const back = () => changes.some((c) => c.state === 'reconnecting') && changes.at(-1)?.state === 'live';
+    for (let i = 0; i < 10 || !back(); i++) {
       posted.push((await writer.post(`tick ${i}`)).id);
       await new Promise((resolve) => setTimeout(resolve, 300));
     }

@@ -2,6 +2,7 @@
 import { expect } from '@jest/globals';
 import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { LocalStack } from '../support/local-stack';
+import { until } from '../support/until';
 import type { Frame, TestClient } from '../support/ws-client';
 
 /** Follows, notifications, presence and current status, between people on plain WebSocket clients. */
@@ -54,19 +55,24 @@ describe('following', () => {
     await Promise.all([gotStatus(one, before.id), gotStatus(two, before.id)]);
 
     expect(await two.request({ action: 'unfollow', user: 'f-erin' })).toMatchObject({ type: 'unfollowed', user: 'f-erin' });
-    await erin.request({ action: 'post', text: 'after' });
-    // A status on a channel both still watch proves the fan-out of "after" has finished.
+    // Erin watches her own channel: the control that receives whatever the channel delivers.
     await erin.request({ action: 'subscribe', channels: ['user:f-erin'] });
+    await erin.request({ action: 'post', text: 'after' });
     const marker = status(await erin.request({ action: 'post', text: 'marker' }));
-    await gotStatus(erin, marker.id);
-    await new Promise((resolve) => setTimeout(resolve, 300));
 
+    // Fan-out takes a channel's statuses in order and finishes every post of one before the next,
+    // so once the control has the marker, "after" has been handed to each connection it went to.
+    // A ping answered on the same socket comes behind anything handed to that socket before it.
+    await gotStatus(erin, marker.id);
+    await Promise.all([one.request({ action: 'ping' }), two.request({ action: 'ping' })]);
     expect(one.statuses('user:f-erin').map((f) => status(f).text)).toEqual(['before']);
     expect(two.statuses('user:f-erin').map((f) => status(f).text)).toEqual(['before']);
+
     const reconnected = await connect('f-frank');
     const last = status(await erin.request({ action: 'post', text: 'not for frank' }));
+    // The same marker, for a connection opened after the unfollow: "not for frank" is the marker itself.
     await gotStatus(erin, last.id);
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await reconnected.request({ action: 'ping' });
     expect(reconnected.statuses('user:f-erin')).toEqual([]);
   });
 
@@ -135,7 +141,9 @@ describe('presence', () => {
     await kim.request({ action: 'follow', user: 'p-leo' });
     await kim.request({ action: 'follow', user: 'p-nobody' });
     await leo.close();
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // $disconnect runs after the socket has closed, with nothing sent to anyone: ask until it has run.
+    const leoOnline = async () => ((await kim.request({ action: 'presence', users: ['p-leo'] }))['users'] as { online: boolean }[])[0]?.online;
+    await until(async () => (await leoOnline()) === false, "p-leo's $disconnect");
 
     const reply = await kim.request({ action: 'presence', users: ['p-kim', 'p-leo', 'p-nobody'] });
 

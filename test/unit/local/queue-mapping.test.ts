@@ -147,7 +147,10 @@ describe('SQS event source mapping', () => {
       { size: 5, failed: 2 },
       { size: 2, failed: 0 },
     ]);
-    await new Promise((resolve) => setTimeout(resolve, 400));
+    // Nothing left in the queue, visible or in flight: nothing can come back after a visibility timeout.
+    const left = () => sqs.queue('Queue').attributes();
+    await until(() => left()['ApproximateNumberOfMessages'] === '0' && left()['ApproximateNumberOfMessagesNotVisible'] === '0', 'every message to be deleted');
+    expect(left()['ApproximateNumberOfMessagesDelayed']).toBe('0');
     expect(calls.batches).toHaveLength(2);
   });
 

@@ -15,6 +15,7 @@ import {
   type Message,
 } from '@aws-sdk/client-sqs';
 import { queueModel, startLocalSqs, type LocalSqs } from '../../support/local-sqs';
+import { until } from '../../support/until';
 
 /** The local SQS, as a sender and a receiver meet it: through the SDK's own client. */
 let sqs: LocalSqs;
@@ -22,15 +23,18 @@ let fifo: string;
 let byQueue: string;
 let standard: string;
 let dlq: string;
+let brief: string;
 
 beforeEach(async () => {
   sqs = await startLocalSqs([
-    queueModel('Fifo', { visibilityTimeoutMs: 200, redrive: { deadLetterQueueId: 'Dlq', maxReceiveCount: 2 } }),
+    queueModel('Fifo', { redrive: { deadLetterQueueId: 'Dlq', maxReceiveCount: 2 } }),
+    // A visibility timeout short enough to watch run out; every other test keeps what it receives in flight, however slow the machine.
+    queueModel('Brief', { visibilityTimeoutMs: 200, redrive: { deadLetterQueueId: 'Dlq', maxReceiveCount: 2 } }),
     queueModel('Dlq'),
     queueModel('ByQueue', { deduplicationScope: 'queue', contentBasedDeduplication: true }),
     queueModel('Standard', { fifo: false }),
   ]);
-  [fifo, dlq, byQueue, standard] = ['Fifo', 'Dlq', 'ByQueue', 'Standard'].map((id) => sqs.queue(id).url) as [string, string, string, string];
+  [fifo, dlq, byQueue, standard, brief] = ['Fifo', 'Dlq', 'ByQueue', 'Standard', 'Brief'].map((id) => sqs.queue(id).url) as [string, string, string, string, string];
 });
 
 afterEach(async () => {
@@ -162,31 +166,33 @@ describe('receiving from a FIFO queue', () => {
   });
 
   it('gives a message back after its visibility timeout, refuses the old handle, and moves it to the DLQ after maxReceiveCount receives', async () => {
-    await sqs.client.send(new SendMessageBatchCommand({ QueueUrl: fifo, Entries: [entry('0', 'a'), entry('1', 'a')] }));
-    const [once] = await receive(fifo, 1);
+    await sqs.client.send(new SendMessageBatchCommand({ QueueUrl: brief, Entries: [entry('0', 'a'), entry('1', 'a')] }));
+    const [once] = await receive(brief, 1);
     await new Promise((resolve) => setTimeout(resolve, 250));
-    const [twice] = await receive(fifo, 1);
+    const [twice] = await receive(brief, 1);
 
     expect(twice).toMatchObject({ MessageId: once?.MessageId, Attributes: { ApproximateReceiveCount: '2' } });
-    await expect(sqs.client.send(new DeleteMessageCommand({ QueueUrl: fifo, ReceiptHandle: once?.ReceiptHandle }))).rejects.toMatchObject({
+    await expect(sqs.client.send(new DeleteMessageCommand({ QueueUrl: brief, ReceiptHandle: once?.ReceiptHandle }))).rejects.toMatchObject({
       name: 'InvalidParameterValue',
       message: expect.stringContaining('expired'),
     });
 
     await new Promise((resolve) => setTimeout(resolve, 250));
     // Received twice, never deleted: the next receive moves it, and the group goes on without it.
-    expect(bodies(await receive(fifo))).toEqual(['a-1']);
+    expect(bodies(await receive(brief))).toEqual(['a-1']);
     const [dead] = await receive(dlq);
-    expect(dead).toMatchObject({ MessageId: once?.MessageId, Body: 'a-0', Attributes: { MessageGroupId: 'a', DeadLetterQueueSourceArn: sqs.queue('Fifo').arn, ApproximateReceiveCount: '1' } });
+    expect(dead).toMatchObject({ MessageId: once?.MessageId, Body: 'a-0', Attributes: { MessageGroupId: 'a', DeadLetterQueueSourceArn: sqs.queue('Brief').arn, ApproximateReceiveCount: '1' } });
     expect(sqs.deadLetters).toEqual([
-      { from: 'Fifo', to: 'Dlq', message: expect.objectContaining({ messageId: once?.MessageId, attributes: expect.objectContaining({ ApproximateReceiveCount: '2' }) }) },
+      { from: 'Brief', to: 'Dlq', message: expect.objectContaining({ messageId: once?.MessageId, attributes: expect.objectContaining({ ApproximateReceiveCount: '2' }) }) },
     ]);
   });
 
   it('answers a long poll as soon as a message arrives', async () => {
+    // The marker that the receive found nothing and is waiting: the queue is asked to wake it on a change.
+    const waiting = jest.spyOn(sqs.queue('Fifo'), 'changed');
     const started = Date.now();
     const polled = sqs.client.send(new ReceiveMessageCommand({ QueueUrl: fifo, WaitTimeSeconds: 5 }));
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await until(() => waiting.mock.calls.length > 0, 'the receive to wait');
     await sqs.client.send(new SendMessageBatchCommand({ QueueUrl: fifo, Entries: [entry('0', 'a')] }));
 
     expect(bodies((await polled).Messages ?? [])).toEqual(['a-0']);

@@ -12,6 +12,7 @@ import type { LocalFunction } from '../../../local/lambda';
 import { StreamMapping, type FailedBatch, type StreamFaults } from '../../../local/streams';
 import type { StreamMappingModel } from '../../../local/template';
 import { ServiceDeletions } from '../../../local/ttl';
+import { until } from '../../support/until';
 
 /** The event source mapping's retry rules, against a stream served by a mocked Streams client. */
 const streams = mockClient(DynamoDBStreamsClient);
@@ -62,13 +63,8 @@ const model = (overrides: Partial<StreamMappingModel> = {}): StreamMappingModel 
   ...overrides,
 });
 
-/** Runs a mapping until `done` holds for what the function received, then stops it. */
-async function run(
-  mapping: Partial<StreamMappingModel>,
-  handle: (records: DynamoDBRecord[]) => unknown,
-  done: (calls: DynamoDBRecord[][], failed: FailedBatch[]) => boolean,
-  faults?: StreamFaults,
-) {
+/** A mapping over the served stream to a function that answers each batch with `handle`, and what the function received. */
+function mappingTo(mapping: Partial<StreamMappingModel>, handle: (records: DynamoDBRecord[]) => unknown, faults?: StreamFaults) {
   const calls: DynamoDBRecord[][] = [];
   const failed: FailedBatch[] = [];
   const fn = {
@@ -92,11 +88,24 @@ async function run(
     log: () => undefined,
     ...(faults ? { faults } : {}),
   });
+  return { subject, calls, failed, ids: (records: DynamoDBRecord[]) => records.map((r) => r.dynamodb?.Keys?.['id']?.S) };
+}
+
+/** Runs a mapping until `done` holds for what the function received, then stops it. */
+async function run(
+  mapping: Partial<StreamMappingModel>,
+  handle: (records: DynamoDBRecord[]) => unknown,
+  done: (calls: DynamoDBRecord[][], failed: FailedBatch[]) => boolean,
+  faults?: StreamFaults,
+) {
+  const { subject, ...received } = mappingTo(mapping, handle, faults);
   subject.start();
-  const deadline = Date.now() + 5000;
-  while (!done(calls, failed) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-  await subject.stop();
-  return { calls, failed, ids: (records: DynamoDBRecord[]) => records.map((r) => r.dynamodb?.Keys?.['id']?.S) };
+  try {
+    await until(() => done(received.calls, received.failed), 'the calls the test waits for', 5000);
+  } finally {
+    await subject.stop();
+  }
+  return received;
 }
 
 describe('stream event source mapping', () => {
@@ -197,16 +206,29 @@ describe('stream event source mapping', () => {
   });
 
   it('stops promptly while a batch is being retried, invoking nothing more', async () => {
-    serve([streamRecord(1)]);
+    // On a clock of the test's own: the backoff between retries passes only when the test says so.
+    jest.useFakeTimers();
+    try {
+      serve([streamRecord(1)]);
+      const { subject, calls, failed } = mappingTo({ maxRetries: -1 }, () => {
+        throw new Error('always');
+      });
+      subject.start();
+      // The first attempt, then the second after a backoff of 100 ms; a third waits 200 ms more.
+      for (let waited = 0; calls.length < 2 && waited < 1000; waited += 10) await jest.advanceTimersByTimeAsync(10);
+      expect(calls).toHaveLength(2);
 
-    const result = await run({ maxRetries: -1 }, () => {
-      throw new Error('always');
-    }, (c) => c.length >= 2);
+      // Stopped with the clock standing still: it does not wait out the backoff.
+      await subject.stop();
+      // Any retry it could still have had in store (backoffs stop growing at 5 s) has now come due.
+      await jest.advanceTimersByTimeAsync(5_000);
 
-    const calls = result.calls.length;
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(result.calls.length).toBe(calls);
-    expect(result.failed).toEqual([]);
+      expect(calls).toHaveLength(2);
+      expect(failed).toEqual([]);
+      expect(jest.getTimerCount()).toBe(0);
+    } finally {
+      jest.useRealTimers();
+    }
   });
 });
 
