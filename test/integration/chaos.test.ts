@@ -39,6 +39,12 @@ interface Outcome {
   readonly lost: number;
 }
 
+/** What UPDRAFT_FAULTS injected in this run of the stack (GET /dev/faults). */
+async function injectedBy(stack: LocalStack): Promise<Record<string, number>> {
+  const response = await fetch(`${stack.httpUrl}/dev/faults`);
+  return ((await response.json()) as { injected: Record<string, number> }).injected;
+}
+
 async function run(label: string, faults: string | undefined): Promise<Outcome> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'updraft-chaos-'));
   const env: Record<string, string> = {
@@ -145,6 +151,7 @@ async function run(label: string, faults: string | undefined): Promise<Outcome> 
     // Halfway: kill -9, and start again on the same data and ports. Clients reconnect on their own.
     const total = 1 + BUSY_POSTS + REPLIERS * REPLIES_EACH;
     while (acknowledged < total / 2) await new Promise((resolve) => setTimeout(resolve, 50));
+    const beforeKill = faults === undefined ? {} : await injectedBy(stack);
     await stack.stop('SIGKILL', { sweep: false });
     killed.push(stack);
     stack = await LocalStack.start({ dataDir, env, ports });
@@ -186,11 +193,12 @@ async function run(label: string, faults: string | undefined): Promise<Outcome> 
     const rawExpected = [...(store.get(`user:${busy}`) ?? []), ...(store.get(thread) ?? [])];
     const rawMissing = rawExpected.filter((id) => !rawSeen.has(id)).length;
     const rawDuplicates = rawFrames.length - rawSeen.size;
-    const injected = faults === undefined ? {} : ((await (await fetch(`${stack.httpUrl}/dev/faults`)).json()) as { injected: unknown }).injected;
+    const afterKill = faults === undefined ? {} : await injectedBy(stack);
+    const injected = Object.fromEntries(Object.keys({ ...beforeKill, ...afterKill }).map((key) => [key, (beforeKill[key] ?? 0) + (afterKill[key] ?? 0)]));
     const stored = [...store.values()].reduce((sum, ids) => sum + ids.length, 0);
     const report = [
-      `chaos ${label}: ${acknowledged} posts acknowledged; store holds ${stored} items on 3 channels; ${views.size} library clients`,
-      `  injected: ${JSON.stringify(injected)}`,
+      `chaos ${label}: ${acknowledged} posts acknowledged; store holds ${stored} items on 3 channels; ${views.size} library clients watching them`,
+      `  injected (both runs of the stack): ${JSON.stringify(injected)}`,
       `  library clients: ${recovery.gaps} gaps detected, ${recovery.recovered} filled, ${recovery.lost} positions lost, ${recovery.reconnections} reconnections; ${mismatches.length} views differ from the store`,
       `  raw subscriber (no recovery, resubscribed without since after the restart): missed ${rawMissing} of ${rawExpected.length}, ${rawDuplicates} duplicates`,
     ].join('\n');
