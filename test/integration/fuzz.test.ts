@@ -325,10 +325,15 @@ afterAll(async () => {
   expect(await stack.stop()).toBe(0);
 });
 
-async function statusRows(): Promise<number> {
+/** Every row of the Statuses table: how many, and which channel heads are among them. */
+async function statusRows(): Promise<{ count: number; heads: Set<string> }> {
   let count = 0;
-  for await (const page of paginateScan({ client: stack.documentClient() }, { TableName: stack.tableName('Statuses'), Select: 'COUNT' })) count += page.Count ?? 0;
-  return count;
+  const heads = new Set<string>();
+  for await (const page of paginateScan({ client: stack.documentClient() }, { TableName: stack.tableName('Statuses'), ProjectionExpression: 'channel' })) {
+    count += page.Count ?? 0;
+    for (const item of page.Items ?? []) if (String(item['channel']).startsWith('head#')) heads.add(String(item['channel']));
+  }
+  return { count, heads };
 }
 
 /** One connection of the fuzzer: sends a frame, waits for its one reply or the close, reconnects after a close. */
@@ -482,8 +487,11 @@ it(`answers ${FRAMES} fuzzed frames as the protocol promises, keeps other users'
   expect(traffic.sent).toBeGreaterThan(0);
   expect(traffic.latencies).toHaveLength(traffic.sent);
 
-  // Stored: two rows per accepted post (by id and on the author's channel), nothing else.
-  expect((await statusRows()) - rowsBefore).toBe(2 * (posted.length + traffic.sent));
+  // Stored: two rows per accepted post (by id and on the author's channel), and the head of each
+  // channel posted to for the first time here (the fuzzer's and the steady sender's), nothing else.
+  const newHeads = (rowsBefore.heads.has(`head#user:${FUZZER}`) ? 0 : 1) + (traffic.sent > 0 && !rowsBefore.heads.has('head#user:steady-poster') ? 1 : 0);
+  const rowsAfter = await statusRows();
+  expect(rowsAfter.count - rowsBefore.count).toBe(2 * (posted.length + traffic.sent) + newHeads);
   const { Items = [] } = await stack.documentClient().send(
     new QueryCommand({ TableName: stack.tableName('Statuses'), KeyConditionExpression: 'channel = :c', ExpressionAttributeValues: { ':c': `user:${FUZZER}` } }),
   );

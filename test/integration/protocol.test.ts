@@ -57,7 +57,8 @@ describe('statuses', () => {
     const id = statusOf(posted).id;
     for (const watcher of [bob, carol]) {
       const delivered = await watcher.next((f) => f.type === 'status' && statusOf(f).id === id);
-      expect(delivered).toEqual({ type: 'status', channel: 'user:alice1', status: posted['status'] });
+      // At the channel's first position: alice1 never posted before.
+      expect(delivered).toEqual({ type: 'status', channel: 'user:alice1', status: posted['status'], pos: 1 });
     }
   });
 
@@ -107,6 +108,7 @@ describe('statuses', () => {
     expect(notification).toEqual({
       type: 'notification',
       notification: { id: statusOf(reply).id, kind: 'reply', from: 'bob4', status: reply['status'], at: statusOf(reply).createdAt },
+      pos: 1,
     });
     await watcher.next((f) => f.type === 'status' && statusOf(f).id === statusOf(nested).id);
     expect(watcher.statuses(`thread:${root.id}`).map((f) => statusOf(f).text)).toEqual(['yes', 'thanks']);
@@ -153,9 +155,10 @@ describe('history and replay', () => {
     const back = await connect('bob7');
     const reply = await back.request({ action: 'subscribe', channels: ['user:alice7'], since: { 'user:alice7': seen.id } });
 
-    expect(reply).toMatchObject({ type: 'subscribed', channels: ['user:alice7'] });
+    // The channel stood at 3 when the subscription began: what was missed holds positions 2 and 3.
+    expect(reply).toMatchObject({ type: 'subscribed', channels: ['user:alice7'], positions: { 'user:alice7': 3 } });
     expect(reply).not.toHaveProperty('truncated');
-    expect((reply['missed'] as Record<string, unknown[]>)['user:alice7']).toEqual(missed);
+    expect((reply['missed'] as Record<string, unknown[]>)['user:alice7']).toEqual(missed.map((status, i) => ({ ...status, pos: i + 2 })));
     const live = statusOf(await alice.request({ action: 'post', text: 'back live' }));
     await back.next((f) => f.type === 'status' && statusOf(f).id === live.id);
   });

@@ -51,7 +51,11 @@ it('keeps acknowledged statuses across a clean stop and a crash, and leaves no p
   second.sweep();
   third.sweep();
 
-  expect(history['items']).toEqual([crashed['status'], before['status']]);
+  // Each with its position on the channel: the head survived both stops too.
+  expect(history['items']).toEqual([
+    { ...(crashed['status'] as object), pos: 2 },
+    { ...(before['status'] as object), pos: 1 },
+  ]);
 }, 120_000);
 
 it('refuses to start on a port that is taken, and says which and what to do', async () => {
