@@ -263,7 +263,9 @@ export class UpdraftClient {
   /**
    * Catches every channel up from its cursor now, as a reconnection would, without reconnecting:
    * a gap at the very end of a channel (its last item lost on the way, with nothing after it to
-   * show the gap) is found and filled. Apps call it when they come back to the foreground.
+   * show the gap) is found and filled. It costs what a reconnection's catch-up costs (a `subscribe`
+   * with `since` per 50 channels, charged per channel), so call it when it matters: after the app
+   * was in the background a while, say, not on a timer.
    */
   async sync(): Promise<void> {
     await this.whenLive();
