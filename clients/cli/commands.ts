@@ -114,11 +114,11 @@ export const COMMANDS: readonly Command[] = [
           if (channels.some((channel) => parseChannel(channel)?.kind === 'inbox')) client.events.on('notification', (n) => { out.notification(n); });
           // Said, never hidden: items missed on the way are fetched before what follows them is printed.
           client.events.on('gap', ({ channel, from, to }) => {
-            if (channels.includes(channel)) out.info(`${channel}: missed ${to - from + 1} on the way (positions ${from}-${to}); fetching them`);
+            if (channels.includes(channel)) out.info(`${channel}: missed ${to - from + 1} on the way (${positions(from, to)}); fetching them`);
           });
           client.events.on('recovered', ({ channel, from, to, lost }) => {
             if (!channels.includes(channel)) return;
-            out.info(lost.length === 0 ? `${channel}: recovered positions ${from}-${to}` : `${channel}: ${lost.length} item(s) could not be recovered (positions ${lost.join(', ')}): the server no longer has them`);
+            out.info(lost.length === 0 ? `${channel}: recovered ${positions(from, to)}` : `${channel}: ${lost.length} item(s) could not be recovered (positions ${lost.join(', ')}): the server no longer has them`);
           });
         }
         await client.subscribe(channels);
@@ -339,3 +339,5 @@ function interrupted(): Promise<void> {
     process.once('SIGTERM', () => { resolve(); });
   });
 }
+
+const positions = (from: number, to: number) => (from === to ? `position ${from}` : `positions ${from}-${to}`);
