@@ -32,8 +32,15 @@ export class ChannelViews {
       this.recovery.recovered++;
       this.recovery.lost += lost.length;
     });
+    // One reconnection from the drop to live again: `reconnecting` comes more than once on the way
+    // (when the wait starts, when the attempt does, after every failed attempt).
+    let dropped = false;
     client.events.on('state', ({ state }) => {
-      if (state === 'reconnecting') this.recovery.reconnections++;
+      if (state === 'reconnecting') dropped = true;
+      else if (state === 'live' && dropped) {
+        dropped = false;
+        this.recovery.reconnections++;
+      }
     });
   }
 }
