@@ -2,8 +2,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import WebSocket from 'ws';
-import { UpdraftClient, cursorAt, type SocketFactory } from '../../shared/client';
+import { UpdraftClient, type SocketFactory } from '../../shared/client';
 import type { ChannelName } from '../../shared/protocol';
+import { ChannelViews, readChannel } from '../support/channel-views';
 import { LocalStack } from '../support/local-stack';
 import { TestClient } from '../support/ws-client';
 
@@ -85,26 +86,9 @@ async function run(label: string, faults: string | undefined): Promise<Outcome> 
     const thread: ChannelName = `thread:${root.id}`;
 
     // What each client was handed, per channel, in order; and what it recovered.
-    const views = new Map<string, Map<ChannelName, string[]>>();
-    const recovery = { gaps: 0, recovered: 0, lost: 0, reconnections: 0 };
-    const watch = (name: string, client: UpdraftClient, inbox?: ChannelName) => {
-      const view = new Map<ChannelName, string[]>();
-      views.set(name, view);
-      const add = (channel: ChannelName, id: string) => view.set(channel, [...(view.get(channel) ?? []), id]);
-      client.events.on('status', ({ channel, status }) => add(channel, status.id));
-      if (inbox) client.events.on('notification', (notification) => add(inbox, notification.id));
-      client.events.on('gap', () => recovery.gaps++);
-      client.events.on('recovered', ({ lost }) => {
-        recovery.recovered++;
-        recovery.lost += lost.length;
-      });
-      // A connection lost (not each attempt to get it back).
-      let previous = client.state;
-      client.events.on('state', ({ state }) => {
-        if (state === 'reconnecting' && previous !== 'reconnecting') recovery.reconnections++;
-        previous = state;
-      });
-    };
+    const watched = new ChannelViews();
+    const { views, recovery } = watched;
+    const watch = (name: string, client: UpdraftClient, inbox?: ChannelName) => watched.watch(name, client, inbox);
     watch(op, opClient, `inbox:${op}`);
     await opClient.subscribe([`inbox:${op}`, thread]);
     const watchers = await Promise.all(Array.from({ length: 4 }, (_, i) => open(`${tag}-w${i}`)));
@@ -159,22 +143,11 @@ async function run(label: string, faults: string | undefined): Promise<Outcome> 
     await Promise.all([busyPosts, replies]);
     await Promise.all(clients.map((client) => client.sync()));
 
-    // The store's channels, oldest first: the truth every view must equal.
-    // The op reads: an inbox is readable by its owner only.
-    const reader = await TestClient.open(`${wsUrl}?token=${await token(op)}`);
-    raws.push(reader);
-    const storeOf = async (channel: ChannelName) => {
-      const ids: string[] = [];
-      for (let after: unknown = cursorAt(0); typeof after === 'string'; ) {
-        const page = await reader.request({ action: 'history', channel, after, limit: 100 });
-        if (page.type !== 'history') throw new Error(`history of ${channel} answered ${JSON.stringify(page)}`);
-        ids.push(...(page['items'] as { id: string }[]).map((item) => item.id));
-        after = page['next'];
-      }
-      return ids;
-    };
+    // The store's channels, oldest first: the truth every view must equal. The inbox is read as its owner: no one else may.
     const store = new Map<ChannelName, string[]>();
-    for (const channel of [`user:${busy}`, thread, `inbox:${op}`]) store.set(channel, await storeOf(channel));
+    const readerToken = await token(`${tag}-reader`);
+    for (const channel of [`user:${busy}`, thread]) store.set(channel, await readChannel(wsUrl, readerToken, channel));
+    store.set(`inbox:${op}`, await readChannel(wsUrl, await token(op), `inbox:${op}`));
 
     const mismatches: string[] = [];
     for (const [name, view] of views) {

@@ -57,6 +57,15 @@ export class LocalStack {
     return `http://127.0.0.1:${this.ports.http}`;
   }
 
+  /**
+   * The stack's Node process and its DynamoDB Local, while they run: a benchmark reads their
+   * memory and handles from /proc.
+   */
+  get pids(): { readonly stack: number | undefined; readonly dynamodb: number | undefined } {
+    const running = this.child.exitCode === null && this.child.signalCode === null;
+    return { stack: running ? this.child.pid : undefined, dynamodb: leftoverPid(this.stateDir, this.ports.dynamodb) };
+  }
+
   static async start(options: StackOptions = {}): Promise<LocalStack> {
     const ports = options.ports ?? { http: await freePort(), dynamodb: await freePort() };
     // One process, as `npm start` runs it: signals reach the stack itself, which must stop what it started.
