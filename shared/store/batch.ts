@@ -1,4 +1,5 @@
-import { BatchWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, BatchWriteCommand, type BatchGetCommandOutput, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { NativeAttributeValue } from '@aws-sdk/util-dynamodb';
 import pLimit from 'p-limit';
 
 type WriteRequest = NonNullable<NonNullable<ConstructorParameters<typeof BatchWriteCommand>[0]['RequestItems']>[string]>[number];
@@ -28,6 +29,28 @@ export async function batchWriteAll(db: DynamoDBDocumentClient, table: string, r
       }),
     ),
   );
+}
+
+type Key = Record<string, NativeAttributeValue>;
+const GET_SIZE = 100;
+
+/**
+ * Reads every key, strongly consistent, 100 at a time, asking again for what DynamoDB left
+ * unprocessed (it does so under throttling) with a growing, jittered pause, as batchWriteAll does.
+ */
+export async function batchGetAll(db: DynamoDBDocumentClient, table: string, keys: readonly Key[]): Promise<Record<string, NativeAttributeValue>[]> {
+  const items: Record<string, NativeAttributeValue>[] = [];
+  for (let start = 0; start < keys.length; start += GET_SIZE) {
+    let pending: Key[] | undefined = keys.slice(start, start + GET_SIZE);
+    for (let round = 0; pending && pending.length > 0; round++) {
+      if (round === MAX_ROUNDS) throw new Error(`DynamoDB left ${pending.length} reads unprocessed on ${table}`);
+      if (round > 0) await sleep(Math.random() * 25 * 2 ** round);
+      const result: BatchGetCommandOutput = await db.send(new BatchGetCommand({ RequestItems: { [table]: { Keys: pending, ConsistentRead: true } } }));
+      items.push(...(result.Responses?.[table] ?? []));
+      pending = result.UnprocessedKeys?.[table]?.Keys;
+    }
+  }
+  return items;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -1,7 +1,8 @@
-import { BatchGetCommand, type BatchGetCommandOutput, type DynamoDBDocumentClient, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBDocumentClient, TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
 import type { ChannelName } from '../protocol';
 import { Statuses } from '../schema';
 import { numberAt, stringAt } from './attributes';
+import { batchGetAll } from './batch';
 
 type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
 
@@ -15,8 +16,6 @@ export const EMPTY_HEAD: Head = { pos: 0 };
 
 const { head } = Statuses;
 const headKey = (channel: ChannelName) => ({ [Statuses.partitionKey]: `${head.prefix}${channel}`, [Statuses.sortKey]: head.sortKey });
-/** BatchGetItem reads at most 100 keys a request. */
-const BATCH_KEYS = 100;
 
 /**
  * Channel heads, rows `head#<channel>` of the Statuses table (see shared/schema.ts). PostLog
@@ -32,19 +31,9 @@ export class ChannelHeads {
   /** The heads of these channels, strongly consistent; a channel never written to is at EMPTY_HEAD. */
   async read(channels: readonly ChannelName[]): Promise<Map<ChannelName, Head>> {
     const heads = new Map<ChannelName, Head>(channels.map((channel) => [channel, EMPTY_HEAD]));
-    const unique = [...heads.keys()];
-    for (let start = 0; start < unique.length; start += BATCH_KEYS) {
-      let keys: Record<string, unknown>[] | undefined = unique.slice(start, start + BATCH_KEYS).map(headKey);
-      for (let round = 0; keys && keys.length > 0; round++) {
-        if (round > 0) await new Promise((resolve) => setTimeout(resolve, Math.random() * 25 * 2 ** round));
-        if (round === 8) throw new Error(`DynamoDB left ${keys.length} channel heads unread on ${this.table}`);
-        const result: BatchGetCommandOutput = await this.db.send(new BatchGetCommand({ RequestItems: { [this.table]: { Keys: keys, ConsistentRead: true } } }));
-        for (const item of result.Responses?.[this.table] ?? []) {
-          const channel = stringAt(item, Statuses.partitionKey).slice(head.prefix.length);
-          heads.set(channel, { pos: numberAt(item, head.positionAttribute), last: stringAt(item, head.lastIdAttribute) });
-        }
-        keys = result.UnprocessedKeys?.[this.table]?.Keys;
-      }
+    for (const item of await batchGetAll(this.db, this.table, [...heads.keys()].map(headKey))) {
+      const channel = stringAt(item, Statuses.partitionKey).slice(head.prefix.length);
+      heads.set(channel, { pos: numberAt(item, head.positionAttribute), last: stringAt(item, head.lastIdAttribute) });
     }
     return heads;
   }

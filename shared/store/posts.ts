@@ -80,14 +80,13 @@ export class PostLog {
         row: (id: string, pos: Position) => notificationItem(channel, renumbered(notification, entry.status.id, id), pos),
       })),
     ];
-    let status = entry.status;
     const committed = await this.commit(entry.status.id, rows, (id) => {
-      status = withId(entry.status, id);
+      const status = withId(entry.status, id);
       const copy = { Put: { TableName: this.table, Item: statusItem(byIdChannel(id), status) } };
       // The claim goes first: its cancellation reason is the first.
       return retry ? [this.claims.claimWrite(retry, status, nowMs), copy] : [copy];
     }, retry && (() => this.claims.claimed(retry, nowMs)));
-    return committed === 'written' ? { status, duplicate: false } : { status: committed, duplicate: true };
+    return 'written' in committed ? { status: withId(entry.status, committed.written), duplicate: false } : { status: committed, duplicate: true };
   }
 
   /** A notification on its own (a follow): one row, delivered by the stream like any other. */
@@ -98,14 +97,14 @@ export class PostLog {
   /**
    * Writes the rows and advances their channels' heads in one transaction, at an id no lower than
    * `proposedId` and above every head's. With `claimed`, the transaction's first write is a claim:
-   * if that is what failed, the status the claim holds is the answer.
+   * if that is what failed, the status the claim holds is the answer. Else the id it wrote at.
    */
   private async commit(
     proposedId: string,
     rows: readonly ChannelRow[],
     others: (id: string) => TransactItem[],
     claimed?: () => Promise<Status | undefined>,
-  ): Promise<'written' | Status> {
+  ): Promise<{ readonly written: string } | Status> {
     const channels = [...new Set(rows.map((row) => row.channel))];
     let pause = 0;
     for (let attempt = 1; ; attempt++) {
@@ -119,7 +118,7 @@ export class PostLog {
       ];
       try {
         await this.db.send(new TransactWriteCommand({ TransactItems: writes }));
-        return 'written';
+        return { written: id };
       } catch (error) {
         if (!(error instanceof TransactionCanceledException)) throw error;
         const reasons = (error.CancellationReasons ?? []).map((reason) => reason.Code);

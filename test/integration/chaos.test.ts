@@ -190,21 +190,16 @@ async function run(label: string, faults: string | undefined): Promise<Outcome> 
   }
 }
 
-it('hands every client every item of its channels once, in commit order, under every fault and a kill -9', async () => {
-  const outcome = await run('faults', FAULTS);
+// The faults on, then off as the control: the same clients, posts and kill -9 either way.
+it.each<{ label: string; faults: string | undefined; when: string }>([
+  { label: 'faults', faults: FAULTS, when: 'under every fault and a kill -9' },
+  { label: 'control', faults: undefined, when: 'with the faults off and a kill -9 (the control)' },
+])('hands every client every item of its channels once, in commit order, $when', async ({ label, faults }) => {
+  const outcome = await run(label, faults);
   console.log(outcome.report);
 
   expect(outcome.mismatches).toEqual([]);
   expect(outcome.lost).toBe(0);
   // Every acknowledged post is in the store: the busy channel's and the thread's (the root is in neither).
-  expect(outcome.stored).toBe(BUSY_POSTS + REPLIERS * REPLIES_EACH);
-}, 240_000);
-
-it('does the same with the faults off (the control)', async () => {
-  const outcome = await run('control', undefined);
-  console.log(outcome.report);
-
-  expect(outcome.mismatches).toEqual([]);
-  expect(outcome.lost).toBe(0);
   expect(outcome.stored).toBe(BUSY_POSTS + REPLIERS * REPLIES_EACH);
 }, 240_000);
