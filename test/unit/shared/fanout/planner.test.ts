@@ -3,7 +3,7 @@ import { planFanOut, type PlanOptions, type Segment } from '../../../../shared/f
 import type { FirstPages } from '../../../../shared/store/subscriptions';
 
 const SHARDS = 4;
-const options: PlanOptions = { groups: 8, segmentSize: 100, maxSegments: 64 };
+const options: PlanOptions = { groups: 8, segmentSize: 100, maxSegments: 64, receiveBatch: 10 };
 const ids = (n: number, prefix = 'c') => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
 
 /** The first pages SubscriptionStore.firstPages reads for these subscribers, `limit` per write shard. */

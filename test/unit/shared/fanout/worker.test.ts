@@ -17,7 +17,7 @@ import { aStatus, statusRecord } from '../../../support/stream';
 import { SubscriptionTable } from '../../../support/subscription-table';
 
 const ddb = mockClient(DynamoDBDocumentClient);
-const plan = { directPerShard: 4, groups: 8, segmentSize: 5, maxSegments: 64, queuedFor: 60_000, directBudget: 10_000 };
+const plan = { directPerShard: 4, groups: 8, segmentSize: 5, maxSegments: 64, receiveBatch: 10, queuedFor: 60_000, directBudget: 10_000 };
 const subscribers = Array.from({ length: 60 }, (_, i) => `c${i}`);
 
 let table: SubscriptionTable;
