@@ -7,10 +7,10 @@ import { assertPowerOfTwo, indexOf, part, WHOLE, type HashRange } from './hash-s
  * - `direct`: every shard's page is complete, so the pages are everyone. The stream
  *   consumer delivers to them itself, with no further read and no queue in between.
  * - `queue`: a large channel. Its hash space is cut into delivery groups (the SQS FIFO
- *   message groups) and each group into segments of at most about `segmentSize`
- *   subscribers, counted from the pages where they are complete and estimated from their
- *   density where not (a page of 500 hashes estimates its shard within about 5%). Segments
- *   are read and delivered by the delivery workers; a group's segments arrive in the order
+ *   message groups) and each group into segments of about `segmentSize` subscribers or
+ *   fewer, counted from the pages where they are complete and estimated from their density
+ *   where not (a page of 500 hashes estimates its shard within about 5%). Segments are
+ *   read and delivered by the delivery workers; a group's segments arrive in the order
  *   they are queued, so a subscriber receives the channel's statuses in order.
  *   Every group with anyone in it gets the same number of segments, one that fits the
  *   receive batch (see `segmentsPerGroup`), so that a receive never splits a group's
@@ -21,7 +21,7 @@ import { assertPowerOfTwo, indexOf, part, WHOLE, type HashRange } from './hash-s
 export interface PlanOptions {
   /** SQS FIFO message groups per channel: how many workers may deliver one channel at once. A power of two, at least the write shards. */
   readonly groups: number;
-  /** Subscribers per queued segment, at most (about: fewer where the batch asks for more segments). */
+  /** Subscribers per queued segment, about: at most this many in an average group's, fewer where the batch asks for more segments. */
   readonly segmentSize: number;
   /** At most this many segments per status (bigger segments beyond): bounds the stream consumer's time on one record. At least `groups`. */
   readonly maxSegments: number;
@@ -51,10 +51,12 @@ export function planFanOut(pages: FirstPages, now: number, options: PlanOptions,
   if (direct && !queued && everyone) return { kind: 'direct', connectionIds: pages.shards.flatMap((page) => page.connectionIds) };
 
   const counts = Array.from({ length: options.groups }, (_, group) => subscribersIn(part(WHOLE, options.groups, group), pages.shards));
-  const wanted = counts.map((count) => Math.ceil(count / options.segmentSize));
-  const filled = wanted.filter((n) => n > 0).length;
-  const perGroup = segmentsPerGroup(Math.max(0, ...wanted), options.receiveBatch, Math.floor(options.maxSegments / Math.max(1, filled)));
-  const pieces = wanted.map((n) => (n === 0 ? 0 : perGroup));
+  const total = counts.reduce((sum, n) => sum + n, 0);
+  const filled = counts.filter((count) => count > 0).length;
+  // From the groups' mean, not the busiest: one group a little over would double every group's segments.
+  const wanted = filled === 0 ? 0 : Math.ceil(total / filled / options.segmentSize);
+  const perGroup = segmentsPerGroup(wanted, options.receiveBatch, Math.floor(options.maxSegments / Math.max(1, filled)));
+  const pieces = counts.map((count) => (count > 0 ? perGroup : 0));
   const byGroup = pieces.map((n, group) => Array.from({ length: n }, (_, i): Segment => ({ group, range: part(part(WHOLE, options.groups, group), n, i) })));
   // Queued round-robin across groups, a batch's worth of a group at a time (each group's own segments
   // still in order): SQS FIFO hands out the group whose oldest message is oldest, so the groups advance
@@ -65,7 +67,7 @@ export function planFanOut(pages: FirstPages, now: number, options: PlanOptions,
   const turn = Math.min(perGroup, options.receiveBatch);
   const rounds = turn === 0 ? 0 : perGroup / turn;
   const segments = Array.from({ length: rounds }, (_, round) => byGroup.flatMap((group) => group.slice(round * turn, (round + 1) * turn)));
-  return { kind: 'queue', segments: segments.flat(), estimatedSubscribers: Math.round(counts.reduce((sum, n) => sum + n, 0)) };
+  return { kind: 'queue', segments: segments.flat(), estimatedSubscribers: Math.round(total) };
 }
 
 /**
