@@ -424,8 +424,8 @@ export class UpdraftStack extends Stack {
       .bindManagementApi(this.api, this.stage, ['POST', 'DELETE']);
     deliverFn.addEventSource(
       new SqsEventSource(this.deliveryQueue, {
-        // The most a FIFO queue's event source takes at once.
-        batchSize: 10,
+        // The most a FIFO queue's event source takes at once; the planner cuts groups to fit it.
+        batchSize: FanOutDefaults.receiveBatch,
         // The cap on workers that the pacing relies on to keep the fleet within deliveryRps.
         maxConcurrency: delivery.deliveryWorkers,
         // A segment that fails holds back only the later messages of its group (shared/fanout/worker.ts).
