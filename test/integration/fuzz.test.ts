@@ -21,7 +21,7 @@ const FRAMES = Number(process.env['FUZZ_FRAMES'] ?? 2000);
 const WORKERS = 4;
 const FUZZER = 'fuzzer';
 
-const ROUTES = ['post', 'subscribe', 'unsubscribe', 'history', 'ping', 'follow', 'unfollow', 'presence'];
+const ROUTES = ['post', 'subscribe', 'unsubscribe', 'history', 'feed', 'get', 'ping', 'follow', 'unfollow', 'presence'];
 const USER_ID = /^[A-Za-z0-9_-]{1,64}$/;
 const STATUS_ID = /^[0-9A-HJKMNP-TV-Z]{26}$/;
 const isChannel = (name: string) => /^(user|inbox):[A-Za-z0-9_-]{1,64}$/.test(name) || /^thread:[0-9A-HJKMNP-TV-Z]{26}$/.test(name);
@@ -105,6 +105,18 @@ const wrongFields: Record<string, Record<string, fc.Arbitrary<unknown>>> = {
     after: badStatusId,
     limit: fc.oneof(anyString, fc.boolean(), fc.constant(null), fc.integer({ max: 0 }), fc.integer({ min: 101 }), fc.double({ min: 0.1, max: 99.9, noInteger: true }), deep),
   },
+  feed: {
+    before: badStatusId,
+    limit: fc.oneof(anyString, fc.boolean(), fc.constant(null), fc.integer({ max: 0 }), fc.integer({ min: 101 }), fc.double({ min: 0.1, max: 99.9, noInteger: true }), deep),
+  },
+  get: {
+    ids: fc.oneof(
+      notArray,
+      fc.constant([]),
+      fc.array(statusId, { minLength: 101, maxLength: 140 }),
+      fc.tuple(fc.array(statusId, { maxLength: 3 }), fc.oneof(badStatusId, deep)).map(([good, bad]) => [...good, bad instanceof RawJson ? new RawJson(`[${bad.text}]`) : bad]),
+    ),
+  },
   follow: { user: fc.oneof(badUser, fc.constant(FUZZER)) },
   unfollow: { user: badUser },
   presence: {
@@ -122,6 +134,8 @@ const BASE: Record<string, Record<string, unknown>> = {
   subscribe: { channels: [POOL[1]] },
   unsubscribe: { channels: [POOL[1]] },
   history: { channel: POOL[1] },
+  feed: {},
+  get: { ids: ['01ARZ3NDEKTSV4RRFFQ69G5FAV'] },
   follow: { user: 'fz-someone' },
   unfollow: { user: 'fz-someone' },
   presence: { users: ['fz-someone'] },
@@ -200,6 +214,8 @@ const valid: fc.Arbitrary<Spec> = fc.oneof(
   fc.subarray(POOL, { minLength: 1, maxLength: 5 }).map((channels): Spec => ({ category: 'valid', kind: 'object', fields: { action: 'subscribe', channels }, id: { mode: 'valid' }, outcomes: ['subscribed'] })),
   fc.subarray(POOL, { minLength: 1, maxLength: 5 }).map((channels): Spec => ({ category: 'valid', kind: 'object', fields: { action: 'unsubscribe', channels }, id: { mode: 'valid' }, outcomes: ['unsubscribed'] })),
   fc.array(userId, { minLength: 1, maxLength: 5 }).map((users): Spec => ({ category: 'valid', kind: 'object', fields: { action: 'presence', users }, id: { mode: 'valid' }, outcomes: ['presence'] })),
+  fc.integer({ min: 1, max: 100 }).map((limit): Spec => ({ category: 'valid', kind: 'object', fields: { action: 'feed', limit }, id: { mode: 'valid' }, outcomes: ['feed'] })),
+  fc.array(statusId, { minLength: 1, maxLength: 100 }).map((ids): Spec => ({ category: 'valid', kind: 'object', fields: { action: 'get', ids }, id: { mode: 'valid' }, outcomes: ['statuses'] })),
   fc.constantFrom('subscribe', 'history').map((action): Spec => ({
     category: 'forbidden',
     kind: 'object',
