@@ -139,6 +139,14 @@ async function followAs(client: TestClient, user: string): Promise<void> {
   if (reply.type !== 'followed') throw new Error(`follow was refused: ${JSON.stringify(reply)}`);
 }
 
+/**
+ * A screenshot for review, in test/artifacts/screenshots. A phone's is what its screen shows: a
+ * full-page capture would draw the fixed tab bar halfway down a long page.
+ */
+async function shoot(page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: path.join(SHOTS, name), fullPage: page.viewportSize()?.width !== PHONE.width });
+}
+
 /** The element's top is below the sticky header's bottom: not hidden under it. */
 async function below(page: Page, element: ReturnType<Page['locator']>): Promise<void> {
   const header = await page.locator('header.topbar').boundingBox();
@@ -179,7 +187,7 @@ describe('the browser app', () => {
     await statusCard(bob, 'sunrise over the bay').waitFor({ timeout: 10_000 });
     expect(await statusCard(bob, 'sunrise over the bay').locator('.author').textContent()).toBe('e-alice');
     await expect(bob.locator('.people li', { hasText: 'e-alice' }).textContent()).resolves.toContain('online');
-    await bob.screenshot({ path: path.join(SHOTS, 'live-status-desktop.png'), fullPage: true });
+    await shoot(bob, 'live-status-desktop.png');
   });
 
   it('shows a reply in its thread and raises a notification for the author answered', async () => {
@@ -199,15 +207,15 @@ describe('the browser app', () => {
     await notifications.getByText('me! saturday?', { exact: false }).waitFor({ timeout: 10_000 });
     // Both arrived after Carol signed in: Dave's follow and his reply.
     expect(await notifications.locator('.unread').textContent()).toBe('2');
-    await notifications.getByRole('link', { name: 'Open thread' }).first().click();
+    await notifications.getByRole('link', { name: 'me! saturday?' }).click();
     await threadPage(carol).getByRole('list', { name: 'Replies' }).getByText('me! saturday?').waitFor();
     // Back in the feed, the reply is grouped under the status it answers, which counts it.
     await dave.getByRole('link', { name: 'Back to the feed' }).click();
     const hike = statusCard(dave, 'who is up for a hike?');
     await dave.getByRole('list', { name: 'Replies to e-carol' }).getByText('me! saturday?').waitFor();
     expect(await hike.getByRole('button', { name: /Reply to e-carol/ }).getAttribute('aria-label')).toMatch(/\(1 reply\)$/);
-    await dave.screenshot({ path: path.join(SHOTS, 'reply-grouped-phone.png'), fullPage: true });
-    await carol.screenshot({ path: path.join(SHOTS, 'notifications-desktop.png'), fullPage: true });
+    await shoot(dave, 'reply-grouped-phone.png');
+    await shoot(carol, 'notifications-desktop.png');
   });
 
   it('catches up after the server closes its socket: a status posted meanwhile shows once', async () => {
@@ -220,7 +228,7 @@ describe('the browser app', () => {
     await frank.route('**/dev/token**', (route) => void held.push(route));
     expect(await started().stack.disconnectUser('e-frank')).toBe(1);
     await frank.locator('[data-state="reconnecting"]').waitFor();
-    await frank.screenshot({ path: path.join(SHOTS, 'reconnecting-phone.png'), fullPage: true });
+    await shoot(frank, 'reconnecting-phone.png');
     await until(() => held.length > 0, "Frank's reconnection to ask for its token");
     await post(erin, 'posted while frank was away');
     // The app hears of statuses through its WebSocket alone. With none open (the old one closed, the
@@ -237,7 +245,7 @@ describe('the browser app', () => {
     await post(erin, 'and one more after');
     await statusCard(frank, 'and one more after').waitFor({ timeout: 10_000 });
     expect(await statusCard(frank, 'posted while frank was away').count()).toBe(1);
-    await frank.screenshot({ path: path.join(SHOTS, 'caught-up-phone.png'), fullPage: true });
+    await shoot(frank, 'caught-up-phone.png');
   });
 
   it('says it is loading, not that there is nothing, while it connects for someone who follows people', async () => {
@@ -258,7 +266,7 @@ describe('the browser app', () => {
     await page.getByText('Loading your feed…').waitFor();
     await page.getByText('Loading whom you follow…').waitFor();
     expect(await page.getByText(/Nothing here yet|You follow no one yet/).count()).toBe(0);
-    await page.screenshot({ path: path.join(SHOTS, 'loading-desktop.png'), fullPage: true });
+    await shoot(page, 'loading-desktop.png');
 
     expect(held.length).toBeGreaterThan(0);
     for (const route of held) await route.continue();
@@ -296,7 +304,7 @@ describe('the browser app', () => {
     await countdown.waitFor({ timeout: 90_000 });
     const start = Number(/next in (\d+) s/.exec((await countdown.textContent()) ?? '')?.[1]);
     await jay.getByText(`next in ${start - 1} s`).waitFor({ timeout: 2_000 });
-    await jay.screenshot({ path: path.join(SHOTS, 'countdown-phone.png'), fullPage: true });
+    await shoot(jay, 'countdown-phone.png');
 
     // At least 3 s are left (the display rounds up): an attempt within 2 s of the click is the click's.
     await jay.unroute('**/dev/token**');
@@ -327,7 +335,7 @@ describe('the browser app', () => {
     };
     await signInAgain();
     expect(await notifications.locator('.unread').textContent()).toBe('1');
-    await kim.screenshot({ path: path.join(SHOTS, 'unread-kept-desktop.png'), fullPage: true });
+    await shoot(kim, 'unread-kept-desktop.png');
 
     await notifications.getByRole('button', { name: 'Mark read' }).click();
     await signInAgain();
@@ -385,7 +393,7 @@ describe('the browser app', () => {
     await showTab(oli, 'Following');
     await pia.getByText('online').waitFor({ timeout: 2_000 });
     expect(asked).toEqual([['e-pia']]); // known from the status, not asked
-    await oli.screenshot({ path: path.join(SHOTS, 'presence-phone.png'), fullPage: true });
+    await shoot(oli, 'presence-phone.png');
   });
 
   it('fills the feed from one request, with replies under their entry, avatars and links', async () => {
@@ -395,9 +403,9 @@ describe('the browser app', () => {
     await followAs(rae, 'e-wren');
     await followAs(rae, 'e-xia');
     const trail = await postAs(wren, 'Trail report (https://example.com/trails/north-ridge): muddy but open. Who is in for Saturday?');
-    await postAs(xia, 'Count me in!', trail);
-    await postAs(wren, 'Great, 8 am at the car park', trail);
-    const last = await postAs(xia, 'I will bring coffee for everyone', trail);
+    const countMeIn = await postAs(xia, 'Count me in!', trail);
+    const direct = await postAs(wren, 'Great, 8 am at the car park', trail);
+    const nested = await postAs(wren, 'Xia, could you bring coffee for everyone?', countMeIn);
     const lake = await postAs(yuri, 'The lake is warm enough to swim today');
     await postAs(xia, 'Jealous! Photos please', lake);
     await postAs(wren, 'New blog post on packing light: https://blog.example.org/packing-light');
@@ -415,15 +423,16 @@ describe('the browser app', () => {
     // The latest two replies show, the first behind "1 more reply", and the root counts all three.
     await expect(trailEntry.locator('.replies article').allTextContents()).resolves.toEqual([
       expect.stringContaining('8 am at the car park'),
-      expect.stringContaining('coffee for everyone'),
+      expect.stringContaining('could you bring coffee'),
     ]);
     expect(await trailEntry.locator(`article[data-status-id="${trail}"] .action-count`).textContent()).toBe('3');
     await trailEntry.getByRole('button', { name: '1 more reply' }).click();
     await trailEntry.locator('.replies').getByText('Count me in!').waitFor();
-    // Whom a reply answers, with a link to it.
-    const replyingTo = trailEntry.locator(`article[data-status-id="${last}"] .replying-to a`);
-    expect(await replyingTo.textContent()).toBe('@e-wren');
-    expect(await replyingTo.getAttribute('href')).toBe(`#/status/${trail}`);
+    // Whom a reply answers, with a link to it; a reply straight under the status it answers needs no such line.
+    const replyingTo = trailEntry.locator(`article[data-status-id="${nested}"] .replying-to a`);
+    expect(await replyingTo.textContent()).toBe('@e-xia');
+    expect(await replyingTo.getAttribute('href')).toBe(`#/status/${countMeIn}`);
+    expect(await trailEntry.locator(`article[data-status-id="${direct}"] .replying-to`).count()).toBe(0);
     // The root by someone not followed was fetched to carry the reply from someone followed.
     expect(await entryOf(page, lake).locator('article.status').first().locator('.author').textContent()).toBe('e-yuri');
     // Links are links, opened apart from the app; the text around them stays text.
@@ -437,12 +446,12 @@ describe('the browser app', () => {
     // Initials avatars, and times as people say them.
     expect(await trailEntry.locator(`article[data-status-id="${trail}"] .avatar`).textContent()).toBe('EW');
     expect(await trailEntry.locator(`article[data-status-id="${trail}"] time`).textContent()).toBe('now');
-    await page.screenshot({ path: path.join(SHOTS, 'feed-desktop.png'), fullPage: true });
+    await shoot(page, 'feed-desktop.png');
 
     const phone = await signIn('e-rae', PHONE);
     await entryOf(phone, lake).getByText('Jealous! Photos please').waitFor();
     expect(sent(phone, 'feed')).toHaveLength(1);
-    await phone.screenshot({ path: path.join(SHOTS, 'feed-phone.png'), fullPage: true });
+    await shoot(phone, 'feed-phone.png');
   });
 
   it('opens a thread by its link in a new window, live, with the root and replies in two requests', async () => {
@@ -462,14 +471,14 @@ describe('the browser app', () => {
 
     await postAs(amy, 'Can I bring my dog?', root);
     await thread.getByRole('list', { name: 'Replies' }).getByText('Can I bring my dog?').waitFor({ timeout: 10_000 });
-    await page.screenshot({ path: path.join(SHOTS, 'thread-desktop.png'), fullPage: true });
+    await shoot(page, 'thread-desktop.png');
 
     // On a phone, the thread's first status starts below the sticky header.
     const phone = await signIn('e-bea', PHONE, `#/status/${root}`);
     const first = threadPage(phone).locator(`article[data-status-id="${root}"]`);
     await first.waitFor();
     await below(phone, first);
-    await phone.screenshot({ path: path.join(SHOTS, 'thread-phone.png'), fullPage: true });
+    await shoot(phone, 'thread-phone.png');
 
     // A reply's address shows its thread, the reply marked, brought into view below the header.
     await phone.goto(`${started().stack.httpUrl}/#/status/${answer}`);
@@ -542,7 +551,7 @@ describe('the browser app', () => {
     expect(new Set(ids).size).toBe(45);
     expect([...ids].sort()).toEqual([...posted].sort());
     expect(ids).toEqual([...ids].sort().reverse()); // newest first
-    await page.screenshot({ path: path.join(SHOTS, 'feed-end-desktop.png') });
+    await page.screenshot({ path: path.join(SHOTS, 'feed-end-desktop.png') }); // the screen at the end, not all 45
   });
 
   it('welcomes a new user with an empty feed, at both sizes', async () => {
@@ -553,7 +562,7 @@ describe('the browser app', () => {
       const page = await signIn('e-newcomer', viewport);
       await page.getByText('Nothing here yet. Follow someone, or post the first status.').waitFor();
       expect(await page.getByText('You’re all caught up').count()).toBe(0);
-      await page.screenshot({ path: path.join(SHOTS, name), fullPage: true });
+      await shoot(page, name);
     }
   });
 

@@ -82,7 +82,7 @@ function Entry({ entry, onReply }: { entry: FeedEntry; onReply: (status: Status)
             <ol className="replies" aria-label={`Replies to ${entry.post?.status.author ?? 'this status'}`}>
               {shown.map((reply) => (
                 <li key={reply.status.id}>
-                  <PostView post={reply} variant="reply" onReply={onReply} />
+                  <PostView post={reply} variant="reply" under={entry.root} onReply={onReply} />
                 </li>
               ))}
             </ol>

@@ -46,19 +46,20 @@ export function Inbox({
             <li key={n.id} className={n.id > readUpTo ? 'notification new' : 'notification'}>
               <Avatar user={n.from} size="small" />
               <div className="notification-body">
-                {n.kind === 'follow' || !n.status ? (
-                  <span>
-                    <strong>{n.from}</strong> followed you
+                <p>
+                  <strong>{n.from}</strong> {n.kind === 'follow' || !n.status ? 'followed you' : 'replied to you'}
+                  <span className="dot-sep" aria-hidden="true">
+                    {' '}
+                    ·{' '}
                   </span>
-                ) : (
-                  <>
-                    <span>
-                      <strong>{n.from}</strong> replied: <span className="quote">“{n.status.text}”</span>
-                    </span>{' '}
-                    <a href={statusHref(n.status.id)}>Open thread</a>
-                  </>
-                )}{' '}
-                <TimeAgo iso={n.at} />
+                  <TimeAgo iso={n.at} />
+                  {n.id > readUpTo && <span className="visually-hidden"> (unread)</span>}
+                </p>
+                {n.kind === 'reply' && n.status && (
+                  <a className="quote" href={statusHref(n.status.id)}>
+                    {n.status.text}
+                  </a>
+                )}
               </div>
             </li>
           ))}

@@ -64,7 +64,7 @@ export function ThreadPage({
         <ol className="replies thread-replies" aria-label="Replies">
           {thread.replies.map((reply) => (
             <li key={reply.status.id}>
-              <PostView post={reply} highlighted={reply.status.id === thread.focus} onReply={pick} />
+              <PostView post={reply} under={thread.root} highlighted={reply.status.id === thread.focus} onReply={pick} />
             </li>
           ))}
         </ol>
