@@ -28,7 +28,7 @@ export function PostView({
   highlighted?: boolean;
   onReply?: (status: Status) => void;
 }) {
-  const { status, replyingTo, replyCount } = post;
+  const { status, replyingTo } = post;
   const replyButton = onReply && <ReplyButton post={post} compact={variant === 'reply'} onReply={onReply} />;
   return (
     <article className={`status status-${variant}${highlighted ? ' highlighted' : ''}`} data-status-id={status.id} aria-current={highlighted ? 'true' : undefined}>
