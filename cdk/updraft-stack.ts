@@ -47,7 +47,7 @@ export interface UpdraftStackProps extends StackProps, Partial<ServiceLimits>, P
 }
 
 /** Message routes: one per action of docs/protocol.md, each with its own least-privilege Lambda. */
-type MessageRoute = 'post' | 'subscribe' | 'unsubscribe' | 'history' | 'ping' | 'follow' | 'unfollow' | 'following' | 'presence';
+type MessageRoute = 'post' | 'subscribe' | 'unsubscribe' | 'history' | 'feed' | 'get' | 'ping' | 'follow' | 'unfollow' | 'following' | 'presence';
 
 export class UpdraftStack extends Stack {
   readonly statuses: Table;
@@ -168,6 +168,17 @@ export class UpdraftStack extends Stack {
       }),
       history: fn('History', { handler: 'history', description: 'page a channel' }).bindTable(EnvVar.statusesTable, this.statuses, {
         rows: onChannels(['Query']),
+      }),
+      // Whom the caller follows, their channels' heads (which channels can reach the page), those channels, and the heads of
+      // the page's threads (reply counts).
+      feed: fn('Feed', { handler: 'feed', description: 'a page of the home feed' })
+        .bindTable(EnvVar.followsTable, this.follows, { anyRow: ['Query'] })
+        .bindTable(EnvVar.statusesTable, this.statuses, {
+          rows: { [ChannelPrefix.user]: ['Query'], ...onHeads(['BatchGetItem'], [ChannelPrefix.user, ChannelPrefix.thread]) },
+        }),
+      // Statuses by id (their copies under `status:`), and their threads' heads (reply counts).
+      get: fn('Get', { handler: 'get', description: 'statuses by id' }).bindTable(EnvVar.statusesTable, this.statuses, {
+        rows: { [Statuses.byIdPrefix]: ['BatchGetItem'], ...onHeads(['BatchGetItem'], [ChannelPrefix.thread]) },
       }),
       ping: fn('Ping', { handler: 'ping', description: 'heartbeat' }),
       follow: fn('Follow', { handler: 'follow', description: 'follow a user' })
@@ -413,8 +424,8 @@ export class UpdraftStack extends Stack {
       .bindManagementApi(this.api, this.stage, ['POST', 'DELETE']);
     deliverFn.addEventSource(
       new SqsEventSource(this.deliveryQueue, {
-        // The most a FIFO queue's event source takes at once.
-        batchSize: 10,
+        // The most a FIFO queue's event source takes at once; the planner cuts groups to fit it.
+        batchSize: FanOutDefaults.receiveBatch,
         // The cap on workers that the pacing relies on to keep the fleet within deliveryRps.
         maxConcurrency: delivery.deliveryWorkers,
         // A segment that fails holds back only the later messages of its group (shared/fanout/worker.ts).

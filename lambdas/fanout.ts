@@ -25,6 +25,7 @@ const deps = {
     groups: FanOutDefaults.groups,
     segmentSize: FanOutDefaults.segmentSize,
     maxSegments: FanOutDefaults.maxSegments,
+    receiveBatch: FanOutDefaults.receiveBatch,
     queuedFor: FanOutDefaults.queuedForMs,
     directBudget: FanOutDefaults.directBudget,
   },

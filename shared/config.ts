@@ -102,6 +102,11 @@ export const FanOutDefaults = {
   deliveryWorkers: 10,
   /** Posts in flight per worker: at 25 ms a post, room for 4,000 a second. */
   deliveryConcurrency: 100,
+  /**
+   * Segments a delivery worker receives at once: the most a FIFO queue's event source takes. The
+   * planner gives each group a number of segments that fits it (planner.ts segmentsPerGroup).
+   */
+  receiveBatch: 10,
 } as const;
 
 export function requiredEnv(name: string): string {

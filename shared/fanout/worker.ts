@@ -3,6 +3,7 @@ import type { SubscriptionStore } from '../store/subscriptions';
 import { Deliverer, describe, type DelivererDeps, type Delivery } from './deliverer';
 import { serializedPayload } from './delivery-client';
 import { decodeSegment, type SegmentMessage } from './segment-queue';
+import type { SubscriberPage } from '../store/subscriptions';
 
 /** A message of the delivery queue, as the SQS event source hands it over. */
 export interface SegmentRecord {
@@ -35,10 +36,20 @@ export interface WorkerResult {
   readonly latencies: number[];
 }
 
+type Decoded = { readonly segment: SegmentMessage } | { readonly error: unknown };
+
+function decode(record: SegmentRecord): Decoded {
+  try {
+    return { segment: decodeSegment(record.body) };
+  } catch (error) {
+    return { error };
+  }
+}
+
 /**
  * The delivery worker: delivers each queued segment to the subscribers in its hash
  * range. Groups are worked side by side; within a group, segments go one after another,
- * in queue order, which keeps each subscriber's statuses in order. A segment whose
+ * in queue order (the next one's first page read during the one before), which keeps each subscriber's statuses in order. A segment whose
  * subscribers cannot be read fails, and so does every later message of its group (SQS
  * FIFO must not deliver them ahead of it); deliveries that fail after the client's
  * retries are counted, never retried by failing the message (that would post to the
@@ -51,9 +62,16 @@ export async function deliverSegments(records: readonly SegmentRecord[], deps: W
   const latencies: number[] = [];
   let segments = 0;
 
-  const deliverSegment = async (segment: SegmentMessage) => {
+  /** A segment's first page, read ahead; its failure surfaces when awaited. */
+  const firstPage = (segment: SegmentMessage) => {
+    const page = deps.subscriptions.rangePage(segment.channel, segment.range, pageSize);
+    page.catch(() => undefined);
+    return page;
+  };
+
+  const deliverSegment = async (segment: SegmentMessage, first: Promise<SubscriberPage>) => {
     const delivery: Delivery = { statusId: segment.statusId, data: serializedPayload(segment.frame) };
-    let page = deps.subscriptions.rangePage(segment.channel, segment.range, pageSize);
+    let page = first;
     for (;;) {
       const { connectionIds, expired, next } = await page;
       deliverer.closeExpired(expired);
@@ -78,7 +96,11 @@ export async function deliverSegments(records: readonly SegmentRecord[], deps: W
   const reserveMs = deps.reserveMs ?? 20_000;
   await Promise.all(
     [...byGroup.values()].map(async (group) => {
+      const decoded = group.map(decode);
+      let readAhead: Promise<SubscriberPage> | undefined;
       for (const [i, record] of group.entries()) {
+        const read = readAhead;
+        readAhead = undefined;
         if (remainingMs() < reserveMs) {
           // Started now, it might outlast the invocation, and a timeout returns the whole batch,
           // delivered segments too. Left to a later receive, in order with the rest of its group.
@@ -86,16 +108,19 @@ export async function deliverSegments(records: readonly SegmentRecord[], deps: W
           batchItemFailures.push(...group.slice(i).map((left) => ({ itemIdentifier: left.messageId })));
           return;
         }
-        let segment: SegmentMessage;
-        try {
-          segment = decodeSegment(record.body);
-        } catch (error) {
+        const item = decoded[i];
+        if (!item || 'error' in item) {
           // It can never be read: retrying would only hold its group up until the DLQ takes it.
-          deps.logger.error('skipped a malformed segment', { messageId: record.messageId, error: describe(error) });
+          deps.logger.error('skipped a malformed segment', { messageId: record.messageId, error: describe(item?.error) });
           continue;
         }
+        const { segment } = item;
+        // The group's next segment is read while this one is delivered: its posts must wait their
+        // turn, its Query need not (a batch holds a few groups, so few Queries would be in flight).
+        const next = decoded[i + 1];
+        if (next && 'segment' in next) readAhead = firstPage(next.segment);
         try {
-          await deliverSegment(segment);
+          await deliverSegment(segment, read ?? firstPage(segment));
         } catch (error) {
           deps.logger.error('could not deliver a segment', { messageId: record.messageId, statusId: segment.statusId, channel: segment.channel, error: describe(error) });
           batchItemFailures.push(...group.slice(i).map((failed) => ({ itemIdentifier: failed.messageId })));

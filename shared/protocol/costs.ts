@@ -18,6 +18,14 @@ export const ActionCosts = {
   unsubscribe: (fields) => 1 + count(fields['channels']),
   /** One Query of at most 100 items. */
   history: () => 1,
+  /**
+   * Who the user follows (a Query), their channels' heads (BatchGets of 100), a Query per
+   * author who may hold one of the page's items (at most `limit` of them on the first page;
+   * on later pages also each author who posted since the cursor), and the threads' heads.
+   */
+  feed: (fields) => 2 + Limits.followsPerUser / 100 + pageSize(fields['limit'], Limits.feedDefaultLimit) + 1,
+  /** The statuses by id and their threads' heads: a BatchGet each. */
+  get: () => 2,
   /** Who the user follows: one Query of up to 1,000 rows. */
   following: () => 2,
   /**
@@ -45,6 +53,8 @@ export const MAX_ACTION_COST = Math.max(1 + 2 * Limits.channelsPerSubscribe, 2 *
 export function actionCost(frame: Frame): number {
   return isCharged(frame.action) ? ActionCosts[frame.action](frame.fields) : 0;
 }
+
+const pageSize = (value: unknown, fallback: number): number => (typeof value === 'number' ? value : fallback);
 
 function count(value: unknown): number {
   if (Array.isArray(value)) return value.length;

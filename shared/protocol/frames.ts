@@ -1,5 +1,5 @@
 import { ErrorCode } from './codes';
-import type { ChannelEntry, ChannelName, Notification, Position, Presence, ServerFrame, Status } from './types';
+import type { ChannelEntry, ChannelName, Notification, Position, Presence, ReplyCounts, ServerFrame, Status } from './types';
 
 /**
  * Reads a frame from the server into a typed value, checking every field a
@@ -66,6 +66,27 @@ function readFrame(value: Record<string, unknown>): ServerFrame {
         channel: string(value['channel'], 'channel'),
         items: list(value['items'], 'items', readItem),
         ...(next === undefined ? {} : { next }),
+      };
+    }
+    case 'feed': {
+      const next = optionalString(value, 'next');
+      return {
+        type,
+        ...withId,
+        items: list(value['items'], 'items', (item, where) => ({ ...readStatus(item, where), ...optionalPosition(item as Record<string, unknown>, `${where}.pos`, 'pos') })),
+        ...(next === undefined ? {} : { next }),
+        ...optionalReplyCounts(value),
+      };
+    }
+    case 'statuses': {
+      const truncated = value['truncated'];
+      return {
+        type,
+        ...withId,
+        statuses: list(value['statuses'], 'statuses', readStatus),
+        missing: stringList(value['missing'], 'missing'),
+        ...(truncated === undefined ? {} : { truncated: stringList(truncated, 'truncated') }),
+        ...optionalReplyCounts(value),
       };
     }
     case 'pong':
@@ -153,6 +174,19 @@ function readPositions(value: unknown): Record<ChannelName, Position> {
     positions[channel] = found === 0 ? 0 : position(found, `positions[${channel}]`);
   }
   return positions;
+}
+
+/** `{replyCounts}` when the frame carries them: status id to a count of replies (0 or more). */
+function optionalReplyCounts(value: Record<string, unknown>): { replyCounts?: ReplyCounts } {
+  const found = value['replyCounts'];
+  if (found === undefined) return {};
+  if (!isRecord(found)) throw new FrameError('replyCounts is not an object');
+  const counts: Record<string, number> = {};
+  for (const [id, count] of Object.entries(found)) {
+    if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 0) throw new FrameError(`replyCounts[${id}] is not a count`);
+    counts[id] = count;
+  }
+  return { replyCounts: counts };
 }
 
 function readPresence(value: unknown, where: string): Presence {

@@ -13,11 +13,16 @@ export const Limits = {
   missedPerChannel: 100,
   historyDefaultLimit: 20,
   historyMaxLimit: 100,
+  /** A `feed` page: the same sizes as a history page. */
+  feedDefaultLimit: 20,
+  feedMaxLimit: 100,
+  /** Status ids one `get` may ask for. */
+  getMaxIds: 100,
   /** How long `post` with the same request id returns the first status again. */
   idempotencySeconds: 10 * 60,
   /**
    * API Gateway refuses messages over 128 KB, replies included. Replies that
-   * carry statuses (`missed`, `history`) stop adding items at this many bytes
+   * carry statuses (`missed`, `history`, `feed`, `statuses`) stop adding items at this many bytes
    * and say that more exist, so a full page of long statuses still arrives.
    */
   replyItemBytes: 96 * 1024,

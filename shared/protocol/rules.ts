@@ -11,6 +11,8 @@ export const Rules = {
   channel: 'a channel is user:<user id>, thread:<status id> or inbox:<user id>',
   text: `a status holds 1 to ${Limits.textMaxCodePoints} characters once trimmed`,
   historyLimit: `a history page holds 1 to ${Limits.historyMaxLimit} items`,
+  feedLimit: `a feed page holds 1 to ${Limits.feedMaxLimit} items`,
+  getIds: `get asks for 1 to ${Limits.getMaxIds} status ids at once`,
   presenceUsers: `presence asks about 1 to ${Limits.presenceMaxUsers} users at once`,
 } as const;
 

@@ -55,6 +55,20 @@ export interface HistoryRequest {
   readonly limit: number;
 }
 
+/** A page of the home feed: the caller's statuses and those of everyone they follow, newest first. */
+export interface FeedRequest {
+  readonly before?: StatusId;
+  readonly limit: number;
+}
+
+export interface GetRequest {
+  /** Distinct, in the order asked. */
+  readonly ids: readonly StatusId[];
+}
+
+/** For root statuses in a reply: how many replies their thread holds; a root not named has none. */
+export type ReplyCounts = Readonly<Record<StatusId, number>>;
+
 export interface FollowRequest {
   readonly user: UserId;
 }
@@ -83,6 +97,25 @@ export type ServerFrame =
     }
   | { type: 'unsubscribed'; id?: string; channels: readonly ChannelName[] }
   | { type: 'history'; id?: string; channel: ChannelName; items: readonly ChannelEntry[]; next?: StatusId }
+  | {
+      type: 'feed';
+      id?: string;
+      /** Newest first; each with its position in its author's `user:` channel. */
+      items: readonly (Status & { readonly pos?: Position })[];
+      next?: StatusId;
+      replyCounts?: ReplyCounts;
+    }
+  | {
+      type: 'statuses';
+      id?: string;
+      /** Those found, in the order asked. */
+      statuses: readonly Status[];
+      /** Ids no status has. */
+      missing: readonly StatusId[];
+      /** Ids found but left out so that the reply stays under 128 KB: ask for them again. */
+      truncated?: readonly StatusId[];
+      replyCounts?: ReplyCounts;
+    }
   | { type: 'pong'; id?: string }
   | { type: 'followed' | 'unfollowed'; id?: string; user: UserId }
   | { type: 'presence'; id?: string; users: readonly Presence[] }

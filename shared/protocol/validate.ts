@@ -2,7 +2,7 @@ import { badRequest } from './codes';
 import { parseChannel } from './channels';
 import { Limits } from './limits';
 import { Rules } from './rules';
-import type { ChannelName, FollowRequest, HistoryRequest, PostRequest, PresenceRequest, SubscribeRequest, UnsubscribeRequest } from './types';
+import type { ChannelName, FeedRequest, FollowRequest, GetRequest, HistoryRequest, PostRequest, PresenceRequest, SubscribeRequest, UnsubscribeRequest } from './types';
 
 /** A client frame once it is known to be a JSON object with a valid optional `id`. */
 export interface Frame {
@@ -70,14 +70,25 @@ export function validateHistory(frame: Frame): HistoryRequest {
   const before = optionalStatusId(frame, 'before');
   const after = optionalStatusId(frame, 'after');
   if (before !== undefined && after !== undefined) throw badRequest('give before or after, not both');
-  // Absent means the default; null, like any other non-number, is refused.
-  const limit = frame.fields['limit'] === undefined ? Limits.historyDefaultLimit : frame.fields['limit'];
-  if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > Limits.historyMaxLimit) {
-    throw badRequest(`limit must be a whole number from 1 to ${Limits.historyMaxLimit}`);
-  }
+  const limit = pageLimit(frame, Limits.historyDefaultLimit, Limits.historyMaxLimit);
   if (before !== undefined) return { channel, before, limit };
   if (after !== undefined) return { channel, after, limit };
   return { channel, limit };
+}
+
+export function validateFeed(frame: Frame): FeedRequest {
+  const before = optionalStatusId(frame, 'before');
+  const limit = pageLimit(frame, Limits.feedDefaultLimit, Limits.feedMaxLimit);
+  return before === undefined ? { limit } : { before, limit };
+}
+
+export function validateGet(frame: Frame): GetRequest {
+  const ids = frame.fields['ids'];
+  if (!Array.isArray(ids) || ids.length < 1 || ids.length > Limits.getMaxIds) {
+    throw badRequest(`ids must be a list of 1 to ${Limits.getMaxIds} status ids`);
+  }
+  for (const id of ids) if (!isStatusId(id)) throw badRequest(`${quote(id)} is not a status id (${Rules.statusId})`);
+  return { ids: [...new Set(ids as string[])] };
 }
 
 export function validateFollow(frame: Frame): FollowRequest {
@@ -121,6 +132,15 @@ function channelList(frame: Frame): ChannelName[] {
     channels.add(channel);
   }
   return [...channels];
+}
+
+/** A page's `limit`: absent means the default; null, like any other non-number, is refused. */
+function pageLimit(frame: Frame, fallback: number, max: number): number {
+  const limit = frame.fields['limit'] === undefined ? fallback : frame.fields['limit'];
+  if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > max) {
+    throw badRequest(`limit must be a whole number from 1 to ${max}`);
+  }
+  return limit;
 }
 
 function optionalStatusId(frame: Frame, field: string): string | undefined {

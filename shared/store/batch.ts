@@ -35,22 +35,36 @@ type Key = Record<string, NativeAttributeValue>;
 const GET_SIZE = 100;
 
 /**
- * Reads every key, strongly consistent, 100 at a time, asking again for what DynamoDB left
- * unprocessed (it does so under throttling) with a growing, jittered pause, as batchWriteAll does.
+ * Reads every key, strongly consistent, 100 at a time with up to `parallel` batches in flight,
+ * asking again for what DynamoDB left unprocessed (it does so under throttling) with a growing,
+ * jittered pause, as batchWriteAll does. Items come back in no particular order.
  */
-export async function batchGetAll(db: DynamoDBDocumentClient, table: string, keys: readonly Key[]): Promise<Record<string, NativeAttributeValue>[]> {
-  const items: Record<string, NativeAttributeValue>[] = [];
-  for (let start = 0; start < keys.length; start += GET_SIZE) {
-    let pending: Key[] | undefined = keys.slice(start, start + GET_SIZE);
-    for (let round = 0; pending && pending.length > 0; round++) {
-      if (round === MAX_ROUNDS) throw new Error(`DynamoDB left ${pending.length} reads unprocessed on ${table}`);
-      if (round > 0) await sleep(Math.random() * 25 * 2 ** round);
-      const result: BatchGetCommandOutput = await db.send(new BatchGetCommand({ RequestItems: { [table]: { Keys: pending, ConsistentRead: true } } }));
-      items.push(...(result.Responses?.[table] ?? []));
-      pending = result.UnprocessedKeys?.[table]?.Keys;
-    }
-  }
-  return items;
+export async function batchGetAll(
+  db: DynamoDBDocumentClient,
+  table: string,
+  keys: readonly Key[],
+  parallel = 10,
+): Promise<Record<string, NativeAttributeValue>[]> {
+  const limit = pLimit(parallel);
+  const chunks: Key[][] = [];
+  for (let start = 0; start < keys.length; start += GET_SIZE) chunks.push(keys.slice(start, start + GET_SIZE));
+  const pages = await Promise.all(
+    chunks.map((chunk) =>
+      limit(async () => {
+        const items: Record<string, NativeAttributeValue>[] = [];
+        let pending: Key[] | undefined = chunk;
+        for (let round = 0; pending && pending.length > 0; round++) {
+          if (round === MAX_ROUNDS) throw new Error(`DynamoDB left ${pending.length} reads unprocessed on ${table}`);
+          if (round > 0) await sleep(Math.random() * 25 * 2 ** round);
+          const result: BatchGetCommandOutput = await db.send(new BatchGetCommand({ RequestItems: { [table]: { Keys: pending, ConsistentRead: true } } }));
+          items.push(...(result.Responses?.[table] ?? []));
+          pending = result.UnprocessedKeys?.[table]?.Keys;
+        }
+        return items;
+      }),
+    ),
+  );
+  return pages.flat();
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -1,6 +1,7 @@
 import { GetCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { ChannelEntry, Status } from '../protocol';
 import { Statuses } from '../schema';
+import { batchGetAll } from './batch';
 import { byIdChannel, channelItem, parseStatus } from './items';
 
 export interface PageQuery {
@@ -29,6 +30,12 @@ export class StatusStore {
       new GetCommand({ TableName: this.table, Key: { [Statuses.partitionKey]: byIdChannel(id), [Statuses.sortKey]: id }, ConsistentRead: true }),
     );
     return Item ? parseStatus(Item) : undefined;
+  }
+
+  /** The statuses of these ids that exist, strongly consistent, in no particular order. */
+  async getMany(ids: readonly string[]): Promise<Status[]> {
+    const keys = ids.map((id) => ({ [Statuses.partitionKey]: byIdChannel(id), [Statuses.sortKey]: id }));
+    return (await batchGetAll(this.db, this.table, keys)).map(parseStatus);
   }
 
   /** One page of a channel, asking for one item more than the limit to learn whether more exist. */

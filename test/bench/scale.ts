@@ -7,7 +7,7 @@
  *
  *   npm run bench:scale -- [--subscribers 10000,100000,1000000] [--runs 3] [--baseline] [--json] [--detail]
  *       [--store auto|dynamodb|memory] [--latency-ms 25] [--latency-sigma 0.4] [--throttle 10000] [--burst 5000]
- *       [--gone 0.01] [--errors 0.001] [--workers 10] [--delivery-rps <throttle>] [--batch-size 10]
+ *       [--gone 0.01] [--errors 0.001] [--workers 10] [--delivery-rps <throttle>] [--batch-size <FanOutDefaults>]
  *       [--receive fill|group] [--sqs-ms 10] [--query-ms 10] [--baseline-max 100000] [--threads 2]
  *       [--segment-size <FanOutDefaults>] [--max-segments <FanOutDefaults>] [--pacer-burst <the Pacer's>]
  *
@@ -119,7 +119,7 @@ const { values: args } = parseArgs({
     workers: { type: 'string', default: String(FanOutDefaults.deliveryWorkers) },
     /** The budget the workers share; the default is the whole throttle. */
     'delivery-rps': { type: 'string' },
-    'batch-size': { type: 'string', default: '10' },
+    'batch-size': { type: 'string', default: String(FanOutDefaults.receiveBatch) },
     receive: { type: 'string', default: 'fill' },
     'sqs-ms': { type: 'string', default: '10' },
     'query-ms': { type: 'string', default: '10' },
@@ -290,6 +290,7 @@ class Consumer {
         groups: FanOutDefaults.groups,
         segmentSize: options.segmentSize,
         maxSegments: options.maxSegments,
+        receiveBatch: options.batchSize,
         queuedFor: FanOutDefaults.queuedForMs,
         directBudget: FanOutDefaults.directBudget,
       },

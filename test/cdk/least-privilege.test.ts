@@ -41,7 +41,7 @@ type Grants = Partial<{ [T in Table]: Partial<Record<keyof (typeof ROWS)[T], str
 
 const ACTIONS = ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Query', 'Scan', 'BatchGetItem', 'BatchWriteItem', 'ConditionCheckItem'];
 
-const FUNCTIONS = ['Authorizer', 'Connect', 'Disconnect', 'DefaultRoute', 'Post', 'Subscribe', 'Unsubscribe', 'History', 'Ping', 'Follow', 'Unfollow', 'Following', 'Presence', 'FanOut', 'Deliver'] as const;
+const FUNCTIONS = ['Authorizer', 'Connect', 'Disconnect', 'DefaultRoute', 'Post', 'Subscribe', 'Unsubscribe', 'History', 'Feed', 'Get', 'Ping', 'Follow', 'Unfollow', 'Following', 'Presence', 'FanOut', 'Deliver'] as const;
 
 /** The action budget (`budget#<userId>`), charged by every message route but post (its own budget) and ping (free). */
 const BUDGET = { 'budget#': ['GetItem', 'UpdateItem'] };
@@ -76,6 +76,14 @@ const EXPECTED: Record<(typeof FUNCTIONS)[number], Grants> = {
   },
   Unsubscribe: { Connections: { 'conn#': ['UpdateItem'], 'chan#': ['BatchWriteItem'], ...BUDGET } },
   History: { Statuses: { 'user:': ['Query'], 'thread:': ['Query'], 'inbox:': ['Query'] }, Connections: BUDGET },
+  // Whom the caller follows, their channels' heads and channels, and the page's threads' heads (reply counts).
+  Feed: {
+    Follows: { '(any)': ['Query'] },
+    Statuses: { 'user:': ['Query'], 'head#user:': ['BatchGetItem'], 'head#thread:': ['BatchGetItem'] },
+    Connections: BUDGET,
+  },
+  // Statuses by id, and their threads' heads.
+  Get: { Statuses: { 'status:': ['BatchGetItem'], 'head#thread:': ['BatchGetItem'] }, Connections: BUDGET },
   Ping: {},
   // The follow notification goes to the followed user's inbox (advancing its head), and nowhere else in Statuses.
   // Whether the followed user was ever seen (presence#), and the once-a-pair notice (notice#).
@@ -128,7 +136,7 @@ describe('least privilege to the row', () => {
   it('lets only the charged routes write the action budget, and none of them the post budget', () => {
     const writes = ['PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem'];
     const writers = FUNCTIONS.filter((fn) => writes.some((action) => may(fn, `dynamodb:${action}`, tableArn('Connections'), ROWS.Connections['budget#'])));
-    expect(writers).toEqual(['Subscribe', 'Unsubscribe', 'History', 'Follow', 'Unfollow', 'Following', 'Presence']);
+    expect(writers).toEqual(['Subscribe', 'Unsubscribe', 'History', 'Feed', 'Get', 'Follow', 'Unfollow', 'Following', 'Presence']);
   });
 
   it('grants Queries of the byUser index on the index only, to the functions that find a user\'s connections', () => {

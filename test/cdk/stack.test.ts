@@ -43,11 +43,11 @@ describe('WebSocket API', () => {
   });
 
   it('has a route per action of docs/protocol.md, each answering with a route response', () => {
-    for (const key of ['$default', 'post', 'subscribe', 'unsubscribe', 'history', 'ping', 'follow', 'unfollow', 'following', 'presence']) {
+    for (const key of ['$default', 'post', 'subscribe', 'unsubscribe', 'history', 'feed', 'get', 'ping', 'follow', 'unfollow', 'following', 'presence']) {
       template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: key, RouteResponseSelectionExpression: '$default' });
     }
     template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: '$disconnect', AuthorizationType: 'NONE' });
-    template.resourceCountIs('AWS::ApiGatewayV2::RouteResponse', 10);
+    template.resourceCountIs('AWS::ApiGatewayV2::RouteResponse', 12);
   });
 
   it('puts the token authorizer on $connect, reading the query string', () => {
@@ -194,7 +194,7 @@ describe('functions', () => {
   const functions = Object.values(resources).filter((r) => r.Type === 'AWS::Lambda::Function');
 
   it('run Node.js 22 on arm64 with source maps and JSON logs in a retained log group', () => {
-    expect(functions).toHaveLength(15);
+    expect(functions).toHaveLength(17);
     for (const fn of functions) {
       expect(fn.Properties).toMatchObject({
         Runtime: 'nodejs22.x',
@@ -253,7 +253,7 @@ describe('functions', () => {
   it('charge every action but post and ping to the action budget, reaching its users\' budget rows and no other', () => {
     const connections = JSON.stringify({ 'Fn::GetAtt': [logicalId('AWS::DynamoDB::Table', 'Connections'), 'Arn'] });
     const budget = { Effect: 'Allow', Action: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['budget#*'] } } };
-    for (const fn of ['Subscribe', 'Unsubscribe', 'History', 'Follow', 'Unfollow', 'Following', 'Presence']) {
+    for (const fn of ['Subscribe', 'Unsubscribe', 'History', 'Feed', 'Get', 'Follow', 'Unfollow', 'Following', 'Presence']) {
       const scoped = statementsOf(fn).filter((s) => JSON.stringify(s.Resource).includes(connections) && JSON.stringify(s.Condition ?? {}).includes('budget#*'));
       expect(scoped).toEqual([expect.objectContaining(budget)]);
       expect(at(resources[logicalId('AWS::Lambda::Function', fn)]?.Properties, 'Environment', 'Variables')).toMatchObject({ ACTION_RATE_BURST: '1250', ACTION_RATE_PER_SECOND: '20' });
@@ -282,7 +282,7 @@ describe('functions', () => {
         .filter((st) => st.Action === 'execute-api:ManageConnections')
         .flatMap((st) => [st.Resource].flat())
         .map((r) => /\/(POST|DELETE)\/@connections\/\*/.exec(JSON.stringify(r))?.[1]);
-    for (const fn of ['Post', 'Subscribe', 'Unsubscribe', 'History', 'Ping', 'Follow', 'Unfollow', 'Following', 'Presence']) {
+    for (const fn of ['Post', 'Subscribe', 'Unsubscribe', 'History', 'Feed', 'Get', 'Ping', 'Follow', 'Unfollow', 'Following', 'Presence']) {
       expect(manageOf(fn)).toEqual(['DELETE']);
       expect(at(resources[logicalId('AWS::Lambda::Function', fn)]?.Properties, 'Environment', 'Variables')).toHaveProperty('CONNECTIONS_ENDPOINT');
     }

@@ -41,7 +41,7 @@ describe('loadApp', () => {
   });
 
   it('reads every route with its function, the authorizer on $connect, and which routes answer', () => {
-    expect([...app.api.routes.keys()].sort()).toEqual(['$connect', '$default', '$disconnect', 'follow', 'following', 'history', 'ping', 'post', 'presence', 'subscribe', 'unfollow', 'unsubscribe']);
+    expect([...app.api.routes.keys()].sort()).toEqual(['$connect', '$default', '$disconnect', 'feed', 'follow', 'following', 'get', 'history', 'ping', 'post', 'presence', 'subscribe', 'unfollow', 'unsubscribe']);
     expect(app.api).toMatchObject({ stageName: 'dev', routeSelectionExpression: '$request.body.action' });
     const connect = app.api.routes.get('$connect');
     expect(connect?.authorizer).toEqual({ functionId: expect.stringMatching(/^Authorizer/), identitySource: ['route.request.querystring.token'] });

@@ -63,7 +63,7 @@ function subscribers(ids: string[]) {
 }
 
 /** Every channel here is small enough to be delivered directly. */
-const plan = { directPerShard: 1000, groups: 8, segmentSize: 1000, maxSegments: 64, queuedFor: 60_000, directBudget: 10_000 };
+const plan = { directPerShard: 1000, groups: 8, segmentSize: 1000, maxSegments: 64, receiveBatch: 10, queuedFor: 60_000, directBudget: 10_000 };
 const noQueue = { send: () => Promise.reject(new Error('no channel here is large enough to be queued')) };
 
 async function run(concurrency = 4, record = statusRecord('user:alice')) {

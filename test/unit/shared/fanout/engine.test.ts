@@ -27,7 +27,7 @@ function serveSubscribers(byChannel: Record<string, string[]>) {
 }
 
 /** Channels with more than 4 subscribers in a write shard (16 in all, about) go to the queue. */
-const plan = { directPerShard: 4, groups: 8, segmentSize: 3, maxSegments: 64, queuedFor: 60_000, directBudget: 10_000 };
+const plan = { directPerShard: 4, groups: 8, segmentSize: 3, maxSegments: 64, receiveBatch: 10, queuedFor: 60_000, directBudget: 10_000 };
 
 function deps(overrides: Partial<FanOutDeps> = {}): FanOutDeps {
   const db = DynamoDBDocumentClient.from(new DynamoDBClient({}));

@@ -15,9 +15,10 @@ import { FakeDelivery, frameOf } from '../../../support/fake-delivery';
 import { recordingLogger } from '../../../support/logger';
 import { aStatus, statusRecord } from '../../../support/stream';
 import { SubscriptionTable } from '../../../support/subscription-table';
+import { until } from '../../../support/until';
 
 const ddb = mockClient(DynamoDBDocumentClient);
-const plan = { directPerShard: 4, groups: 8, segmentSize: 5, maxSegments: 64, queuedFor: 60_000, directBudget: 10_000 };
+const plan = { directPerShard: 4, groups: 8, segmentSize: 5, maxSegments: 64, receiveBatch: 10, queuedFor: 60_000, directBudget: 10_000 };
 const subscribers = Array.from({ length: 60 }, (_, i) => `c${i}`);
 
 let table: SubscriptionTable;
@@ -103,6 +104,30 @@ describe('deliverSegments', () => {
     for (const texts of Object.values(received())) expect(texts).toEqual(['first', 'second', 'third']);
     expect(results.reduce((sum, result) => sum + result.delivered, 0)).toBe(180);
     expect(results.reduce((sum, result) => sum + result.segments, 0)).toBe(messages.length);
+  });
+
+  it('reads a group’s next segment while the one before is delivered, and posts to it only after', async () => {
+    const messages = await queue('only');
+    const group = messages.filter((message) => message.groupId === messages[0]?.groupId);
+    const [first, second] = group.map((message) => JSON.parse(message.body) as SegmentMessage);
+    if (!first || !second) throw new Error('expected two segments in a group');
+    const inSegment = (segment: SegmentMessage, id: string) => connectionHash(id) >= segment.range.lo && connectionHash(id) < segment.range.hi;
+    expect(subscribers.filter((id) => inSegment(first, id)).length).toBeGreaterThan(0);
+    // The first segment's posts stay in flight until released.
+    let release: (() => void) | undefined;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    delivery.hold = (connectionId) => (inSegment(first, connectionId) ? released : Promise.resolve());
+    const secondLo = second.range.lo.toString(16).padStart(8, '0');
+
+    const done = deliverSegments(group, workerDeps());
+    await until(() => table.queries.some((query) => query.ExpressionAttributeValues?.[':lo'] === secondLo), 'the second segment’s first Query');
+
+    expect(delivery.posts.filter((post) => inSegment(second, post.connectionId))).toEqual([]);
+    release?.();
+    expect(await done).toMatchObject({ segments: group.length, batchItemFailures: [] });
+    const order = delivery.posts.map((post) => (inSegment(first, post.connectionId) ? 1 : 2));
+    expect(order).toEqual([...order].sort());
+    expect(order).toContain(2);
   });
 
   it('closes, and delivers nothing to, subscribers whose token expired after the segment was queued', async () => {

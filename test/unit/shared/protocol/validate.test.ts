@@ -6,6 +6,8 @@ import {
   codePoints,
   parseChannel,
   parseFrame,
+  validateFeed,
+  validateGet,
   validateHistory,
   validatePost,
   validatePresence,
@@ -117,9 +119,31 @@ describe('validateHistory', () => {
   });
 });
 
+describe('validateFeed', () => {
+  it('defaults the limit to 20 and keeps a cursor', () => {
+    expect(validateFeed(frame({}))).toEqual({ limit: 20 });
+    expect(validateFeed(frame({ before: STATUS_ID, limit: 100 }))).toEqual({ before: STATUS_ID, limit: 100 });
+  });
+
+  it.each([[{ limit: 0 }], [{ limit: 101 }], [{ limit: null }], [{ before: 'now' }]])('rejects %j', (fields) => {
+    expect(rejection(() => validateFeed(frame(fields))).code).toBe(ErrorCode.BadRequest);
+  });
+});
+
+describe('validateGet', () => {
+  it('keeps each id once, in the order first asked', () => {
+    const other = '01JD0000000000000000000001';
+    expect(validateGet(frame({ ids: [other, STATUS_ID, other] }))).toEqual({ ids: [other, STATUS_ID] });
+  });
+
+  it.each([[{}], [{ ids: [] }], [{ ids: STATUS_ID }], [{ ids: ['x'] }], [{ ids: Array.from({ length: Limits.getMaxIds + 1 }, () => STATUS_ID) }]])('rejects %j', (fields) => {
+    expect(rejection(() => validateGet(frame(fields))).code).toBe(ErrorCode.BadRequest);
+  });
+});
+
 describe('validators, for any input', () => {
-  const anyFields = fc.dictionary(fc.constantFrom('text', 'replyTo', 'channels', 'since', 'channel', 'before', 'after', 'limit', 'id'), fc.jsonValue());
-  const validators = [validatePost, validateSubscribe, validateUnsubscribe, validateHistory];
+  const anyFields = fc.dictionary(fc.constantFrom('text', 'replyTo', 'channels', 'since', 'channel', 'before', 'after', 'limit', 'ids', 'id'), fc.jsonValue());
+  const validators = [validatePost, validateSubscribe, validateUnsubscribe, validateHistory, validateFeed, validateGet];
 
   it('either accept or throw bad_request, never anything else', () => {
     fc.assert(
