@@ -422,7 +422,13 @@ export class AppModel {
             },
           );
     if (request) for (const id of asked) this.asking.set(id, request);
-    await Promise.all(wanted.map((id) => this.asking.get(id)));
+    // This request, and those already on their way for the others wanted.
+    const pending = new Set<Promise<void>>();
+    for (const id of wanted) {
+      const asking = this.asking.get(id);
+      if (asking) pending.add(asking);
+    }
+    await Promise.all(pending);
     for (const id of asked) this.asking.delete(id);
     if (request) this.changed();
   }
