@@ -426,6 +426,7 @@ describe('the browser app', () => {
       expect.stringContaining('could you bring coffee'),
     ]);
     expect(await trailEntry.locator(`article[data-status-id="${trail}"] .action-count`).textContent()).toBe('3');
+    await shoot(page, 'feed-desktop.png');
     await trailEntry.getByRole('button', { name: '1 more reply' }).click();
     await trailEntry.locator('.replies').getByText('Count me in!').waitFor();
     // Whom a reply answers, with a link to it; a reply straight under the status it answers needs no such line.
@@ -446,11 +447,19 @@ describe('the browser app', () => {
     // Initials avatars, and times as people say them.
     expect(await trailEntry.locator(`article[data-status-id="${trail}"] .avatar`).textContent()).toBe('EW');
     expect(await trailEntry.locator(`article[data-status-id="${trail}"] time`).textContent()).toBe('now');
-    await shoot(page, 'feed-desktop.png');
+    // The header's edges are the columns' edges.
+    const [header, columns] = await Promise.all([page.locator('.topbar-inner').boundingBox(), page.locator('.layout').boundingBox()]);
+    expect(header && columns && { left: header.x, right: header.x + header.width }).toEqual(columns && { left: columns.x, right: columns.x + columns.width });
 
     const phone = await signIn('e-rae', PHONE);
     await entryOf(phone, lake).getByText('Jealous! Photos please').waitFor();
     expect(sent(phone, 'feed')).toHaveLength(1);
+    // On a phone the header keeps to one line, and the sections are tabs.
+    const [brand, signOut] = await Promise.all([phone.locator('.brand').boundingBox(), phone.getByRole('button', { name: 'Sign out' }).boundingBox()]);
+    if (!brand || !signOut) throw new Error('the header is not on screen');
+    expect(Math.abs(brand.y + brand.height / 2 - (signOut.y + signOut.height / 2))).toBeLessThan(2);
+    expect(signOut.x + signOut.width).toBeLessThanOrEqual(PHONE.width);
+    expect(await phone.getByRole('region', { name: /Notifications/ }).isVisible()).toBe(false);
     await shoot(phone, 'feed-phone.png');
   });
 
@@ -545,6 +554,7 @@ describe('the browser app', () => {
     }
 
     await end.waitFor();
+    await end.scrollIntoViewIfNeeded();
     expect(await loading.count()).toBe(0);
     const ids: string[] = [];
     for (const article of await shown.all()) ids.push((await article.getAttribute('data-status-id')) ?? '');
@@ -564,6 +574,21 @@ describe('the browser app', () => {
       expect(await page.getByText('You’re all caught up').count()).toBe(0);
       await shoot(page, name);
     }
+  });
+
+  it('lets a keyboard user skip past the feed', async () => {
+    const page = await signIn('e-una');
+    // What has the focus, read in the page (these tests are typed without the DOM).
+    const focused = () => page.evaluate<string>("document.activeElement?.id || document.activeElement?.textContent || ''");
+    const inSidebar = () => page.evaluate<boolean>("document.getElementById('sidebar').contains(document.activeElement)");
+
+    await page.keyboard.press('Tab');
+    expect(await focused()).toBe('Skip past the feed');
+    await page.keyboard.press('Enter');
+
+    expect(await focused()).toBe('sidebar');
+    await page.keyboard.press('Tab'); // the next stop is in the sidebar, past every status
+    expect(await inSidebar()).toBe(true);
   });
 
   it('moves relative times on by themselves', async () => {

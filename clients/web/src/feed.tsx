@@ -1,4 +1,4 @@
-import { useEffect, useRef, useState } from 'react';
+import { useEffect, useRef, useState, type MouseEvent } from 'react';
 import type { Status } from '../../../shared/protocol/types';
 import type { FeedEntry, FeedState } from './model';
 import { PostView } from './post';
@@ -33,6 +33,9 @@ export function Feed({
       <div className="feed-empty">
         <p className="feed-empty-title">Welcome to Updraft</p>
         <p className="empty">Nothing here yet. Follow someone, or post the first status.</p>
+        <a className="button" href="#/following" onClick={toFollowBox}>
+          Find people to follow
+        </a>
       </div>
     );
   }
@@ -127,4 +130,12 @@ function FeedEnd({ state, onMore }: { state: FeedState; onMore: () => void }) {
       )}
     </div>
   );
+}
+
+/** On a wide screen the follow box is beside the feed: the focus goes there. On a phone the link opens the Following tab. */
+function toFollowBox(event: MouseEvent<HTMLAnchorElement>) {
+  const box = document.querySelector<HTMLInputElement>('.follow-form input');
+  if (box?.offsetParent == null) return;
+  event.preventDefault();
+  box.focus();
 }

@@ -61,7 +61,7 @@ export function ReconnectBar({ connection, onRetry }: { connection: StateChange;
   const detail = waitingUntil === undefined ? `${attempt}, trying now` : `${attempt}, next in ${Math.max(0, Math.ceil((waitingUntil - now) / 1000))} s`;
   return (
     <div className="reconnect-bar">
-      <span>Connection lost.</span> <span className="countdown">Reconnecting ({detail})</span>
+      <span className="countdown">{detail.charAt(0).toUpperCase() + detail.slice(1)}</span>
       {waitingUntil !== undefined && (
         <button type="button" className="quiet" onClick={onRetry}>
           Retry now

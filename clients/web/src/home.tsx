@@ -91,6 +91,7 @@ export function Home({ config, session, onSignOut }: { config: AppConfig; sessio
           {view.thread && focusId !== undefined ? (
             <ThreadPage
               key={focusId}
+              me={view.me}
               thread={view.thread}
               focusRequest={replyFocus?.id === focusId ? replyFocus.n : undefined}
               onReply={(text, to) => model.post(text, to)}

@@ -1,5 +1,6 @@
 import { useEffect, useState } from 'react';
 import type { Status } from '../../../shared/protocol/types';
+import { Avatar } from './avatar';
 import { Composer } from './composer';
 import { Icon } from './icons';
 import type { ThreadSnapshot } from './model';
@@ -12,10 +13,12 @@ import { HOME_HREF } from './route';
  * marked and scrolled to, and the reply box answers it.
  */
 export function ThreadPage({
+  me,
   thread,
   focusRequest,
   onReply,
 }: {
+  me: string;
   thread: ThreadSnapshot;
   /** Set when the page was opened by a Reply: the reply box takes the focus. */
   focusRequest: number | undefined;
@@ -51,14 +54,17 @@ export function ThreadPage({
         </p>
       )}
       {thread.root !== undefined && !thread.missing && (
-        <Composer
-          key={target.id}
-          focusRequest={target.focus}
-          label={answering ? `Reply to ${answering.author}` : 'Reply'}
-          hideLabel
-          submitLabel="Reply"
-          onSubmit={(text) => onReply(text, target.id)}
-        />
+        <div className="compose">
+          <Avatar user={me} />
+          <Composer
+            key={target.id}
+            focusRequest={target.focus}
+            label={answering ? `Reply to ${answering.author}` : 'Reply'}
+            hideLabel
+            submitLabel="Reply"
+            onSubmit={(text) => onReply(text, target.id)}
+          />
+        </div>
       )}
       {thread.replies.length > 0 && (
         <ol className="replies thread-replies" aria-label="Replies">
