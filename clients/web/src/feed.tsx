@@ -24,6 +24,7 @@ export function Feed({
   if (state === 'loading') {
     return (
       <p className="feed-note loading" role="status">
+        <span className="spinner" aria-hidden="true" />
         Loading your feed…
       </p>
     );

@@ -121,6 +121,8 @@ export class AppModel {
   /** People unfollowed here (and not followed again): their statuses leave the feed, and stay held should they be followed again. */
   private readonly unfollowed = new Set<string>();
   private feedState: FeedState = 'loading';
+  /** Pages of statuses on their way (inBatch): their replies' context is fetched once each page is in. */
+  private batches = 0;
   /** The cursor for the next page of the feed. */
   private feedNext: string | undefined;
   /**
@@ -247,7 +249,7 @@ export class AppModel {
     // Their recent statuses and presence fill in behind: the follow itself is done. Presence for them
     // alone, and only once the first full ask is done: until then that ask includes them.
     void Promise.all([
-      this.client.history(userChannel(user), { limit: FILL_ON_FOLLOW }),
+      this.inBatch(this.client.history(userChannel(user), { limit: FILL_ON_FOLLOW })),
       this.presenceStarted ? this.askPresence([user]) : undefined,
     ]).catch((error: unknown) => {
       this.fail(error);
@@ -395,13 +397,31 @@ export class AppModel {
    * `get`), so a page shows complete.
    */
   private async loadFeedPage(): Promise<void> {
-    const page = await this.client.feed(this.feedNext === undefined ? { limit: FEED_PAGE } : { before: this.feedNext, limit: FEED_PAGE });
+    const page = await this.inBatch(this.client.feed(this.feedNext === undefined ? { limit: FEED_PAGE } : { before: this.feedNext, limit: FEED_PAGE }));
     this.noteCounts(page.items, page.replyCounts);
-    await this.resolve(page.items.flatMap((status) => (status.replyTo === undefined ? [] : [rootOf(status), status.replyTo])));
     this.feedNext = page.next;
     this.feedFloor = page.items.at(-1)?.id ?? this.feedFloor;
     this.feedState = page.next === undefined ? 'end' : 'ready';
     this.changed();
+  }
+
+  /**
+   * A page of statuses (of the feed, of someone just followed): each reaches
+   * `onStatus` as it is handed over, and the roots and parents of its replies
+   * not held are fetched once for the page, in one `get`, rather than one per
+   * reply. A reply that arrived live meanwhile is among them.
+   */
+  private async inBatch<T>(request: Promise<T>): Promise<T> {
+    this.batches++;
+    let answer: T;
+    try {
+      answer = await request;
+    } finally {
+      this.batches--;
+    }
+    const unknown = this.statuses.items().flatMap((status) => (status.replyTo === undefined ? [] : [rootOf(status), status.replyTo]));
+    await this.resolve(unknown);
+    return answer;
   }
 
   /** Fetches the statuses among these ids not yet held, in one `get`; a failure is shown, and leaves them unknown. */
@@ -455,9 +475,7 @@ export class AppModel {
       this.statuses.add(status);
       this.inferOnline(status);
       // A reply from someone followed to a thread not held: its root (and parent) come in behind it.
-      if (this.feedState !== 'loading' && status.replyTo !== undefined) {
-        void this.resolve([rootOf(status), status.replyTo]);
-      }
+      if (this.batches === 0 && status.replyTo !== undefined) void this.resolve([rootOf(status), status.replyTo]);
     }
     this.changed();
   }

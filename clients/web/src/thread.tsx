@@ -48,9 +48,12 @@ export function ThreadPage({
         <p className="feed-note">This status does not exist, or is no longer there.</p>
       ) : thread.post ? (
         <PostView post={thread.post} variant="focus" onReply={pick} />
+      ) : ready ? (
+        <p className="feed-note">The status this thread answers is no longer there.</p>
       ) : (
         <p className="feed-note loading" role="status">
-          {ready ? 'The status this thread answers is no longer there.' : 'Loading the thread…'}
+          <span className="spinner" aria-hidden="true" />
+          Loading the thread…
         </p>
       )}
       {thread.root !== undefined && !thread.missing && (
