@@ -4,12 +4,12 @@
  * from here.
  */
 import { parseArgs } from 'node:util';
-import type { UpdraftClient } from '../../shared/client';
-import { parseChannel, userChannel } from '../../shared/protocol/channels';
-import { ProtocolError } from '../../shared/protocol/codes';
+import { UpdraftError, type UpdraftClient } from '../../shared/client';
+import { parseChannel, threadChannel, userChannel } from '../../shared/protocol/channels';
+import { ErrorCode, ProtocolError } from '../../shared/protocol/codes';
 import { Rules, userIdProblem } from '../../shared/protocol/rules';
 import type { ChannelItem, ChannelName, Presence, Status } from '../../shared/protocol/types';
-import { validateHistory, validatePost, validatePresence, type Frame } from '../../shared/protocol/validate';
+import { validateFeed, validateGet, validateHistory, validatePost, validatePresence, type Frame } from '../../shared/protocol/validate';
 import { Exit, UsageError } from './errors';
 import { interactive } from './interactive';
 import type { Output } from './output';
@@ -26,7 +26,7 @@ export const OPTIONS = {
   json: { type: 'boolean', help: 'one JSON object per line, for scripts' },
   help: { type: 'boolean', short: 'h', help: 'this help' },
   'reply-to': { type: 'string', arg: '<id>', help: 'the status answered' },
-  limit: { type: 'string', arg: '<n>', help: Rules.historyLimit },
+  limit: { type: 'string', arg: '<n>', help: `${Rules.historyLimit}; ${Rules.feedLimit}` },
   before: { type: 'string', arg: '<id>', help: 'the page before this status (older)' },
   after: { type: 'string', arg: '<id>', help: 'the page after this status (newer)' },
 } as const;
@@ -49,6 +49,8 @@ export interface Session {
   readonly interactive: boolean;
   /** One page of a channel, whose items print once: by the command, not also as they reach the client's listeners. */
   readonly history: UpdraftClient['history'];
+  /** One page of the home feed, printed once in the same way. */
+  readonly feed: UpdraftClient['feed'];
   /** Shows a status as it happens (in `connect`, once, however many channels bring it). */
   readonly live: (channel: ChannelName, status: Status) => void;
 }
@@ -143,8 +145,7 @@ export const COMMANDS: readonly Command[] = [
       if (channel === undefined || args.length > 1) throw new UsageError('history of one channel: updraft history <channel>');
       const { channel: asked, ...page } = checked(validateHistory, {
         channel,
-        // A whole number goes as one; anything else as given, for the validator to refuse.
-        limit: options.limit !== undefined && /^\d+$/.test(options.limit) ? Number(options.limit) : options.limit,
+        limit: wholeNumber(options.limit),
         before: options.before,
         after: options.after,
       });
@@ -158,6 +159,62 @@ export const COMMANDS: readonly Command[] = [
         const forward = 'after' in page;
         for (const item of forward ? reply.items : [...reply.items].reverse()) show(out, reply.channel, item);
         if (reply.next !== undefined) out.info(`more: --${forward ? 'after' : 'before'} ${reply.next}`);
+        return Exit.Ok;
+      };
+    },
+  },
+  {
+    name: 'feed',
+    args: '',
+    options: ['limit', 'before'],
+    help: 'your home feed: you and the people you follow, oldest at the top\n(with --json: as the server pages it, newest first)',
+    interactive: true,
+    prepare: (args, options) => {
+      noArguments('feed', args);
+      const page = checked(validateFeed, { limit: wholeNumber(options.limit), before: options.before });
+      return async ({ out, feed }) => {
+        const reply = await feed(page);
+        if (out.json) {
+          out.value({ type: 'feed', ...reply }, '');
+          return Exit.Ok;
+        }
+        if (reply.items.length === 0) out.info(page.before === undefined ? '(nothing yet: follow someone, or post)' : '(nothing older)');
+        for (const status of [...reply.items].reverse()) out.status(userChannel(status.author), status, reply.replyCounts[status.id]);
+        if (reply.next !== undefined) out.info(`more: --before ${reply.next}`);
+        return Exit.Ok;
+      };
+    },
+  },
+  {
+    name: 'show',
+    args: '<status id>',
+    options: [],
+    help: 'a status with its thread: the root, then every reply, oldest first',
+    interactive: true,
+    prepare: (args) => {
+      const [id] = args;
+      if (id === undefined || args.length > 1) throw new UsageError('show which status? updraft show <status id>');
+      checked(validateGet, { ids: [id] });
+      return async ({ client, out, history }) => {
+        const [asked] = (await client.get([id])).statuses;
+        // As the server would answer a request for it: the exit code and message of a refusal.
+        if (asked === undefined) throw new UpdraftError(ErrorCode.NotFound, `no status has the id ${id}`);
+        const rootId = asked.thread ?? asked.id;
+        // The root (when a reply was asked for) and the thread's newest replies, at once: two requests.
+        const [found, replies] = await Promise.all([
+          rootId === asked.id ? Promise.resolve({ statuses: [asked], replyCounts: {} }) : client.get([rootId]),
+          history(threadChannel(rootId), { limit: 100 }),
+        ]);
+        const root = found.statuses[0];
+        const thread = [...replies.items].reverse() as Status[];
+        if (out.json) {
+          out.value({ type: 'thread', status: asked, ...(root === undefined ? {} : { root }), replies: thread, ...(replies.next === undefined ? {} : { next: replies.next }) }, '');
+          return Exit.Ok;
+        }
+        if (root !== undefined) out.status(userChannel(root.author), root);
+        else out.info(`(the thread's first status, ${rootId}, is gone)`);
+        for (const reply of thread) out.status(threadChannel(rootId), reply);
+        out.info(`${thread.length === 1 ? '1 reply' : `${thread.length} replies`}${replies.next === undefined ? '' : `, and older ones: updraft history ${threadChannel(rootId)} --before ${replies.next}`}`);
         return Exit.Ok;
       };
     },
@@ -261,7 +318,7 @@ export function commandOptions(command: Command, options: Readonly<Partial<Recor
     if (value === undefined) continue;
     if (!command.options.includes(name)) {
       const owners = COMMANDS.filter((other) => other.options.includes(name)).map((other) => other.name);
-      throw new UsageError(`--${name} is an option of ${owners.join(', ')}, not of ${command.name}`);
+      throw new UsageError(`--${name} is an option of ${listed(owners)}, not of ${command.name}`);
     }
     if (typeof value === 'string') given[name] = value;
   }
@@ -305,6 +362,12 @@ function checked<T>(validate: (frame: Frame) => T, fields: Record<string, unknow
     throw new UsageError(error.message.replace(/\b(replyTo|limit|before|after)\b/g, (field) => `--${field === 'replyTo' ? 'reply-to' : field}`));
   }
 }
+
+/** `a`, `a and b`, `a, b and c`. */
+const listed = (words: readonly string[]): string => (words.length > 1 ? `${words.slice(0, -1).join(', ')} and ${words.at(-1) ?? ''}` : words.join(''));
+
+/** A whole number goes to a validator as one; anything else as given, for the validator to refuse. */
+const wholeNumber = (value: string | undefined): unknown => (value !== undefined && /^\d+$/.test(value) ? Number(value) : value);
 
 export function userId(user: string, what = ''): string {
   const problem = userIdProblem(user);

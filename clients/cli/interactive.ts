@@ -64,9 +64,12 @@ export async function interactive(base: Session): Promise<number> {
   };
   // While a page of history is on its way, items of its channel wait: the page shows them, in its order.
   const held = new Map<ChannelName, ChannelItem[]>();
+  // While a page of the feed is on its way, statuses of every channel wait, for the same reason.
+  let heldForFeed: { channel: ChannelName; status: Status }[] | undefined;
   client.events.on('status', ({ channel, status }) => {
     const hold = held.get(channel);
-    if (hold === undefined) live(channel, status);
+    if (heldForFeed !== undefined) heldForFeed.push({ channel, status });
+    else if (hold === undefined) live(channel, status);
     else hold.push(status);
   });
   client.events.on('notification', (notification) => {
@@ -92,10 +95,23 @@ export async function interactive(base: Session): Promise<number> {
       held.delete(channel);
     }
   };
+  const feed: UpdraftClient['feed'] = async (page) => {
+    const hold: { channel: ChannelName; status: Status }[] = [];
+    heldForFeed = hold;
+    try {
+      const reply = await client.feed(page);
+      for (const status of reply.items) seen.add(status.id);
+      for (const item of hold) live(item.channel, item.status);
+      return reply;
+    } finally {
+      heldForFeed = undefined;
+    }
+  };
   const session = {
     ...base,
     interactive: true,
     history,
+    feed,
     live,
     resolveId: (id: string) => [...seen].find((known) => known === id || known.endsWith(id.toUpperCase())) ?? id,
   };

@@ -72,6 +72,7 @@ export async function main(
     user: signIn.user,
     interactive: false,
     history: (channel, page) => client.history(channel, page),
+    feed: (page) => client.feed(page),
     live: (channel, status) => { out.status(channel, status); },
   };
   try {

@@ -3,7 +3,8 @@ import type { Notification, Status } from '../../shared/protocol/types';
 export interface Output {
   /** One JSON object per line, for scripts. */
   readonly json: boolean;
-  status(channel: string, status: Status): void;
+  /** A status; `replies`, when known, is how many its thread holds. */
+  status(channel: string, status: Status, replies?: number): void;
   notification(notification: Notification): void;
   /** A command's result: one JSON object (with `type`) for scripts, or a line of text for people. */
   value(frame: { readonly type: string } & Record<string, unknown>, text: string): void;
@@ -24,10 +25,11 @@ export function output(json: boolean, write: (line: string) => void): Output {
   const time = (iso: string) => new Date(iso).toLocaleTimeString();
   return {
     json,
-    status: (channel, s) => {
+    status: (channel, s, replies) => {
       const reply = s.replyTo === undefined ? '' : ` ↩ ${s.replyTo.slice(-6)}`;
       const where = channel.startsWith('thread:') ? ` in ${channel}` : '';
-      write(`${time(s.createdAt)}  ${s.author}${reply}: ${s.text}   [${s.id}${where}]`);
+      const thread = replies === undefined ? '' : `  (${replies === 1 ? '1 reply' : `${replies} replies`})`;
+      write(`${time(s.createdAt)}  ${s.author}${reply}: ${s.text}${thread}   [${s.id}${where}]`);
     },
     notification: (n) => {
       const what = n.kind === 'follow' ? `${n.from} followed you` : `${n.from} replied: ${n.status?.text ?? ''}   [${n.status?.id ?? n.id}]`;

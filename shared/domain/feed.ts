@@ -49,14 +49,14 @@ export async function feed(deps: FeedDeps, userId: string, request: FeedRequest)
   }
   ranked.sort((a, b) => (a.last < b.last ? 1 : -1));
   ranked.slice(0, limit).forEach(({ channel }, rank) => reads.push({ channel, limit: limit - rank }));
-  const unread = ranked.length > limit;
+  const beyondPage = ranked.length > limit;
 
   const inFlight = pLimit(QUERIES_IN_FLIGHT);
   const pages = await Promise.all(reads.map((read) => inFlight(() => deps.statuses.page({ channel: read.channel, before, limit: read.limit }))));
   // A `user:` channel holds statuses only.
   const merged = pages.flatMap((page) => page.items as FeedItem[]).sort((a, b) => (a.id < b.id ? 1 : -1));
   const items = new ReplyBudget().take(merged.slice(0, limit));
-  const more = unread || merged.length > items.length || pages.some((page) => page.more);
+  const more = beyondPage || merged.length > items.length || pages.some((page) => page.more);
   const replyCounts = await countReplies(deps.heads, items);
   const last = items.at(-1);
   return { items, ...(more && last ? { next: last.id } : {}), ...replyCounts };

@@ -1,3 +1,5 @@
+// jest's global expect types its asymmetric matchers (expect.any, …) as any; @jest/globals types them.
+import { expect } from '@jest/globals';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import * as path from 'node:path';
 import { LocalStack } from '../support/local-stack';
@@ -141,5 +143,46 @@ describe('updraft (the CLI)', () => {
 
     const shown = session.stdout.split('\n').filter((line) => line.includes(' of three'));
     expect(shown.map((line) => /cli-gus: (.*?) {3}\[/.exec(line)?.[1])).toEqual([...texts, 'second of three', 'third of three']);
+  });
+  it('prints the home feed oldest at the top with reply counts, pages with --before, and as JSON for scripts', async () => {
+    const post = async (user: string, text: string, replyTo?: string) => {
+      const run = await updraft('post', ...as(user), '--json', text, ...(replyTo === undefined ? [] : ['--reply-to', replyTo]));
+      expect(run.code).toBe(0);
+      return (lines(run.stdout)[0]?.['status'] as { id: string }).id;
+    };
+    expect((await updraft('follow', 'cli-ivy', ...as('cli-jon'))).code).toBe(0);
+    const question = await post('cli-ivy', 'ivy asks');
+    await post('cli-jon', 'jon answers', question);
+    await post('cli-ivy', 'ivy again');
+
+    const page = await updraft('feed', '--limit', '2', ...as('cli-jon'));
+    const older = await updraft('feed', '--before', /more: --before (\S+)/.exec(page.stdout)?.[1] ?? 'none', ...as('cli-jon'), '--json');
+
+    expect([page.code, page.stderr]).toEqual([0, '']);
+    expect(page.stdout.split('\n').filter((line) => line.includes(': ')).map((line) => /(cli-\w+)(?: ↩ \w+)?: (.*?) {3}\[/.exec(line)?.slice(1, 3))).toEqual([
+      ['cli-jon', 'jon answers'],
+      ['cli-ivy', 'ivy again'],
+    ]);
+    expect(older.code).toBe(0);
+    expect(lines(older.stdout)).toEqual([{ type: 'feed', items: [expect.objectContaining({ id: question, text: 'ivy asks', pos: 1 })], replyCounts: { [question]: 1 } }]);
+    expect(older.stdout).not.toContain('next');
+  });
+
+  it('shows a status with its whole thread, from the root or from a reply, and exits 1 for an unknown id', async () => {
+    const root = (lines((await updraft('post', ...as('cli-kit'), '--json', 'the root')).stdout)[0]?.['status'] as { id: string }).id;
+    const reply = (lines((await updraft('post', ...as('cli-lou'), '--json', 'a reply', '--reply-to', root)).stdout)[0]?.['status'] as { id: string }).id;
+    await updraft('post', ...as('cli-kit'), 'a second reply', '--reply-to', reply);
+
+    const fromReply = await updraft('show', reply, ...as('cli-lou'));
+    const asJson = await updraft('show', root, ...as('cli-lou'), '--json');
+    const unknown = await updraft('show', '01ARZ3NDEKTSV4RRFFQ69G5FAV', ...as('cli-lou'));
+
+    expect(fromReply.code).toBe(0);
+    expect(fromReply.stdout.split('\n').map((line) => /: (.*?) {3}\[/.exec(line)?.[1]).filter(Boolean)).toEqual(['the root', 'a reply', 'a second reply']);
+    expect(fromReply.stdout).toContain('2 replies');
+    expect(lines(asJson.stdout)).toEqual([
+      { type: 'thread', status: expect.objectContaining({ id: root }), root: expect.objectContaining({ id: root }), replies: [expect.objectContaining({ id: reply }), expect.objectContaining({ text: 'a second reply' })] },
+    ]);
+    expect([unknown.code, unknown.stderr]).toEqual([1, expect.stringContaining('not_found')]);
   });
 });

@@ -114,6 +114,40 @@ describe('UpdraftClient', () => {
     expect(history).toEqual(expect.arrayContaining(['reconnecting', 'catching-up', 'live']));
   });
 
+  it("resumes a home feed read with feed() after the server cuts it off: what the people followed posted meanwhile arrives once, in order", async () => {
+    // The follows were made elsewhere (another device): this client learns of them from the feed alone.
+    const elsewhere = await stack.connect('c-fan');
+    for (const user of ['c-dee', 'c-eli']) await elsewhere.request({ action: 'follow', user });
+    await elsewhere.close();
+    const gate = new Gate();
+    const [fan, dee, eli] = [client('c-fan', gate), client('c-dee'), client('c-eli')];
+    await Promise.all([dee.connect(), eli.connect()]);
+    // Posted before it connects, so nothing of theirs reaches it live before the feed.
+    const older = [await dee.post('dee before'), await eli.post('eli before')];
+    await fan.connect();
+    const seen = received(fan);
+
+    // The feed is this client's only read: no following(), no history; the channels to resume and their cursors come from it.
+    const page = await fan.feed();
+    expect(page.items.map((s) => s.id)).toEqual([...older].reverse().map((s) => s.id));
+
+    gate.close();
+    const reconnecting = new Promise<void>((resolve) => fan.events.on('state', ({ state }) => state === 'reconnecting' && resolve()));
+    expect(await stack.disconnectUser('c-fan')).toBe(1);
+    await reconnecting;
+    const during = [await eli.post('eli while away'), await dee.post('dee while away')];
+    gate.open();
+    await fan.whenLive();
+    const after = await dee.post('dee after the return');
+    await until(() => seen.some((s) => s.id === after.id), 'the status after reconnecting');
+
+    const live = seen.filter((s) => !older.some((o) => o.id === s.id));
+    expect(live.filter((s) => s.author === 'c-dee').map((s) => s.text)).toEqual(['dee while away', 'dee after the return']);
+    expect(live.filter((s) => s.author === 'c-eli').map((s) => s.text)).toEqual(['eli while away']);
+    expect(new Set(seen.map((s) => s.id)).size).toBe(seen.length);
+    expect(during.every((s) => seen.some((got) => got.id === s.id))).toBe(true);
+  });
+
   it('pages a channel with history when the catch-up is truncated', async () => {
     const author = client('c-root');
     await author.connect();

@@ -392,3 +392,74 @@ describe('UpdraftClient positions', () => {
     expect(seen).toEqual(['#6', '#7']);
   });
 });
+
+describe('feed', () => {
+  const at = '2026-11-27T12:00:00.000Z';
+  const entry = (author: string, pos: number, id = newId()) => ({ id, author, text: `${author}${pos}`, createdAt: at, pos });
+
+  async function pageOfFeed(reply: Record<string, unknown>, page: { before?: string } = {}) {
+    const paging = client.feed(page);
+    await jest.advanceTimersByTimeAsync(0);
+    const request = last().sent.filter((frame) => frame['action'] === 'feed').at(-1);
+    last().reply({ type: 'feed', id: request?.['id'], ...reply });
+    return paging;
+  }
+
+  it("takes the newest page as where each author's channel stands: a live item after it is handed over, one past it is a gap", async () => {
+    await connected(create());
+    const seen: string[] = [];
+    const gaps: unknown[] = [];
+    client.events.on('status', ({ channel, status }) => seen.push(`${channel} ${status.text}`));
+    client.events.on('gap', (gap) => gaps.push(gap));
+    const [bob1, ann5, bob2] = [entry('bob', 1), entry('ann', 5), entry('bob', 2)];
+
+    const page = await pageOfFeed({ items: [bob2, ann5, bob1], next: bob1.id, replyCounts: { [ann5.id]: 3 } });
+
+    expect(page).toEqual({ items: [bob2, ann5, bob1], next: bob1.id, replyCounts: { [ann5.id]: 3 } });
+    expect(seen).toEqual(['user:bob bob2', 'user:ann ann5', 'user:bob bob1']);
+    expect([client.channels.get('user:ann'), client.channels.get('user:bob')]).toEqual([ann5.id, bob2.id]);
+
+    const { pos: annAt, ...ann6 } = entry('ann', 6);
+    const { pos: bobAt, ...bob4 } = entry('bob', 4);
+    last().reply({ type: 'status', channel: 'user:ann', status: ann6, pos: annAt });
+    last().reply({ type: 'status', channel: 'user:bob', status: bob4, pos: bobAt });
+    await jest.advanceTimersByTimeAsync(0);
+
+    expect(seen.slice(3)).toEqual(['user:ann ann6']);
+    expect(gaps).toEqual([{ channel: 'user:bob', from: 3, to: 3 }]);
+  });
+
+  it('moves no cursor on a later page, and hands its items over once', async () => {
+    await connected(create());
+    const seen: string[] = [];
+    client.events.on('status', ({ status }) => seen.push(status.text));
+    const old = entry('cat', 1);
+
+    await pageOfFeed({ items: [old] }, { before: newId() });
+    await pageOfFeed({ items: [old] }, { before: newId() });
+
+    expect(seen).toEqual(['cat1']);
+    expect(client.channels.has('user:cat')).toBe(false);
+  });
+});
+
+describe('get', () => {
+  it('asks 100 ids at a time, and again for those a reply left out to stay under 128 KB', async () => {
+    await connected(create());
+    const ids = Array.from({ length: 150 }, () => newId());
+    const status = (id: string) => ({ id, author: 'ann', text: 'hi', createdAt: '2026-11-27T12:00:00.000Z' });
+
+    const getting = client.get(ids);
+    await jest.advanceTimersByTimeAsync(0);
+    const first = last().sent.at(-1);
+    expect(first?.['ids']).toEqual(ids.slice(0, 100));
+    // The server sent 98, left 2 out for size, and knew none of the last.
+    last().reply({ type: 'statuses', id: first?.['id'], statuses: ids.slice(0, 98).map(status), missing: [], truncated: ids.slice(98, 100) });
+    await jest.advanceTimersByTimeAsync(0);
+    const second = last().sent.at(-1);
+    expect(second?.['ids']).toEqual(ids.slice(98, 150));
+    last().reply({ type: 'statuses', id: second?.['id'], statuses: ids.slice(98, 100).map(status), missing: ids.slice(100), replyCounts: { [ids[0] ?? '']: 2 } });
+
+    expect(await getting).toEqual({ statuses: ids.slice(0, 100).map(status), missing: ids.slice(100), replyCounts: { [ids[0] ?? '']: 2 } });
+  });
+});
