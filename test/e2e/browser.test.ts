@@ -4,6 +4,7 @@ import type { Browser, Page, Route, WebSocket } from 'playwright-core';
 import { launchChromium } from '../support/chromium';
 import { LocalStack } from '../support/local-stack';
 import { until } from '../support/until';
+import type { TestClient } from '../support/ws-client';
 
 /**
  * The browser app, in headless Chromium (see test/support/chromium.ts), against the real local stack: two
@@ -47,6 +48,11 @@ const CSP_REPORT = /Content Security Policy|securitypolicyviolation/;
 const sockets = new WeakMap<Page, WebSocket[]>();
 const openSockets = (page: Page) => (sockets.get(page) ?? []).filter((socket) => !socket.isClosed());
 
+type SentFrame = Record<string, unknown>;
+/** Every frame a window has sent on any of its WebSockets, parsed, from its first on. */
+const sentFrames = new WeakMap<Page, SentFrame[]>();
+const sent = (page: Page, action: string) => (sentFrames.get(page) ?? []).filter((frame) => frame['action'] === action);
+
 /** A browser window of its own (own storage), watched for CSP violations from its first script on. */
 async function newPage(viewport = DESKTOP): Promise<Page> {
   const context = await started().browser.newContext({ viewport });
@@ -58,8 +64,16 @@ async function newPage(viewport = DESKTOP): Promise<Page> {
     if (CSP_REPORT.test(message.text())) violations.push(message.text());
   });
   const opened: WebSocket[] = [];
+  const frames: SentFrame[] = [];
   sockets.set(page, opened);
-  page.on('websocket', (socket) => opened.push(socket));
+  sentFrames.set(page, frames);
+  page.on('websocket', (socket) => {
+    opened.push(socket);
+    socket.on('framesent', ({ payload }) => {
+      const frame: unknown = typeof payload === 'string' ? JSON.parse(payload) : undefined;
+      if (typeof frame === 'object' && frame !== null) frames.push(frame as SentFrame);
+    });
+  });
   return page;
 }
 
@@ -67,10 +81,10 @@ afterEach(() => {
   expect(violations.splice(0)).toEqual([]);
 });
 
-/** A person in a browser window of their own, signed in through the dev token form. */
-async function signIn(user: string, viewport = DESKTOP): Promise<Page> {
+/** A person in a browser window of their own, signed in through the dev token form; at `hash` (a thread's address, say) when given. */
+async function signIn(user: string, viewport = DESKTOP, hash = ''): Promise<Page> {
   const page = await newPage(viewport);
-  await page.goto(started().stack.httpUrl);
+  await page.goto(`${started().stack.httpUrl}/${hash}`);
   await page.getByLabel('Your user id').fill(user);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await live(page);
@@ -80,6 +94,18 @@ async function signIn(user: string, viewport = DESKTOP): Promise<Page> {
 const live = (page: Page) => page.locator('[data-state="live"]').waitFor({ timeout: 20_000 });
 const feed = (page: Page) => page.getByRole('list', { name: 'Statuses' });
 const statusCard = (page: Page, text: string) => feed(page).locator('article.status', { hasText: text });
+/** A feed entry: a root status with the replies grouped under it. */
+const entryOf = (page: Page, rootId: string) => feed(page).locator('.entry', { has: page.locator(`article[data-status-id="${rootId}"]`) });
+const threadPage = (page: Page) => page.getByRole('region', { name: 'Thread' });
+
+/**
+ * On a phone the feed, the notifications and the people followed are tabs of their own: this shows
+ * one. On a wide screen all three are on screen, and this does nothing.
+ */
+async function showTab(page: Page, tab: 'Home' | 'Notifications' | 'Following'): Promise<void> {
+  const tabs = page.getByRole('navigation', { name: 'Sections' });
+  if (await tabs.isVisible()) await tabs.getByRole('link', { name: tab }).click();
+}
 
 async function post(page: Page, text: string): Promise<void> {
   await page.getByLabel("What's happening?").fill(text);
@@ -88,9 +114,45 @@ async function post(page: Page, text: string): Promise<void> {
 }
 
 async function follow(page: Page, user: string): Promise<void> {
+  await showTab(page, 'Following');
   await page.getByLabel('Follow someone').fill(user);
   await page.getByRole('button', { name: 'Follow', exact: true }).click();
   await page.locator('.people li', { hasText: user }).waitFor();
+  await showTab(page, 'Home');
+}
+
+/** Someone outside the browser, on a WebSocket of their own (closed by the stack's stop). */
+const connect = (user: string): Promise<TestClient> => started().stack.connect(user);
+
+/** Posts as a connected client; the new status's id. */
+async function postAs(client: TestClient, text: string, replyTo?: string): Promise<string> {
+  const reply = await client.request({ action: 'post', text, ...(replyTo === undefined ? {} : { replyTo }) });
+  const status = reply['status'];
+  if (reply.type !== 'posted' || typeof status !== 'object' || status === null || !('id' in status) || typeof status.id !== 'string') {
+    throw new Error(`post was refused: ${JSON.stringify(reply)}`);
+  }
+  return status.id;
+}
+
+async function followAs(client: TestClient, user: string): Promise<void> {
+  const reply = await client.request({ action: 'follow', user });
+  if (reply.type !== 'followed') throw new Error(`follow was refused: ${JSON.stringify(reply)}`);
+}
+
+/**
+ * A screenshot for review, in test/artifacts/screenshots. A phone's is what its screen shows: a
+ * full-page capture would draw the fixed tab bar halfway down a long page.
+ */
+async function shoot(page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: path.join(SHOTS, name), fullPage: page.viewportSize()?.width !== PHONE.width });
+}
+
+/** The element's top is below the sticky header's bottom: not hidden under it. */
+async function below(page: Page, element: ReturnType<Page['locator']>): Promise<void> {
+  const header = await page.locator('header.topbar').boundingBox();
+  const box = await element.boundingBox();
+  if (!header || !box) throw new Error('the header or the element is not on screen');
+  expect(box.y).toBeGreaterThanOrEqual(header.y + header.height);
 }
 
 describe('the browser app', () => {
@@ -125,7 +187,7 @@ describe('the browser app', () => {
     await statusCard(bob, 'sunrise over the bay').waitFor({ timeout: 10_000 });
     expect(await statusCard(bob, 'sunrise over the bay').locator('.author').textContent()).toBe('e-alice');
     await expect(bob.locator('.people li', { hasText: 'e-alice' }).textContent()).resolves.toContain('online');
-    await bob.screenshot({ path: path.join(SHOTS, 'feed-desktop.png'), fullPage: true });
+    await shoot(bob, 'live-status-desktop.png');
   });
 
   it('shows a reply in its thread and raises a notification for the author answered', async () => {
@@ -136,7 +198,7 @@ describe('the browser app', () => {
     await statusCard(dave, 'who is up for a hike?').waitFor();
 
     await statusCard(dave, 'who is up for a hike?').getByRole('button', { name: /Reply to e-carol/ }).click();
-    const thread = dave.getByRole('region', { name: 'Thread' });
+    const thread = threadPage(dave);
     await thread.getByRole('textbox', { name: 'Reply to e-carol' }).fill('me! saturday?');
     await thread.getByRole('button', { name: 'Reply', exact: true }).click();
 
@@ -145,10 +207,15 @@ describe('the browser app', () => {
     await notifications.getByText('me! saturday?', { exact: false }).waitFor({ timeout: 10_000 });
     // Both arrived after Carol signed in: Dave's follow and his reply.
     expect(await notifications.locator('.unread').textContent()).toBe('2');
-    await notifications.getByRole('button', { name: 'Open thread' }).first().click();
-    await carol.getByRole('region', { name: 'Thread' }).getByRole('list', { name: 'Replies' }).getByText('me! saturday?').waitFor();
-    await dave.screenshot({ path: path.join(SHOTS, 'thread-phone.png'), fullPage: true });
-    await carol.screenshot({ path: path.join(SHOTS, 'notifications-desktop.png'), fullPage: true });
+    await notifications.getByRole('link', { name: 'me! saturday?' }).click();
+    await threadPage(carol).getByRole('list', { name: 'Replies' }).getByText('me! saturday?').waitFor();
+    // Back in the feed, the reply is grouped under the status it answers, which counts it.
+    await dave.getByRole('link', { name: 'Back to the feed' }).click();
+    const hike = statusCard(dave, 'who is up for a hike?');
+    await dave.getByRole('list', { name: 'Replies to e-carol' }).getByText('me! saturday?').waitFor();
+    expect(await hike.getByRole('button', { name: /Reply to e-carol/ }).getAttribute('aria-label')).toMatch(/\(1 reply\)$/);
+    await shoot(dave, 'reply-grouped-phone.png');
+    await shoot(carol, 'notifications-desktop.png');
   });
 
   it('catches up after the server closes its socket: a status posted meanwhile shows once', async () => {
@@ -161,7 +228,7 @@ describe('the browser app', () => {
     await frank.route('**/dev/token**', (route) => void held.push(route));
     expect(await started().stack.disconnectUser('e-frank')).toBe(1);
     await frank.locator('[data-state="reconnecting"]').waitFor();
-    await frank.screenshot({ path: path.join(SHOTS, 'reconnecting-phone.png'), fullPage: true });
+    await shoot(frank, 'reconnecting-phone.png');
     await until(() => held.length > 0, "Frank's reconnection to ask for its token");
     await post(erin, 'posted while frank was away');
     // The app hears of statuses through its WebSocket alone. With none open (the old one closed, the
@@ -178,7 +245,7 @@ describe('the browser app', () => {
     await post(erin, 'and one more after');
     await statusCard(frank, 'and one more after').waitFor({ timeout: 10_000 });
     expect(await statusCard(frank, 'posted while frank was away').count()).toBe(1);
-    await frank.screenshot({ path: path.join(SHOTS, 'caught-up-phone.png'), fullPage: true });
+    await shoot(frank, 'caught-up-phone.png');
   });
 
   it('says it is loading, not that there is nothing, while it connects for someone who follows people', async () => {
@@ -199,7 +266,7 @@ describe('the browser app', () => {
     await page.getByText('Loading your feed…').waitFor();
     await page.getByText('Loading whom you follow…').waitFor();
     expect(await page.getByText(/Nothing here yet|You follow no one yet/).count()).toBe(0);
-    await page.screenshot({ path: path.join(SHOTS, 'loading-desktop.png'), fullPage: true });
+    await shoot(page, 'loading-desktop.png');
 
     expect(held.length).toBeGreaterThan(0);
     for (const route of held) await route.continue();
@@ -213,13 +280,13 @@ describe('the browser app', () => {
   it('puts the focus in the reply box on every Reply, also on the status it already answers', async () => {
     const ida = await signIn('e-ida');
     await post(ida, 'focus on me');
-    const reply = statusCard(ida, 'focus on me').getByRole('button', { name: /Reply to e-ida/ });
-    const box = ida.getByRole('region', { name: 'Thread' }).getByRole('textbox', { name: 'Reply to e-ida' });
+    const box = threadPage(ida).getByRole('textbox', { name: 'Reply to e-ida' });
 
-    await reply.click();
+    await statusCard(ida, 'focus on me').getByRole('button', { name: /Reply to e-ida/ }).click(); // opens its thread
     await box.waitFor();
     await ida.keyboard.type('first ');
-    await reply.click(); // the same status: the box already answers it
+    // The same status, on its thread's page: the box already answers it.
+    await threadPage(ida).locator('article.status', { hasText: 'focus on me' }).getByRole('button', { name: /Reply to e-ida/ }).click();
     await ida.keyboard.type('second');
 
     // Typed text goes where the focus is: both words in the box means it had the focus both times.
@@ -237,7 +304,7 @@ describe('the browser app', () => {
     await countdown.waitFor({ timeout: 90_000 });
     const start = Number(/next in (\d+) s/.exec((await countdown.textContent()) ?? '')?.[1]);
     await jay.getByText(`next in ${start - 1} s`).waitFor({ timeout: 2_000 });
-    await jay.screenshot({ path: path.join(SHOTS, 'countdown-phone.png'), fullPage: true });
+    await shoot(jay, 'countdown-phone.png');
 
     // At least 3 s are left (the display rounds up): an attempt within 2 s of the click is the click's.
     await jay.unroute('**/dev/token**');
@@ -268,7 +335,7 @@ describe('the browser app', () => {
     };
     await signInAgain();
     expect(await notifications.locator('.unread').textContent()).toBe('1');
-    await kim.screenshot({ path: path.join(SHOTS, 'unread-kept-desktop.png'), fullPage: true });
+    await shoot(kim, 'unread-kept-desktop.png');
 
     await notifications.getByRole('button', { name: 'Mark read' }).click();
     await signInAgain();
@@ -314,15 +381,229 @@ describe('the browser app', () => {
 
     await follow(oli, 'e-pia'); // Pia has never connected: offline
     await askedOnce; // by the follow, or by the first full ask if the follow came before it
+    await showTab(oli, 'Following');
     await pia.getByText('offline').waitFor();
     expect(asked).toEqual([['e-pia']]);
 
+    await showTab(oli, 'Home');
     const piaPage = await signIn('e-pia');
     await post(piaPage, 'hello oli');
     await statusCard(oli, 'hello oli').waitFor({ timeout: 10_000 });
 
+    await showTab(oli, 'Following');
     await pia.getByText('online').waitFor({ timeout: 2_000 });
     expect(asked).toEqual([['e-pia']]); // known from the status, not asked
-    await oli.screenshot({ path: path.join(SHOTS, 'presence-phone.png'), fullPage: true });
+    await shoot(oli, 'presence-phone.png');
+  });
+
+  it('fills the feed from one request, with replies under their entry, avatars and links', async () => {
+    // Rae follows Wren and Xia, who post and reply to each other, and Xia answers Yuri, whom Rae does not follow.
+    const [rae, wren, xia, yuri] = await Promise.all(['e-rae', 'e-wren', 'e-xia', 'e-yuri'].map(connect));
+    if (!rae || !wren || !xia || !yuri) throw new Error('a client did not connect');
+    await followAs(rae, 'e-wren');
+    await followAs(rae, 'e-xia');
+    const trail = await postAs(wren, 'Trail report (https://example.com/trails/north-ridge): muddy but open. Who is in for Saturday?');
+    const countMeIn = await postAs(xia, 'Count me in!', trail);
+    const direct = await postAs(wren, 'Great, 8 am at the car park', trail);
+    const nested = await postAs(wren, 'Xia, could you bring coffee for everyone?', countMeIn);
+    const lake = await postAs(yuri, 'The lake is warm enough to swim today');
+    await postAs(xia, 'Jealous! Photos please', lake);
+    await postAs(wren, 'New blog post on packing light: https://blog.example.org/packing-light');
+
+    const page = await signIn('e-rae');
+    const trailEntry = entryOf(page, trail);
+    await page.getByText('New blog post on packing light').waitFor();
+    await entryOf(page, lake).getByText('Jealous! Photos please').waitFor();
+
+    // One feed request filled it: no history of anyone's channel.
+    expect(sent(page, 'feed')).toHaveLength(1);
+    expect(sent(page, 'history').filter((frame) => String(frame['channel']).startsWith('user:'))).toEqual([]);
+    // Replies are in their entry, not entries of their own: three entries for three threads.
+    expect(await feed(page).locator(':scope > li').count()).toBe(3);
+    // The latest two replies show, the first behind "1 more reply", and the root counts all three.
+    await expect(trailEntry.locator('.replies article').allTextContents()).resolves.toEqual([
+      expect.stringContaining('8 am at the car park'),
+      expect.stringContaining('could you bring coffee'),
+    ]);
+    expect(await trailEntry.locator(`article[data-status-id="${trail}"] .action-count`).textContent()).toBe('3');
+    await shoot(page, 'feed-desktop.png');
+    await trailEntry.getByRole('button', { name: '1 more reply' }).click();
+    await trailEntry.locator('.replies').getByText('Count me in!').waitFor();
+    // Whom a reply answers, with a link to it; a reply straight under the status it answers needs no such line.
+    const replyingTo = trailEntry.locator(`article[data-status-id="${nested}"] .replying-to a`);
+    expect(await replyingTo.textContent()).toBe('@e-xia');
+    expect(await replyingTo.getAttribute('href')).toBe(`#/status/${countMeIn}`);
+    expect(await trailEntry.locator(`article[data-status-id="${direct}"] .replying-to`).count()).toBe(0);
+    // The root by someone not followed was fetched to carry the reply from someone followed.
+    expect(await entryOf(page, lake).locator('article.status').first().locator('.author').textContent()).toBe('e-yuri');
+    // Links are links, opened apart from the app; the text around them stays text.
+    const link = trailEntry.getByRole('link', { name: 'example.com/trails/north-ridge' });
+    expect(await link.getAttribute('href')).toBe('https://example.com/trails/north-ridge');
+    expect(await link.getAttribute('rel')).toBe('noopener noreferrer nofollow');
+    expect(await link.getAttribute('target')).toBe('_blank');
+    expect(await trailEntry.locator(`article[data-status-id="${trail}"] .text`).textContent()).toBe(
+      'Trail report (example.com/trails/north-ridge): muddy but open. Who is in for Saturday?',
+    );
+    // Initials avatars, and times as people say them.
+    expect(await trailEntry.locator(`article[data-status-id="${trail}"] .avatar`).textContent()).toBe('EW');
+    expect(await trailEntry.locator(`article[data-status-id="${trail}"] time`).textContent()).toBe('now');
+    // The header's edges are the columns' edges.
+    const [header, columns] = await Promise.all([page.locator('.topbar-inner').boundingBox(), page.locator('.layout').boundingBox()]);
+    expect(header && columns && { left: header.x, right: header.x + header.width }).toEqual(columns && { left: columns.x, right: columns.x + columns.width });
+
+    const phone = await signIn('e-rae', PHONE);
+    await entryOf(phone, lake).getByText('Jealous! Photos please').waitFor();
+    expect(sent(phone, 'feed')).toHaveLength(1);
+    // On a phone the header keeps to one line, and the sections are tabs.
+    const [brand, signOut] = await Promise.all([phone.locator('.brand').boundingBox(), phone.getByRole('button', { name: 'Sign out' }).boundingBox()]);
+    if (!brand || !signOut) throw new Error('the header is not on screen');
+    expect(Math.abs(brand.y + brand.height / 2 - (signOut.y + signOut.height / 2))).toBeLessThan(2);
+    expect(signOut.x + signOut.width).toBeLessThanOrEqual(PHONE.width);
+    expect(await phone.getByRole('region', { name: /Notifications/ }).isVisible()).toBe(false);
+    await shoot(phone, 'feed-phone.png');
+  });
+
+  it('opens a thread by its link in a new window, live, with the root and replies in two requests', async () => {
+    const [zed, amy] = await Promise.all(['e-zed', 'e-amy'].map(connect));
+    if (!zed || !amy) throw new Error('a client did not connect');
+    const root = await postAs(zed, 'Who is coming to the lake on Sunday? Forecast: https://weather.example.com/lake');
+    await postAs(amy, 'Count me in', root);
+    const answer = await postAs(zed, 'Lovely! Bring a towel', root);
+
+    // Bea follows no one: the thread comes from its address alone.
+    const page = await signIn('e-bea', DESKTOP, `#/status/${root}`);
+    const thread = threadPage(page);
+    await thread.locator(`article[data-status-id="${root}"]`).waitFor();
+    await thread.getByRole('list', { name: 'Replies' }).getByText('Lovely! Bring a towel').waitFor();
+    expect(sent(page, 'get')).toEqual([expect.objectContaining({ ids: [root] })]);
+    expect(sent(page, 'history').filter((frame) => frame['channel'] === `thread:${root}`)).toHaveLength(1);
+
+    await postAs(amy, 'Can I bring my dog?', root);
+    await thread.getByRole('list', { name: 'Replies' }).getByText('Can I bring my dog?').waitFor({ timeout: 10_000 });
+    await shoot(page, 'thread-desktop.png');
+
+    // On a phone, the thread's first status starts below the sticky header.
+    const phone = await signIn('e-bea', PHONE, `#/status/${root}`);
+    const first = threadPage(phone).locator(`article[data-status-id="${root}"]`);
+    await first.waitFor();
+    await below(phone, first);
+    await shoot(phone, 'thread-phone.png');
+
+    // A reply's address shows its thread, the reply marked, brought into view below the header.
+    await phone.goto(`${started().stack.httpUrl}/#/status/${answer}`);
+    await live(phone);
+    const marked = threadPage(phone).locator(`article[data-status-id="${answer}"]`);
+    await marked.waitFor();
+    expect(await marked.getAttribute('aria-current')).toBe('true');
+    await threadPage(phone).locator(`article[data-status-id="${root}"]`).waitFor();
+    expect(await threadPage(phone).getByRole('textbox', { name: 'Reply to e-zed' }).count()).toBe(1);
+    await below(phone, marked);
+  });
+
+  it('pages the feed as it is scrolled, with a loading state and an end, each status once', async () => {
+    // 45 statuses from five people, nine each (within the post burst): three pages of 20.
+    const authors = ['e-p1', 'e-p2', 'e-p3', 'e-p4', 'e-p5'];
+    const reader = await connect('e-cal');
+    for (const author of authors) await followAs(reader, author);
+    const posted = (
+      await Promise.all(
+        authors.map(async (author) => {
+          const client = await connect(author);
+          const ids: string[] = [];
+          for (let i = 1; i <= 9; i++) ids.push(await postAs(client, `${author} says ${i}`));
+          return ids;
+        }),
+      )
+    ).flat();
+
+    // Pages after the first are held on their way back until the test has seen the feed say it is loading.
+    const page = await newPage(DESKTOP);
+    const paging = new Set<unknown>();
+    const heldPages: (() => void)[] = [];
+    await page.routeWebSocket(/.*/, (socket) => {
+      const server = socket.connectToServer();
+      socket.onMessage((message) => {
+        const frame = JSON.parse(String(message)) as SentFrame;
+        if (frame['action'] === 'feed' && frame['before'] !== undefined) paging.add(frame['id']);
+        server.send(message);
+      });
+      server.onMessage((message) => {
+        const frame = JSON.parse(String(message)) as SentFrame;
+        if (paging.has(frame['id'])) heldPages.push(() => socket.send(message));
+        else socket.send(message);
+      });
+    });
+    await page.goto(started().stack.httpUrl);
+    await page.getByLabel('Your user id').fill('e-cal');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    const shown = feed(page).locator('article.status');
+    await until(async () => (await shown.count()) === 20, 'the first page of 20');
+    const end = page.getByText('You’re all caught up');
+    const loading = page.getByRole('status').getByText('Loading more…');
+
+    for (const [pageNumber, total] of [
+      [2, 40],
+      [3, 45],
+    ] as const) {
+      await page.locator('.feed-end').scrollIntoViewIfNeeded();
+      await loading.waitFor();
+      expect(await end.count()).toBe(0);
+      await until(() => heldPages.length > 0, `page ${pageNumber} to be answered`);
+      heldPages.splice(0).forEach((release) => release());
+      await until(async () => (await shown.count()) === total, `${total} statuses shown`);
+    }
+
+    await end.waitFor();
+    await end.scrollIntoViewIfNeeded();
+    expect(await loading.count()).toBe(0);
+    const ids: string[] = [];
+    for (const article of await shown.all()) ids.push((await article.getAttribute('data-status-id')) ?? '');
+    expect(new Set(ids).size).toBe(45);
+    expect([...ids].sort()).toEqual([...posted].sort());
+    expect(ids).toEqual([...ids].sort().reverse()); // newest first
+    await page.screenshot({ path: path.join(SHOTS, 'feed-end-desktop.png') }); // the screen at the end, not all 45
+  });
+
+  it('welcomes a new user with an empty feed, at both sizes', async () => {
+    for (const [viewport, name] of [
+      [DESKTOP, 'empty-feed-desktop.png'],
+      [PHONE, 'empty-feed-phone.png'],
+    ] as const) {
+      const page = await signIn('e-newcomer', viewport);
+      await page.getByText('Nothing here yet. Follow someone, or post the first status.').waitFor();
+      expect(await page.getByText('You’re all caught up').count()).toBe(0);
+      await shoot(page, name);
+    }
+  });
+
+  it('lets a keyboard user skip past the feed', async () => {
+    const page = await signIn('e-una');
+    // What has the focus, read in the page (these tests are typed without the DOM).
+    const focused = () => page.evaluate<string>("document.activeElement?.id || document.activeElement?.textContent || ''");
+    const inSidebar = () => page.evaluate<boolean>("document.getElementById('sidebar').contains(document.activeElement)");
+
+    await page.keyboard.press('Tab');
+    expect(await focused()).toBe('Skip past the feed');
+    await page.keyboard.press('Enter');
+
+    expect(await focused()).toBe('sidebar');
+    await page.keyboard.press('Tab'); // the next stop is in the sidebar, past every status
+    expect(await inSidebar()).toBe(true);
+  });
+
+  it('moves relative times on by themselves', async () => {
+    const page = await newPage(DESKTOP);
+    await page.clock.install();
+    await page.goto(started().stack.httpUrl);
+    await page.getByLabel('Your user id').fill('e-tom');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await live(page);
+    await post(page, 'what time is it?');
+    const time = statusCard(page, 'what time is it?').locator('time');
+    expect(await time.textContent()).toBe('now');
+
+    await page.clock.fastForward('02:30');
+
+    await until(async () => (await time.textContent()) === '2 min', 'the time to read "2 min"');
   });
 });

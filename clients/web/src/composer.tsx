@@ -20,8 +20,11 @@ export function Composer({
   submitLabel,
   onSubmit,
   focusRequest,
+  hideLabel = false,
 }: {
   label: string;
+  /** The label is read out and shown as the box's placeholder, not above it. */
+  hideLabel?: boolean;
   submitLabel: string;
   onSubmit: (text: string) => Promise<unknown>;
   /**
@@ -73,18 +76,22 @@ export function Composer({
 
   return (
     <form className="composer" onSubmit={(event) => void submit(event)}>
-      <label htmlFor={id}>{label}</label>
+      <label htmlFor={id} className={hideLabel ? 'visually-hidden' : undefined}>
+        {label}
+      </label>
       <textarea
         id={id}
         ref={box}
         rows={2}
+        placeholder={hideLabel ? label : undefined}
         value={text}
         onChange={(e) => setText(e.target.value)}
         onKeyDown={onKeyDown}
         aria-describedby={`${id}-count`}
       />
       <div className="composer-row">
-        <span id={`${id}-count`} className={length > MAX ? 'count over' : 'count'}>
+        {/* Shown once there is text to count; read out with the box either way. */}
+        <span id={`${id}-count`} className={length > MAX ? 'count over' : length === 0 ? 'count visually-hidden' : 'count'}>
           {length}/{MAX}
         </span>
         {error && (

@@ -1,19 +1,16 @@
-import { useEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react';
-import { ConnectionState, UpdraftClient, type StateChange } from '../../../shared/client';
+import { useEffect, useLayoutEffect, useMemo, useRef, useState, useSyncExternalStore, type MouseEvent } from 'react';
+import { ConnectionState, UpdraftClient } from '../../../shared/client';
+import type { Status } from '../../../shared/protocol/types';
+import { Avatar } from './avatar';
 import { Composer } from './composer';
+import { Feed } from './feed';
+import { AppHeader, ReconnectBar } from './header';
 import { AppModel } from './model';
+import { FollowPanel, Inbox } from './panels';
+import { parseRoute, statusHref, useHash } from './route';
 import { devToken, type AppConfig, type Session } from './session';
-import { StatusList } from './status-list';
-import { FollowPanel, Inbox, ThreadView } from './panels';
-
-const LABELS: Record<ConnectionState, string> = {
-  idle: 'Starting',
-  connecting: 'Connecting…',
-  'catching-up': 'Catching up…',
-  live: 'Live',
-  reconnecting: 'Reconnecting…',
-  closed: 'Signed out',
-};
+import { TabBar } from './tab-bar';
+import { ThreadPage } from './thread';
 
 export function Home({ config, session, onSignOut }: { config: AppConfig; session: Session; onSignOut: () => void }) {
   const model = useMemo(
@@ -37,31 +34,37 @@ export function Home({ config, session, onSignOut }: { config: AppConfig; sessio
     };
   }, [model]);
   const view = useSyncExternalStore(model.subscribe, model.snapshot);
-  const [replyTo, setReplyTo] = useState<string>();
-  // Bumped by every "Reply": the reply box takes the focus even when it already answers that status.
-  const [replyFocus, setReplyFocus] = useState(0);
-  const announcement = useAnnouncement(view.feed[0]?.id, view.feed[0]?.author, view.unread);
+  const route = parseRoute(useHash());
+  const focusId = route.view === 'status' ? route.id : undefined;
+  // A Reply asks for the reply box of the status it answers; a link to a status does not.
+  const [replyFocus, setReplyFocus] = useState<{ readonly id: string; readonly n: number }>();
+  const announcement = useAnnouncement(view.newest?.id, view.newest?.author, view.unread);
+  useScrollPerView(focusId === undefined ? route.view : `status/${focusId}`);
 
-  const openThread = (root: string, reply?: string) => {
-    setReplyTo(reply);
-    setReplyFocus((n) => n + 1);
-    model.showThread(root).catch((error: unknown) => {
+  useEffect(() => {
+    const opening = focusId === undefined ? model.closeThread() : model.showStatus(focusId);
+    opening.catch((error: unknown) => {
       model.fail(error);
     });
+  }, [model, focusId]);
+
+  // The bell on a wide screen: the notifications are beside the feed; the focus goes there.
+  useEffect(() => {
+    if (route.view === 'notifications') document.getElementById('inbox-title')?.focus({ preventScroll: true });
+  }, [route.view]);
+
+  const reply = (status: Status) => {
+    setReplyFocus((current) => ({ id: status.id, n: (current?.n ?? 0) + 1 }));
+    window.location.hash = statusHref(status.id);
   };
 
   return (
-    <div className="app">
-      <header>
-        <h1>Updraft</h1>
-        <ConnectionBadge connection={view.connection} onRetry={() => model.reconnectNow()} />
-        <span className="me">
-          Signed in as <strong>{view.me}</strong>
-        </span>
-        <button type="button" className="quiet" onClick={onSignOut}>
-          Sign out
-        </button>
-      </header>
+    <div className="app" data-view={route.view}>
+      <a className="skip-link" href="#sidebar" onClick={skipPastFeed}>
+        Skip past the feed
+      </a>
+      <AppHeader me={view.me} connection={view.connection} unread={view.unread} onSignOut={onSignOut} />
+      <ReconnectBar connection={view.connection} onRetry={() => model.reconnectNow()} />
       <p className="visually-hidden" role="log" aria-live="polite">
         {announcement}
       </p>
@@ -77,47 +80,37 @@ export function Home({ config, session, onSignOut }: { config: AppConfig; sessio
       )}
       {view.problem && (
         <div className="problem" role="alert">
-          {view.problem}{' '}
+          <span>{view.problem}</span>
           <button type="button" className="quiet" onClick={() => model.dismissProblem()}>
             Dismiss
           </button>
         </div>
       )}
       <div className="layout">
-        <main aria-labelledby="feed-title">
-          <h2 id="feed-title">Home</h2>
-          <Composer label="What's happening?" submitLabel="Post" onSubmit={(text) => model.post(text)} />
-          <StatusList
-            statuses={view.feed}
-            empty={view.feedLoaded ? 'Nothing here yet. Follow someone, or post the first status.' : undefined}
-            onReply={(status) => openThread(status.thread ?? status.id, status.id)}
-          />
-        </main>
-        <aside>
-          {view.thread && (
-            <ThreadView
+        <main id="content" aria-labelledby={view.thread ? 'thread-title' : 'feed-title'}>
+          {view.thread && focusId !== undefined ? (
+            <ThreadPage
+              key={focusId}
+              me={view.me}
               thread={view.thread}
-              replyTo={replyTo ?? view.thread.root}
-              focusRequest={replyFocus}
+              focusRequest={replyFocus?.id === focusId ? replyFocus.n : undefined}
               onReply={(text, to) => model.post(text, to)}
-              onPick={(status) => {
-                setReplyTo(status.id);
-                setReplyFocus((n) => n + 1);
-              }}
-              onClose={() => {
-                setReplyTo(undefined);
-                model.closeThread().catch((error: unknown) => {
-                  model.fail(error);
-                });
-              }}
             />
+          ) : (
+            <>
+              <h2 id="feed-title" className="page-title">
+                Home
+              </h2>
+              <div className="compose">
+                <Avatar user={view.me} />
+                <Composer label="What's happening?" hideLabel submitLabel="Post" onSubmit={(text) => model.post(text)} />
+              </div>
+              <Feed entries={view.feed} state={view.feedState} onMore={model.loadMore} onReply={reply} />
+            </>
           )}
-          <Inbox
-            notifications={view.inbox}
-            unread={view.unread}
-            onRead={() => model.markRead()}
-            onOpen={(status) => openThread(status.thread ?? status.id, status.id)}
-          />
+        </main>
+        <aside id="sidebar" tabIndex={-1} aria-label="Notifications and people">
+          <Inbox notifications={view.inbox} unread={view.unread} readUpTo={view.readUpTo} onRead={() => model.markRead()} />
           <FollowPanel
             me={view.me}
             following={view.following}
@@ -128,8 +121,35 @@ export function Home({ config, session, onSignOut }: { config: AppConfig; sessio
           />
         </aside>
       </div>
+      <TabBar view={route.view} unread={view.unread} />
     </div>
   );
+}
+
+/** The skip link moves the focus, not the address: the hash is the app's route. On a phone the sidebar is a tab away: the tab bar takes the focus. */
+function skipPastFeed(event: MouseEvent<HTMLAnchorElement>) {
+  event.preventDefault();
+  const sidebar = document.getElementById('sidebar');
+  const target = sidebar && sidebar.offsetParent !== null ? sidebar : document.getElementById('tabs');
+  target?.focus();
+}
+
+/**
+ * Each view keeps its own scroll position: back from a thread, the feed is
+ * where it was; a thread opens at its top.
+ */
+function useScrollPerView(key: string) {
+  const positions = useRef(new Map<string, number>());
+  const current = useRef(key);
+  useEffect(() => {
+    const remember = () => positions.current.set(current.current, window.scrollY);
+    window.addEventListener('scroll', remember, { passive: true });
+    return () => window.removeEventListener('scroll', remember);
+  }, []);
+  useLayoutEffect(() => {
+    current.current = key;
+    window.scrollTo(0, positions.current.get(key) ?? 0);
+  }, [key]);
 }
 
 /**
@@ -146,48 +166,4 @@ function useAnnouncement(newestId: string | undefined, author: string | undefine
     else if (unread > before.unread) setText(`${unread} unread notification${unread === 1 ? '' : 's'}`);
   }, [newestId, author, unread]);
   return text;
-}
-
-/**
- * The connection's state, and while reconnecting a countdown to the next
- * attempt (each second) with a way to try at once. The live region holds the
- * state only: a screen reader hears "Reconnecting…" once, not every second.
- */
-function ConnectionBadge({ connection, onRetry }: { connection: StateChange; onRetry: () => void }) {
-  const waitingUntil = connection.state === ConnectionState.Reconnecting ? connection.nextAttemptAt : undefined;
-  const now = useNow(waitingUntil);
-  let detail = '';
-  if (connection.state === ConnectionState.Reconnecting) {
-    const attempt = `attempt ${connection.attempt ?? 1}`;
-    detail = waitingUntil === undefined ? `${attempt}, trying now` : `${attempt}, next in ${Math.max(0, Math.ceil((waitingUntil - now) / 1000))} s`;
-  }
-  return (
-    <span className="connection">
-      <span className={`badge ${connection.state}`} role="status" aria-live="polite" data-state={connection.state}>
-        {LABELS[connection.state]}
-      </span>
-      {detail && <span className="countdown">({detail})</span>}
-      {waitingUntil !== undefined && (
-        <button type="button" className="quiet" onClick={onRetry}>
-          Retry now
-        </button>
-      )}
-    </span>
-  );
-}
-
-/** The time, renewed every second while counting down to `until`: enough for a countdown in whole seconds. */
-function useNow(until: number | undefined): number {
-  const [now, setNow] = useState(Date.now);
-  useEffect(() => {
-    if (until === undefined) return;
-    setNow(Date.now());
-    const timer = setInterval(() => {
-      setNow(Date.now());
-    }, 1_000);
-    return () => {
-      clearInterval(timer);
-    };
-  }, [until]);
-  return now;
 }

@@ -1,4 +1,3 @@
-import pLimit from 'p-limit';
 import { cursorAt, ConnectionState, Timeline, UpdraftClient, type StateChange } from '../../../shared/client';
 import { inboxChannel, parseChannel, threadChannel, userChannel } from '../../../shared/protocol/channels';
 import { Limits } from '../../../shared/protocol/limits';
@@ -6,13 +5,63 @@ import type { Notification, Presence, Status } from '../../../shared/protocol/ty
 import { messageOf } from './errors';
 import { loadReadMark, saveReadMark } from './read-marks';
 
+/** A status as the app shows it, with what it takes from other statuses. */
+export interface Post {
+  readonly status: Status;
+  /** Whom a reply answers, once the status it answers is known. */
+  readonly replyingTo?: string;
+  /** A root's replies, as far as known; undefined on a reply. */
+  readonly replyCount?: number;
+}
+
+/**
+ * One entry of the home feed, FriendFeed's way: a thread's root with the
+ * replies held for it, placed by the thread's newest status in the feed, so a
+ * reply from someone followed brings its entry back to the top.
+ */
+export interface FeedEntry {
+  readonly root: string;
+  /** The root, once known: a reply's root may be fetched after the reply arrives. */
+  readonly post?: Post;
+  /** The root no longer exists (or never did): the server said so. */
+  readonly missing: boolean;
+  /** Every reply held for the thread, oldest first; the view shows the last few. */
+  readonly replies: readonly Post[];
+  /** Replies the thread has in all, held or not: at least `replies.length`. */
+  readonly replyCount: number;
+}
+
+/**
+ * `loading` until the first page answers; `ready` with more to page to;
+ * `loading-more` while a page is on its way; `more-failed` when one failed
+ * (paging waits for the user to try again); `end` once there is no more.
+ */
+export type FeedState = 'loading' | 'ready' | 'loading-more' | 'more-failed' | 'end';
+
+/** The thread the address names (`#/status/<id>`). */
+export interface ThreadSnapshot {
+  /** The status the address names: the root or one of its replies. */
+  readonly focus: string;
+  /** Undefined until the status named is known (a reply's root is found through it). */
+  readonly root?: string;
+  readonly post?: Post;
+  /** Oldest first. */
+  readonly replies: readonly Post[];
+  readonly replyCount: number;
+  /** The root and replies are on their way. */
+  readonly loading: boolean;
+  /** No status has the id the address names. */
+  readonly missing: boolean;
+}
+
 export interface Snapshot {
   readonly me: string;
   readonly connection: StateChange;
-  /** The home feed: the people followed and me, newest first. */
-  readonly feed: readonly Status[];
-  /** False until the first fill of the feed has answered: an empty feed before then means "loading", not "nothing". */
-  readonly feedLoaded: boolean;
+  /** The home feed, newest activity first. */
+  readonly feed: readonly FeedEntry[];
+  readonly feedState: FeedState;
+  /** The newest status in the feed, to announce. */
+  readonly newest?: Status;
   readonly following: readonly string[];
   /** False until the server has said whom I follow. */
   readonly followingLoaded: boolean;
@@ -20,16 +69,21 @@ export interface Snapshot {
   /** Newest first. */
   readonly inbox: readonly Notification[];
   readonly unread: number;
-  /** The thread open in the side view: its root (when known) and replies, oldest first. */
-  readonly thread?: { readonly root: string; readonly status?: Status; readonly replies: readonly Status[] };
+  /** Notifications up to this id are read. */
+  readonly readUpTo: string;
+  readonly thread?: ThreadSnapshot;
   /** The last thing that went wrong, for the user to see. */
   readonly problem?: string;
   /** Items missed on the way that the client is fetching now (a gap), for a quiet "catching up" note. */
   readonly catchingUp?: string;
 }
 
-const FEED_SIZE = 200;
-const FILL_PER_USER = 20;
+/** Statuses per page of the feed: a phone screen and a half, and one request's worth under 128 KB even for long texts. */
+export const FEED_PAGE = 20;
+/** Replies a thread view loads: the protocol's most for one `history` page. */
+const THREAD_PAGE = Limits.historyMaxLimit;
+/** Recent statuses of someone just followed, shown at once. */
+const FILL_ON_FOLLOW = 20;
 /**
  * Presence is asked for all the people followed at most this often, as
  * before; it is skipped while the tab is hidden, and events fill the gaps
@@ -38,7 +92,6 @@ const FILL_PER_USER = 20;
 export const PRESENCE_EVERY_MS = 30_000;
 /** A status this recent from someone followed says they are online now, without asking. */
 const ONLINE_IF_POSTED_WITHIN_MS = 60_000;
-const fill = pLimit(4);
 
 /**
  * What the app shows, kept from the client library's events. React reads it
@@ -46,16 +99,42 @@ const fill = pLimit(4);
  * new snapshot.
  */
 export class AppModel {
-  /** Every status seen on a `user:` channel; the feed is those by me and the people I follow. */
+  /** Every status seen on a `user:` channel (mine and those of the people I follow): the feed is made of these. */
   private readonly statuses = new Timeline<Status>();
   private readonly inbox = new Timeline<Notification>();
+  /** Every status seen, by id: a reply's root and parent are looked up here. */
   private readonly known = new Map<string, Status>();
+  /** Replies held, per root. */
   private readonly threads = new Map<string, Timeline<Status>>();
+  /** Ids the server said no status has. */
+  private readonly missing = new Set<string>();
+  /** `get` requests on their way, per id asked: a second ask waits for the first. */
+  private readonly asking = new Map<string, Promise<void>>();
+  /**
+   * A root's reply count as the server last gave it, and when: replies held
+   * with a newer id came after the count, and are added to it (give or take
+   * the skew between this clock and the server's).
+   */
+  private readonly counted = new Map<string, { readonly n: number; readonly at: string }>();
   private following: string[] = [];
   private followingLoaded = false;
-  private feedLoaded = false;
+  /** People unfollowed here (and not followed again): their statuses leave the feed, and stay held should they be followed again. */
+  private readonly unfollowed = new Set<string>();
+  private feedState: FeedState = 'loading';
+  /** Pages of statuses on their way (inBatch): their replies' context is fetched once each page is in. */
+  private batches = 0;
+  /** The cursor for the next page of the feed. */
+  private feedNext: string | undefined;
+  /**
+   * The oldest status of the pages loaded: older statuses held (from a
+   * follow's first fill, say) wait for the page that holds them, so the feed
+   * never shows a status below one it has not loaded yet.
+   */
+  private feedFloor: string | undefined;
   private presence = new Map<string, Presence>();
-  private openThread: string | undefined;
+  private openThread: { readonly focus: string; readonly root?: string; readonly loading: boolean; readonly missing: boolean } | undefined;
+  /** The thread channel this client is subscribed to, for the open thread. */
+  private watched: string | undefined;
   /**
    * Notifications up to this id are read. Kept per user in this browser, so
    * signing in again keeps the count; with no mark yet, every notification
@@ -116,22 +195,19 @@ export class AppModel {
 
   snapshot = (): Snapshot => this.current;
 
-  /** Connects, then fills the feed, the inbox and presence; the client keeps them live from there. */
+  /**
+   * Connects, then fills the feed (one `feed` request), the inbox and the
+   * follow list at once, then presence; the client keeps them live from there.
+   */
   async start(): Promise<void> {
     document.addEventListener('visibilitychange', this.onVisibility);
     await this.client.connect();
-    await this.client.subscribe([userChannel(this.me), inboxChannel(this.me)]);
-    // Merged, not replaced: a follow made while this was on its way stays.
-    this.following = [...new Set([...this.following, ...(await this.client.following())])].sort();
-    this.followingLoaded = true;
-    this.changed();
     await Promise.all([
+      this.client.subscribe([userChannel(this.me), inboxChannel(this.me)]),
       this.client.history(inboxChannel(this.me), { limit: 20 }),
-      // A few pages at a time: one request per person followed, so a long follow list must not flood the API.
-      ...[this.me, ...this.following].map((user) => fill(() => this.client.history(userChannel(user), { limit: FILL_PER_USER }))),
+      this.loadFollowing(),
+      this.loadFeedPage(),
     ]);
-    this.feedLoaded = true;
-    this.changed();
     this.presenceStarted = true;
     await this.refreshPresence();
   }
@@ -148,6 +224,17 @@ export class AppModel {
     this.client.reconnectNow();
   }
 
+  /** The next page of the feed, when there is one and none is on its way (the end of the list came into view). Bound: the view passes it around. */
+  loadMore = (): void => {
+    if (this.feedState !== 'ready' && this.feedState !== 'more-failed') return;
+    this.feedState = 'loading-more';
+    this.changed();
+    this.loadFeedPage().catch((error: unknown) => {
+      this.feedState = 'more-failed';
+      this.fail(error);
+    });
+  };
+
   async post(text: string, replyTo?: string): Promise<Status> {
     const status = await this.client.post(text, replyTo);
     this.onStatus(userChannel(this.me), status);
@@ -156,12 +243,13 @@ export class AppModel {
 
   async follow(user: string): Promise<void> {
     await this.client.follow(user);
+    this.unfollowed.delete(user);
     if (!this.following.includes(user)) this.following = [...this.following, user].sort();
     this.changed();
     // Their recent statuses and presence fill in behind: the follow itself is done. Presence for them
     // alone, and only once the first full ask is done: until then that ask includes them.
     void Promise.all([
-      this.client.history(userChannel(user), { limit: FILL_PER_USER }),
+      this.inBatch(this.client.history(userChannel(user), { limit: FILL_ON_FOLLOW })),
       this.presenceStarted ? this.askPresence([user]) : undefined,
     ]).catch((error: unknown) => {
       this.fail(error);
@@ -170,28 +258,61 @@ export class AppModel {
 
   async unfollow(user: string): Promise<void> {
     await this.client.unfollow(user);
+    this.unfollowed.add(user);
     this.following = this.following.filter((u) => u !== user);
     this.presence.delete(user);
     this.presence = new Map(this.presence);
     this.changed();
   }
 
-  /** Opens a thread beside the feed: live replies, and the latest 100 from history. */
-  async showThread(root: string): Promise<void> {
-    const previous = this.openThread;
-    this.openThread = root;
-    if (!this.threads.has(root)) this.threads.set(root, new Timeline());
+  /**
+   * Shows the thread a status belongs to, live: its root and the latest 100
+   * replies. A status already held names its root, and the thread loads with
+   * one `history` (and a `get` for the root if it is not held). An id not held
+   * is taken for a root, as a link usually names one: `get` and `history` go
+   * at once, and if it was a reply after all, its root's thread loads next.
+   */
+  async showStatus(id: string): Promise<void> {
+    const held = this.known.get(id);
+    const guess = held ? rootOf(held) : id;
+    this.openThread = { focus: id, ...(held ? { root: guess } : {}), loading: true, missing: false };
     this.changed();
-    if (previous && previous !== root) await this.client.unsubscribe([threadChannel(previous)]);
-    await this.client.subscribe([threadChannel(root)]);
-    await this.client.history(threadChannel(root), { limit: 100 });
+    await Promise.all([
+      this.resolve(held?.replyTo === undefined ? [guess] : [guess, held.replyTo]),
+      this.client.history(threadChannel(guess), { limit: THREAD_PAGE }),
+      // Live once the root is certain: a reply's own thread channel never carries anything.
+      held ? this.watch(guess) : undefined,
+    ]);
+    if (!this.isOpen(id)) return; // another status was opened meanwhile
+    const status = this.known.get(id);
+    if (!status) {
+      this.openThread = { focus: id, loading: false, missing: true };
+      this.changed();
+      return;
+    }
+    const root = rootOf(status);
+    this.openThread = { focus: id, root, loading: root !== guess, missing: false };
+    this.changed();
+    await Promise.all([
+      root === guess ? undefined : this.client.history(threadChannel(root), { limit: THREAD_PAGE }),
+      this.watch(root),
+      this.resolve([root]),
+    ]);
+    // The status it answers, when that is older than the 100 replies loaded.
+    if (status.replyTo !== undefined) await this.resolve([status.replyTo]);
+    if (this.isOpen(id)) this.openThread = { focus: id, root, loading: false, missing: false };
+    this.changed();
+  }
+
+  /** A method, not a field read: the thread open may have changed while a request was on its way. */
+  private isOpen(id: string): boolean {
+    return this.openThread?.focus === id;
   }
 
   async closeThread(): Promise<void> {
-    const root = this.openThread;
     this.openThread = undefined;
     this.changed();
-    if (root) await this.client.unsubscribe([threadChannel(root)]);
+    await this.watch(undefined);
   }
 
   markRead(): void {
@@ -263,24 +384,106 @@ export class AppModel {
     this.presence = new Map(this.presence).set(status.author, { user: status.author, online: true, lastSeen: status.createdAt });
   }
 
+  private async loadFollowing(): Promise<void> {
+    // Merged, not replaced: a follow made while this was on its way stays.
+    this.following = [...new Set([...this.following, ...(await this.client.following())])].sort();
+    this.followingLoaded = true;
+    this.changed();
+  }
+
+  /**
+   * A page of the feed, older than the pages loaded (the first when none
+   * is), with the roots and parents of its replies that are not held yet (one
+   * `get`), so a page shows complete.
+   */
+  private async loadFeedPage(): Promise<void> {
+    const page = await this.inBatch(this.client.feed(this.feedNext === undefined ? { limit: FEED_PAGE } : { before: this.feedNext, limit: FEED_PAGE }));
+    this.noteCounts(page.items, page.replyCounts);
+    this.feedNext = page.next;
+    this.feedFloor = page.items.at(-1)?.id ?? this.feedFloor;
+    this.feedState = page.next === undefined ? 'end' : 'ready';
+    this.changed();
+  }
+
+  /**
+   * A page of statuses (of the feed, of someone just followed): each reaches
+   * `onStatus` as it is handed over, and the roots and parents of its replies
+   * not held are fetched once for the page, in one `get`, rather than one per
+   * reply. A reply that arrived live meanwhile is among them.
+   */
+  private async inBatch<T>(request: Promise<T>): Promise<T> {
+    this.batches++;
+    let answer: T;
+    try {
+      answer = await request;
+    } finally {
+      this.batches--;
+    }
+    const unknown = this.statuses.items().flatMap((status) => (status.replyTo === undefined ? [] : [rootOf(status), status.replyTo]));
+    await this.resolve(unknown);
+    return answer;
+  }
+
+  /** Fetches the statuses among these ids not yet held, in one `get`; a failure is shown, and leaves them unknown. */
+  private async resolve(ids: readonly string[]): Promise<void> {
+    const wanted = [...new Set(ids)].filter((id) => !this.known.has(id) && !this.missing.has(id));
+    const asked = wanted.filter((id) => !this.asking.has(id));
+    const request =
+      asked.length === 0
+        ? undefined
+        : this.client.get(asked).then(
+            ({ statuses, missing, replyCounts }) => {
+              for (const status of statuses) this.remember(status);
+              for (const id of missing) this.missing.add(id);
+              this.noteCounts(statuses, replyCounts);
+            },
+            (error: unknown) => {
+              this.fail(error);
+            },
+          );
+    if (request) for (const id of asked) this.asking.set(id, request);
+    // This request, and those already on their way for the others wanted.
+    const pending = new Set<Promise<void>>();
+    for (const id of wanted) {
+      const asking = this.asking.get(id);
+      if (asking) pending.add(asking);
+    }
+    await Promise.all(pending);
+    for (const id of asked) this.asking.delete(id);
+    if (request) this.changed();
+  }
+
+  private noteCounts(statuses: readonly Status[], counts: Readonly<Record<string, number>>): void {
+    const at = cursorAt(Date.now());
+    for (const status of statuses) if (status.replyTo === undefined) this.counted.set(status.id, { n: counts[status.id] ?? 0, at });
+  }
+
+  /** Subscribes to one thread's channel (the open thread's), leaving the one before. */
+  private async watch(root: string | undefined): Promise<void> {
+    const previous = this.watched;
+    if (previous === root) return;
+    this.watched = root;
+    await Promise.all([
+      previous === undefined ? undefined : this.client.unsubscribe([threadChannel(previous)]),
+      root === undefined ? undefined : this.client.subscribe([threadChannel(root)]),
+    ]);
+  }
+
   private onStatus(channel: string, status: Status): void {
     this.remember(status);
-    const parsed = parseChannel(channel);
-    if (parsed?.kind === 'thread') {
-      let thread = this.threads.get(parsed.key);
-      if (!thread) this.threads.set(parsed.key, (thread = new Timeline()));
-      thread.add(status);
-    } else {
+    if (parseChannel(channel)?.kind === 'user') {
       this.statuses.add(status);
       this.inferOnline(status);
+      // A reply from someone followed to a thread not held: its root (and parent) come in behind it.
+      if (this.batches === 0 && status.replyTo !== undefined) void this.resolve([rootOf(status), status.replyTo]);
     }
     this.changed();
   }
 
+  /** Holds a status, and a reply in its thread too, whether or not the thread is open. */
   private remember(status: Status): void {
     this.known.set(status.id, status);
-    // A reply we hold belongs to its thread too, whether or not the thread is open.
-    if (status.thread) {
+    if (status.thread !== undefined && status.thread !== status.id) {
       let thread = this.threads.get(status.thread);
       if (!thread) this.threads.set(status.thread, (thread = new Timeline()));
       thread.add(status);
@@ -293,31 +496,98 @@ export class AppModel {
   }
 
   private build(): Snapshot {
-    const root = this.openThread;
-    // Filtered here, not on arrival: a status that comes before its author's `followed` reply still shows.
-    const shown = new Set([this.me, ...this.following]);
-    const feed: Status[] = [];
-    const all = this.statuses.items();
-    for (let i = all.length - 1; i >= 0 && feed.length < FEED_SIZE; i--) {
-      const status = all[i];
-      if (status !== undefined && shown.has(status.author)) feed.push(status);
-    }
+    const feed = this.buildFeed();
     const readUpTo = this.readUpTo;
     return {
       me: this.me,
       connection: this.connection,
       feed,
-      feedLoaded: this.feedLoaded,
+      feedState: this.feedState,
+      newest: this.newestShown(),
       following: this.following,
       followingLoaded: this.followingLoaded,
       presence: this.presence,
       inbox: this.inbox.newest(50),
       unread: this.inbox.items().filter((n) => n.id > readUpTo).length,
-      thread: root ? { root, status: this.known.get(root), replies: [...(this.threads.get(root)?.items() ?? [])] } : undefined,
+      readUpTo,
+      thread: this.buildThread(),
       problem: this.problem,
       ...(this.gaps.size === 0 ? {} : { catchingUp: [...this.gaps.values()].join('; ') }),
     };
   }
+
+  /** Entries by their newest status in the feed, down to the oldest page loaded. */
+  private buildFeed(): FeedEntry[] {
+    if (this.feedState === 'loading') return [];
+    const floor = this.feedState === 'end' ? undefined : this.feedFloor;
+    const roots = new Set<string>();
+    const all = this.statuses.items();
+    for (let i = all.length - 1; i >= 0; i--) {
+      const status = all[i];
+      if (status === undefined || (floor !== undefined && status.id < floor)) break;
+      // Filtered here, not on arrival: following them again shows what was held.
+      if (!this.unfollowed.has(status.author)) roots.add(rootOf(status));
+    }
+    return [...roots].map((root) => {
+      const replies = this.repliesOf(root);
+      const status = this.known.get(root);
+      return {
+        root,
+        ...(status ? { post: this.postOf(status) } : {}),
+        missing: this.missing.has(root),
+        replies: replies.map((reply) => this.postOf(reply)),
+        replyCount: this.replyCount(root, replies),
+      };
+    });
+  }
+
+  private newestShown(): Status | undefined {
+    const all = this.statuses.items();
+    for (let i = all.length - 1; i >= 0; i--) {
+      const status = all[i];
+      if (status !== undefined && !this.unfollowed.has(status.author)) return status;
+    }
+    return undefined;
+  }
+
+  private buildThread(): ThreadSnapshot | undefined {
+    const open = this.openThread;
+    if (!open) return undefined;
+    const { root } = open;
+    const replies = root === undefined ? [] : this.repliesOf(root);
+    const status = root === undefined ? undefined : this.known.get(root);
+    return {
+      ...open,
+      ...(status ? { post: this.postOf(status) } : {}),
+      replies: replies.map((reply) => this.postOf(reply)),
+      replyCount: root === undefined ? 0 : this.replyCount(root, replies),
+      // The root may be gone while a reply to it remains.
+      missing: open.missing || (!open.loading && root !== undefined && this.missing.has(root) && replies.length === 0),
+    };
+  }
+
+  private postOf(status: Status): Post {
+    const parent = status.replyTo === undefined ? undefined : this.known.get(status.replyTo);
+    return {
+      status,
+      ...(parent ? { replyingTo: parent.author } : {}),
+      ...(status.replyTo === undefined ? { replyCount: this.replyCount(status.id, this.repliesOf(status.id)) } : {}),
+    };
+  }
+
+  private repliesOf(root: string): readonly Status[] {
+    return this.threads.get(root)?.items() ?? [];
+  }
+
+  private replyCount(root: string, replies: readonly Status[]): number {
+    const counted = this.counted.get(root);
+    if (!counted) return replies.length;
+    const since = replies.filter((reply) => reply.id > counted.at).length;
+    return Math.max(replies.length, counted.n + since);
+  }
 }
+
+/** A status's thread: its root's id (its own, for a root). */
+const rootOf = (status: Status): string => status.thread ?? status.id;
 
 const plural = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;

@@ -1,70 +1,30 @@
 import { useId, useState, type SubmitEvent } from 'react';
-import type { Notification, Presence, Status } from '../../../shared/protocol/types';
-import { Composer } from './composer';
+import type { Notification, Presence } from '../../../shared/protocol/types';
+import { Avatar } from './avatar';
 import { messageOf } from './errors';
-import type { Snapshot } from './model';
+import { statusHref } from './route';
 import { USER_ID } from './session';
-import { ago, StatusCard } from './status-list';
+import { useClock } from './clock';
+import { ago, fullTime } from './format';
+import { TimeAgo } from './time-ago';
 
-export function ThreadView({
-  thread,
-  replyTo,
-  focusRequest,
-  onReply,
-  onPick,
-  onClose,
-}: {
-  thread: NonNullable<Snapshot['thread']>;
-  replyTo: string;
-  /** Changes each time a "Reply" is clicked: the reply box takes the focus again, even if it already answers that status. */
-  focusRequest: number;
-  onReply: (text: string, replyTo: string) => Promise<unknown>;
-  onPick: (status: Status) => void;
-  onClose: () => void;
-}) {
-  const answering = thread.status?.id === replyTo ? thread.status : thread.replies.find((s) => s.id === replyTo);
-  return (
-    <section className="panel thread" aria-labelledby="thread-title">
-      <div className="panel-head">
-        <h2 id="thread-title">Thread</h2>
-        <button type="button" className="quiet" onClick={onClose}>
-          Close thread
-        </button>
-      </div>
-      {thread.status ? <StatusCard status={thread.status} onReply={onPick} /> : <p className="empty">The status this thread answers.</p>}
-      <ol className="statuses replies" aria-label="Replies">
-        {thread.replies.map((status) => (
-          <li key={status.id}>
-            <StatusCard status={status} onReply={onPick} />
-          </li>
-        ))}
-      </ol>
-      <Composer
-        key={replyTo}
-        focusRequest={focusRequest}
-        label={answering ? `Reply to ${answering.author}` : 'Reply'}
-        submitLabel="Reply"
-        onSubmit={(text) => onReply(text, replyTo)}
-      />
-    </section>
-  );
-}
-
+/** Replies to me and new followers, newest first; those newer than the read mark are unread. */
 export function Inbox({
   notifications,
   unread,
+  readUpTo,
   onRead,
-  onOpen,
 }: {
   notifications: readonly Notification[];
   unread: number;
+  /** Notifications up to this id are read. */
+  readUpTo: string;
   onRead: () => void;
-  onOpen: (status: Status) => void;
 }) {
   return (
     <section className="panel inbox" aria-labelledby="inbox-title">
       <div className="panel-head">
-        <h2 id="inbox-title">
+        <h2 id="inbox-title" tabIndex={-1}>
           Notifications{' '}
           {unread > 0 && (
             <span className="unread" aria-label={`${unread} unread`}>
@@ -83,32 +43,29 @@ export function Inbox({
       ) : (
         <ol className="notifications">
           {notifications.map((n) => (
-            <li key={n.id} className="notification">
-              {n.kind === 'follow' ? (
-                <span>
-                  <strong>{n.from}</strong> followed you
-                </span>
-              ) : (
-                <span>
-                  <strong>{n.from}</strong> replied: “{n.status?.text}”{' '}
-                  {n.status && <OpenThread status={n.status} onOpen={onOpen} />}
-                </span>
-              )}{' '}
-              <time dateTime={n.at}>{ago(n.at)}</time>
+            <li key={n.id} className={n.id > readUpTo ? 'notification new' : 'notification'}>
+              <Avatar user={n.from} size="small" />
+              <div className="notification-body">
+                <p>
+                  <strong>{n.from}</strong> {n.kind === 'follow' || !n.status ? 'followed you' : 'replied to you'}
+                  <span className="dot-sep" aria-hidden="true">
+                    {' '}
+                    ·{' '}
+                  </span>
+                  <TimeAgo iso={n.at} />
+                  {n.id > readUpTo && <span className="visually-hidden"> (unread)</span>}
+                </p>
+                {n.kind === 'reply' && n.status && (
+                  <a className="quote" href={statusHref(n.status.id)}>
+                    {n.status.text}
+                  </a>
+                )}
+              </div>
             </li>
           ))}
         </ol>
       )}
     </section>
-  );
-}
-
-/** A button with its status in hand: a closure over `n.status` would lose what the check above it knows. */
-function OpenThread({ status, onOpen }: { status: Status; onOpen: (status: Status) => void }) {
-  return (
-    <button type="button" className="link" onClick={() => onOpen(status)}>
-      Open thread
-    </button>
   );
 }
 
@@ -182,9 +139,14 @@ export function FollowPanel({
             const state = seen?.online ? 'online' : 'offline';
             return (
               <li key={name}>
-                <span className={`dot ${state}`} aria-hidden="true" />
-                <span className="name">{name}</span>
-                <span className="presence">{seen?.online ? 'online' : seen?.lastSeen ? `seen ${ago(seen.lastSeen)} ago` : 'offline'}</span>
+                <span className="avatar-with-dot">
+                  <Avatar user={name} size="small" />
+                  <span className={`dot ${state}`} aria-hidden="true" />
+                </span>
+                <span className="person">
+                  <span className="name">{name}</span>
+                  <span className="presence">{seen?.online ? 'online' : seen?.lastSeen ? <LastSeen iso={seen.lastSeen} /> : 'offline'}</span>
+                </span>
                 <button type="button" className="quiet" onClick={() => void onUnfollow(name).catch((e: unknown) => setError(messageOf(e)))}>
                   Unfollow <span className="visually-hidden">{name}</span>
                 </button>
@@ -194,5 +156,16 @@ export function FollowPanel({
         </ul>
       )}
     </section>
+  );
+}
+
+/** "seen just now", "seen 5 min ago", "seen Mar 12"; it moves on by itself, as every relative time does. */
+function LastSeen({ iso }: { iso: string }) {
+  const label = ago(iso, useClock());
+  const words = label === 'now' ? 'just now' : /\d (min|h)$/.test(label) ? `${label} ago` : label;
+  return (
+    <time dateTime={iso} title={fullTime(iso)}>
+      seen {words}
+    </time>
   );
 }
