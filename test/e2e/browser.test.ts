@@ -461,6 +461,12 @@ describe('the browser app', () => {
     expect(signOut.x + signOut.width).toBeLessThanOrEqual(PHONE.width);
     expect(await phone.getByRole('region', { name: /Notifications/ }).isVisible()).toBe(false);
     await shoot(phone, 'feed-phone.png');
+
+    // A click on a status's text opens its thread, as in the apps people know; on a reply under an entry, the reply's.
+    await entryOf(phone, lake).getByText('The lake is warm enough to swim today').click();
+    await phone.waitForURL(`**/#/status/${lake}`);
+    await page.locator(`article[data-status-id="${nested}"] .text`).click();
+    await page.waitForURL(`**/#/status/${nested}`);
   });
 
   it('opens a thread by its link in a new window, live, with the root and replies in two requests', async () => {

@@ -1,3 +1,4 @@
+import type { MouseEvent } from 'react';
 import type { Status } from '../../../shared/protocol/types';
 import { Avatar } from './avatar';
 import { fullTime } from './format';
@@ -30,8 +31,23 @@ export function PostView({
 }) {
   const { status, replyingTo } = post;
   const replyButton = onReply && <ReplyButton post={post} compact={variant === 'reply'} onReply={onReply} />;
+  // A click on a status opens its thread, as in the apps people know; keyboard users have its time, a link to the same address.
+  const open =
+    variant === 'focus'
+      ? undefined
+      : (event: MouseEvent) => {
+          if (event.defaultPrevented || (event.target as Element).closest('a, button, input, textarea') || window.getSelection()?.toString()) return;
+          // A reply under its entry is the one meant, not the entry around it.
+          event.preventDefault();
+          window.location.hash = statusHref(status.id);
+        };
   return (
-    <article className={`status status-${variant}${highlighted ? ' highlighted' : ''}`} data-status-id={status.id} aria-current={highlighted ? 'true' : undefined}>
+    <article
+      className={`status status-${variant}${highlighted ? ' highlighted' : ''}${open ? ' openable' : ''}`}
+      data-status-id={status.id}
+      aria-current={highlighted ? 'true' : undefined}
+      onClick={open}
+    >
       <Avatar user={status.author} size={variant === 'reply' ? 'small' : 'medium'} />
       <div className="status-body">
         <header>
