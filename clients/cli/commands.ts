@@ -10,6 +10,7 @@ import { ErrorCode, ProtocolError } from '../../shared/protocol/codes';
 import { Rules, userIdProblem } from '../../shared/protocol/rules';
 import type { ChannelItem, ChannelName, Presence, Status } from '../../shared/protocol/types';
 import { validateFeed, validateGet, validateHistory, validatePost, validatePresence, type Frame } from '../../shared/protocol/validate';
+import { benchCommand } from './bench/command';
 import { Exit, UsageError } from './errors';
 import { interactive } from './interactive';
 import type { Output } from './output';
@@ -29,11 +30,22 @@ export const OPTIONS = {
   limit: { type: 'string', arg: '<n>', help: `${Rules.historyLimit}; ${Rules.feedLimit}` },
   before: { type: 'string', arg: '<id>', help: 'the page before this status (older)' },
   after: { type: 'string', arg: '<id>', help: 'the page after this status (newer)' },
+  subscribers: { type: 'string', arg: '<n>', help: 'bench: WebSocket subscribers, one user each (default 100)' },
+  channels: { type: 'string', arg: '<n>', help: 'bench: channels (user:<poster>), one poster each (default 10)' },
+  posts: { type: 'string', arg: '<n>', help: 'bench: statuses posted in all (default 100)' },
+  rate: { type: 'string', arg: '<n>/s', help: 'bench: posts per second in all (default 10)' },
+  duration: { type: 'string', arg: '<time>', help: 'bench: post for this long (90s, 2m) instead of --posts' },
+  shard: { type: 'string', arg: '<i>/<n>', help: 'bench: run the i-th of n equal parts (one per machine)' },
+  run: { type: 'string', arg: '<name>', help: "bench: the run's name, the same in every shard" },
+  start: { type: 'string', arg: '<time>', help: 'bench: start posting at this time (ISO 8601), in every shard' },
+  'secret-arn': { type: 'string', arg: '<arn>', help: "bench: sign tokens with the deployed stack's hs256 secret" },
+  'token-cmd': { type: 'string', arg: '<cmd>', help: 'bench: a command printing a token for {user}' },
+  yes: { type: 'boolean', help: 'bench: run against a deployed stack above 1,000 connections' },
 } as const;
 
 export type OptionName = keyof typeof OPTIONS;
 export const GLOBAL_OPTIONS = ['user', 'token', 'url', 'json', 'help'] as const satisfies readonly OptionName[];
-const COMMAND_OPTIONS = ['reply-to', 'limit', 'before', 'after'] as const satisfies readonly OptionName[];
+const COMMAND_OPTIONS = ['reply-to', 'limit', 'before', 'after', 'subscribers', 'channels', 'posts', 'rate', 'duration', 'shard', 'run', 'start', 'secret-arn', 'token-cmd', 'yes'] as const satisfies readonly OptionName[];
 type CommandOption = (typeof COMMAND_OPTIONS)[number];
 /** Every option, in the order help lists them. */
 export const ALL_OPTIONS: readonly OptionName[] = [...GLOBAL_OPTIONS, ...COMMAND_OPTIONS];
@@ -283,6 +295,7 @@ export const COMMANDS: readonly Command[] = [
       };
     },
   },
+  benchCommand,
 ];
 
 /**
@@ -327,7 +340,10 @@ export function commandOptions(command: Command, options: Readonly<Partial<Recor
 
 /** A command as help shows it: name, arguments and options. */
 export function synopsis(command: Pick<Command, 'name' | 'args' | 'options'>): string {
-  const options = command.options.map((name) => `[--${name} ${OPTIONS[name].arg}]`);
+  const options = command.options.map((name) => {
+    const option: { readonly arg?: string; readonly help: string } = OPTIONS[name];
+    return option.arg === undefined ? `[--${name}]` : `[--${name} ${option.arg}]`;
+  });
   return [command.name, command.args, ...options].filter((part) => part !== '').join(' ');
 }
 

@@ -4,6 +4,7 @@
  */
 import { UpdraftError } from '../../shared/client';
 import { ALL_OPTIONS, COMMANDS, OPTIONS, commandNamed, helpTable, commandOptions, parseCommandLine, synopsis, userId, type Session } from './commands';
+import { bench, benchCommand } from './bench/command';
 import { connect, credentials, messageOf } from './connection';
 import { Exit, NoConnection, UsageError } from './errors';
 import { output } from './output';
@@ -52,6 +53,10 @@ export async function main(
   if (options.help === true || name === undefined) {
     write(help());
     return options.help === true ? Exit.Ok : Exit.Usage;
+  }
+  if (name === benchCommand.name) {
+    const url = typeof options.url === 'string' ? options.url : (variable(env, 'UPDRAFT_URL') ?? `http://127.0.0.1:${variable(env, 'UPDRAFT_PORT') ?? DEFAULT_PORT}`);
+    return bench({ args, options: commandOptions(benchCommand, options), url, yes: options.yes === true, json: options.json === true, write });
   }
   // Everything that can be checked without the server is, before connecting: a usage error exits 2 whatever the network does.
   const command = commandNamed(name);
