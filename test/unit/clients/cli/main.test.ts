@@ -67,7 +67,7 @@ describe('updraft help, from the command table', () => {
 
     for (const command of COMMANDS) {
       expect(text).toContain(`  ${command.name}`);
-      for (const option of command.options) expect(text).toMatch(new RegExp(`${command.name}[^\\n]*\\[--${option} `));
+      for (const option of command.options) expect(text).toMatch(new RegExp(`${command.name}[^\\n]*\\[--${option}[ \\]]`));
       if (command.interactive) expect(session).toContain(`/${command.name}`);
       else expect(session).not.toContain(`/${command.name}`);
     }
