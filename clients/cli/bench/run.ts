@@ -65,6 +65,7 @@ export async function runShard(plan: Plan, tokens: TokenSource, progress: Progre
     return new Promise((resolve) => {
       const socket = new WebSocket(`${tokens.wsUrl}?token=${encodeURIComponent(token)}`, { handshakeTimeout: HANDSHAKE_TIMEOUT_MS });
       let settled = false;
+      let ready = false;
       const fail = (reason: string) => {
         if (settled) return;
         settled = true;
@@ -81,6 +82,7 @@ export async function runShard(plan: Plan, tokens: TokenSource, progress: Progre
         onOpen(socket, () => {
           if (settled) return;
           settled = true;
+          ready = true;
           clearTimeout(timer);
           sockets.push(socket);
           resolve(socket);
@@ -97,8 +99,9 @@ export async function runShard(plan: Plan, tokens: TokenSource, progress: Progre
         if (typeof frame === 'object' && frame !== null) onFrame(frame as Record<string, unknown>);
       });
       socket.once('close', (code) => {
+        // Before it was ready a close is a failed handshake; after, until the run closes it, an error.
         if (!settled) fail(`closed ${code}`);
-        else if (!closing) bump(tally.errors, `closed ${code}`);
+        else if (ready && !closing) bump(tally.errors, `closed ${code}`);
       });
     });
   };
