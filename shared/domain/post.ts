@@ -52,7 +52,7 @@ export async function publish(deps: PostDeps, request: PublishRequest): Promise<
   const { author, id, ...wanted } = request;
   const result = await post(deps, author, wanted, id);
   if (result.duplicate && (result.status.text !== wanted.text || result.status.replyTo !== wanted.replyTo)) {
-    throw new IdempotencyConflict(`id ${JSON.stringify(id)} was used for another status by ${author} (${result.status.id}) in the last 10 minutes; use a new id`, result.status.id);
+    throw new IdempotencyConflict(`id ${JSON.stringify(id)} was used for another status by ${author} (${result.status.id}) in the last 10 minutes; use a new id`);
   }
   return result;
 }

@@ -42,11 +42,7 @@ export const badRequest = (message: string) => new ProtocolError(ErrorCode.BadRe
  * instead of silently getting the first status back (the WebSocket `post` has no such check).
  */
 export class IdempotencyConflict extends ProtocolError {
-  constructor(
-    message: string,
-    /** The status the id was first used for. */
-    readonly first: string,
-  ) {
+  constructor(message: string) {
     super(ErrorCode.BadRequest, message);
   }
 }
