@@ -368,7 +368,11 @@ export const COMMANDS: readonly Command[] = [
             else tally.published++;
             out.value({ type: 'published', line, status, duplicate }, `line ${line}: ${duplicate ? 'already published' : 'published'} ${status.id}`);
           } catch (error) {
-            if (!(error instanceof PublishApiError)) throw error;
+            if (!(error instanceof PublishApiError)) {
+              // The API is out of reach (or the credentials are): say what was done before giving up.
+              summarize(out, tally);
+              throw error;
+            }
             tally.failed++;
             out.info(`line ${line}: not published: ${error.code === undefined ? '' : `${error.code}: `}${error.message}`);
           }
