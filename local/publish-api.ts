@@ -1,6 +1,7 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { LOCAL_PUBLISH_PATH, LocalPublishPrincipals } from '../shared/publish-api';
+import { gatewayId, requestTime } from './events';
 import type { RequestSummary } from './gateway';
 import { json, readBody, type HttpRoute } from './http';
 import type { LocalFunction } from './lambda';
@@ -171,10 +172,8 @@ export function publishApiRoute(options: PublishApiOptions): HttpRoute {
 
 /** What API Gateway answers itself: a JSON `{message}`. */
 function gatewayAnswer(res: ServerResponse, status: number, message: string): void {
-  json(res, status, { message }, { 'apigw-requestid': gatewayRequestId() });
+  json(res, status, { message }, { 'apigw-requestid': gatewayId() });
 }
-
-const gatewayRequestId = () => randomUUID().replace(/-/g, '').slice(0, 16);
 
 /** A payload format 2.0 event, as API Gateway makes it for a Lambda proxy integration. */
 function httpEvent(
@@ -187,13 +186,18 @@ function httpEvent(
   body: Buffer,
   startedMs: number,
 ): unknown {
+  // Lower-case names, repeated headers joined with commas, and the ones API Gateway adds at its edge.
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(req.headers)) if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(',') : value;
+  headers['x-amzn-trace-id'] = `Root=1-${Math.floor(startedMs / 1000).toString(16)}-${randomBytes(12).toString('hex')}`;
+  headers['x-forwarded-for'] = req.socket.remoteAddress?.replace(/^::ffff:/, '') ?? '127.0.0.1';
+  headers['x-forwarded-port'] = String(options.port);
+  headers['x-forwarded-proto'] = 'http';
   const query: Record<string, string> = {};
   for (const [name, value] of url.searchParams) query[name] = name in query ? `${query[name] ?? ''},${value}` : value;
   const rawPath = decoded(url.pathname.slice(LOCAL_PUBLISH_PATH.length) || '/');
   const textual = body.length === 0 || /^(application\/(json|.*\+json|x-www-form-urlencoded)|text\/)/.test(req.headers['content-type'] ?? 'application/json');
-  const requestId = gatewayRequestId();
+  const requestId = gatewayId();
   const userArn = principal ? `arn:aws:iam::${ACCOUNT_ID}:user/${principal.accessKeyId}` : undefined;
   return {
     version: '2.0',
@@ -219,7 +223,7 @@ function httpEvent(
       requestId,
       routeKey: route.routeKey,
       stage: options.api.stageName,
-      time: new Date(startedMs).toUTCString(),
+      time: requestTime(startedMs),
       timeEpoch: startedMs,
     },
     ...(body.length > 0 ? { body: textual ? body.toString('utf8') : body.toString('base64'), isBase64Encoded: !textual } : { isBase64Encoded: false }),
@@ -232,11 +236,11 @@ function httpEvent(
  */
 function answer(res: ServerResponse, result: unknown): number {
   if (!isRecord(result) || typeof result['statusCode'] !== 'number') {
-    json(res, 200, result ?? null, { 'apigw-requestid': gatewayRequestId() });
+    json(res, 200, result ?? null, { 'apigw-requestid': gatewayId() });
     return 200;
   }
   const status = result['statusCode'];
-  const headers: Record<string, string> = { 'apigw-requestid': gatewayRequestId() };
+  const headers: Record<string, string> = { 'apigw-requestid': gatewayId() };
   const given = result['headers'];
   if (isRecord(given)) {
     for (const [name, value] of Object.entries(given)) if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') headers[name.toLowerCase()] = String(value);
