@@ -18,6 +18,14 @@ export interface ServiceLimits {
   readonly actionRateBurst: number;
   /** Cost units per second a user may keep up after the burst. @default 20 */
   readonly actionRatePerSecond: number;
+  /** Statuses the publish API takes for one author at once, apart from that user's own post budget. @default 100 */
+  readonly publishRateBurst: number;
+  /** Statuses per second the publish API keeps up for one author after the burst. @default 2 */
+  readonly publishRatePerSecond: number;
+  /** Requests per second the publish API's stage accepts, every route and caller together (API Gateway throttling). @default 50 */
+  readonly publishThrottleRate: number;
+  /** Requests the publish API's stage accepts in a burst above the rate. @default 100 */
+  readonly publishThrottleBurst: number;
   /** Connections one user may have open at once. @default 10 */
   readonly maxConnectionsPerUser: number;
   /** The oldest a token may be (from its `iat`), in seconds; connections end then at the latest. @default 86400 */
@@ -32,6 +40,10 @@ export const DEFAULT_SERVICE_LIMITS: ServiceLimits = {
   ...DefaultLimits,
   throttleRate: 500,
   throttleBurst: 1000,
+  // Every published status is a transaction of 4 to 6 writes and a fan-out to its author's followers:
+  // the stage-wide cap bounds what all backends together add, whatever their per-author budgets allow.
+  publishThrottleRate: 50,
+  publishThrottleBurst: 100,
 };
 
 /**
@@ -74,6 +86,10 @@ const SERVICE_RULES: Readonly<Record<keyof ServiceLimits, Rule>> = {
   postRatePerSecond: { fractional: true },
   actionRateBurst: { min: MAX_ACTION_COST, why: 'the costliest frame must fit in the burst' },
   actionRatePerSecond: { fractional: true },
+  publishRateBurst: {},
+  publishRatePerSecond: { fractional: true },
+  publishThrottleRate: {},
+  publishThrottleBurst: {},
   maxConnectionsPerUser: {},
   maxTokenAgeSeconds: {},
   throttleRate: {},

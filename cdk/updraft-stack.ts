@@ -13,9 +13,11 @@ import { NagSuppressions } from 'cdk-nag';
 import type { Construct } from 'constructs';
 import { DEFAULT_FANOUT_CONCURRENCY, EnvVar, FanOutDefaults } from '../shared/config';
 import { isCharged } from '../shared/protocol/costs';
+import { PublishOutput, PublishRoute } from '../shared/publish-api';
 import { ChannelPrefix, Connections, Statuses, TableLayouts, type KeyAttribute, type TableLayout } from '../shared/schema';
 import { Identity, type IdentityProps } from './constructs/identity';
 import { Monitoring } from './constructs/monitoring';
+import { PublishApi } from './constructs/publish-api';
 import { UpdraftFunction, type TableAction, type UpdraftFunctionProps } from './constructs/updraft-function';
 import { WebApp, WebAppHeaders } from './constructs/web-app';
 import { resolveDeliveryLimits, resolveLimits, type DeliveryLimits, type ServiceLimits } from './limits';
@@ -59,6 +61,8 @@ export class UpdraftStack extends Stack {
   /** The fan-out tree's queue: segments of large channels, for the delivery workers. */
   readonly deliveryQueue: Queue;
   readonly monitoring: Monitoring;
+  /** The publish API: backends publish and read over HTTP, signed with SigV4 (README "Publish from a backend"). */
+  readonly publishApi: PublishApi;
 
   constructor(scope: Construct, id: string, props: UpdraftStackProps = {}) {
     super(scope, id, props);
@@ -107,7 +111,7 @@ export class UpdraftStack extends Stack {
     this.identity.bind(authorizerFn);
     // Each function's grants name the kinds of row it works with (shared/schema.ts) and what it
     // does with each; test/cdk/least-privilege.test.ts holds the same table, row kind by row kind.
-    const { connection, subscription, presence, claim, rate, budget, followNotice, openConnections } = Connections.rows;
+    const { connection, subscription, presence, claim, rate, budget, publish, followNotice, openConnections } = Connections.rows;
     /** The same actions on every channel's rows of the Statuses table (`user:`, `thread:`, `inbox:`). */
     const onChannels = (actions: readonly TableAction[]) => Object.fromEntries(Object.values(ChannelPrefix).map((prefix) => [prefix, actions]));
     /** The heads of channels (`head#<channel>`), of every kind or of one. */
@@ -433,6 +437,39 @@ export class UpdraftStack extends Stack {
       }),
     );
 
+    // The publish API: each function holds what its routes need and no more. Publish writes as post does, but
+    // charges the integration budget (`publish#<author>`), never the author's own (`rate#`). PublishRead cannot
+    // read inboxes at all; PublishInbox reads nothing else.
+    const publishFn = fn('Publish', {
+      handler: 'publish',
+      description: 'publish API: POST /statuses',
+      environment: { [EnvVar.publishRateBurst]: String(limits.publishRateBurst), [EnvVar.publishRatePerSecond]: String(limits.publishRatePerSecond) },
+    })
+      .bindTable(EnvVar.statusesTable, this.statuses, {
+        rows: { [Statuses.byIdPrefix]: ['GetItem', 'PutItem'], ...onChannels(['PutItem']), ...onHeads(['BatchGetItem', 'UpdateItem']) },
+      })
+      .bindTable(EnvVar.connectionsTable, this.connections, { rows: { [claim.prefix]: ['GetItem', 'PutItem'], [publish.prefix]: ['GetItem', 'UpdateItem'] } });
+    const publishReadFn = fn('PublishRead', { handler: 'publish-read', description: 'publish API: GET /statuses/{id}, GET /channels/{channel}/history' }).bindTable(
+      EnvVar.statusesTable,
+      this.statuses,
+      { rows: { [Statuses.byIdPrefix]: ['GetItem'], [ChannelPrefix.user]: ['Query'], [ChannelPrefix.thread]: ['Query'] } },
+    );
+    const publishInboxFn = fn('PublishInbox', { handler: 'publish-inbox', description: 'publish API: GET /inboxes/{user}/history' }).bindTable(
+      EnvVar.statusesTable,
+      this.statuses,
+      { rows: { [ChannelPrefix.inbox]: ['Query'] } },
+    );
+    this.publishApi = new PublishApi(this, 'PublishApi', {
+      stage: stageName,
+      routes: {
+        [PublishRoute.post]: publishFn,
+        [PublishRoute.status]: publishReadFn,
+        [PublishRoute.history]: publishReadFn,
+        [PublishRoute.inbox]: publishInboxFn,
+      },
+      throttle: { rateLimit: limits.publishThrottleRate, burstLimit: limits.publishThrottleBurst },
+    });
+
     this.monitoring = new Monitoring(this, 'Monitoring', {
       stage: stageName,
       api: this.api,
@@ -444,7 +481,11 @@ export class UpdraftStack extends Stack {
         ...Object.fromEntries(Object.entries(routes).map(([action, route]) => [action.charAt(0).toUpperCase() + action.slice(1), route])),
         FanOut: fanOutFn,
         Deliver: deliverFn,
+        Publish: publishFn,
+        PublishRead: publishReadFn,
+        PublishInbox: publishInboxFn,
       },
+      publishApi: this.publishApi.api,
       fanOut: fanOutFn,
       authorizer: authorizerFn,
       deadLetterQueue: fanOutDlq,
@@ -457,6 +498,15 @@ export class UpdraftStack extends Stack {
     new CfnOutput(this, 'FanOutDlqUrl', { value: fanOutDlq.queueUrl, description: 'Stream batches fan-out gave up on' });
     new CfnOutput(this, 'DeliveryDlqUrl', { value: deliveryDlq.queueUrl, description: 'Segments of large channels the delivery workers gave up on' });
     new CfnOutput(this, 'AlarmTopicArn', { value: this.monitoring.topic.topicArn, description: 'Alarms notify this SNS topic' });
+    new CfnOutput(this, PublishOutput.url, { value: this.publishApi.api.apiEndpoint, description: 'Publish API: POST /statuses and the reads, signed with SigV4' });
+    new CfnOutput(this, PublishOutput.publishPolicy, {
+      value: this.publishApi.publishPolicy.managedPolicyArn,
+      description: "Attach to a backend's role to let it publish and read (README, Publish from a backend)",
+    });
+    new CfnOutput(this, PublishOutput.readInboxesPolicy, {
+      value: this.publishApi.readInboxesPolicy.managedPolicyArn,
+      description: "Attach to a backend's role to let it read users' inboxes too",
+    });
     new CfnOutput(this, 'DashboardName', { value: this.monitoring.dashboard.dashboardName, description: 'CloudWatch dashboard' });
 
     // Declared with or without a web app: the local stack serves the app with these headers, read from the template.

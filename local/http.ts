@@ -5,7 +5,7 @@ import { fromBrowser, hostAllowed, stackHosts } from './request-guard';
 /**
  * The one HTTP port of the local stack, shared by components that each
  * answer the requests they own: the WebSocket API (upgrades), the Management
- * API, the local Secrets Manager, the dev-token endpoint and the browser app.
+ * API, the publish API, the local Secrets Manager, the dev-token endpoint and the browser app.
  */
 
 /** Answers a request it owns and returns true, or returns false to let the next component try. */
@@ -80,7 +80,7 @@ export class HttpServer {
     try {
       for (const route of this.options.browserRoutes) if (await route(req, res, url)) return;
       if (fromBrowser(req)) {
-        json(res, 403, { error: 'forbidden', message: 'the local AWS endpoints (Management API, Secrets Manager, SQS) and /dev/faults do not answer browsers' });
+        json(res, 403, { error: 'forbidden', message: 'the local AWS endpoints (Management API, publish API, Secrets Manager, SQS) and /dev/faults do not answer browsers' });
         return;
       }
       for (const route of this.options.serviceRoutes) if (await route(req, res, url)) return;

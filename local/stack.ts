@@ -2,6 +2,7 @@ import { appendFileSync, mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import * as path from 'node:path';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
+import { LOCAL_PUBLISH_PATH } from '../shared/publish-api';
 import { devTokenRoute } from './dev-token';
 import { LOCAL_CREDENTIALS, createTables, reapLeftover, startDynamoDbLocal, type DynamoDbLocal } from './dynamodb';
 import { LocalStackError } from './errors';
@@ -11,13 +12,14 @@ import { HttpServer } from './http';
 import { resolve, type Resolver } from './intrinsics';
 import { LocalFunction, type LogSink } from './lambda';
 import { managementApiRoute } from './management';
+import { localPrincipals, publishApiRoute, type ResolvedStatement } from './publish-api';
 import { QueueMapping } from './queue-mapping';
 import { LocalQueues, type DeadLetter, type LocalQueue } from './queues';
 import { stackOrigins } from './request-guard';
 import { LocalSecrets } from './secrets';
 import { sqsApiRoute } from './sqs-api';
 import { StreamMapping, type Batch, type FailedBatch, type StreamFaults } from './streams';
-import { loadApp, type AppModel, type TableModel } from './template';
+import { loadApp, outputPolicyStatements, type AppModel, type JsonObject, type TableModel } from './template';
 import { ServiceDeletions, TtlSweeper } from './ttl';
 import { responseHeaders, webApp } from './web';
 
@@ -105,6 +107,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
   const httpUrl = `http://${HOST}:${port}`;
   const wsUrl = `ws://${HOST}:${port}/${app.api.stageName}`;
   const apiId = localApiId(app.stackName);
+  /** The publish API's: an API of its own, with ARNs of its own. */
+  const publishApiId = localApiId(`${app.stackName}/publish`);
 
   await assertPortFree(port, 'UPDRAFT_PORT');
   const leftover = await reapLeftover(options.stateDir, options.dynamoDbPort);
@@ -149,7 +153,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
         const type = app.resources[id]?.Type;
         if (type === 'AWS::DynamoDB::Table') return tableName(id);
         if (type === 'AWS::Lambda::Function') return functionName(id);
-        if (type === 'AWS::ApiGatewayV2::Api') return apiId;
+        if (type === 'AWS::ApiGatewayV2::Api') return id === app.httpApi?.logicalId ? publishApiId : apiId;
         if (type === 'AWS::SecretsManager::Secret') return LocalSecrets.arn(region, app.stackName, id);
         if (type === 'AWS::SQS::Queue') return queues.get(id).url;
         return `${app.stackName}-${id}`;
@@ -245,6 +249,21 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
         webApp(options.webDir, wsUrl, webHeaders),
       ],
       serviceRoutes: [
+        ...(app.httpApi
+          ? [
+              publishApiRoute({
+                api: app.httpApi,
+                apiId: publishApiId,
+                region,
+                functions,
+                principals: localPrincipals((output) => resolvedStatements(outputPolicyStatements(app, output), resolver, region)),
+                port,
+                log,
+                ...(options.onRequest ? { onRequest: options.onRequest } : {}),
+                ...onEvent,
+              }),
+            ]
+          : []),
         managementApiRoute({ stageName: app.api.stageName, messageBytes: options.limits.messageBytes, connections: gateway, faults: options.faults }),
         faultsRoute(options.faults),
         secrets.route,
@@ -330,7 +349,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
     sweeper.start();
     cleanups.push(() => sweeper.stop());
     const streams = app.streamMappings.length;
-    phase('API and streams', `port ${port}, ${app.api.routes.size} routes, ${streams} stream mapping${streams === 1 ? '' : 's'}, ${queues.size} queue${queues.size === 1 ? '' : 's'}`);
+    const publishRoutes = app.httpApi ? `, publish API ${app.httpApi.routes.length} routes at ${LOCAL_PUBLISH_PATH}` : '';
+    phase('API and streams', `port ${port}, ${app.api.routes.size} routes${publishRoutes}, ${streams} stream mapping${streams === 1 ? '' : 's'}, ${queues.size} queue${queues.size === 1 ? '' : 's'}`);
     for (const line of queueMappings) log(`  queue mapping    ${line}`);
 
     return { httpUrl, wsUrl, app, connections: () => gateway.size, stop: stopAll };
@@ -374,6 +394,18 @@ function recordDeadLetter(dir: string, message: DeadLetter, from: LocalQueue, to
   appendFileSync(file, `${JSON.stringify({ MessageId: message.messageId, MD5OfBody: message.md5OfBody, Body: message.body, Attributes: message.attributes })}\n`);
   const group = message.attributes.MessageGroupId === undefined ? '' : ` of group ${message.attributes.MessageGroupId}`;
   log(`!!! ${from.model.logicalId}: gave up on message ${message.messageId}${group} after ${message.attributes.ApproximateReceiveCount} receives; it is in ${to.model.logicalId}. Details: ${file}`);
+}
+
+/** IAM statements of the template with their resources resolved to local ARNs; Action and Resource may each be one or a list. */
+function resolvedStatements(statements: readonly JsonObject[], resolver: Resolver, region: string): ResolvedStatement[] {
+  return statements.map((statement) => {
+    const listed = (value: JsonObject[string] | undefined) => (value === undefined ? [] : Array.isArray(value) ? value : [value]);
+    return {
+      effect: statement['Effect'] === 'Deny' ? 'Deny' : 'Allow',
+      actions: listed(statement['Action']).map((action) => resolve(action, resolver, region)),
+      resources: listed(statement['Resource']).map((resource) => resolve(resource, resolver, region)),
+    };
+  });
 }
 
 /** What `Fn::GetAtt` gives for a queue. */

@@ -51,6 +51,25 @@ export interface AuthorizerModel {
   readonly identitySource: readonly string[];
 }
 
+/** A route of an HTTP API (payload format 2.0, Lambda proxy integrations). */
+export interface HttpRouteModel {
+  /** `METHOD /path/{param}`. */
+  readonly routeKey: string;
+  readonly method: string;
+  /** The path's segments; a `{name}` segment matches any one segment. */
+  readonly segments: readonly string[];
+  readonly functionId: string;
+  /** `AWS_IAM` (SigV4, then the caller's IAM policies), or `NONE`. */
+  readonly authorizationType: string;
+}
+
+export interface HttpApiModel {
+  readonly logicalId: string;
+  readonly name: string;
+  readonly stageName: string;
+  readonly routes: readonly HttpRouteModel[];
+}
+
 export interface ApiModel {
   readonly logicalId: string;
   readonly name: string;
@@ -113,6 +132,10 @@ export interface AppModel {
   readonly tables: ReadonlyMap<string, TableModel>;
   readonly functions: ReadonlyMap<string, FunctionModel>;
   readonly api: ApiModel;
+  /** The HTTP API (the publish API), if the template has one. */
+  readonly httpApi?: HttpApiModel;
+  /** The stack's outputs, by name: their values with intrinsics unresolved. */
+  readonly outputs: Readonly<Record<string, Json>>;
   readonly streamMappings: readonly StreamMappingModel[];
   readonly queues: ReadonlyMap<string, QueueModel>;
   readonly queueMappings: readonly QueueMappingModel[];
@@ -136,7 +159,13 @@ export function loadApp(assemblyDir: string): AppModel {
   const [stackName, artifact] = only;
   const templateFile = str(obj(obj(artifact)?.['properties'])?.['templateFile']) ?? `${stackName}.template.json`;
   const resources: Record<string, CfnResource> = {};
-  for (const [id, value] of Object.entries(obj(readJson(path.join(assemblyDir, templateFile))['Resources']) ?? {})) {
+  const template = readJson(path.join(assemblyDir, templateFile));
+  const outputs: Record<string, Json> = {};
+  for (const [name, output] of Object.entries(obj(template['Outputs']) ?? {})) {
+    const value = obj(output)?.['Value'];
+    if (value !== undefined) outputs[name] = value;
+  }
+  for (const [id, value] of Object.entries(obj(template['Resources']) ?? {})) {
     const resource = obj(value);
     const type = str(resource?.['Type']);
     if (!resource || type === undefined) throw new Error(`resource ${id} in ${templateFile} has no Type`);
@@ -208,24 +237,48 @@ export function loadApp(assemblyDir: string): AppModel {
     authorizers.set(id, { functionId: functionIn(p['AuthorizerUri']), identitySource: strings(p['IdentitySource']) });
   }
   const twoWayRoutes = new Set(ofType('AWS::ApiGatewayV2::RouteResponse').map(([, r]) => refOf(props(r)['RouteId'])));
-  const routes = new Map<string, RouteModel>();
-  for (const [id, r] of ofType('AWS::ApiGatewayV2::Route')) {
-    const p = props(r);
+  /** Routes and stages name their API with `Ref`. */
+  const ofApi = (type: string, api: string) => ofType(type).filter(([, r]) => refOf(props(r)['ApiId']) === api);
+  const integratedFunction = (routeId: string, p: Record<string, Json>): string => {
     const integrationId = findRef(p['Target'], (ref) => resources[ref]?.Type === 'AWS::ApiGatewayV2::Integration');
-    if (!integrationId) throw new Error(`route ${id} has no integration`);
+    if (!integrationId) throw new Error(`route ${routeId} has no integration`);
+    return functionIn(resources[integrationId]?.Properties?.['IntegrationUri']);
+  };
+  const routes = new Map<string, RouteModel>();
+  for (const [id, r] of ofApi('AWS::ApiGatewayV2::Route', apiId)) {
+    const p = props(r);
     const authorizer = p['AuthorizerId'] === undefined ? undefined : authorizers.get(refOf(p['AuthorizerId']) ?? '');
     const routeKey = str(p['RouteKey']);
     if (routeKey === undefined) throw new Error(`route ${id} has no RouteKey`);
     routes.set(routeKey, {
       routeKey,
-      functionId: functionIn(resources[integrationId]?.Properties?.['IntegrationUri']),
+      functionId: integratedFunction(id, p),
       twoWay: twoWayRoutes.has(id),
       ...(authorizer ? { authorizer } : {}),
     });
   }
-  const stages = ofType('AWS::ApiGatewayV2::Stage');
+  const stages = ofApi('AWS::ApiGatewayV2::Stage', apiId);
   const stageName = stages.length === 1 ? stages[0]?.[1].Properties?.['StageName'] : undefined;
   if (typeof stageName !== 'string') throw new Error(`expected one stage with a name, found ${stages.length} stages`);
+
+  const httpApis = ofType('AWS::ApiGatewayV2::Api').filter(([, r]) => props(r)['ProtocolType'] === 'HTTP');
+  if (httpApis.length > 1) throw new Error(`the local stack serves one HTTP API, found ${httpApis.length}`);
+  let httpApi: HttpApiModel | undefined;
+  const [http] = httpApis;
+  if (http) {
+    const [httpId, httpResource] = http;
+    const httpStages = ofApi('AWS::ApiGatewayV2::Stage', httpId);
+    const httpStage = httpStages.length === 1 ? httpStages[0]?.[1].Properties?.['StageName'] : undefined;
+    if (typeof httpStage !== 'string') throw new Error(`expected one stage of HTTP API ${httpId}, found ${httpStages.length}`);
+    const httpRoutes = ofApi('AWS::ApiGatewayV2::Route', httpId).map(([id, r]): HttpRouteModel => {
+      const p = props(r);
+      const routeKey = str(p['RouteKey']);
+      const [method, route] = routeKey?.split(' ') ?? [];
+      if (routeKey === undefined || method === undefined || route?.startsWith('/') !== true) throw new Error(`route ${id} has no RouteKey of the form "METHOD /path"`);
+      return { routeKey, method, segments: route.split('/').slice(1), functionId: integratedFunction(id, p), authorizationType: str(p['AuthorizationType']) ?? 'NONE' };
+    });
+    httpApi = { logicalId: httpId, name: str(props(httpResource)['Name']) ?? httpId, stageName: httpStage, routes: httpRoutes };
+  }
 
   const queues = new Map<string, QueueModel>();
   for (const [id, r] of ofType('AWS::SQS::Queue')) queues.set(id, queueModel(id, props(r), stackName, (ref) => resources[ref]?.Type === 'AWS::SQS::Queue'));
@@ -292,12 +345,30 @@ export function loadApp(assemblyDir: string): AppModel {
       stageName,
       routes,
     },
+    ...(httpApi ? { httpApi } : {}),
+    outputs,
     streamMappings,
     queues,
     queueMappings,
     secretIds: ofType('AWS::SecretsManager::Secret').map(([id]) => id),
     ...(webHeaders ? { webHeaders } : {}),
   };
+}
+
+/**
+ * The statements of the managed policy a stack output names (`Value: {Ref: <policy>}`), intrinsics
+ * unresolved; none when the output is absent or names something else.
+ */
+export function outputPolicyStatements(app: Pick<AppModel, 'outputs' | 'resources'>, outputName: string): JsonObject[] {
+  const policyId = refOf(app.outputs[outputName]);
+  const policy = policyId === undefined ? undefined : app.resources[policyId];
+  if (policy?.Type !== 'AWS::IAM::ManagedPolicy') return [];
+  const statements = obj(obj(policy.Properties)?.['PolicyDocument'])?.['Statement'];
+  const listed: readonly (Json | undefined)[] = Array.isArray(statements) ? statements : [statements];
+  return listed.flatMap((statement): JsonObject[] => {
+    const found = obj(statement);
+    return found ? [found] : [];
+  });
 }
 
 /** SQS's defaults where the template leaves a property out. */
@@ -377,7 +448,7 @@ function walk(value: Json | undefined, visit: (node: JsonObject) => string | und
   return undefined;
 }
 
-export type { Json, CfnResource };
+export type { Json, JsonObject, CfnResource };
 
 const str = (value: Json | undefined): string | undefined => (typeof value === 'string' ? value : undefined);
 const num = (value: Json | undefined): number | undefined => (typeof value === 'number' ? value : undefined);

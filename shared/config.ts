@@ -23,6 +23,9 @@ export const EnvVar = {
   maxSubscriptions: 'MAX_SUBSCRIPTIONS',
   postRateBurst: 'POST_RATE_BURST',
   postRatePerSecond: 'POST_RATE_PER_SECOND',
+  /** The publish API's integration budget per author (Connections row `publish#<userId>`). */
+  publishRateBurst: 'PUBLISH_RATE_BURST',
+  publishRatePerSecond: 'PUBLISH_RATE_PER_SECOND',
   actionRateBurst: 'ACTION_RATE_BURST',
   actionRatePerSecond: 'ACTION_RATE_PER_SECOND',
   maxConnectionsPerUser: 'MAX_CONNECTIONS_PER_USER',
@@ -59,6 +62,13 @@ export const DefaultLimits = {
   actionRateBurst: 1_250,
   /** Cost units per second a user may keep up once the burst is spent. */
   actionRatePerSecond: 20,
+  /**
+   * Statuses the publish API takes for one author at once, apart from the author's own post budget: a
+   * backfill of 100 (an import of what a user posted elsewhere) goes through without a wait.
+   */
+  publishRateBurst: 100,
+  /** Statuses per second the publish API keeps up for one author once the burst is spent: twice a person's own rate. */
+  publishRatePerSecond: 2,
   /** Connections one user may have open at once; the next handshake is refused with 429. */
   maxConnectionsPerUser: 10,
   /** The oldest a token may be (now minus its `iat`), seconds; a connection ends then at the latest. */
@@ -168,6 +178,10 @@ export const config = {
   postRate: () => ({
     burst: optionalIntEnv(EnvVar.postRateBurst, DefaultLimits.postRateBurst),
     perSecond: optionalPositiveEnv(EnvVar.postRatePerSecond, DefaultLimits.postRatePerSecond),
+  }),
+  publishRate: () => ({
+    burst: optionalIntEnv(EnvVar.publishRateBurst, DefaultLimits.publishRateBurst),
+    perSecond: optionalPositiveEnv(EnvVar.publishRatePerSecond, DefaultLimits.publishRatePerSecond),
   }),
   actionRate: () => ({
     burst: optionalIntEnv(EnvVar.actionRateBurst, DefaultLimits.actionRateBurst),

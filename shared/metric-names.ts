@@ -9,6 +9,8 @@ export const METRICS_SERVICE = 'updraft';
 export const MetricName = {
   /** Statuses stored by `post` (an idempotent retry is not a new post). */
   posts: 'Posts',
+  /** Statuses stored through the publish API (counted in Posts too). */
+  published: 'Published',
   /** PostToConnection calls that succeeded, from fan-out. */
   deliveries: 'Deliveries',
   /** Deliveries that still failed after the SDK's retries (not Gone). */
@@ -29,6 +31,8 @@ export const MetricName = {
   expiredConnections: 'ExpiredConnections',
   /** Frames refused `rate_limited` by a user's action budget (posts over their own budget are not counted here). */
   rateLimited: 'RateLimited',
+  /** Statuses the publish API refused 429: the author's integration budget was spent. */
+  publishRateLimited: 'PublishRateLimited',
   /** Handshakes refused because the user already had the most connections allowed. */
   connectionsRefused: 'ConnectionsRefused',
 } as const;

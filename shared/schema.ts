@@ -104,6 +104,11 @@ export const Connections = {
     /** Every other action's budget: `budget#<userId>`, a row kind of its own so that only post may reach `rate#`. */
     budget: { prefix: 'budget#', sortKey: 'rate' },
     /**
+     * The publish API's integration budget for statuses published as a user: `publish#<userId>`, apart from
+     * that user's own post budget (`rate#`), so a backend neither spends nor is held back by the user's own.
+     */
+    publish: { prefix: 'publish#', sortKey: 'rate' },
+    /**
      * `notice#<follower>#<followed>`: that follower's `follow` notification went to that user, and
      * none goes again before `expiresAt` (Limits.followNoticeSeconds), unfollows or not.
      */

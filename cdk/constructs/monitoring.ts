@@ -1,5 +1,5 @@
 import { Duration, Stack } from 'aws-cdk-lib';
-import type { IWebSocketApi } from 'aws-cdk-lib/aws-apigatewayv2';
+import type { IHttpApi, IWebSocketApi } from 'aws-cdk-lib/aws-apigatewayv2';
 import {
   Alarm,
   AlarmStatusWidget,
@@ -52,6 +52,8 @@ export interface MonitoringProps {
   readonly authorizer: IFunction;
   readonly deadLetterQueue: IQueue;
   readonly delivery: DeliveryMonitoringProps;
+  /** The publish API (HTTP API, IAM authorization): requests, errors and latency. */
+  readonly publishApi: IHttpApi;
   /** Alarm notifications go to this address (a subscription to confirm by email). @default no subscription */
   readonly alarmEmail?: string;
   /** Fan-out lag that raises an alarm. @default Duration.minutes(1) */
@@ -191,6 +193,10 @@ export class Monitoring extends Construct {
       throttledThreshold,
       3,
     );
+    // The publish API's own handlers answer every protocol error as a 4xx: a 5xx is API Gateway failing to
+    // reach them, or one of them failing (an `internal` answer or a crash).
+    const publishServerErrors = props.publishApi.metricServerError({ period: fiveMinutes, statistic: 'Sum', label: '5xx' });
+    alarm('PublishApiServerErrors', 'The publish API answered 5xx: a backend could not publish or read, and will retry.', publishServerErrors, 1);
     for (const [name, fn] of functions) {
       if (fn !== props.authorizer) {
         alarm(`${name}Errors`, `The ${name} function failed (crashed or timed out), not a protocol error answered to a client.`, fn.metricErrors({ period: fiveMinutes }), 1);
@@ -246,6 +252,21 @@ export class Monitoring extends Construct {
       graph('Fan-out DLQ depth', [dlqDepth.with({ label: 'messages visible' })]),
       graph('API Gateway errors', [api('IntegrationError'), api('ExecutionError'), api('ClientError')]),
       graph('Authorizer', [custom(MetricName.authorizerFailures, 'Sum', 'AuthorizerFailures'), custom(MetricName.expiredConnections, 'Sum', 'ExpiredConnections')]),
+    );
+    this.dashboard.addWidgets(
+      graph(
+        'Publish API requests',
+        [props.publishApi.metricCount({ period: fiveMinutes, label: 'Count' }), props.publishApi.metricClientError({ period: fiveMinutes, statistic: 'Sum', label: '4xx (429 included)' }), publishServerErrors],
+        { right: [custom(MetricName.published, 'Sum', 'Published (statuses stored)')] },
+      ),
+      graph(
+        'Publish API latency (ms)',
+        [
+          ...['p50', 'p99'].map((statistic) => props.publishApi.metricLatency({ period: fiveMinutes, statistic, label: `Latency ${statistic}` })),
+          props.publishApi.metricIntegrationLatency({ period: fiveMinutes, statistic: 'p99', label: 'IntegrationLatency p99' }),
+        ],
+      ),
+      graph('Publish budget refusals', [custom(MetricName.publishRateLimited, 'Sum', 'PublishRateLimited (429)')]),
     );
     this.dashboard.addWidgets(
       graph('Lambda errors', perFunction((fn) => fn.metricErrors({ period: fiveMinutes }))),

@@ -14,6 +14,7 @@ import { benchCommand } from './bench/command';
 import { Exit, UsageError } from './errors';
 import { interactive } from './interactive';
 import type { Output } from './output';
+import { MAX_ID_PREFIX, PublishApiError, newTally, publishPatiently, requestIdFor, summarize, type PublishContext } from './publish';
 
 /** Every option, described once. Each command lists the ones of its own; the global ones apply to all. */
 export const OPTIONS = {
@@ -30,6 +31,17 @@ export const OPTIONS = {
   limit: { type: 'string', arg: '<n>', help: `${Rules.historyLimit}; ${Rules.feedLimit}` },
   before: { type: 'string', arg: '<id>', help: 'the page before this status (older)' },
   after: { type: 'string', arg: '<id>', help: 'the page after this status (newer)' },
+  as: { type: 'string', arg: '<user>', help: 'the user a status is published as' },
+  id: {
+    type: 'string',
+    arg: '<id>',
+    help: `an idempotency id (at most ${MAX_ID_PREFIX} characters): the same id within 10\nminutes publishes nothing new; with stdin, line n gets <id>-<n>`,
+  },
+  'publish-url': {
+    type: 'string',
+    arg: '<url>',
+    help: "the publish API (the stack's PublishApiUrl output); or\nUPDRAFT_PUBLISH_URL; the local stack's is found from --url",
+  },
   subscribers: { type: 'string', arg: '<n>', help: 'bench: WebSocket subscribers, one user each (default 100)' },
   channels: { type: 'string', arg: '<n>', help: 'bench: channels (user:<poster>), one poster each (default 10)' },
   posts: { type: 'string', arg: '<n>', help: 'bench: statuses posted in all (default 100)' },
@@ -45,7 +57,10 @@ export const OPTIONS = {
 
 export type OptionName = keyof typeof OPTIONS;
 export const GLOBAL_OPTIONS = ['user', 'token', 'url', 'json', 'help'] as const satisfies readonly OptionName[];
-const COMMAND_OPTIONS = ['reply-to', 'limit', 'before', 'after', 'subscribers', 'channels', 'posts', 'rate', 'duration', 'shard', 'run', 'start', 'secret-arn', 'token-cmd', 'yes'] as const satisfies readonly OptionName[];
+const COMMAND_OPTIONS = [
+  'reply-to', 'limit', 'before', 'after', 'as', 'id', 'publish-url',
+  'subscribers', 'channels', 'posts', 'rate', 'duration', 'shard', 'run', 'start', 'secret-arn', 'token-cmd', 'yes',
+] as const satisfies readonly OptionName[];
 type CommandOption = (typeof COMMAND_OPTIONS)[number];
 /** Every option, in the order help lists them. */
 export const ALL_OPTIONS: readonly OptionName[] = [...GLOBAL_OPTIONS, ...COMMAND_OPTIONS];
@@ -70,21 +85,42 @@ export interface Session {
 /** What a command does once connected; its result is the exit code. */
 export type Run = (session: Session) => Promise<number>;
 
-export interface Command {
+interface CommandBase {
   readonly name: string;
   /** Its arguments, as help shows them. */
   readonly args: string;
   readonly options: readonly CommandOption[];
   readonly help: string;
+}
+
+/** A command of a signed-in user, over the WebSocket. */
+export interface SessionCommand extends CommandBase {
+  readonly via: 'websocket';
   /** Also a slash command of `connect`. */
   readonly interactive: boolean;
   /** Checks the arguments before anything connects (a UsageError when wrong), and returns what to run. */
   readonly prepare: (args: readonly string[], options: CommandOptions) => Run;
 }
 
+/** A command of a backend, over the publish API: no user signs in, AWS credentials sign each request. */
+export interface PublishCommand extends CommandBase {
+  readonly via: 'publish-api';
+  readonly interactive: false;
+  readonly prepare: (args: readonly string[], options: CommandOptions) => (context: PublishContext) => Promise<number>;
+}
+
+/** The load tool: it opens connections of its own for users of its own, so no one signs in (clients/cli/bench/). */
+export interface BenchCommand extends CommandBase {
+  readonly via: 'bench';
+  readonly interactive: false;
+}
+
+export type Command = SessionCommand | PublishCommand | BenchCommand;
+
 export const COMMANDS: readonly Command[] = [
   {
     name: 'connect',
+    via: 'websocket',
     args: '',
     options: [],
     help: 'an interactive session: post, reply, follow, and a live tail',
@@ -96,6 +132,7 @@ export const COMMANDS: readonly Command[] = [
   },
   {
     name: 'post',
+    via: 'websocket',
     args: '<text…>',
     options: ['reply-to'],
     help: 'post a status (or a reply); prints it',
@@ -113,6 +150,7 @@ export const COMMANDS: readonly Command[] = [
   },
   {
     name: 'tail',
+    via: 'websocket',
     args: '<channel…>',
     options: [],
     help: 'print statuses and notifications as they arrive, until Ctrl-C',
@@ -148,6 +186,7 @@ export const COMMANDS: readonly Command[] = [
   },
   {
     name: 'history',
+    via: 'websocket',
     args: '<channel>',
     options: ['limit', 'before', 'after'],
     help: 'a page of a channel, oldest at the top (with --json: as the\nserver pages it, newest first unless --after)',
@@ -177,6 +216,7 @@ export const COMMANDS: readonly Command[] = [
   },
   {
     name: 'feed',
+    via: 'websocket',
     args: '',
     options: ['limit', 'before'],
     help: 'your home feed: you and the people you follow, oldest at the top\n(with --json: as the server pages it, newest first)',
@@ -199,6 +239,7 @@ export const COMMANDS: readonly Command[] = [
   },
   {
     name: 'show',
+    via: 'websocket',
     args: '<status id>',
     options: [],
     help: 'a status with its thread: the root, then every reply, oldest first',
@@ -233,6 +274,7 @@ export const COMMANDS: readonly Command[] = [
   },
   {
     name: 'follow',
+    via: 'websocket',
     args: '<user>',
     options: [],
     help: "see a user's statuses live, on every connection",
@@ -248,6 +290,7 @@ export const COMMANDS: readonly Command[] = [
   },
   {
     name: 'unfollow',
+    via: 'websocket',
     args: '<user>',
     options: [],
     help: 'stop following a user',
@@ -263,6 +306,7 @@ export const COMMANDS: readonly Command[] = [
   },
   {
     name: 'following',
+    via: 'websocket',
     args: '',
     options: [],
     help: 'whom you follow',
@@ -278,6 +322,7 @@ export const COMMANDS: readonly Command[] = [
   },
   {
     name: 'presence',
+    via: 'websocket',
     args: '[<user…>]',
     options: [],
     help: 'who is online among the people you follow (all, or those named)',
@@ -292,6 +337,68 @@ export const COMMANDS: readonly Command[] = [
         const line = (p: Presence) => `${p.user}\t${p.online ? 'online' : `offline${p.lastSeen === undefined ? '' : `, seen ${p.lastSeen}`}`}`;
         out.value({ type: 'presence', users }, users.length > 0 ? users.map(line).join('\n') : '(no one)');
         return Exit.Ok;
+      };
+    },
+  },
+  {
+    name: 'publish',
+    via: 'publish-api',
+    args: '[<text…>]',
+    options: ['as', 'reply-to', 'id', 'publish-url'],
+    help: "publish as a user through the publish API, signed with AWS credentials\n(the local stack's dev ones locally); with no text, one status per\nline of stdin, waiting out 429s, then a summary",
+    interactive: false,
+    prepare: (args, options) => {
+      const author = options.as;
+      if (author === undefined) throw new UsageError('publish as whom? updraft publish --as <user> [<text…>]');
+      userId(author, '--as: ');
+      const prefix = options.id;
+      if (prefix !== undefined && (prefix === '' || prefix.length > MAX_ID_PREFIX)) throw new UsageError(`--id must hold 1 to ${MAX_ID_PREFIX} characters`);
+      const replyTo = options['reply-to'];
+      if (args.length > 0) {
+        const post = checked(validatePost, { text: args.join(' '), replyTo });
+        return async ({ api, out, sleep }) => {
+          const tally = newTally();
+          const { status, duplicate } = await publishPatiently(api, { author, ...post, id: requestIdFor(prefix) }, tally, sleep);
+          const waited = tally.rateLimited > 0 ? ` (after ${tally.rateLimited} 429s, ${(tally.waitedMs / 1000).toFixed(1)} s)` : '';
+          out.value({ type: 'published', status, duplicate, rateLimited: tally.rateLimited }, `${duplicate ? 'already published' : 'published'} ${status.id}${waited}`);
+          return Exit.Ok;
+        };
+      }
+      if (replyTo !== undefined) checked(validatePost, { text: 'x', replyTo });
+      return async ({ api, out, lines, sleep }) => {
+        const tally = newTally();
+        let line = 0;
+        for await (const text of lines()) {
+          line++;
+          if (text.trim() === '') {
+            tally.skipped++;
+            continue;
+          }
+          let post: ReturnType<typeof validatePost>;
+          try {
+            post = validatePost({ fields: { text, replyTo } });
+          } catch (error) {
+            if (!(error instanceof ProtocolError)) throw error;
+            tally.failed++;
+            out.info(`line ${line}: not published: ${error.message}`);
+            continue;
+          }
+          try {
+            const { status, duplicate } = await publishPatiently(api, { author, ...post, id: requestIdFor(prefix, line) }, tally, sleep);
+            if (duplicate) tally.duplicates++;
+            else tally.published++;
+            out.value({ type: 'published', line, status, duplicate }, `line ${line}: ${duplicate ? 'already published' : 'published'} ${status.id}`);
+          } catch (error) {
+            if (!(error instanceof PublishApiError)) {
+              // The API is out of reach (or the credentials are): say what was done before giving up.
+              summarize(out, tally);
+              throw error;
+            }
+            tally.failed++;
+            out.info(`line ${line}: not published: ${error.code === undefined ? '' : `${error.code}: `}${error.message}`);
+          }
+        }
+        return summarize(out, tally);
       };
     },
   },

@@ -2,7 +2,7 @@
 import { UpdraftError, type UpdraftClient } from '../../shared/client';
 import { inboxChannel, userChannel } from '../../shared/protocol/channels';
 import type { ChannelItem, ChannelName, Status } from '../../shared/protocol/types';
-import { COMMANDS, commandOptions, helpTable, parseCommandLine, synopsis, type Command, type Session } from './commands';
+import { COMMANDS, commandOptions, helpTable, parseCommandLine, synopsis, type Command, type Session, type SessionCommand } from './commands';
 import { Exit, UsageError } from './errors';
 
 /** Slash commands of the session alone; the rest are the table's interactive commands. */
@@ -37,7 +37,7 @@ const SESSION_COMMANDS: readonly SlashCommand[] = [
 ];
 
 /** The table's commands that are slash commands too (read when called: this module and the table import each other). */
-const shared = () => COMMANDS.filter((command) => command.interactive);
+const shared = () => COMMANDS.filter((command): command is SessionCommand => command.via === 'websocket' && command.interactive);
 
 export function help(): string {
   const rows = [
@@ -47,7 +47,7 @@ export function help(): string {
   return ['type a status and press Enter to post it, or:', ...helpTable(rows)].join('\n');
 }
 
-async function runCommand(name: string, args: readonly string[], options: Parameters<Command['prepare']>[1], session: Session): Promise<void> {
+async function runCommand(name: string, args: readonly string[], options: Parameters<SessionCommand['prepare']>[1], session: Session): Promise<void> {
   const command = shared().find((candidate) => candidate.name === name);
   if (command === undefined) throw new Error(`no command ${name}`);
   await command.prepare(args, options)(session);

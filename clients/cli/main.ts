@@ -2,12 +2,15 @@
  * `updraft`: Updraft from a terminal, on the same client library as the
  * browser app. Run `updraft --help`.
  */
+import { createInterface } from 'node:readline';
+import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { UpdraftError } from '../../shared/client';
 import { ALL_OPTIONS, COMMANDS, OPTIONS, commandNamed, helpTable, commandOptions, parseCommandLine, synopsis, userId, type Session } from './commands';
-import { bench, benchCommand } from './bench/command';
+import { bench } from './bench/command';
 import { connect, credentials, messageOf } from './connection';
 import { Exit, NoConnection, UsageError } from './errors';
 import { output } from './output';
+import { PublishApiClient, PublishApiError, publishTarget } from './publish';
 
 export { Exit } from './errors';
 
@@ -54,19 +57,20 @@ export async function main(
     write(help());
     return options.help === true ? Exit.Ok : Exit.Usage;
   }
-  if (name === benchCommand.name) {
-    const url = typeof options.url === 'string' ? options.url : (variable(env, 'UPDRAFT_URL') ?? `http://127.0.0.1:${variable(env, 'UPDRAFT_PORT') ?? DEFAULT_PORT}`);
-    return bench({ args, options: commandOptions(benchCommand, options), url, yes: options.yes === true, json: options.json === true, write });
-  }
   // Everything that can be checked without the server is, before connecting: a usage error exits 2 whatever the network does.
   const command = commandNamed(name);
   if (command === undefined) throw new UsageError(`unknown command ${name}`);
-  const run = command.prepare(args, commandOptions(command, options));
+  const given = commandOptions(command, options);
+  if (command.via === 'bench') return bench({ args, options: given, url: stackUrl(options, env), yes: options.yes === true, json: options.json === true, write });
+  if (command.via === 'publish-api') {
+    const publish = command.prepare(args, given);
+    const target = publishTarget({ ...(given['publish-url'] === undefined ? {} : { publishUrl: given['publish-url'] }), stackUrl: stackUrl(options, env) }, env, () => awsCredentialChain);
+    return publish({ api: new PublishApiClient(target), out: output(options.json === true, write), lines: stdinLines, sleep });
+  }
+  const run = command.prepare(args, given);
   const user = typeof options.user === 'string' ? userId(options.user, '--user: ') : undefined;
   const token = typeof options.token === 'string' ? options.token : variable(env, 'UPDRAFT_TOKEN');
-  const port = variable(env, 'UPDRAFT_PORT') ?? DEFAULT_PORT;
-  if (!/^\d{1,5}$/.test(port)) throw new UsageError(`UPDRAFT_PORT=${port} is not a port number`);
-  const url = typeof options.url === 'string' ? options.url : (variable(env, 'UPDRAFT_URL') ?? `http://127.0.0.1:${port}`);
+  const url = stackUrl(options, env);
 
   const out = output(options.json === true, write);
   const signIn = await credentials(url, user, token);
@@ -87,9 +91,35 @@ export async function main(
   }
 }
 
+/** Where the stack is: --url, UPDRAFT_URL, or the local stack on UPDRAFT_PORT (3000 by default). */
+function stackUrl(options: Readonly<Partial<Record<string, string | boolean>>>, env: NodeJS.ProcessEnv): string {
+  const port = variable(env, 'UPDRAFT_PORT') ?? DEFAULT_PORT;
+  if (!/^\d{1,5}$/.test(port)) throw new UsageError(`UPDRAFT_PORT=${port} is not a port number`);
+  return typeof options['url'] === 'string' ? options['url'] : (variable(env, 'UPDRAFT_URL') ?? `http://127.0.0.1:${port}`);
+}
+
+/** Standard input, line by line, for `publish` with no text. */
+async function* stdinLines(): AsyncIterable<string> {
+  if (process.stdin.isTTY) throw new UsageError('publish what? give the text, or pipe one status per line into updraft publish');
+  yield* createInterface({ input: process.stdin, crlfDelay: Infinity });
+}
+
+let chain: AwsCredentialIdentityProvider | undefined;
+/**
+ * The AWS SDK's default credential chain (environment, SSO, shared files, web identity, ECS, EC2
+ * instance metadata), loaded at the first signature: the other commands never pay for it.
+ */
+const awsCredentialChain: AwsCredentialIdentityProvider = async (properties) => {
+  chain ??= (await import('@aws-sdk/credential-provider-node')).defaultProvider();
+  return chain(properties);
+};
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
 export function exitCodeOf(error: unknown): { code: number; message: string } {
   if (error instanceof UsageError) return { code: Exit.Usage, message: `updraft: ${error.message}\nTry updraft --help.` };
   if (error instanceof NoConnection) return { code: Exit.NoConnection, message: `updraft: could not connect: ${error.message}` };
+  if (error instanceof PublishApiError) return { code: Exit.Refused, message: `updraft: ${error.code === undefined ? error.message : `${error.code}: ${error.message}`}` };
   if (error instanceof UpdraftError) return { code: error.code === 'timeout' ? Exit.NoConnection : Exit.Refused, message: `updraft: ${error.code}: ${error.message}` };
   return { code: Exit.Refused, message: `updraft: ${messageOf(error)}` };
 }

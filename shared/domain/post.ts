@@ -1,4 +1,4 @@
-import { ErrorCode, ProtocolError, RateLimited, inboxChannel, threadChannel, userChannel, type PostRequest, type Status } from '../protocol';
+import { ErrorCode, IdempotencyConflict, ProtocolError, RateLimited, inboxChannel, threadChannel, userChannel, type PostRequest, type PublishRequest, type Status } from '../protocol';
 import type { ClaimStore } from '../store/claims';
 import type { AppendResult, Entry, PostLog } from '../store/posts';
 import type { RateLimiter } from '../store/rates';
@@ -39,6 +39,21 @@ export async function post(deps: PostDeps, author: string, request: PostRequest,
   const status: Status = parent ? { ...base, replyTo: parent.id, thread: parent.thread ?? parent.id } : base;
   const result = await deps.log.append(entry(status, parent), retry, now.getTime());
   if (result.duplicate) await deps.rate.refund(author);
+  return result;
+}
+
+/**
+ * A status published for `request.author` by a backend (the publish API): `post` as that user, the
+ * request's `id` scoped to the author as a WebSocket post's is, charged to whatever budget `deps.rate`
+ * holds (the publish API's own, not the author's). A retry that finds its id used for another status
+ * is refused with IdempotencyConflict rather than answered with that status.
+ */
+export async function publish(deps: PostDeps, request: PublishRequest): Promise<AppendResult> {
+  const { author, id, ...wanted } = request;
+  const result = await post(deps, author, wanted, id);
+  if (result.duplicate && (result.status.text !== wanted.text || result.status.replyTo !== wanted.replyTo)) {
+    throw new IdempotencyConflict(`id ${JSON.stringify(id)} was used for another status by ${author} (${result.status.id}) in the last 10 minutes; use a new id`);
+  }
   return result;
 }
 

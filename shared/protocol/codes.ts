@@ -35,3 +35,14 @@ export class RateLimited extends ProtocolError {
 }
 
 export const badRequest = (message: string) => new ProtocolError(ErrorCode.BadRequest, message);
+
+/**
+ * The publish API's `id` was used for this author in the last 10 minutes, for a different status:
+ * `bad_request`, answered with HTTP 409 so that a backend reusing ids by mistake learns of it
+ * instead of silently getting the first status back (the WebSocket `post` has no such check).
+ */
+export class IdempotencyConflict extends ProtocolError {
+  constructor(message: string) {
+    super(ErrorCode.BadRequest, message);
+  }
+}

@@ -29,6 +29,16 @@ export function parseServerFrame(data: string): ParsedServerFrame {
   }
 }
 
+/** A status as the server sends it (in a frame, or in the publish API's answers), or undefined when a field a client relies on is missing. */
+export function parseServerStatus(value: unknown): Status | undefined {
+  try {
+    return readStatus(value, 'status');
+  } catch (error) {
+    if (error instanceof FrameError) return undefined;
+    throw error;
+  }
+}
+
 const ERROR_CODES: ReadonlySet<string> = new Set(Object.values(ErrorCode));
 const isErrorCode = (code: string): code is ErrorCode => ERROR_CODES.has(code);
 

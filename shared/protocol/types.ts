@@ -39,6 +39,12 @@ export interface PostRequest {
   readonly replyTo?: StatusId;
 }
 
+/** The publish API's `POST /statuses`: a status by a named user, with the idempotency id a WebSocket frame's `id` is. */
+export interface PublishRequest extends PostRequest {
+  readonly author: UserId;
+  readonly id?: string;
+}
+
 export interface SubscribeRequest {
   readonly channels: readonly ChannelName[];
   readonly since: Readonly<Record<ChannelName, StatusId>>;

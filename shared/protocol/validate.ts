@@ -2,7 +2,7 @@ import { badRequest } from './codes';
 import { parseChannel } from './channels';
 import { Limits } from './limits';
 import { Rules } from './rules';
-import type { ChannelName, FeedRequest, FollowRequest, GetRequest, HistoryRequest, PostRequest, PresenceRequest, SubscribeRequest, UnsubscribeRequest } from './types';
+import type { ChannelName, FeedRequest, PublishRequest, FollowRequest, GetRequest, HistoryRequest, PostRequest, PresenceRequest, SubscribeRequest, UnsubscribeRequest } from './types';
 
 /** A client frame once it is known to be a JSON object with a valid optional `id`. */
 export interface Frame {
@@ -15,14 +15,14 @@ export interface Frame {
  * Reads the envelope every frame shares. The request id is checked before any
  * other field so that errors about the rest can still be matched to the request.
  */
-export function parseFrame(body: string | undefined): Frame {
+export function parseFrame(body: string | undefined, what: 'frame' | 'body' = 'frame'): Frame {
   let value: unknown;
   try {
     value = JSON.parse(body ?? '');
   } catch {
-    throw badRequest('frame is not valid JSON');
+    throw badRequest(`${what} is not valid JSON`);
   }
-  if (!isObject(value)) throw badRequest('frame must be a JSON object');
+  if (!isObject(value)) throw badRequest(`${what} must be a JSON object`);
   const id = value['id'];
   // The id becomes part of a DynamoDB key (the idempotency claim), which must be valid UTF-8.
   if (id !== undefined && (typeof id !== 'string' || id.length > Limits.requestIdMaxLength || !isWellFormed(id))) {
@@ -43,6 +43,15 @@ export function validatePost(frame: Frame): PostRequest {
   }
   const replyTo = optionalStatusId(frame, 'replyTo');
   return replyTo === undefined ? { text } : { text, replyTo };
+}
+
+/** The publish API's `POST /statuses` body: `author`, then what a `post` frame holds, and `id` as a frame's. */
+export function validatePublish(body: string | undefined): PublishRequest {
+  const frame = parseFrame(body, 'body');
+  const author = frame.fields['author'];
+  if (typeof author !== 'string' || !Limits.userIdPattern.test(author)) throw badRequest(`author must be a user id (${Rules.userId})`);
+  const post = validatePost(frame);
+  return { author, ...post, ...(frame.id === undefined ? {} : { id: frame.id }) };
 }
 
 export function validateSubscribe(frame: Frame): SubscribeRequest {

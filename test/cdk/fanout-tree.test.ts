@@ -1,6 +1,6 @@
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
-import { WebSocketApi } from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpApi, WebSocketApi } from 'aws-cdk-lib/aws-apigatewayv2';
 import { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { Queue } from 'aws-cdk-lib/aws-sqs';
 import { expect } from '@jest/globals';
@@ -291,6 +291,7 @@ describe('tree monitoring', () => {
       return new Monitoring(stack, 'Monitoring', {
         stage: 'dev',
         api: WebSocketApi.fromWebSocketApiAttributes(stack, 'Api', { webSocketId: 'abc123' }),
+        publishApi: HttpApi.fromHttpApiAttributes(stack, 'PublishApi', { httpApiId: 'def456' }),
         functions: {},
         fanOut: fn('FanOut'),
         authorizer: fn('Authorizer'),

@@ -23,7 +23,7 @@ const idOf = (type: string, name: string) => {
 
 /** A sample partition key of every kind of row (shared/schema.ts), by table. */
 const ROWS = {
-  Connections: { 'conn#': 'conn#AbCdEfGhIjKlMnO=', 'chan#': 'chan#user:ada#0', 'presence#': 'presence#ada', 'post#': 'post#ada#r1', 'rate#': 'rate#ada', 'budget#': 'budget#ada', 'notice#': 'notice#ada#bob', 'open#': 'open#ada' },
+  Connections: { 'conn#': 'conn#AbCdEfGhIjKlMnO=', 'chan#': 'chan#user:ada#0', 'presence#': 'presence#ada', 'post#': 'post#ada#r1', 'rate#': 'rate#ada', 'budget#': 'budget#ada', 'publish#': 'publish#ada', 'notice#': 'notice#ada#bob', 'open#': 'open#ada' },
   Statuses: {
     'user:': 'user:ada',
     'thread:': 'thread:01J0000000000000000000000A',
@@ -41,7 +41,7 @@ type Grants = Partial<{ [T in Table]: Partial<Record<keyof (typeof ROWS)[T], str
 
 const ACTIONS = ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Query', 'Scan', 'BatchGetItem', 'BatchWriteItem', 'ConditionCheckItem'];
 
-const FUNCTIONS = ['Authorizer', 'Connect', 'Disconnect', 'DefaultRoute', 'Post', 'Subscribe', 'Unsubscribe', 'History', 'Feed', 'Get', 'Ping', 'Follow', 'Unfollow', 'Following', 'Presence', 'FanOut', 'Deliver'] as const;
+const FUNCTIONS = ['Authorizer', 'Connect', 'Disconnect', 'DefaultRoute', 'Post', 'Subscribe', 'Unsubscribe', 'History', 'Feed', 'Get', 'Ping', 'Follow', 'Unfollow', 'Following', 'Presence', 'FanOut', 'Deliver', 'Publish', 'PublishRead', 'PublishInbox'] as const;
 
 /** The action budget (`budget#<userId>`), charged by every message route but post (its own budget) and ping (free). */
 const BUDGET = { 'budget#': ['GetItem', 'UpdateItem'] };
@@ -99,6 +99,23 @@ const EXPECTED: Record<(typeof FUNCTIONS)[number], Grants> = {
   // Subscribers, the queued mark (in `chan#<channel>#0`), and removing connections API Gateway calls Gone.
   FanOut: { Connections: { 'chan#': ['BatchWriteItem', 'PutItem', 'Query'], 'conn#': ['BatchWriteItem', 'GetItem'] } },
   Deliver: { Connections: { 'chan#': ['BatchWriteItem', 'Query'], 'conn#': ['BatchWriteItem', 'GetItem'] } },
+  // The publish API's POST /statuses: what post does, charged to the integration budget (`publish#`), never to `rate#`.
+  Publish: {
+    Statuses: {
+      'user:': ['PutItem'],
+      'thread:': ['PutItem'],
+      'inbox:': ['PutItem'],
+      'status:': ['GetItem', 'PutItem'],
+      'head#user:': ['BatchGetItem', 'UpdateItem'],
+      'head#thread:': ['BatchGetItem', 'UpdateItem'],
+      'head#inbox:': ['BatchGetItem', 'UpdateItem'],
+    },
+    Connections: { 'post#': ['GetItem', 'PutItem'], 'publish#': ['GetItem', 'UpdateItem'] },
+  },
+  // Statuses by id and user:/thread: channels; no inbox.
+  PublishRead: { Statuses: { 'status:': ['GetItem'], 'user:': ['Query'], 'thread:': ['Query'] } },
+  // Inboxes, and nothing else.
+  PublishInbox: { Statuses: { 'inbox:': ['Query'] } },
 };
 
 const statementsOf = (fn: string): Statement[] => roleStatements(resources, idOf('AWS::Lambda::Function', fn));
@@ -125,12 +142,23 @@ describe('least privilege to the row', () => {
     expect(grantsOf(fn)).toEqual(EXPECTED[fn]);
   });
 
-  it('lets no function but post write rate buckets or idempotency claims, so none can reset them', () => {
+  it('lets no function but post write rate buckets, and none but the two that post write idempotency claims, so none can reset them', () => {
     const writes = ['PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem'];
-    for (const key of [ROWS.Connections['rate#'], ROWS.Connections['post#']]) {
-      const writers = FUNCTIONS.filter((fn) => writes.some((action) => may(fn, `dynamodb:${action}`, tableArn('Connections'), key)));
-      expect(writers).toEqual(['Post']);
-    }
+    const writersOf = (key: string) => FUNCTIONS.filter((fn) => writes.some((action) => may(fn, `dynamodb:${action}`, tableArn('Connections'), key)));
+    expect(writersOf(ROWS.Connections['rate#'])).toEqual(['Post']);
+    expect(writersOf(ROWS.Connections['post#'])).toEqual(['Post', 'Publish']);
+  });
+
+  it("lets only the publish API's POST write the integration budget, and it cannot reach the author's own post budget", () => {
+    const writes = ['PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem'];
+    const writers = FUNCTIONS.filter((fn) => writes.some((action) => may(fn, `dynamodb:${action}`, tableArn('Connections'), ROWS.Connections['publish#'])));
+    expect(writers).toEqual(['Publish']);
+    expect(ACTIONS.some((action) => may('Publish', `dynamodb:${action}`, tableArn('Connections'), ROWS.Connections['rate#']))).toBe(false);
+  });
+
+  it("keeps inboxes from the publish API's channel reader: only its inbox route's function reads them", () => {
+    const readers = FUNCTIONS.filter((fn) => fn.startsWith('Publish') && may(fn, 'dynamodb:Query', tableArn('Statuses'), ROWS.Statuses['inbox:']));
+    expect(readers).toEqual(['PublishInbox']);
   });
 
   it('lets only the charged routes write the action budget, and none of them the post budget', () => {

@@ -331,7 +331,7 @@ describe('data safety', () => {
       expect(found.length).toBeGreaterThan(0);
       for (const [, r] of found) expect(r.DeletionPolicy).toBe('Delete');
     }
-    expect(dev.ofType('AWS::Logs::LogGroup')).toHaveLength(18); // one per function (17) and the stage's access log
+    expect(dev.ofType('AWS::Logs::LogGroup')).toHaveLength(22); // one per function (20) and each API stage's access log (2)
     dev.template.hasResourceProperties('AWS::Cognito::UserPool', { DeletionProtection: 'INACTIVE' });
     for (const [, table] of dev.ofType('AWS::DynamoDB::Table')) expect(table.Properties['DeletionProtectionEnabled'] ?? false).toBe(false);
     expect(defaults.resources[defaults.idOf('AWS::SecretsManager::Secret', 'JwtSecret')]?.DeletionPolicy).toBe('Delete');

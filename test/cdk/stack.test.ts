@@ -2,6 +2,7 @@ import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { expect } from '@jest/globals';
 import { UpdraftStack } from '../../cdk/updraft-stack';
+import { PublishOutput, PublishRoute } from '../../shared/publish-api';
 import { at, list, resourcesOf, statementsIn, text, type Statement } from '../support/template-json';
 
 function synth(stage?: string): Template {
@@ -194,7 +195,8 @@ describe('functions', () => {
   const functions = Object.values(resources).filter((r) => r.Type === 'AWS::Lambda::Function');
 
   it('run Node.js 22 on arm64 with source maps and JSON logs in a retained log group', () => {
-    expect(functions).toHaveLength(17);
+    // 17 behind the WebSocket API and its streams and queue, 3 behind the publish API.
+    expect(functions).toHaveLength(20);
     for (const fn of functions) {
       expect(fn.Properties).toMatchObject({
         Runtime: 'nodejs22.x',
@@ -308,6 +310,83 @@ describe('functions', () => {
     template.resourceCountIs('AWS::SecretsManager::Secret', 1);
     template.hasResourceProperties('AWS::Lambda::Function', {
       Environment: { Variables: Match.objectLike({ JWT_SECRET_ARN: { Ref: logicalId('AWS::SecretsManager::Secret', 'JwtSecret') } }) },
+    });
+  });
+});
+
+describe('publish API', () => {
+  const httpApi = logicalId('AWS::ApiGatewayV2::Api', 'PublishApi');
+  const routesOf = () => Object.values(resources).filter((r) => r.Type === 'AWS::ApiGatewayV2::Route' && at(r.Properties, 'ApiId', 'Ref') === httpApi);
+
+  it('is an HTTP API whose every route takes IAM authorization (SigV4)', () => {
+    template.hasResourceProperties('AWS::ApiGatewayV2::Api', { ProtocolType: 'HTTP', Name: 'updraft-dev-publish' });
+    const routes = routesOf();
+    expect(routes.map((r) => r.Properties['RouteKey']).sort()).toEqual(Object.values(PublishRoute).sort());
+    for (const route of routes) expect(route.Properties['AuthorizationType']).toBe('AWS_IAM');
+  });
+
+  it('sends each route to its own least-privilege function, with payload format 2.0', () => {
+    const functionOf = (routeKey: string) => {
+      const route = routesOf().find((r) => r.Properties['RouteKey'] === routeKey);
+      const target = JSON.stringify(route?.Properties['Target']);
+      const integration = Object.entries(resources).find(([id, r]) => r.Type === 'AWS::ApiGatewayV2::Integration' && target.includes(`"${id}"`))?.[1];
+      expect(integration?.Properties).toMatchObject({ IntegrationType: 'AWS_PROXY', PayloadFormatVersion: '2.0' });
+      return at(integration?.Properties, 'IntegrationUri', 'Fn::GetAtt', 0);
+    };
+    expect(functionOf(PublishRoute.post)).toBe(logicalId('AWS::Lambda::Function', 'Publish'));
+    expect(functionOf(PublishRoute.status)).toBe(logicalId('AWS::Lambda::Function', 'PublishRead'));
+    expect(functionOf(PublishRoute.history)).toBe(logicalId('AWS::Lambda::Function', 'PublishRead'));
+    expect(functionOf(PublishRoute.inbox)).toBe(logicalId('AWS::Lambda::Function', 'PublishInbox'));
+  });
+
+  it('charges its own budget, from context, and throttles its stage with access logs', () => {
+    const t = Template.fromStack(
+      new UpdraftStack(new App({ context: { 'aws:cdk:bundling-stacks': [], publishRateBurst: '7', publishRatePerSecond: '0.5', publishThrottleRate: '20', publishThrottleBurst: '40' } }), 'Ctx'),
+    );
+    t.hasResourceProperties('AWS::Lambda::Function', {
+      Description: 'publish API: POST /statuses',
+      Environment: { Variables: Match.objectLike({ PUBLISH_RATE_BURST: '7', PUBLISH_RATE_PER_SECOND: '0.5' }) },
+    });
+    t.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      StageName: '$default',
+      AutoDeploy: true,
+      DefaultRouteSettings: { ThrottlingRateLimit: 20, ThrottlingBurstLimit: 40 },
+      AccessLogSettings: { Format: Match.stringLikeRegexp('"caller":"\\$context.identity.userArn"') },
+    });
+  });
+
+  it('grants nothing to anyone: two managed policies, attached to no role, say what a backend may be given', () => {
+    const policies = Object.entries(resources).filter(([, r]) => r.Type === 'AWS::IAM::ManagedPolicy');
+    expect(policies).toHaveLength(2);
+    const routesIn = (prefix: string) => {
+      const found = policies.find(([id]) => id.startsWith(prefix));
+      expect(found?.[1].Properties['Roles'] ?? []).toEqual([]);
+      expect(found?.[1].Properties['Users'] ?? []).toEqual([]);
+      const statements = statementsIn(found?.[1] ?? { Type: '', Properties: {} });
+      expect(statements.every((s) => s.Effect === 'Allow' && s.Action === 'execute-api:Invoke')).toBe(true);
+      // The route ARNs' tails, after the API's id: `/$default/POST/statuses`.
+      return statements.flatMap((s) => [s.Resource].flat().map((r) => text(at(r, 'Fn::Join', 1, 8)))).sort();
+    };
+    expect(routesIn('PublishApiPublishPolicy')).toEqual(['/$default/GET/channels/*/history', '/$default/GET/statuses/*', '/$default/POST/statuses']);
+    expect(routesIn('PublishApiReadInboxesPolicy')).toEqual(['/$default/GET/inboxes/*/history']);
+    // Nothing else in the stack may invoke it.
+    const invokers = Object.values(resources)
+      .filter((r) => r.Type === 'AWS::IAM::Policy')
+      .flatMap(statementsIn)
+      .filter((s) => [s.Action].flat().includes('execute-api:Invoke'));
+    expect(invokers).toEqual([]);
+  });
+
+  it('outputs its URL and the two policies by the names integrators and the local stack read', () => {
+    const outputs = template.toJSON()['Outputs'] as Record<string, { Value: unknown }>;
+    expect(Object.keys(outputs)).toEqual(expect.arrayContaining(Object.values(PublishOutput)));
+    expect(JSON.stringify(outputs[PublishOutput.url]?.Value)).toContain(httpApi);
+  });
+
+  it('alarms on its 5xx answers', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmName: Match.stringLikeRegexp('PublishApiServerErrors$'),
+      Metrics: [Match.objectLike({ MetricStat: Match.objectLike({ Metric: { MetricName: '5xx', Namespace: 'AWS/ApiGateway', Dimensions: [{ Name: 'ApiId', Value: { Ref: httpApi } }] } }) })],
     });
   });
 });

@@ -10,8 +10,11 @@ const BIN = path.resolve(__dirname, '..', '..', 'clients', 'cli', 'bin.mjs');
 let stack: LocalStack;
 const running: ChildProcessWithoutNullStreams[] = [];
 
+/** A small publish budget (burst 2, then one a second), so that `publish` from stdin meets 429s and waits them out. */
+const PUBLISH_BUDGET = 'PUBLISH_RATE_BURST=2,PUBLISH_RATE_PER_SECOND=1';
+
 beforeAll(async () => {
-  stack = await LocalStack.start();
+  stack = await LocalStack.start({ env: { UPDRAFT_FUNCTION_ENV: PUBLISH_BUDGET } });
 });
 
 afterAll(async () => {
@@ -27,7 +30,7 @@ interface Run {
 }
 
 /** The test decides where the CLI goes; a variable in the environment that runs the tests does not. */
-const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([name]) => !['UPDRAFT_URL', 'UPDRAFT_PORT', 'UPDRAFT_TOKEN'].includes(name)));
+const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([name]) => !['UPDRAFT_URL', 'UPDRAFT_PORT', 'UPDRAFT_TOKEN', 'UPDRAFT_PUBLISH_URL'].includes(name)));
 
 function start(args: readonly string[], input?: string, env: NodeJS.ProcessEnv = {}): Run {
   const child = spawn(process.execPath, [BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...cleanEnv, ...env } });
@@ -184,5 +187,50 @@ describe('updraft (the CLI)', () => {
       { type: 'thread', status: expect.objectContaining({ id: root }), root: expect.objectContaining({ id: root }), replies: [expect.objectContaining({ id: reply }), expect.objectContaining({ text: 'a second reply' })] },
     ]);
     expect([unknown.code, unknown.stderr]).toEqual([1, expect.stringContaining('not_found')]);
+  });
+
+  it('publishes as a user through the publish API, signed, and a second run with the same --id publishes nothing new', async () => {
+    const first = await updraft('publish', '--url', stack.httpUrl, '--as', 'cli-pub', '--id', 'cli-once', '--json', 'from', 'a', 'backend');
+    const again = await updraft('publish', '--url', stack.httpUrl, '--as', 'cli-pub', '--id', 'cli-once', 'from a backend');
+    const history = await updraft('history', 'user:cli-pub', ...as('cli-pub'), '--json');
+
+    expect([first.code, first.stderr]).toEqual([0, '']);
+    const [published] = lines(first.stdout);
+    expect(published).toMatchObject({ type: 'published', duplicate: false, status: { author: 'cli-pub', text: 'from a backend' } });
+    const id = (published?.['status'] as { id: string }).id;
+    expect([again.code, again.stdout.trim()]).toEqual([0, `already published ${id}`]);
+    expect(lines(history.stdout)[0]).toMatchObject({ type: 'history', items: [expect.objectContaining({ id })] });
+  });
+
+  it('publishes one status per line of stdin, waits out the 429s of its budget, and sums them up', async () => {
+    const texts = ['line one', 'line two', 'line three', 'line four', 'line five'];
+    const run = start(['publish', '--url', stack.httpUrl, '--as', 'cli-feed', '--json'], `${texts.slice(0, 2).join('\n')}\n\n${texts.slice(2).join('\n')}\n`);
+
+    expect([await run.exited, run.stderr]).toEqual([0, '']);
+    const output = lines(run.stdout);
+    const summary = output.at(-1);
+    expect(output.filter((line) => line['type'] === 'published').map((line) => (line['status'] as { text: string }).text)).toEqual(texts);
+    expect(summary).toMatchObject({ type: 'summary', published: 5, duplicates: 0, failed: 0, skipped: 1 });
+    // A burst of 2, then one a second: the third line, sent a request's time after the second, had to wait.
+    expect(summary?.['rateLimited']).toBeGreaterThanOrEqual(1);
+    expect(summary?.['waitedMs']).toBeGreaterThan(0);
+    const history = await updraft('history', 'user:cli-feed', ...as('cli-feed'), '--json');
+    expect((lines(history.stdout)[0]?.['items'] as { text: string }[]).map((item) => item.text).reverse()).toEqual(texts);
+  });
+
+  it('reports what it could not publish from stdin and exits 1, publishing the rest', async () => {
+    const run = start(['publish', '--url', stack.httpUrl, '--as', 'cli-mix'], `fine\n${'x'.repeat(501)}\nalso fine\n`);
+
+    expect(await run.exited).toBe(1);
+    expect(run.stdout).toContain('line 2: not published: text must hold 1 to 500 characters');
+    expect(run.stdout.trim().split('\n').at(-1)).toMatch(/^published 2, \d+ answered 429.*, 1 refused$/);
+  });
+
+  it('refuses a publish it cannot make before sending anything: no --as, or no publish API to find', async () => {
+    const noAuthor = await updraft('publish', '--url', stack.httpUrl, 'who am I');
+    const deployed = await updraft('publish', '--url', 'wss://abc.execute-api.eu-west-1.amazonaws.com/prod', '--as', 'cli-pub', 'where to?');
+
+    expect([noAuthor.code, noAuthor.stderr]).toEqual([2, expect.stringContaining('publish as whom?')]);
+    expect([deployed.code, deployed.stderr]).toEqual([2, expect.stringContaining('--publish-url')]);
   });
 });

@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { LocalStack } from '../support/local-stack';
+import { callPublishApi } from '../support/publish-api';
 import { TestClient } from '../support/ws-client';
 
 /**
@@ -44,6 +45,11 @@ beforeAll(async () => {
   await alice.request({ action: 'subscribe', channels: ['user:alice'] });
   const posted = await alice.request({ action: 'post', text: 'hello' });
   await alice.next((f) => f.type === 'status' && (f['status'] as { id: string }).id === (posted['status'] as { id: string }).id);
+
+  // The publish API, signed as a backend signs: its events are HTTP API payload format 2.0 with IAM authorization.
+  const published = await callPublishApi(stack.publishUrl, 'POST', '/statuses', { body: JSON.stringify({ author: 'alice', text: 'from a backend', id: 'import-1' }) });
+  if (published.status !== 201) throw new Error(`publish: HTTP ${published.status}`);
+  await callPublishApi(stack.publishUrl, 'GET', '/channels/user:alice/history', { query: { limit: '5' } });
 
   const { Items = [] } = await stack.documentClient().send(new ScanCommand({ TableName: stack.tableName('Connections') }));
   const row = Items.find((i) => i['sk'] === 'conn');
@@ -103,6 +109,15 @@ describe('events sent to functions', () => {
     const expected = fixture('dynamodb/stream-insert.json');
     expect(shape((event['Records'] as unknown[])[0])).toEqual(shape((expected['Records'] as unknown[])[0]));
     expect((event['Records'] as { eventSourceARN: string }[])[0]?.eventSourceARN).toMatch(/^arn:aws:dynamodb:.+\/stream\/.+$/);
+  });
+
+  it('publish API events: payload format 2.0 with the IAM principal, a body, path and query parameters', () => {
+    const post = eventOf('POST /statuses');
+    const get = eventOf('GET /channels/{channel}/history');
+    expectSameShape(post, fixture('apigateway/http-iam-post.json'));
+    expectSameShape(get, fixture('apigateway/http-iam-get.json'));
+    expect(get).toMatchObject({ rawPath: '/channels/user:alice/history', pathParameters: { channel: 'user:alice' }, queryStringParameters: { limit: '5' } });
+    expect((post['requestContext'] as { time: string }).time).toMatch(/^\d{2}\/[A-Z][a-z]{2}\/\d{4}:\d{2}:\d{2}:\d{2} \+0000$/);
   });
 
   it('requestTime in the format API Gateway writes', () => {

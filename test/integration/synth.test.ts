@@ -12,7 +12,7 @@ describe('cdk synth', () => {
   it('synthesized offline, bundling every handler, and knows the result is current', () => {
     const functions = Object.values(loadApp(TEST_ASSEMBLY).resources).filter((r) => r.Type === 'AWS::Lambda::Function');
 
-    expect(functions).toHaveLength(17);
+    expect(functions).toHaveLength(20);
     for (const fn of functions) {
       const asset = fn.Metadata?.['aws:asset:path'];
       const bundle = path.join(TEST_ASSEMBLY, typeof asset === 'string' ? asset : 'missing', 'index.js');

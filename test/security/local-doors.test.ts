@@ -7,6 +7,7 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { loadApp } from '../../local/template';
 import { LocalStack, TEST_ASSEMBLY } from '../support/local-stack';
+import { callPublishApi } from '../support/publish-api';
 import { TestClient } from '../support/ws-client';
 
 /**
@@ -131,6 +132,21 @@ describe('a request from a browser (Origin or Sec-Fetch-Site) to the local AWS e
     expect((await pushFrame(connectionId, { type: 'marker' }, { host: ownHost() })).status).toBe(200);
     await bob.next((frame) => frame.type === 'marker');
     expect(bob.frames.map((frame) => frame.type)).not.toContain('status');
+  });
+});
+
+describe('a request from a browser to the publish API', () => {
+  it('gets 403, since signatures are not checked locally and the dev credentials are public: nothing is published', async () => {
+    const body = JSON.stringify({ author: 'door-dan', text: 'forged by a page' });
+    const browsers: Record<string, string>[] = [{ origin: 'http://evil.example' }, { 'sec-fetch-site': 'cross-site' }];
+    for (const headers of browsers) {
+      const answer = await callPublishApi(stack.publishUrl, 'POST', '/statuses', { body, headers });
+      expect([answer.status, answer.headers.get('access-control-allow-origin')]).toEqual([403, null]);
+    }
+    // The same request with no browser's headers goes through: only the browser was refused.
+    const history = await callPublishApi(stack.publishUrl, 'GET', '/channels/user:door-dan/history');
+    expect(history.body).toEqual({ channel: 'user:door-dan', items: [] });
+    expect((await callPublishApi(stack.publishUrl, 'POST', '/statuses', { body })).status).toBe(201);
   });
 });
 

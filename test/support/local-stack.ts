@@ -8,6 +8,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { leftoverPid } from '../../local/dynamodb';
 import { loadApp } from '../../local/template';
+import { LOCAL_PUBLISH_PATH } from '../../shared/publish-api';
 import { TestClient } from './ws-client';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -55,6 +56,11 @@ export class LocalStack {
 
   get httpUrl(): string {
     return `http://127.0.0.1:${this.ports.http}`;
+  }
+
+  /** The publish API, which the local stack serves on its port under LOCAL_PUBLISH_PATH. */
+  get publishUrl(): string {
+    return `${this.httpUrl}${LOCAL_PUBLISH_PATH}`;
   }
 
   /**

@@ -4,7 +4,7 @@
  * `updraft bench merge` joins the JSON reports of a run's shards.
  */
 import { readFileSync } from 'node:fs';
-import type { Command } from '../commands';
+import type { BenchCommand } from '../commands';
 import { Exit, UsageError } from '../errors';
 import { estimate } from './cost';
 import { planOf, type BenchOptions } from './plan';
@@ -12,20 +12,15 @@ import { formatReport, mergeReports, parseReport, type BenchReport } from './rep
 import { runShard, type Progress } from './run';
 import { tokenSource } from './tokens';
 
-/**
- * The table's entry (clients/cli/commands.ts), for help and for which options are bench's. It runs
- * with no user signed in, so main() calls bench() before the sign-in that prepare() precedes.
- */
+/** The table's entry (clients/cli/commands.ts): help, and which options are bench's. main() runs bench() for it. */
 export const benchCommand = {
   name: 'bench',
+  via: 'bench',
   args: '[merge <report.json…>]',
   options: ['subscribers', 'channels', 'posts', 'rate', 'duration', 'shard', 'run', 'start', 'secret-arn', 'token-cmd', 'yes'],
   help: 'measure a stack: subscribers on channels, posts at a rate, and the\ntime from post to delivery (README, "Before launch"); merge joins\nshards\' --json reports',
   interactive: false,
-  prepare: () => {
-    throw new Error('updraft bench runs without signing in: main() calls bench() instead');
-  },
-} as const satisfies Command;
+} as const satisfies BenchCommand;
 
 /** Above this many connections a run against a deployed stack waits for --yes. */
 export const CONFIRM_ABOVE_CONNECTIONS = 1000;

@@ -1,4 +1,5 @@
-import { post, type PostDeps } from '../../../../shared/domain/post';
+import { post, publish, type PostDeps } from '../../../../shared/domain/post';
+import { IdempotencyConflict } from '../../../../shared/protocol';
 import type { Status } from '../../../../shared/protocol';
 import type { RetryKey } from '../../../../shared/store/claims';
 import type { AppendResult, Entry } from '../../../../shared/store/posts';
@@ -107,5 +108,30 @@ describe('post', () => {
     await expect(post(deps, 'alice', { text: 'more' })).rejects.toMatchObject({ code: 'rate_limited', message: 'posting too fast; try again in 0.6 s' });
     expect(await post(deps, 'alice', { text: 'hello' }, 'r1')).toEqual({ status: first.status, duplicate: true });
     expect(entries).toHaveLength(1);
+  });
+});
+
+describe('publish (the publish API)', () => {
+  it("stores the status as its author, with the request's id as that author's retry key", async () => {
+    const { deps, entries } = fakes();
+
+    const first = await publish(deps, { author: 'alice', text: 'imported', id: 'import-1' });
+    const again = await publish(deps, { author: 'alice', text: 'imported', id: 'import-1' });
+    const ownPost = await post(deps, 'alice', { text: 'imported' }, 'import-1');
+
+    expect(first.status).toMatchObject({ author: 'alice', text: 'imported' });
+    expect([again, ownPost]).toEqual([{ status: first.status, duplicate: true }, { status: first.status, duplicate: true }]);
+    expect(entries).toHaveLength(1);
+  });
+
+  it('refuses an id already used for another status instead of answering with that status', async () => {
+    const { deps, entries } = fakes(10, [ROOT]);
+    await publish(deps, { author: 'alice', text: 'one', id: 'r1' });
+
+    await expect(publish(deps, { author: 'alice', text: 'two', id: 'r1' })).rejects.toThrow(IdempotencyConflict);
+    await expect(publish(deps, { author: 'alice', text: 'one', replyTo: ROOT.id, id: 'r1' })).rejects.toThrow(IdempotencyConflict);
+    // Another author's id of the same name is theirs.
+    expect((await publish(deps, { author: 'bea', text: 'two', id: 'r1' })).duplicate).toBe(false);
+    expect(entries).toHaveLength(2);
   });
 });
