@@ -1,9 +1,8 @@
 import type { SQSBatchItemFailure } from 'aws-lambda';
-import type { SubscriptionStore } from '../store/subscriptions';
+import type { SubscriberPage, SubscriptionStore } from '../store/subscriptions';
 import { Deliverer, describe, type DelivererDeps, type Delivery } from './deliverer';
 import { serializedPayload } from './delivery-client';
 import { decodeSegment, type SegmentMessage } from './segment-queue';
-import type { SubscriberPage } from '../store/subscriptions';
 
 /** A message of the delivery queue, as the SQS event source hands it over. */
 export interface SegmentRecord {
@@ -49,7 +48,8 @@ function decode(record: SegmentRecord): Decoded {
 /**
  * The delivery worker: delivers each queued segment to the subscribers in its hash
  * range. Groups are worked side by side; within a group, segments go one after another,
- * in queue order (the next one's first page read during the one before), which keeps each subscriber's statuses in order. A segment whose
+ * in queue order (the next one's first page read during the one before), which keeps each
+ * subscriber's statuses in order. A segment whose
  * subscribers cannot be read fails, and so does every later message of its group (SQS
  * FIFO must not deliver them ahead of it); deliveries that fail after the client's
  * retries are counted, never retried by failing the message (that would post to the

@@ -46,6 +46,17 @@ const FUNCTIONS = ['Authorizer', 'Connect', 'Disconnect', 'DefaultRoute', 'Post'
 /** The action budget (`budget#<userId>`), charged by every message route but post (its own budget) and ping (free). */
 const BUDGET = { 'budget#': ['GetItem', 'UpdateItem'] };
 
+/** What a post writes to Statuses, from the WebSocket route or the publish API: the parent by id; the status on its channels, its copy by id, a reply's notification and the channels' heads, in one transaction. */
+const POSTS = {
+  'user:': ['PutItem'],
+  'thread:': ['PutItem'],
+  'inbox:': ['PutItem'],
+  'status:': ['GetItem', 'PutItem'],
+  'head#user:': ['BatchGetItem', 'UpdateItem'],
+  'head#thread:': ['BatchGetItem', 'UpdateItem'],
+  'head#inbox:': ['BatchGetItem', 'UpdateItem'],
+};
+
 /** What each function does with each kind of row, action by action (alphabetical). */
 const EXPECTED: Record<(typeof FUNCTIONS)[number], Grants> = {
   Authorizer: {},
@@ -56,17 +67,9 @@ const EXPECTED: Record<(typeof FUNCTIONS)[number], Grants> = {
   },
   Disconnect: { Connections: { 'conn#': ['BatchWriteItem', 'GetItem'], 'chan#': ['BatchWriteItem'], 'presence#': ['UpdateItem'], 'open#': ['UpdateItem'] } },
   DefaultRoute: {},
-  // The parent by id; the status on its channels, its copy by id, a reply's notification and the channels' heads in one transaction; claim and rate bucket.
+  // What a post writes (POSTS); its claim and its rate bucket.
   Post: {
-    Statuses: {
-      'user:': ['PutItem'],
-      'thread:': ['PutItem'],
-      'inbox:': ['PutItem'],
-      'status:': ['GetItem', 'PutItem'],
-      'head#user:': ['BatchGetItem', 'UpdateItem'],
-      'head#thread:': ['BatchGetItem', 'UpdateItem'],
-      'head#inbox:': ['BatchGetItem', 'UpdateItem'],
-    },
+    Statuses: POSTS,
     Connections: { 'post#': ['GetItem', 'PutItem'], 'rate#': ['GetItem', 'UpdateItem'] },
   },
   // What was missed, and each channel's head (its position when the subscription began).
@@ -101,15 +104,7 @@ const EXPECTED: Record<(typeof FUNCTIONS)[number], Grants> = {
   Deliver: { Connections: { 'chan#': ['BatchWriteItem', 'Query'], 'conn#': ['BatchWriteItem', 'GetItem'] } },
   // The publish API's POST /statuses: what post does, charged to the integration budget (`publish#`), never to `rate#`.
   Publish: {
-    Statuses: {
-      'user:': ['PutItem'],
-      'thread:': ['PutItem'],
-      'inbox:': ['PutItem'],
-      'status:': ['GetItem', 'PutItem'],
-      'head#user:': ['BatchGetItem', 'UpdateItem'],
-      'head#thread:': ['BatchGetItem', 'UpdateItem'],
-      'head#inbox:': ['BatchGetItem', 'UpdateItem'],
-    },
+    Statuses: POSTS,
     Connections: { 'post#': ['GetItem', 'PutItem'], 'publish#': ['GetItem', 'UpdateItem'] },
   },
   // Statuses by id and user:/thread: channels; no inbox.
