@@ -52,6 +52,7 @@ export const OPTIONS = {
   start: { type: 'string', arg: '<time>', help: 'bench: start posting at this time (ISO 8601), in every shard' },
   'secret-arn': { type: 'string', arg: '<arn>', help: "bench: sign tokens with the deployed stack's hs256 secret" },
   'token-cmd': { type: 'string', arg: '<cmd>', help: 'bench: a command printing a token for {user}' },
+  audience: { type: 'string', arg: '<aud>', help: "bench: the aud of --secret-arn's tokens, when the stack sets\njwtAudience; or UPDRAFT_JWT_AUDIENCE" },
   yes: { type: 'boolean', help: 'bench: run against a deployed stack above 1,000 connections' },
 } as const;
 
@@ -59,7 +60,7 @@ export type OptionName = keyof typeof OPTIONS;
 export const GLOBAL_OPTIONS = ['user', 'token', 'url', 'json', 'help'] as const satisfies readonly OptionName[];
 const COMMAND_OPTIONS = [
   'reply-to', 'limit', 'before', 'after', 'as', 'id', 'publish-url',
-  'subscribers', 'channels', 'posts', 'rate', 'duration', 'shard', 'run', 'start', 'secret-arn', 'token-cmd', 'yes',
+  'subscribers', 'channels', 'posts', 'rate', 'duration', 'shard', 'run', 'start', 'secret-arn', 'token-cmd', 'audience', 'yes',
 ] as const satisfies readonly OptionName[];
 type CommandOption = (typeof COMMAND_OPTIONS)[number];
 /** Every option, in the order help lists them. */

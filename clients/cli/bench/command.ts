@@ -17,7 +17,7 @@ export const benchCommand = {
   name: 'bench',
   via: 'bench',
   args: '[merge <report.json…>]',
-  options: ['subscribers', 'channels', 'posts', 'rate', 'duration', 'shard', 'run', 'start', 'secret-arn', 'token-cmd', 'yes'],
+  options: ['subscribers', 'channels', 'posts', 'rate', 'duration', 'shard', 'run', 'start', 'secret-arn', 'token-cmd', 'audience', 'yes'],
   help: 'measure a stack: subscribers on channels, posts at a rate, and the\ntime from post to delivery (README, "Before launch"); merge joins\nshards\' --json reports',
   interactive: false,
 } as const satisfies BenchCommand;
@@ -27,7 +27,7 @@ export const CONFIRM_ABOVE_CONNECTIONS = 1000;
 
 export interface BenchInvocation {
   readonly args: readonly string[];
-  readonly options: BenchOptions & { readonly 'secret-arn'?: string | undefined; readonly 'token-cmd'?: string | undefined };
+  readonly options: BenchOptions & { readonly 'secret-arn'?: string | undefined; readonly 'token-cmd'?: string | undefined; readonly audience?: string | undefined };
   readonly url: string;
   readonly yes: boolean;
   readonly json: boolean;
@@ -66,7 +66,13 @@ export async function bench(invocation: BenchInvocation): Promise<number> {
   if (args.length > 0) throw new UsageError('bench takes options, or: updraft bench merge <report.json…>');
 
   const plan = planOf(options);
-  const tokens = await tokenSource(invocation.url, options['secret-arn'], options['token-cmd']);
+  // UPDRAFT_JWT_AUDIENCE (as scripts/token.ts reads it) only where tokens are signed here: with --secret-arn.
+  const envAudience = options['secret-arn'] === undefined ? undefined : process.env['UPDRAFT_JWT_AUDIENCE'];
+  const tokens = await tokenSource(invocation.url, {
+    secretArn: options['secret-arn'],
+    tokenCmd: options['token-cmd'],
+    audience: options.audience ?? (envAudience === '' ? undefined : envAudience),
+  });
   if (!tokens.local) {
     const cost = estimate(plan);
     for (const line of cost.lines) stderr.write(`${line}\n`);

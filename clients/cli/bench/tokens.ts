@@ -19,8 +19,16 @@ export interface TokenSource {
 /** How long a token lives: longer than any run, so none expires under it. */
 const TOKEN_LIFETIME = '12h';
 
-export async function tokenSource(url: string, secretArn: string | undefined, tokenCmd: string | undefined): Promise<TokenSource> {
+export interface TokenOptions {
+  readonly secretArn?: string | undefined;
+  readonly tokenCmd?: string | undefined;
+  /** The `aud` of tokens signed with the secret: a stack deployed with `-c jwtAudience=…` refuses tokens without it. */
+  readonly audience?: string | undefined;
+}
+
+export async function tokenSource(url: string, { secretArn, tokenCmd, audience }: TokenOptions, secrets: SecretReader = readSecret): Promise<TokenSource> {
   if (secretArn !== undefined && tokenCmd !== undefined) throw new UsageError('give --secret-arn or --token-cmd, not both');
+  if (audience !== undefined && secretArn === undefined) throw new UsageError('--audience goes with --secret-arn: the tokens it signs carry it');
   if (/^https?:\/\//.test(url)) {
     if (secretArn !== undefined || tokenCmd !== undefined) throw new UsageError('--secret-arn and --token-cmd are for a deployed stack: --url wss://…/<stage>');
     const { wsUrl } = await devToken(url, 'bench-probe');
@@ -28,8 +36,8 @@ export async function tokenSource(url: string, secretArn: string | undefined, to
   }
   if (!/^wss?:\/\//.test(url)) throw new UsageError(`--url ${url} is neither the local stack's http://… nor a WebSocket URL (wss://…/<stage>)`);
   if (secretArn !== undefined) {
-    const secret = await readSecret(secretArn);
-    return { wsUrl: url, local: false, tokenFor: (user) => signToken(user, secret, TOKEN_LIFETIME) };
+    const secret = await secrets(secretArn);
+    return { wsUrl: url, local: false, tokenFor: (user) => signToken(user, secret, TOKEN_LIFETIME, audience === undefined ? {} : { audience }) };
   }
   if (tokenCmd !== undefined) {
     if (!tokenCmd.includes('{user}')) throw new UsageError('--token-cmd must name the user as {user}, e.g. "./token.sh {user}"');
@@ -52,8 +60,11 @@ async function devToken(base: string, user: string): Promise<{ token: string; ws
   return { token: body.token, wsUrl: body.wsUrl };
 }
 
+/** Reads a secret's string by its ARN. */
+export type SecretReader = (arn: string) => Promise<string>;
+
 /** The stack's hs256 secret, read with the default AWS credential chain in the secret's own region. */
-async function readSecret(arn: string): Promise<string> {
+export async function readSecret(arn: string): Promise<string> {
   const region = /^arn:aws[a-z-]*:secretsmanager:([a-z0-9-]+):/.exec(arn)?.[1];
   if (region === undefined) throw new UsageError('--secret-arn is an ARN: arn:aws:secretsmanager:<region>:<account>:secret:<name>');
   const { SecretsManagerClient, GetSecretValueCommand } = await import('@aws-sdk/client-secrets-manager');
