@@ -1,5 +1,6 @@
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { deliveryClient, documentClient } from '../shared/clients';
+import { documentClient } from '../shared/clients';
+import { deliveryClient } from '../shared/fanout/clients';
 import { config } from '../shared/config';
 import { Pacer } from '../shared/fanout/pacer';
 import { deliverSegments } from '../shared/fanout/worker';

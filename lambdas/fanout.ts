@@ -1,5 +1,6 @@
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
-import { deliveryClient, documentClient, sqsClient } from '../shared/clients';
+import { documentClient } from '../shared/clients';
+import { deliveryClient, sqsClient } from '../shared/fanout/clients';
 import { config, FanOutDefaults } from '../shared/config';
 import { fanOut } from '../shared/fanout/engine';
 import { SqsSegmentQueue } from '../shared/fanout/segment-queue';

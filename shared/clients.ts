@@ -2,43 +2,20 @@ import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { config } from './config';
-import { DeliveryClient } from './fanout/delivery-client';
-import type { Pacer } from './fanout/pacer';
 
 /**
  * SDK clients, built once per container by the handler modules. Endpoints come
  * from the SDK's own configuration (AWS_ENDPOINT_URL_DYNAMODB and friends), so
  * the local stack reaches these same clients without a code path of its own.
+ * Fan-out's own clients (undici's pool, SQS) are in shared/fanout/clients.ts, so
+ * that no other function's bundle carries them.
  */
 export function documentClient(): DynamoDBDocumentClient {
   return DynamoDBDocumentClient.from(new DynamoDBClient({ requestHandler: keepAliveHandler(50) }), {
     marshallOptions: { removeUndefinedValues: true },
   });
-}
-
-/**
- * Fan-out's client for the one call it makes per delivery (see fanout/delivery-client.ts), for this
- * function's stage and region. The SDK's default chain is memoized: it reads the role's credentials
- * from the environment once, and again only as they near expiry.
- */
-export function deliveryClient(maxSockets: number, pacer?: Pick<Pacer, 'take' | 'throttled'>): DeliveryClient {
-  return new DeliveryClient({
-    endpoint: config.connectionsEndpoint(),
-    region: config.region(),
-    credentials: defaultProvider(),
-    maxSockets,
-    ...(pacer ? { pacer } : {}),
-  });
-}
-
-/** SQS, for the fan-out's delivery queue (AWS_ENDPOINT_URL_SQS points it at the local stack's). */
-export function sqsClient(): SQSClient {
-  return new SQSClient({ requestHandler: keepAliveHandler(16) });
 }
 
 /**
@@ -57,7 +34,8 @@ export function managementClient(endpoint: string, maxSockets: number, maxAttemp
   });
 }
 
-function keepAliveHandler(maxSockets: number): NodeHttpHandler {
+/** An HTTP handler that keeps up to `maxSockets` connections alive per host. */
+export function keepAliveHandler(maxSockets: number): NodeHttpHandler {
   return new NodeHttpHandler({
     httpAgent: new HttpAgent({ keepAlive: true, maxSockets }),
     httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets }),

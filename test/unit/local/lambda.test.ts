@@ -3,7 +3,7 @@ import { expect } from '@jest/globals';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { FunctionError, LocalFunction } from '../../../local/lambda';
+import { FunctionError, LocalFunction, withoutLoaders } from '../../../local/lambda';
 
 /** Lambda's container model, with a bundle written here: one invocation per container at a time. */
 const bundleDir = mkdtempSync(path.join(tmpdir(), 'updraft-fn-'));
@@ -186,5 +186,15 @@ describe('an injected crash (UPDRAFT_FAULTS fanout:crash)', () => {
     fn.crashes = () => undefined;
 
     expect(await invoke(fn, {})).toMatchObject({ env: 'yes' });
+  });
+});
+
+describe("a container's Node options", () => {
+  it("are the stack's, less the module loaders it was started with (a bundle is plain JavaScript)", () => {
+    expect(withoutLoaders(['--import', 'tsx', '--enable-source-maps', '--require=./x.js', '-r', 'y', '--cpu-prof', '--loader', 'z'])).toEqual([
+      '--enable-source-maps',
+      '--cpu-prof',
+    ]);
+    expect(withoutLoaders(['--import=tsx', '--max-old-space-size=512'])).toEqual(['--max-old-space-size=512']);
   });
 });
