@@ -19,4 +19,21 @@ export default tseslint.config(
       '@typescript-eslint/no-confusing-void-expression': ['error', { ignoreArrowShorthand: true }],
     },
   },
+  {
+    // What a function imports is in its bundle, loaded at every cold start: fan-out's heavy clients stay in
+    // shared/fanout/, where only the Fanout and Deliver functions reach them (shared/fanout/clients.ts).
+    files: ['lambdas/**/*.ts', 'shared/**/*.ts'],
+    ignores: ['shared/fanout/**', 'lambdas/fanout.ts', 'lambdas/deliver.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            { name: 'undici', message: "fan-out's delivery pool: import it in shared/fanout/ only, so that no other bundle carries it" },
+            { name: '@aws-sdk/client-sqs', message: "the delivery queue's client: import it in shared/fanout/ only, so that no other bundle carries it" },
+          ],
+        },
+      ],
+    },
+  },
 );

@@ -76,7 +76,8 @@ export async function startDynamoDbLocal(port: number, dataDir: string | undefin
   if (dataDir) mkdirSync(dataDir, { recursive: true });
   // A process group of its own: Ctrl-C in a terminal signals the whole foreground group, and DynamoDB Local
   // must outlive that signal until the stack has closed its clients and run their $disconnect.
-  const child = spawn('java', await loopbackLaunch(port, dataDir), { cwd: dataDir, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  // `env` given, as assertJava's is: the environment this code sees (a test runner's own copy included), JAVA_TOOL_OPTIONS with it.
+  const child = spawn('java', await loopbackLaunch(port, dataDir), { cwd: dataDir, env: process.env, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   mkdirSync(stateDir, { recursive: true });
   if (child.pid) writeFileSync(pidFile(stateDir, port), String(child.pid));
   let stderr = '';

@@ -51,20 +51,24 @@ const injectedCrash = (point: CrashPoint) =>
 const INIT_LIMIT_MS = 10_000;
 
 /**
- * The Node options a container runs with: the stack's own, less the module loaders it was started
- * with (`--import tsx`). A worker inherits them otherwise, and a bundle is plain JavaScript, as on
- * Lambda: tsx's hooks in every container made the stack's start about three times as costly.
+ * The Node options a container runs with: of the stack's own, those a worker takes that serve the
+ * functions (source maps, and the profiler and inspector, per thread). A worker inherits them all
+ * otherwise, and `--import tsx` in every container made the stack's start three times as costly,
+ * though a bundle is plain JavaScript, as on Lambda. Given explicitly, a V8 or whole-process option
+ * (`--max-old-space-size`, `--expose-gc`) would stop the worker from starting: those are dropped.
  */
-export const WORKER_EXEC_ARGV = withoutLoaders(process.execArgv);
-
-export function withoutLoaders(execArgv: readonly string[]): string[] {
-  const loaders = /^(--import|--require|-r|--loader|--experimental-loader)(=|$)/;
+export function workerExecArgv(execArgv: readonly string[]): string[] {
   const kept: string[] = [];
   for (let i = 0; i < execArgv.length; i++) {
     const arg = execArgv[i] ?? '';
-    const match = loaders.exec(arg);
-    if (!match) kept.push(arg);
-    else if (match[2] === '') i++; // its value is the next argument
+    if (!/^--(enable-source-maps$|(cpu|heap)-prof|inspect)/.test(arg)) continue;
+    kept.push(arg);
+    // The profilers' options that take a value may have it as the next argument.
+    const next = execArgv[i + 1];
+    if (/^--(cpu|heap)-prof-(dir|name|interval)$/.test(arg) && next !== undefined) {
+      kept.push(next);
+      i++;
+    }
   }
   return kept;
 }
@@ -92,6 +96,8 @@ export class LocalFunction {
     private readonly log: LogSink,
     readonly maxContainers = 4,
     private readonly initLimitMs = INIT_LIMIT_MS,
+    /** The containers' Node options: by default, the stack's own that serve them (workerExecArgv). */
+    private readonly execArgv = workerExecArgv(process.execArgv),
   ) {
     this.warm = new Promise((resolve) => (this.initEnded = resolve));
     // One warm container from the start, as if provisioned: the first request does not pay a cold start.
@@ -231,7 +237,7 @@ export class LocalFunction {
   private start(): Container {
     const worker = new Worker(path.join(__dirname, 'lambda-worker.js'), {
       env: this.environment,
-      execArgv: WORKER_EXEC_ARGV,
+      execArgv: this.execArgv,
       workerData: { bundleDir: this.model.bundleDir, handler: this.model.handler },
       stdout: true,
       stderr: true,

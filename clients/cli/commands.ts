@@ -52,7 +52,7 @@ export const OPTIONS = {
   start: { type: 'string', arg: '<time>', help: 'bench: start posting at this time (ISO 8601), in every shard' },
   'secret-arn': { type: 'string', arg: '<arn>', help: "bench: sign tokens with the deployed stack's hs256 secret" },
   'token-cmd': { type: 'string', arg: '<cmd>', help: 'bench: a command printing a token for {user}' },
-  audience: { type: 'string', arg: '<aud>', help: "bench: the aud of --secret-arn's tokens, when the stack sets\njwtAudience; or UPDRAFT_JWT_AUDIENCE" },
+  audience: { type: 'string', arg: '<aud>', help: "bench: the aud of --secret-arn's tokens, one of the stack's\njwtAudience values; or UPDRAFT_JWT_AUDIENCE" },
   yes: { type: 'boolean', help: 'bench: run against a deployed stack above 1,000 connections' },
 } as const;
 

@@ -61,7 +61,11 @@ export async function main(
   const command = commandNamed(name);
   if (command === undefined) throw new UsageError(`unknown command ${name}`);
   const given = commandOptions(command, options);
-  if (command.via === 'bench') return bench({ args, options: given, url: stackUrl(options, env), yes: options.yes === true, json: options.json === true, write });
+  if (command.via === 'bench') {
+    // UPDRAFT_JWT_AUDIENCE, as scripts/token.ts reads it, only where tokens are signed here: with --secret-arn.
+    const audience = given.audience ?? (given['secret-arn'] === undefined ? undefined : variable(env, 'UPDRAFT_JWT_AUDIENCE'));
+    return bench({ args, options: given, audience, url: stackUrl(options, env), yes: options.yes === true, json: options.json === true, write });
+  }
   if (command.via === 'publish-api') {
     const publish = command.prepare(args, given);
     const target = publishTarget({ ...(given['publish-url'] === undefined ? {} : { publishUrl: given['publish-url'] }), stackUrl: stackUrl(options, env) }, env, () => awsCredentialChain);

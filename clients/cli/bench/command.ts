@@ -10,7 +10,7 @@ import { estimate } from './cost';
 import { planOf, type BenchOptions } from './plan';
 import { formatReport, mergeReports, parseReport, type BenchReport } from './report';
 import { runShard, type Progress } from './run';
-import { tokenSource } from './tokens';
+import { tokenSource, type SecretReader } from './tokens';
 
 /** The table's entry (clients/cli/commands.ts): help, and which options are bench's. main() runs bench() for it. */
 export const benchCommand = {
@@ -27,7 +27,11 @@ export const CONFIRM_ABOVE_CONNECTIONS = 1000;
 
 export interface BenchInvocation {
   readonly args: readonly string[];
-  readonly options: BenchOptions & { readonly 'secret-arn'?: string | undefined; readonly 'token-cmd'?: string | undefined; readonly audience?: string | undefined };
+  readonly options: BenchOptions & { readonly 'secret-arn'?: string | undefined; readonly 'token-cmd'?: string | undefined };
+  /** The `aud` of tokens signed with --secret-arn: --audience, or UPDRAFT_JWT_AUDIENCE. */
+  readonly audience?: string | undefined;
+  /** Reads the stack's secret (tests stand in for Secrets Manager). */
+  readonly readSecret?: SecretReader;
   readonly url: string;
   readonly yes: boolean;
   readonly json: boolean;
@@ -66,13 +70,7 @@ export async function bench(invocation: BenchInvocation): Promise<number> {
   if (args.length > 0) throw new UsageError('bench takes options, or: updraft bench merge <report.json…>');
 
   const plan = planOf(options);
-  // UPDRAFT_JWT_AUDIENCE (as scripts/token.ts reads it) only where tokens are signed here: with --secret-arn.
-  const envAudience = options['secret-arn'] === undefined ? undefined : process.env['UPDRAFT_JWT_AUDIENCE'];
-  const tokens = await tokenSource(invocation.url, {
-    secretArn: options['secret-arn'],
-    tokenCmd: options['token-cmd'],
-    audience: options.audience ?? (envAudience === '' ? undefined : envAudience),
-  });
+  const tokens = await tokenSource(invocation.url, { secretArn: options['secret-arn'], tokenCmd: options['token-cmd'], audience: invocation.audience }, invocation.readSecret);
   if (!tokens.local) {
     const cost = estimate(plan);
     for (const line of cost.lines) stderr.write(`${line}\n`);

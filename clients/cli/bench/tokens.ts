@@ -29,6 +29,7 @@ export interface TokenOptions {
 export async function tokenSource(url: string, { secretArn, tokenCmd, audience }: TokenOptions, secrets: SecretReader = readSecret): Promise<TokenSource> {
   if (secretArn !== undefined && tokenCmd !== undefined) throw new UsageError('give --secret-arn or --token-cmd, not both');
   if (audience !== undefined && secretArn === undefined) throw new UsageError('--audience goes with --secret-arn: the tokens it signs carry it');
+  if (audience === '') throw new UsageError("--audience is one of the stack's jwtAudience values, not empty");
   if (/^https?:\/\//.test(url)) {
     if (secretArn !== undefined || tokenCmd !== undefined) throw new UsageError('--secret-arn and --token-cmd are for a deployed stack: --url wss://…/<stage>');
     const { wsUrl } = await devToken(url, 'bench-probe');

@@ -3,7 +3,7 @@ import { expect } from '@jest/globals';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { FunctionError, LocalFunction, withoutLoaders } from '../../../local/lambda';
+import { FunctionError, LocalFunction, workerExecArgv } from '../../../local/lambda';
 
 /** Lambda's container model, with a bundle written here: one invocation per container at a time. */
 const bundleDir = mkdtempSync(path.join(tmpdir(), 'updraft-fn-'));
@@ -190,11 +190,24 @@ describe('an injected crash (UPDRAFT_FAULTS fanout:crash)', () => {
 });
 
 describe("a container's Node options", () => {
-  it("are the stack's, less the module loaders it was started with (a bundle is plain JavaScript)", () => {
-    expect(withoutLoaders(['--import', 'tsx', '--enable-source-maps', '--require=./x.js', '-r', 'y', '--cpu-prof', '--loader', 'z'])).toEqual([
-      '--enable-source-maps',
-      '--cpu-prof',
-    ]);
-    expect(withoutLoaders(['--import=tsx', '--max-old-space-size=512'])).toEqual(['--max-old-space-size=512']);
+  it("are those of the stack's that serve a function: no module loader, no V8 or process-wide option", () => {
+    const given = ['--import', 'tsx', '--enable-source-maps', '--require=./x.js', '-r', 'y', '--max-old-space-size=512', '--expose-gc'];
+    const profiling = ['--cpu-prof', '--cpu-prof-dir', '/tmp/profiles', '--heap-prof-interval=1024', '--inspect=0'];
+
+    expect(workerExecArgv([...given, '--loader', 'z'])).toEqual(['--enable-source-maps']);
+    expect(workerExecArgv(['--import=tsx', ...profiling])).toEqual(profiling);
+  });
+
+  it('reach the container, which starts with them', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'updraft-fn-'));
+    writeFileSync(path.join(dir, 'index.js'), 'exports.handler = async () => ({ execArgv: process.execArgv });');
+    const stackArgs = ['--import', 'a-loader-no-bundle-needs', '--max-old-space-size=512', '--enable-source-maps'];
+    const fn = new LocalFunction({ ...model, bundleDir: dir }, {}, () => undefined, 1, undefined, workerExecArgv(stackArgs));
+    try {
+      expect(await fn.invoke({})).toEqual({ execArgv: ['--enable-source-maps'] });
+    } finally {
+      await fn.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -2,6 +2,7 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { mockClient } from 'aws-sdk-client-mock';
 import { readSecret, tokenSource } from '../../../../../clients/cli/bench/tokens';
 import { UsageError } from '../../../../../clients/cli/errors';
+import { main } from '../../../../../clients/cli/main';
 import { InvalidToken, tokenVerifier } from '../../../../../shared/auth';
 
 const WSS = 'wss://abc123.execute-api.eu-west-1.amazonaws.com/prod';
@@ -41,15 +42,20 @@ describe('bench tokens for a deployed stack', () => {
     await expect(readSecret(ARN)).rejects.toThrow(`the secret ${ARN} holds no string`);
   });
 
-  it('refuses options that do not go together, before reading anything', async () => {
+  it('refuses options that do not go together, before reading the secret', async () => {
     const read = jest.fn(() => Promise.resolve(SECRET));
 
     await expect(tokenSource(WSS, { secretArn: ARN, tokenCmd: 'echo {user}' }, read)).rejects.toThrow(UsageError);
     await expect(tokenSource(WSS, { tokenCmd: 'echo t', audience: 'a' }, read)).rejects.toThrow('--audience goes with --secret-arn');
-    await expect(tokenSource(WSS, { secretArn: 'not-an-arn' })).rejects.toThrow('--secret-arn is an ARN');
+    await expect(tokenSource(WSS, { secretArn: ARN, audience: '' }, read)).rejects.toThrow('--audience is one of');
     await expect(tokenSource('http://127.0.0.1:1', { secretArn: ARN }, read)).rejects.toThrow('are for a deployed stack');
     await expect(tokenSource(WSS, {}, read)).rejects.toThrow('say where tokens come from');
     expect(read).not.toHaveBeenCalled();
+  });
+
+  it('refuses a --secret-arn that is not an ARN, without calling Secrets Manager', async () => {
+    await expect(tokenSource(WSS, { secretArn: 'not-an-arn' })).rejects.toThrow('--secret-arn is an ARN');
+    expect(secrets.calls()).toHaveLength(0);
   });
 
   it('takes a token per user from --token-cmd, with the user in place of {user}', async () => {
@@ -57,5 +63,18 @@ describe('bench tokens for a deployed stack', () => {
 
     await expect(source.tokenFor('bench-r1-p3')).resolves.toBe('tok-bench-r1-p3');
     await expect((await tokenSource(WSS, { tokenCmd: 'true {user}' })).tokenFor('u1')).rejects.toThrow('printed no token for u1');
+  });
+});
+
+describe('UPDRAFT_JWT_AUDIENCE', () => {
+  /** A run that stops at the --yes question (over 1,000 connections), after its tokens are settled and before it connects. */
+  const bench = (args: readonly string[], env: NodeJS.ProcessEnv) => {
+    const stderr = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    return main(['bench', '--url', WSS, '--subscribers', '2000', ...args], () => undefined, env).finally(() => stderr.mockRestore());
+  };
+
+  it('is read only with --secret-arn: a run with --token-cmd ignores it', async () => {
+    await expect(bench(['--token-cmd', 'echo t-{user}'], { UPDRAFT_JWT_AUDIENCE: 'updraft-prod' })).rejects.toThrow('add --yes to run it');
+    await expect(bench(['--token-cmd', 'echo t-{user}', '--audience', 'updraft-prod'], {})).rejects.toThrow('--audience goes with --secret-arn');
   });
 });
