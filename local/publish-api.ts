@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isRecord } from '../shared/protocol/frames';
 import { LOCAL_PUBLISH_PATH, LocalPublishPrincipals } from '../shared/publish-api';
 import { gatewayId, requestTime } from './events';
 import type { RequestSummary } from './gateway';
@@ -252,7 +253,6 @@ function answer(res: ServerResponse, result: unknown): number {
   return status;
 }
 
-const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /** The local principals, each with the statements of the managed policies the template's outputs name for it. */
 export function localPrincipals(policyStatements: (outputName: string) => readonly ResolvedStatement[]): Map<string, LocalPrincipal> {

@@ -3,6 +3,7 @@ import { request as httpsGet } from 'node:https';
 import { decodeJwt } from 'jose';
 import WebSocket from 'ws';
 import { UpdraftClient, type SocketFactory } from '../../shared/client';
+import { isRecord } from '../../shared/protocol/frames';
 import { userIdProblem } from '../../shared/protocol/rules';
 import { NoConnection, UsageError } from './errors';
 import type { Output } from './output';
@@ -187,10 +188,11 @@ export async function connect(credentials: Credentials, out: Output): Promise<Up
   return client;
 }
 
-function parseJson(text: string): Record<string, unknown> | undefined {
+/** A JSON object from text, or undefined when the text is not one. */
+export function parseJson(text: string): Record<string, unknown> | undefined {
   try {
     const value: unknown = JSON.parse(text);
-    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+    return isRecord(value) ? value : undefined;
   } catch {
     return undefined;
   }

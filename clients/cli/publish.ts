@@ -9,10 +9,11 @@ import { request as httpsRequest } from 'node:https';
 import { Sha256 } from '@smithy/core/checksum';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
-import { parseServerStatus } from '../../shared/protocol/frames';
+import { isRecord, parseServerStatus } from '../../shared/protocol/frames';
 import { Limits } from '../../shared/protocol/limits';
 import type { PublishRequest, Status } from '../../shared/protocol/types';
 import { LOCAL_PUBLISH_PATH, LocalPublishPrincipals } from '../../shared/publish-api';
+import { parseJson } from './connection';
 import { Exit, NoConnection, UsageError } from './errors';
 import type { Output } from './output';
 
@@ -207,13 +208,3 @@ export function summarize(out: Output, tally: Tally): number {
 }
 
 export const newTally = (): Tally => ({ published: 0, duplicates: 0, rateLimited: 0, waitedMs: 0, failed: 0, skipped: 0 });
-
-const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return undefined;
-  }
-}

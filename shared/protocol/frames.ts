@@ -231,6 +231,7 @@ function optionalString(value: Record<string, unknown>, field: string): string |
   return found === undefined ? undefined : string(found, field);
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
+/** A JSON object: not null, not an array. */
+export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -1,12 +1,12 @@
 import { expect } from '@jest/globals';
 import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { BatchGetCommand, DynamoDBDocumentClient, GetCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { mockClient } from 'aws-sdk-client-mock';
+import { GetCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { handler } from '../../../lambdas/post';
 import { messageEvent, replyOf } from '../../support/events';
+import { acceptPosts, mockDocumentClient } from '../../support/post-mocks';
 import { aStatus } from '../../support/stream';
 
-const ddb = mockClient(DynamoDBDocumentClient);
+const ddb = mockDocumentClient();
 
 const ROOT = aStatus({ id: '01JD00000000000000000R00T0', author: 'bob' });
 const written = () => ddb.commandCalls(TransactWriteCommand).flatMap((call) => call.args[0].input.TransactItems ?? []);
@@ -19,12 +19,7 @@ const conditionFailed = () => new ConditionalCheckFailedException({ message: 'Th
 const rateUpdates = () => ddb.commandCalls(UpdateCommand).map((call) => call.args[0].input);
 
 beforeEach(() => {
-  ddb.reset();
-  ddb.on(TransactWriteCommand).resolves({});
-  // Channel heads: every channel empty so far.
-  ddb.on(BatchGetCommand).resolves({});
-  ddb.on(GetCommand).resolves({});
-  ddb.on(UpdateCommand).resolves({});
+  acceptPosts(ddb);
 });
 
 describe('post', () => {

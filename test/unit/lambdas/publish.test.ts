@@ -1,14 +1,14 @@
 import { expect } from '@jest/globals';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { BatchGetCommand, DynamoDBDocumentClient, GetCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { mockClient } from 'aws-sdk-client-mock';
+import { GetCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { handler as publish } from '../../../lambdas/publish';
 import { handler as read } from '../../../lambdas/publish-read';
 import { handler as inbox } from '../../../lambdas/publish-inbox';
 import type { PublishEvent } from '../../../shared/http-edge';
 import { PublishRoute } from '../../../shared/publish-api';
+import { acceptPosts, mockDocumentClient } from '../../support/post-mocks';
 
-const ddb = mockClient(DynamoDBDocumentClient);
+const ddb = mockDocumentClient();
 
 /** A payload format 2.0 event as API Gateway sends it once IAM has authorized the caller. */
 function httpEvent(routeKey: string, fields: Partial<PublishEvent> = {}): PublishEvent {
@@ -39,11 +39,7 @@ function httpEvent(routeKey: string, fields: Partial<PublishEvent> = {}): Publis
 const body = (result: { body: string }) => JSON.parse(result.body) as Record<string, unknown>;
 
 beforeEach(() => {
-  ddb.reset();
-  ddb.on(TransactWriteCommand).resolves({});
-  ddb.on(BatchGetCommand).resolves({});
-  ddb.on(GetCommand).resolves({});
-  ddb.on(UpdateCommand).resolves({});
+  acceptPosts(ddb);
   ddb.on(QueryCommand).resolves({ Items: [] });
 });
 
