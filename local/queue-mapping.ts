@@ -1,4 +1,5 @@
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
+import { at, type Alarm } from './clock';
 import { matchesAny } from './filters';
 import type { LocalFunction } from './lambda';
 import type { LocalQueue, ReceivedMessage } from './queues';
@@ -35,7 +36,7 @@ export class QueueMapping {
   private unsubscribe?: () => void;
   /** When the current batching window ends, while one is open. */
   private windowEnds?: number;
-  private windowTimer?: NodeJS.Timeout;
+  private window?: Alarm;
 
   constructor(private readonly options: QueueMappingOptions) {}
 
@@ -49,7 +50,7 @@ export class QueueMapping {
   async stop(): Promise<void> {
     this.stopped = true;
     this.unsubscribe?.();
-    clearTimeout(this.windowTimer);
+    this.window?.cancel();
     await Promise.all(this.running);
   }
 
@@ -82,11 +83,12 @@ export class QueueMapping {
     if (available < batchSize && (this.windowEnds === undefined || now < this.windowEnds)) {
       if (this.windowEnds === undefined) {
         this.windowEnds = now + batchingWindowMs;
-        this.windowTimer = setTimeout(() => this.poll(), batchingWindowMs);
+        // Not a plain timer: it may end while `now < windowEnds` still holds, and nothing would poll again.
+        this.window = at(this.windowEnds, () => this.poll());
       }
       return true;
     }
-    clearTimeout(this.windowTimer);
+    this.window?.cancel();
     this.windowEnds = undefined;
     return false;
   }

@@ -13,6 +13,7 @@ import {
 import { NormalizedSchema } from '@smithy/core/schema';
 import type { StaticErrorSchema } from '@smithy/types';
 import type { SQSRecordAttributes } from 'aws-lambda';
+import { at, type Alarm } from './clock';
 import { LocalStackError } from './errors';
 import type { QueueModel } from './template';
 
@@ -175,7 +176,7 @@ export class LocalQueue {
   private sequence = 18_000_000_000_000_000_000n;
   private deadLetter?: { readonly queue: LocalQueue; readonly maxReceiveCount: number };
   private readonly listeners = new Set<() => void>();
-  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly alarms = new Set<Alarm>();
   private notifying = false;
 
   constructor(
@@ -251,7 +252,7 @@ export class LocalQueue {
     );
     const sent: SentMessage = { messageId: queued.id, md5OfBody: queued.md5OfBody, ...(queued.sequenceNumber ? { sequenceNumber: queued.sequenceNumber } : {}) };
     if (deduplicationKey !== undefined) this.seen.set(deduplicationKey, { sent, until: now + DEDUPLICATION_MS });
-    if (delayMs > 0) this.wakeAfter(delayMs);
+    if (delayMs > 0) this.wakeAt(now + delayMs);
     this.notify();
     return sent;
   }
@@ -280,7 +281,7 @@ export class LocalQueue {
         attributes: systemAttributes(message, message.firstReceiveTimestamp),
       });
     }
-    if (received.length > 0) this.wakeAfter(visibilityTimeoutMs);
+    if (received.length > 0) this.wakeAt(now + visibilityTimeoutMs);
     return received;
   }
 
@@ -359,8 +360,8 @@ export class LocalQueue {
   }
 
   close(): void {
-    for (const timer of this.timers) clearTimeout(timer);
-    this.timers.clear();
+    for (const alarm of this.alarms) alarm.cancel();
+    this.alarms.clear();
     this.listeners.clear();
   }
 
@@ -455,13 +456,17 @@ export class LocalQueue {
     });
   }
 
-  private wakeAfter(ms: number): void {
-    const timer = setTimeout(() => {
-      this.timers.delete(timer);
+  /**
+   * Wakes the listeners once the clock reaches `time`, when a message becomes receivable: the end
+   * of a delay or a visibility timeout. Not a moment sooner, or a listener would find nothing to
+   * receive, wait for the next wake, and strand the message until some other send came (see at()).
+   */
+  private wakeAt(time: number): void {
+    const alarm = at(time, () => {
+      this.alarms.delete(alarm);
       this.notify();
-    }, ms);
-    timer.unref();
-    this.timers.add(timer);
+    });
+    this.alarms.add(alarm);
   }
 }
 
