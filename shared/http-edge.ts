@@ -6,8 +6,8 @@ import type {
 } from 'aws-lambda';
 import { toError } from './errors';
 import { logger } from './logger';
-import { ErrorCode, IdempotencyConflict, ProtocolError, RateLimited, badRequest, validateHistory, type HistoryRequest } from './protocol';
-import { HttpStatusOf, IDEMPOTENCY_CONFLICT_STATUS } from './publish-api';
+import { ErrorCode, ProtocolError, RateLimited, badRequest, validateHistory, type HistoryRequest } from './protocol';
+import { HttpStatusOf } from './publish-api';
 
 /**
  * What API Gateway's HTTP API sends a route of the publish API (payload format 2.0, IAM authorization).
@@ -52,7 +52,6 @@ export function errorResult(error: unknown): HttpResult {
     const retryAfter = String(Math.max(1, Math.ceil(error.retryAfterMs / 1000)));
     return json(HttpStatusOf[error.code], { code: error.code, message: error.message, retryAfterMs: error.retryAfterMs }, { 'retry-after': retryAfter });
   }
-  if (error instanceof IdempotencyConflict) return json(IDEMPOTENCY_CONFLICT_STATUS, { code: error.code, message: error.message });
   if (error instanceof ProtocolError) return json(HttpStatusOf[error.code], { code: error.code, message: error.message });
   logger.error('request failed', { error: toError(error) });
   return json(HttpStatusOf[ErrorCode.Internal], { code: ErrorCode.Internal, message: 'internal error; try again' });

@@ -54,7 +54,7 @@ export const LocalPublishPrincipals = [
   { accessKeyId: 'local-inbox-reader', secretAccessKey: 'local', policies: [PublishOutput.publishPolicy, PublishOutput.readInboxesPolicy] },
 ] as const;
 
-/** The HTTP status the publish API answers each error code with; a reused idempotency id with another status is 409 (IdempotencyConflict). */
+/** The HTTP status the publish API answers each error code with. */
 export const HttpStatusOf: Readonly<Record<ErrorCode, number>> = {
   bad_request: 400,
   forbidden: 403,
@@ -62,7 +62,7 @@ export const HttpStatusOf: Readonly<Record<ErrorCode, number>> = {
   // Not answered by the publish API's handlers (API Gateway answers an unknown route 404 itself); here for completeness.
   unknown_action: 404,
   rate_limited: 429,
+  // A reused idempotency id with another status (IdempotencyConflict).
+  conflict: 409,
   internal: 500,
 };
-
-export const IDEMPOTENCY_CONFLICT_STATUS = 409;

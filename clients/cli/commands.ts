@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { UpdraftError, type UpdraftClient } from '../../shared/client';
 import { parseChannel, threadChannel, userChannel } from '../../shared/protocol/channels';
 import { ErrorCode, ProtocolError } from '../../shared/protocol/codes';
+import { Limits } from '../../shared/protocol/limits';
 import { Rules, userIdProblem } from '../../shared/protocol/rules';
 import type { ChannelItem, ChannelName, Presence, Status } from '../../shared/protocol/types';
 import { validateFeed, validateGet, validateHistory, validatePost, validatePresence, type Frame } from '../../shared/protocol/validate';
@@ -35,7 +36,7 @@ export const OPTIONS = {
   id: {
     type: 'string',
     arg: '<id>',
-    help: `an idempotency id (at most ${MAX_ID_PREFIX} characters): the same id within 10\nminutes publishes nothing new; with stdin, line n gets <id>-<n>`,
+    help: `an idempotency id: the same id within 10 minutes posts nothing new,\nand with another text it is refused (conflict); publish: at most\n${MAX_ID_PREFIX} characters, and with stdin line n gets <id>-<n>`,
   },
   'publish-url': {
     type: 'string',
@@ -135,14 +136,16 @@ export const COMMANDS: readonly Command[] = [
     name: 'post',
     via: 'websocket',
     args: '<text…>',
-    options: ['reply-to'],
+    options: ['reply-to', 'id'],
     help: 'post a status (or a reply); prints it',
     interactive: true,
     prepare: (args, options) => {
       if (args.length === 0) throw new UsageError('post what? updraft post <text…>');
       const { text, replyTo } = checked(validatePost, { text: args.join(' '), replyTo: options['reply-to'] });
+      const { id } = options;
+      if (id !== undefined && (id === '' || id.length > Limits.requestIdMaxLength)) throw new UsageError(`--id must hold 1 to ${Limits.requestIdMaxLength} characters`);
       return async ({ client, out, interactive, live }) => {
-        const status = await client.post(text, replyTo);
+        const status = await client.post(text, replyTo, id === undefined ? {} : { id });
         if (interactive) live(userChannel(status.author), status);
         else out.value({ type: 'posted', status }, `posted ${status.id}`);
         return Exit.Ok;

@@ -234,8 +234,14 @@ export class UpdraftClient {
     }
   }
 
-  post(text: string, replyTo?: StatusId): Promise<Status> {
-    return this.request('post', replyTo === undefined ? { text } : { text, replyTo }, 'posted').then((r) => r.status);
+  /**
+   * Posts a status; a reply with `replyTo`. Every post is sent with a request id, so that one sent
+   * again after a reconnect is stored once. Pass `options.id` to choose it, for a post a program may
+   * repeat itself (after a crash, say): the same id within 10 minutes answers the first status again,
+   * and the same id with another text or `replyTo` rejects with code `conflict`, storing nothing.
+   */
+  post(text: string, replyTo?: StatusId, options: { readonly id?: string } = {}): Promise<Status> {
+    return this.request('post', replyTo === undefined ? { text } : { text, replyTo }, 'posted', true, options.id).then((r) => r.status);
   }
 
   /**
@@ -367,14 +373,16 @@ export class UpdraftClient {
    * rejects with `UpdraftError`. While disconnected, the frame waits for the
    * next connection, unless `resend` is false: then it rejects with code
    * `disconnected`, as it does if its connection drops before the reply.
+   * The frame's `id` is the client's own unless `id` is given; two requests
+   * in flight cannot share one.
    */
-  request<T extends ServerFrame['type']>(action: string, fields: Record<string, unknown>, expect: T, resend = true): Promise<Reply<T>> {
+  request<T extends ServerFrame['type']>(action: string, fields: Record<string, unknown>, expect: T, resend = true, id = `${this.prefix}-${++this.counter}`): Promise<Reply<T>> {
     if (this.current === ConnectionState.Idle || this.current === ConnectionState.Closed) {
       return Promise.reject(new UpdraftError(ClientErrorCode.Closed, `cannot send ${action}: the client is ${this.current}; call connect() first`));
     }
+    if (this.pending.has(id)) return Promise.reject(new RangeError(`a request with id ${JSON.stringify(id)} is already waiting for its reply`));
     const open = this.socket?.readyState === OPEN;
     if (!open && !resend) return Promise.reject(new UpdraftError(ClientErrorCode.Disconnected, `not connected: ${action} was not sent`));
-    const id = `${this.prefix}-${++this.counter}`;
     const frame = { ...fields, action, id };
     return new Promise<ServerFrame>((resolve, reject) => {
       const timeoutMs = this.options.requestTimeoutMs ?? 20_000;

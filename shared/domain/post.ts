@@ -1,6 +1,6 @@
 import { ErrorCode, IdempotencyConflict, ProtocolError, RateLimited, inboxChannel, threadChannel, userChannel, type PostRequest, type PublishRequest, type Status } from '../protocol';
 import type { ClaimStore } from '../store/claims';
-import type { AppendResult, Entry, PostLog } from '../store/posts';
+import type { AppendResult, Entry, PostLog, RetryKey } from '../store/posts';
 import type { RateLimiter } from '../store/rates';
 import type { StatusStore } from '../store/statuses';
 
@@ -20,7 +20,9 @@ export interface PostDeps {
  * Every well-formed post takes a token from its author's bucket before
  * anything is read or written (a frame that fails validation never gets this
  * far). An idempotent retry costs nothing: a refused one is answered from its
- * claim when there is one, and an allowed one gets its token back.
+ * claim when there is one, and an allowed one gets its token back. A request
+ * id that the author used for a different status (another text or replyTo) is
+ * refused with IdempotencyConflict, and nothing is stored.
  */
 export async function post(deps: PostDeps, author: string, request: PostRequest, requestId?: string): Promise<AppendResult> {
   const now = deps.now();
@@ -28,7 +30,7 @@ export async function post(deps: PostDeps, author: string, request: PostRequest,
   const charge = await deps.rate.take(author, now.getTime());
   if (!charge.allowed) {
     const first = retry && (await deps.claims.claimed(retry, now.getTime()));
-    if (first) return { status: first, duplicate: true };
+    if (first) return retried(first, request, retry);
     throw new RateLimited(`posting too fast; try again in ${Math.ceil(charge.retryAfterMs / 100) / 10} s`, charge.retryAfterMs);
   }
   const parent = request.replyTo === undefined ? undefined : await deps.statuses.get(request.replyTo);
@@ -38,23 +40,29 @@ export async function post(deps: PostDeps, author: string, request: PostRequest,
   const base = { id: deps.newId(), author, text: request.text, createdAt: now.toISOString() };
   const status: Status = parent ? { ...base, replyTo: parent.id, thread: parent.thread ?? parent.id } : base;
   const result = await deps.log.append(entry(status, parent), retry, now.getTime());
-  if (result.duplicate) await deps.rate.refund(author);
-  return result;
+  if (!result.duplicate || !retry) return result;
+  await deps.rate.refund(author);
+  return retried(result.status, request, retry);
 }
 
 /**
  * A status published for `request.author` by a backend (the publish API): `post` as that user, the
  * request's `id` scoped to the author as a WebSocket post's is, charged to whatever budget `deps.rate`
- * holds (the publish API's own, not the author's). A retry that finds its id used for another status
- * is refused with IdempotencyConflict rather than answered with that status.
+ * holds (the publish API's own, not the author's).
  */
-export async function publish(deps: PostDeps, request: PublishRequest): Promise<AppendResult> {
+export function publish(deps: PostDeps, request: PublishRequest): Promise<AppendResult> {
   const { author, id, ...wanted } = request;
-  const result = await post(deps, author, wanted, id);
-  if (result.duplicate && (result.status.text !== wanted.text || result.status.replyTo !== wanted.replyTo)) {
-    throw new IdempotencyConflict(`id ${JSON.stringify(id)} was used for another status by ${author} (${result.status.id}) in the last 10 minutes; use a new id`);
+  return post(deps, author, wanted, id);
+}
+
+/** The answer to a post whose request id holds `first`: that status again, if the post asked for the same one. */
+function retried(first: Status, request: PostRequest, retry: RetryKey): AppendResult {
+  if (first.text !== request.text || first.replyTo !== request.replyTo) {
+    throw new IdempotencyConflict(
+      `id ${JSON.stringify(retry.requestId)} was used for another status by ${retry.userId} (${first.id}) in the last 10 minutes; nothing was posted: use a new id`,
+    );
   }
-  return result;
+  return { status: first, duplicate: true };
 }
 
 /** The channels a status belongs to (its author's, its thread's) and the notification a reply to someone else sends. */

@@ -5,6 +5,7 @@ export const ErrorCode = {
   Forbidden: 'forbidden',
   NotFound: 'not_found',
   RateLimited: 'rate_limited',
+  Conflict: 'conflict',
   Internal: 'internal',
 } as const;
 
@@ -37,12 +38,12 @@ export class RateLimited extends ProtocolError {
 export const badRequest = (message: string) => new ProtocolError(ErrorCode.BadRequest, message);
 
 /**
- * The publish API's `id` was used for this author in the last 10 minutes, for a different status:
- * `bad_request`, answered with HTTP 409 so that a backend reusing ids by mistake learns of it
- * instead of silently getting the first status back (the WebSocket `post` has no such check).
+ * A post's request `id` was used by the same author in the last 10 minutes for a different status:
+ * `conflict` (HTTP 409 on the publish API). Nothing is stored, so that a client reusing ids by
+ * mistake learns of it instead of silently getting the first status back.
  */
 export class IdempotencyConflict extends ProtocolError {
   constructor(message: string) {
-    super(ErrorCode.BadRequest, message);
+    super(ErrorCode.Conflict, message);
   }
 }

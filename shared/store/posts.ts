@@ -2,6 +2,7 @@ import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { TransactWriteCommand, type DynamoDBDocumentClient, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
 import { incrementBase32 } from 'ulid';
 import type { ChannelName, Notification, Position, Status } from '../protocol';
+import { Statuses } from '../schema';
 import type { ClaimStore, RetryKey } from './claims';
 import { ChannelHeads, type Head } from './heads';
 import { byIdChannel, notificationItem, statusItem, type LogItem } from './items';
@@ -57,7 +58,8 @@ export const commitBackoff: Backoff = (attempt) => Math.random() * Math.min(200,
  * positions 1, 2, 3... in the order their transactions commit, with no holes; and the id is
  * raised above the id at every head, so that ids too are in commit order on every channel (a
  * status-id cursor can never skip an item committed later with a lower id). A commit that loses
- * the race reads the heads again and tries again.
+ * the race reads the heads again and tries again. The copy under `status:<id>` is written on the
+ * condition that no status has that id, so an id names one status forever (see commit()).
  */
 export class PostLog {
   private readonly heads: ChannelHeads;
@@ -80,39 +82,40 @@ export class PostLog {
         row: (id: string, pos: Position) => notificationItem(channel, renumbered(notification, entry.status.id, id), pos),
       })),
     ];
-    const committed = await this.commit(entry.status.id, rows, (id) => {
-      const status = withId(entry.status, id);
-      const copy = { Put: { TableName: this.table, Item: statusItem(byIdChannel(id), status) } };
-      // The claim goes first: its cancellation reason is the first.
-      return retry ? [this.claims.claimWrite(retry, status, nowMs), copy] : [copy];
-    }, retry && (() => this.claims.claimed(retry, nowMs)));
+    const committed = await this.commit(entry.status.id, rows, {
+      copy: (id) => withId(entry.status, id),
+      ...(retry && { claim: { write: (id) => this.claims.claimWrite(retry, withId(entry.status, id), nowMs), claimed: () => this.claims.claimed(retry, nowMs) } }),
+    });
     return 'written' in committed ? { status: withId(entry.status, committed.written), duplicate: false } : { status: committed, duplicate: true };
   }
 
   /** A notification on its own (a follow): one row, delivered by the stream like any other. */
   async notify(channel: ChannelName, notification: Notification): Promise<void> {
-    await this.commit(notification.id, [{ channel, row: (id, pos) => notificationItem(channel, { ...notification, id }, pos) }], () => []);
+    await this.commit(notification.id, [{ channel, row: (id, pos) => notificationItem(channel, { ...notification, id }, pos) }], {});
   }
 
   /**
    * Writes the rows and advances their channels' heads in one transaction, at an id no lower than
-   * `proposedId` and above every head's. With `claimed`, the transaction's first write is a claim:
+   * `proposedId` and above every head's. With a claim, the transaction's first write is the claim:
    * if that is what failed, the status the claim holds is the answer. Else the id it wrote at.
+   *
+   * A status's copy under `status:<id>` is written only where none is. Two posts to disjoint
+   * channels whose heads hold the same id (one status is on several channels) both raise their id
+   * to the one above it, and their transactions touch no common head: the copy's condition is what
+   * keeps one of them from taking the other's id. The one that finds the id taken tries the next.
    */
-  private async commit(
-    proposedId: string,
-    rows: readonly ChannelRow[],
-    others: (id: string) => TransactItem[],
-    claimed?: () => Promise<Status | undefined>,
-  ): Promise<{ readonly written: string } | Status> {
+  private async commit(proposedId: string, rows: readonly ChannelRow[], extras: CommitExtras): Promise<{ readonly written: string } | Status> {
+    const { copy, claim } = extras;
     const channels = [...new Set(rows.map((row) => row.channel))];
+    let lowest = proposedId;
     let pause = 0;
     for (let attempt = 1; ; attempt++) {
       const heads = await this.heads.read(channels);
-      const id = idAbove(proposedId, heads);
-      const before = others(id);
+      const id = idAbove(lowest, heads);
       const writes = [
-        ...before,
+        // The claim goes first, and the copy next: their cancellation reasons are found by index.
+        ...(claim ? [claim.write(id)] : []),
+        ...(copy ? [this.copyWrite(copy(id))] : []),
         ...rows.map((row) => ({ Put: { TableName: this.table, Item: row.row(id, headOf(heads, row.channel).pos + 1) } })),
         ...channels.map((channel) => this.heads.advance(channel, headOf(heads, channel), id)),
       ];
@@ -122,19 +125,45 @@ export class PostLog {
       } catch (error) {
         if (!(error instanceof TransactionCanceledException)) throw error;
         const reasons = (error.CancellationReasons ?? []).map((reason) => reason.Code);
-        if (claimed && reasons[0] === 'ConditionalCheckFailed') {
-          const first = await claimed();
+        if (claim && reasons[0] === 'ConditionalCheckFailed') {
+          const first = await claim.claimed();
           if (first) return first;
+        }
+        if (attempt === MAX_ATTEMPTS) throw error;
+        if (copy && reasons[claim ? 1 : 0] === 'ConditionalCheckFailed') {
+          // Another status has this id: the next one up is as good, and no head stands in its way.
+          lowest = incrementBase32(id);
+          continue;
         }
         // Another commit moved a head first, or is in flight on one of these rows (a racing retry
         // of this very post included: once it has finished, its claim answers).
         const lostRace = reasons.some((code) => code === 'ConditionalCheckFailed' || code === 'TransactionConflict');
-        if (!lostRace || attempt === MAX_ATTEMPTS) throw error;
+        if (!lostRace) throw error;
         pause = this.backoff(attempt, pause);
         await new Promise((resolve) => setTimeout(resolve, pause));
       }
     }
   }
+
+  /** The copy of a status read by id, written only if the id names no status yet. */
+  private copyWrite(status: Status): TransactItem {
+    return {
+      Put: {
+        TableName: this.table,
+        Item: statusItem(byIdChannel(status.id), status),
+        ConditionExpression: 'attribute_not_exists(#channel)',
+        ExpressionAttributeNames: { '#channel': Statuses.partitionKey },
+      },
+    };
+  }
+}
+
+/** What a commit writes besides its channel rows and heads. */
+interface CommitExtras {
+  /** The status under `status:<id>`, for reads by id, given the id the commit settles on. */
+  readonly copy?: (id: string) => Status;
+  /** An idempotency claim on the post's request id, and how to read the status a claim already holds. */
+  readonly claim?: { readonly write: (id: string) => TransactItem; readonly claimed: () => Promise<Status | undefined> };
 }
 
 const headOf = (heads: ReadonlyMap<ChannelName, Head>, channel: ChannelName): Head => heads.get(channel) ?? { pos: 0 };

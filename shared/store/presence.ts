@@ -1,7 +1,8 @@
-import { BatchGetCommand, GetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, GetCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { NativeAttributeValue } from '@aws-sdk/util-dynamodb';
 import { Connections } from '../schema';
 import { stringAt } from './attributes';
+import { updateIf } from './conditional';
 
 const { presence } = Connections.rows;
 const presenceKey = (userId: string) => ({ [Connections.partitionKey]: `${presence.prefix}${userId}`, [Connections.sortKey]: presence.sortKey });
@@ -22,15 +23,18 @@ export class PresenceStore {
     private readonly table: string,
   ) {}
 
+  /**
+   * Seen at `atMs`, unless the row already says later: a user's connections open and close in
+   * handlers that may finish out of order (ISO 8601 instants in UTC sort as text).
+   */
   async touch(userId: string, atMs: number): Promise<void> {
-    await this.db.send(
-      new UpdateCommand({
-        TableName: this.table,
-        Key: presenceKey(userId),
-        UpdateExpression: 'SET lastSeen = :at',
-        ExpressionAttributeValues: { ':at': new Date(atMs).toISOString() },
-      }),
-    );
+    await updateIf(this.db, {
+      TableName: this.table,
+      Key: presenceKey(userId),
+      UpdateExpression: 'SET lastSeen = :at',
+      ConditionExpression: 'attribute_not_exists(lastSeen) OR lastSeen < :at',
+      ExpressionAttributeValues: { ':at': new Date(atMs).toISOString() },
+    });
   }
 
   /** Whether `userId` has ever connected: one strongly consistent read of one key. */

@@ -67,6 +67,18 @@ describe('updraft (the CLI)', () => {
     expect(lines(history.stdout)[0]).toMatchObject({ type: 'history', channel: 'user:cli-ann', items: [reply?.['status']] });
   });
 
+  it('posts once under an --id, however often it runs, and refuses another text under it with conflict', async () => {
+    const first = await updraft('post', ...as('cli-ida'), '--json', '--id', 'nightly-1', 'backup done');
+    const again = await updraft('post', ...as('cli-ida'), '--json', '--id', 'nightly-1', 'backup done');
+    const changed = await updraft('post', ...as('cli-ida'), '--id', 'nightly-1', 'backup failed');
+
+    expect([first.code, again.code]).toEqual([0, 0]);
+    expect(lines(again.stdout)).toEqual(lines(first.stdout));
+    expect([changed.code, changed.stderr]).toEqual([1, expect.stringMatching(/^updraft: conflict: id "nightly-1" was used for another status .*nothing was posted/)]);
+    const history = await updraft('history', 'user:cli-ida', ...as('cli-ida'), '--json');
+    expect(lines(history.stdout)[0]?.['items']).toEqual([{ ...(lines(first.stdout)[0]?.['status'] as object), pos: 1 }]);
+  });
+
   it('tails a channel live until interrupted, then exits 0', async () => {
     const tail = start(['tail', 'user:cli-bea', ...as('cli-tailer'), '--json']);
     await until(() => tail.stdout.includes('"type":"subscribed"'), 'the tail to subscribe');

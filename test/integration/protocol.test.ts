@@ -93,6 +93,25 @@ describe('statuses', () => {
     expect(bob.statuses('user:alice3').map((f) => statusOf(f).text)).toEqual(['only once', 'after']);
   });
 
+  it('refuses a repeated request id with another text or replyTo as conflict, storing and delivering nothing', async () => {
+    const [alice, bob] = await Promise.all([connect('alice3c'), connect('bob3c')]);
+    await bob.request({ action: 'subscribe', channels: ['user:alice3c'] });
+    const first = await alice.request({ action: 'post', text: 'the plan', id: 'retry-7' });
+
+    const changed = await alice.request({ action: 'post', text: 'another plan', id: 'retry-7' });
+    const asReply = await alice.request({ action: 'post', text: 'the plan', replyTo: statusOf(first).id, id: 'retry-7' });
+    const retried = await alice.request({ action: 'post', text: 'the plan', id: 'retry-7' });
+    const later = await alice.request({ action: 'post', text: 'after' });
+    await bob.next((f) => f.type === 'status' && statusOf(f).id === statusOf(later).id);
+
+    expect(changed).toEqual({ type: 'error', id: 'retry-7', code: 'conflict', message: expect.stringContaining(statusOf(first).id) });
+    expect(asReply).toMatchObject({ type: 'error', id: 'retry-7', code: 'conflict' });
+    expect(retried).toEqual(first);
+    expect(bob.statuses('user:alice3c').map((f) => statusOf(f).text)).toEqual(['the plan', 'after']);
+    const history = await alice.request({ action: 'history', channel: 'user:alice3c' });
+    expect((history['items'] as { text: string }[]).map((item) => item.text)).toEqual(['after', 'the plan']);
+  });
+
   it('threads replies, delivers them on the thread, and notifies the author answered', async () => {
     const [alice, bob, watcher] = await Promise.all([connect('alice4'), connect('bob4'), connect('dave4')]);
     await alice.request({ action: 'subscribe', channels: ['inbox:alice4'] });

@@ -63,7 +63,7 @@ describe('the publish API', () => {
 
     expect([first.status, retry.status, conflict.status]).toEqual([201, 200, 409]);
     expect(statusOf(retry)).toEqual(statusOf(first));
-    expect(conflict.body).toMatchObject({ code: 'bad_request', message: expect.stringContaining('import-42') });
+    expect(conflict.body).toMatchObject({ code: 'conflict', message: expect.stringContaining('import-42') });
     expect(liveStatuses(reader.frames, statusOf(first).id)).toHaveLength(1);
   });
 

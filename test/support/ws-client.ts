@@ -37,10 +37,15 @@ export class TestClient {
     });
   }
 
-  /** Sends a frame with a fresh id (unless it has one) and waits for the reply carrying that id. */
+  /**
+   * Sends a frame with a fresh id (unless it has one) and waits for the reply
+   * carrying that id. Only a frame received after sending counts: a repeated
+   * id's earlier answer is not this request's.
+   */
   async request(frame: Frame, timeoutMs = 10_000): Promise<Frame> {
     const id = frame.id ?? `${this.prefix}-${++this.counter}`;
-    const reply = this.next((f) => f.id === id, timeoutMs);
+    const earlier = new Set(this.frames);
+    const reply = this.next((f) => f.id === id && !earlier.has(f), timeoutMs);
     this.socket.send(JSON.stringify({ ...frame, id }));
     return reply;
   }

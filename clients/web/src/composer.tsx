@@ -13,6 +13,8 @@ const MAX = Limits.textMaxCodePoints;
  * burst of 10 is spent) the wait is at most a second or two.
  */
 export const RATE_LIMIT_SHOWN_MS = 3_000;
+/** The shortest time a "posting too fast" message stays, so that it can be read even when the wait it names is almost over. */
+export const RATE_LIMIT_MIN_SHOWN_MS = 1_500;
 
 /** A text box that posts on Enter (Shift+Enter for a new line) and keeps the text if posting fails. */
 export function Composer({
@@ -64,7 +66,10 @@ export function Composer({
       setText('');
     } catch (failure) {
       const rateLimited = failure instanceof UpdraftError && failure.code === ErrorCode.RateLimited;
-      setError({ message: messageOf(failure), ...(rateLimited ? { clearAfterMs: failure.retryAfterMs ?? RATE_LIMIT_SHOWN_MS } : {}) });
+      // The app never chooses a post's request id: a clash is the client's, and sending again makes a new one.
+      const conflict = failure instanceof UpdraftError && failure.code === ErrorCode.Conflict;
+      const message = conflict ? 'Not posted: its request id was already taken by another status. Post again to send it.' : messageOf(failure);
+      setError({ message, ...(rateLimited ? { clearAfterMs: Math.max(failure.retryAfterMs ?? RATE_LIMIT_SHOWN_MS, RATE_LIMIT_MIN_SHOWN_MS) } : {}) });
     } finally {
       setBusy(false);
     }

@@ -225,4 +225,11 @@ describe('PresenceStore', () => {
 
     expect([...seen]).toEqual([['seen-jo', '2026-11-21T21:00:00.000Z']]);
   });
+
+  it('never moves last seen back: a connect handled after a later disconnect of the same user', async () => {
+    await presence.touch('late-kim', Date.parse('2026-11-21T21:00:00.000Z'));
+    await presence.touch('late-kim', Date.parse('2026-11-21T20:59:59.000Z'));
+
+    expect([...(await presence.lastSeen(['late-kim']))]).toEqual([['late-kim', '2026-11-21T21:00:00.000Z']]);
+  });
 });

@@ -101,6 +101,41 @@ describe('PostLog and StatusStore', () => {
       expect((await statuses.page({ channel: 'inbox:skew-hal', limit: 10 })).items).toEqual([{ ...notification, id: status.id, status, pos: 1 }]);
     });
 
+    it('gives two statuses raised from one head, on channels they do not share, two ids, each read back by id', async () => {
+      // Proposed before the status below was stored, as by a container whose clock lags.
+      const ann = aStatus('same-ann');
+      const bob = aStatus('same-bob', { replyTo: `01JB${'0'.repeat(22)}`, thread: `01JB${'0'.repeat(22)}` });
+      // One status on both channels: both heads now hold its id.
+      const shared = aStatus('same-cy');
+      await log.append({ status: shared, channels: ['user:same-ann', 'user:same-bob'] });
+
+      const first = await log.append({ status: ann, channels: ['user:same-ann'] });
+      const second = await log.append({ status: bob, channels: ['user:same-bob'] });
+
+      expect(first.status.id > shared.id && second.status.id > shared.id).toBe(true);
+      expect(second.status.id).not.toBe(first.status.id);
+      expect(await statuses.get(first.status.id)).toEqual({ ...ann, id: first.status.id });
+      expect(await statuses.get(second.status.id)).toEqual({ ...bob, id: second.status.id });
+      expect((await rowsOf('user:same-bob')).map((row): unknown[] => [row['id'], row['pos']])).toEqual([
+        [shared.id, 1],
+        [second.status.id, 2],
+      ]);
+    });
+
+    it('gives statuses raised at once from one head distinct ids', async () => {
+      const proposed = Array.from({ length: 4 }, (_, i) => aStatus(`race-${i}`));
+      const shared = aStatus('race-hub');
+      const channels = proposed.map((status) => `user:${status.author}`);
+      await log.append({ status: shared, channels });
+
+      const results = await Promise.all(proposed.map((status, i) => log.append({ status, channels: [channels[i] ?? ''] })));
+
+      const ids = results.map((result) => result.status.id);
+      expect(new Set(ids).size).toBe(proposed.length);
+      const read = await Promise.all(ids.map((id) => statuses.get(id)));
+      expect(read.map((status) => status?.author)).toEqual(proposed.map((status) => status.author));
+    });
+
     it('reads a channel never written to at position 0', async () => {
       expect((await new ChannelHeads(database.db, tableNames.Statuses).read(['user:nobody-yet'])).get('user:nobody-yet')).toEqual({ pos: 0 });
     });

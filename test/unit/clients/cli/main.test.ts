@@ -34,6 +34,7 @@ describe('updraft usage, checked before connecting', () => {
     ['a status too long', ['post', 'x'.repeat(Limits.textMaxCodePoints + 1)], `text must hold 1 to ${Limits.textMaxCodePoints} characters`],
     ['a status of white space', ['post', ' '], 'text must hold 1'],
     ['a reply to no status id', ['post', 'hi', '--reply-to', 'abc'], '--reply-to must be a status id'],
+    ['a post id too long', ['post', 'hi', '--id', 'x'.repeat(Limits.requestIdMaxLength + 1)], `--id must hold 1 to ${Limits.requestIdMaxLength} characters`],
     ['an option of another command', ['post', 'hi', '--limit', '5'], '--limit is an option of history and feed, not of post'],
     ['an unknown option', ['post', 'hi', '--frobnicate'], "Unknown option '--frobnicate'"],
     ['an unknown command', ['frobnicate'], 'unknown command frobnicate'],

@@ -281,6 +281,17 @@ describe('UpdraftClient', () => {
     expect(error).toMatchObject({ code: 'rate_limited', retryAfterMs: 600 });
   });
 
+  it('posts under the id it is given, and rejects with conflict when the server says the id holds another status', async () => {
+    await connected(create());
+
+    const posting = client.post('backup failed', undefined, { id: 'nightly-1' }).catch((error: unknown) => error);
+    const frame = last().sent.find((f) => f['action'] === 'post');
+    last().reply({ type: 'error', id: 'nightly-1', code: 'conflict', message: 'id "nightly-1" was used for another status' });
+
+    expect(frame).toEqual({ action: 'post', text: 'backup failed', id: 'nightly-1' });
+    expect(await posting).toMatchObject({ name: 'UpdraftError', code: 'conflict' });
+  });
+
   it('tells when the next attempt is and makes it at once on reconnectNow()', async () => {
     // random() = 1: the full backoff ceiling, 10 s for the first retry.
     await connected(create({ backoff: { initialMs: 10_000, maxMs: 10_000 }, random: () => 1 }));

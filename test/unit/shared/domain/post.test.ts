@@ -101,6 +101,26 @@ describe('post', () => {
     expect(tokensLeft()).toBe(4);
   });
 
+  it('refuses a request id used for another text or replyTo with conflict, storing nothing and charging nothing', async () => {
+    const { deps, entries, tokensLeft } = fakes(5, [ROOT]);
+    const first = await post(deps, 'alice', { text: 'hello' }, 'r1');
+
+    const changed = post(deps, 'alice', { text: 'hello, world' }, 'r1');
+    await expect(changed).rejects.toMatchObject({ code: 'conflict' });
+    await expect(changed).rejects.toThrow(first.status.id);
+    await expect(post(deps, 'alice', { text: 'hello', replyTo: ROOT.id }, 'r1')).rejects.toThrow(IdempotencyConflict);
+
+    expect(entries).toHaveLength(1);
+    expect(tokensLeft()).toBe(4);
+  });
+
+  it('refuses a conflicting request id with conflict also when the bucket is empty', async () => {
+    const { deps } = fakes(1);
+    await post(deps, 'alice', { text: 'hello' }, 'r1');
+
+    await expect(post(deps, 'alice', { text: 'goodbye' }, 'r1')).rejects.toMatchObject({ code: 'conflict' });
+  });
+
   it('is rate limited when the bucket is empty, unless the request is a retry of one already stored', async () => {
     const { deps, entries } = fakes(1);
     const first = await post(deps, 'alice', { text: 'hello' }, 'r1');
