@@ -130,14 +130,14 @@ export class PostLog {
           if (first) return first;
         }
         if (attempt === MAX_ATTEMPTS) throw error;
-        if (copy && reasons[claim ? 1 : 0] === 'ConditionalCheckFailed') {
-          // Another status has this id: the next one up is as good, and no head stands in its way.
-          lowest = incrementBase32(id);
-          continue;
-        }
+        const copyAt = copy ? (claim ? 1 : 0) : -1;
+        // Another status has this id (usually one that also moved a head here): try the next id up.
+        if (reasons[copyAt] === 'ConditionalCheckFailed') lowest = incrementBase32(id);
         // Another commit moved a head first, or is in flight on one of these rows (a racing retry
         // of this very post included: once it has finished, its claim answers).
-        const lostRace = reasons.some((code) => code === 'ConditionalCheckFailed' || code === 'TransactionConflict');
+        const lostRace = reasons.some((code, at) => at !== copyAt && (code === 'ConditionalCheckFailed' || code === 'TransactionConflict'));
+        // Only the id was taken, by a status on other channels: no head stands in the way, so no pause.
+        if (!lostRace && reasons[copyAt] === 'ConditionalCheckFailed') continue;
         if (!lostRace) throw error;
         pause = this.backoff(attempt, pause);
         await new Promise((resolve) => setTimeout(resolve, pause));
