@@ -1,6 +1,52 @@
+import { Token } from 'aws-cdk-lib';
 import type { Node } from 'constructs';
 import { DefaultLimits, FanOutDefaults } from '../shared/config';
 import { MAX_ACTION_COST } from '../shared/protocol/costs';
+import { Limits } from '../shared/protocol/limits';
+
+/**
+ * API Gateway's default account throttle, requests per second, shared by every REST, HTTP and
+ * WebSocket API of the account and region and by every @connections call ("Amazon API Gateway
+ * quotas"): 10,000, but 2,500 in these 13 regions (Cape Town, Milan, Jakarta, UAE, Hyderabad,
+ * Melbourne, Spain, Zurich, Tel Aviv, Calgary, Malaysia, Thailand, Mexico Central).
+ */
+export const DEFAULT_ACCOUNT_RPS = 10_000;
+export const LOW_ACCOUNT_RPS = 2_500;
+export const LOW_THROTTLE_REGIONS: ReadonlySet<string> = new Set([
+  'af-south-1', 'eu-south-1', 'ap-southeast-3', 'me-central-1', 'ap-south-2', 'ap-southeast-4', 'eu-south-2',
+  'eu-central-2', 'il-central-1', 'ca-west-1', 'ap-southeast-5', 'ap-southeast-7', 'mx-central-1',
+]);
+
+/**
+ * How the stack shares the account throttle: a quarter for the messages clients send (the stage's
+ * throttle), 60% for the delivery workers, and 15% left for direct deliveries of small channels,
+ * the publish API and the account's other APIs. At 10,000 that is 2,500 messages/s, room for a
+ * million idle connections' heartbeats (1,000,000 / 540 s = 1,852/s) and 648 other frames a
+ * second; and 6,000 deliveries/s (README, "Limits").
+ */
+export const THROTTLE_SHARES = { stage: 0.25, delivery: 0.6 } as const;
+
+/** Heartbeats a second that `connections` quiet connections make, one per Limits.heartbeatMs each. */
+export const heartbeatsPerSecond = (connections: number): number => connections / (Limits.heartbeatMs / 1000);
+
+/** The stage throttle and delivery budget that `accountRps` leaves room for; the burst is capped at the account's (half its rate). */
+export function throttleBudget(accountRps: number): { throttleRate: number; throttleBurst: number; deliveryRps: number } {
+  const throttleRate = Math.floor(accountRps * THROTTLE_SHARES.stage);
+  return { throttleRate, throttleBurst: Math.min(2 * throttleRate, Math.floor(accountRps / 2)), deliveryRps: Math.floor(accountRps * THROTTLE_SHARES.delivery) };
+}
+
+/**
+ * The account's API Gateway throttle the stack is sized for: props, else CDK context
+ * (`cdk deploy -c accountRps=20000` after a quota increase), else AWS's default for the stack's
+ * region (10,000 when the region is not known at synth time).
+ */
+export function resolveAccountRps(node: Node, region: string, given?: number): number {
+  const raw: unknown = given ?? node.tryGetContext('accountRps');
+  if (raw === undefined) return !Token.isUnresolved(region) && LOW_THROTTLE_REGIONS.has(region) ? LOW_ACCOUNT_RPS : DEFAULT_ACCOUNT_RPS;
+  const value = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : raw;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 100) throw new Error(`accountRps must be a whole number of at least 100, not ${JSON.stringify(raw)}`);
+  return value;
+}
 
 /**
  * The limits a deployment chooses. Each comes from the stack's props, else from
@@ -30,16 +76,16 @@ export interface ServiceLimits {
   readonly maxConnectionsPerUser: number;
   /** The oldest a token may be (from its `iat`), in seconds; connections end then at the latest. @default 86400 */
   readonly maxTokenAgeSeconds: number;
-  /** Steady-state messages per second the stage accepts (API Gateway throttling). @default 500 */
+  /** Steady-state messages per second the stage accepts (API Gateway throttling). @default a quarter of accountRps: 2500 */
   readonly throttleRate: number;
-  /** Messages the stage accepts in a burst above the rate. @default 1000 */
+  /** Messages the stage accepts in a burst above the rate. @default twice throttleRate, at most half accountRps: 5000 */
   readonly throttleBurst: number;
 }
 
 export const DEFAULT_SERVICE_LIMITS: ServiceLimits = {
   ...DefaultLimits,
-  throttleRate: 500,
-  throttleBurst: 1000,
+  throttleRate: throttleBudget(DEFAULT_ACCOUNT_RPS).throttleRate,
+  throttleBurst: throttleBudget(DEFAULT_ACCOUNT_RPS).throttleBurst,
   // Every published status is a transaction of 4 to 6 writes and a fan-out to its author's followers:
   // the stage-wide cap bounds what all backends together add, whatever their per-author budgets allow.
   publishThrottleRate: 50,
@@ -52,7 +98,7 @@ export const DEFAULT_SERVICE_LIMITS: ServiceLimits = {
  * FanOutDefaults.
  */
 export interface DeliveryLimits {
-  /** Posts per second the stage's delivery workers make at most, together; the account's other API Gateway calls need the rest of its throttle. @default 8000 */
+  /** Posts per second the stage's delivery workers make at most, together; the account's other API Gateway calls need the rest of its throttle. @default 60% of accountRps: 6000 */
   readonly deliveryRps: number;
   /** Delivery workers that run at once: the queue's event source maximum concurrency, from 2 to 1000. @default 10 */
   readonly deliveryWorkers: number;
@@ -103,12 +149,13 @@ const DELIVERY_RULES: Readonly<Record<keyof DeliveryLimits, Rule>> = {
   fanOutDirectMax: {},
 };
 
-export function resolveLimits(node: Node, props: Partial<ServiceLimits>): ServiceLimits {
-  return resolve(node, props, DEFAULT_SERVICE_LIMITS, SERVICE_RULES);
+export function resolveLimits(node: Node, props: Partial<ServiceLimits>, accountRps = DEFAULT_ACCOUNT_RPS): ServiceLimits {
+  const { throttleRate, throttleBurst } = throttleBudget(accountRps);
+  return resolve(node, props, { ...DEFAULT_SERVICE_LIMITS, throttleRate, throttleBurst }, SERVICE_RULES);
 }
 
-export function resolveDeliveryLimits(node: Node, props: Partial<DeliveryLimits>): DeliveryLimits {
-  return resolve(node, props, DEFAULT_DELIVERY_LIMITS, DELIVERY_RULES);
+export function resolveDeliveryLimits(node: Node, props: Partial<DeliveryLimits>, accountRps = DEFAULT_ACCOUNT_RPS): DeliveryLimits {
+  return resolve(node, props, { ...DEFAULT_DELIVERY_LIMITS, deliveryRps: throttleBudget(accountRps).deliveryRps }, DELIVERY_RULES);
 }
 
 function resolve<T extends Readonly<Record<keyof T, number>>>(

@@ -20,7 +20,7 @@ import { Monitoring } from './constructs/monitoring';
 import { PublishApi } from './constructs/publish-api';
 import { UpdraftFunction, type TableAction, type UpdraftFunctionProps } from './constructs/updraft-function';
 import { WebApp, WebAppHeaders } from './constructs/web-app';
-import { resolveDeliveryLimits, resolveLimits, type DeliveryLimits, type ServiceLimits } from './limits';
+import { resolveAccountRps, resolveDeliveryLimits, resolveLimits, type DeliveryLimits, type ServiceLimits } from './limits';
 
 /**
  * Limits (subscriptions, post rate, stage throttling) and the fan-out tree's size and pace
@@ -30,6 +30,12 @@ import { resolveDeliveryLimits, resolveLimits, type DeliveryLimits, type Service
 export interface UpdraftStackProps extends StackProps, Partial<ServiceLimits>, Partial<DeliveryLimits> {
   /** Stage name: the WebSocket stage and the tables' retention follow it. @default 'dev' */
   readonly stage?: string;
+  /**
+   * The account's API Gateway throttle in the region, requests/s (CDK context accountRps): the stage
+   * throttle and delivery budget are sized from it unless given. @default 10000, or 2500 in the
+   * regions where that is AWS's default (LOW_THROTTLE_REGIONS)
+   */
+  readonly accountRps?: number;
   /** Posts in flight at once in one fan-out invocation. @default 32 (DEFAULT_FANOUT_CONCURRENCY) */
   readonly fanOutConcurrency?: number;
   /** How tokens are checked (CDK context authMode, jwksUrl, jwtIssuer, jwtAudience, cognitoUserPoolId, createUserPool). @default hs256 */
@@ -69,8 +75,9 @@ export class UpdraftStack extends Stack {
     const stageName = props.stage ?? 'dev';
     // Outside dev, user data survives a `cdk destroy` and cannot be deleted by accident.
     const keepData = stageName !== 'dev';
-    const limits = resolveLimits(this.node, props);
-    const delivery = resolveDeliveryLimits(this.node, props);
+    const accountRps = resolveAccountRps(this.node, this.region, props.accountRps);
+    const limits = resolveLimits(this.node, props, accountRps);
+    const delivery = resolveDeliveryLimits(this.node, props, accountRps);
 
     this.statuses = layoutTable(this, 'Statuses', TableLayouts.Statuses, {
       billingMode: BillingMode.PAY_PER_REQUEST,

@@ -106,8 +106,11 @@ export const FanOutDefaults = {
    * visibility timeout (30 minutes), with room for a backlog (the queue-age alarm rings long before).
    */
   queuedForMs: 90 * 60 * 1000,
-  /** The stage's delivery budget: 80% of API Gateway's default account throttle, the rest left to every other call. */
-  deliveryRps: 8_000,
+  /**
+   * The stage's delivery budget: 60% of API Gateway's default account throttle (cdk/limits.ts
+   * THROTTLE_SHARES); a quarter goes to the messages clients send, heartbeats included.
+   */
+  deliveryRps: 6_000,
   /** Delivery workers at once; each paces itself at deliveryRps / deliveryWorkers. */
   deliveryWorkers: 10,
   /** Posts in flight per worker: at 25 ms a post, room for 4,000 a second. */

@@ -2,6 +2,7 @@ import mitt, { type Emitter } from 'mitt';
 import { parseChannel, userChannel } from '../protocol/channels';
 import { ErrorCode } from '../protocol/codes';
 import { parseServerFrame } from '../protocol/frames';
+import { Limits } from '../protocol/limits';
 import type { ChannelEntry, ChannelName, Notification, Position, Presence, ReplyCounts, ServerFrame, Status, StatusId, UserId } from '../protocol/types';
 import { encodeTime } from 'ulid';
 import { backoffDelay, type BackoffOptions } from './backoff';
@@ -67,9 +68,17 @@ export interface ClientOptions {
   readonly token: string | (() => string | Promise<string>);
   /** @default globalThis.WebSocket (browsers, Node 22); pass `ws`'s WebSocket on Node 20 */
   readonly WebSocket?: SocketFactory;
-  /** A `ping` this often keeps API Gateway's 10-minute idle cut away. @default 240000 */
+  /**
+   * A `ping` goes once the client has sent nothing, or heard nothing, for this long: it keeps API
+   * Gateway's 10-minute idle cut away and proves the connection alive. A client that sends and
+   * hears often enough never pings. @default 540000 (9 minutes)
+   */
   readonly heartbeatMs?: number;
-  /** A connection with no reply to a heartbeat within this long is dropped and replaced. @default 15000 */
+  /**
+   * A heartbeat with no frame at all from the server within this long (any frame proves the
+   * connection alive, not only its pong) is sent again; the connection is dropped and replaced
+   * once HEARTBEAT_TRIES have gone unanswered in a row. @default 15000
+   */
   readonly pongTimeoutMs?: number;
   /** A request unanswered this long rejects, even across reconnections. @default 20000 */
   readonly requestTimeoutMs?: number;
@@ -111,6 +120,13 @@ interface Pending {
 }
 
 const OPEN = 1;
+/**
+ * A connection quiet this long gets a heartbeat (Limits.heartbeatMs): a million connections make
+ * about 1,850 heartbeats a second (README, "Limits"), not the 4,170 a 4-minute beat made.
+ */
+export const HEARTBEAT_MS = Limits.heartbeatMs;
+/** Heartbeats in a row with nothing heard back before a connection is given up as dead. */
+export const HEARTBEAT_TRIES = 3;
 const SUBSCRIBE_BATCH = 50;
 const PAGE_LIMIT = 100;
 /** Ids one `get` may ask for (docs/protocol.md). */
@@ -137,7 +153,12 @@ export class UpdraftClient {
   private generation = 0;
   private attempt = 0;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
-  private heartbeatTimer: ReturnType<typeof setInterval> | undefined;
+  private heartbeatTimer: ReturnType<typeof setTimeout> | undefined;
+  /** When a frame was last sent and last received on the current connection (epoch ms). */
+  private lastSentAt = 0;
+  private lastHeardAt = 0;
+  /** Heartbeats sent since the server was last heard from. */
+  private unanswered = 0;
   private pongTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly pending = new Map<string, Pending>();
   /** Channels this client wants, with the newest id seen on each (the resume cursor). */
@@ -391,7 +412,7 @@ export class UpdraftClient {
         reject(new UpdraftError(ClientErrorCode.Timeout, `no reply to ${action} within ${timeoutMs} ms`));
       }, timeoutMs);
       this.pending.set(id, { frame, resolve, reject, timer, resend });
-      if (open) this.socket?.send(JSON.stringify(frame));
+      if (open) this.send(frame);
     }).then((reply) => {
       if (reply.type === 'error') throw new UpdraftError(reply.code, reply.message, reply.retryAfterMs);
       if (!isReply(reply, expect)) throw new UpdraftError(ClientErrorCode.UnexpectedReply, `expected ${expect}, got ${reply.type}`);
@@ -445,7 +466,10 @@ export class UpdraftClient {
       opened = true;
       void this.onOpen(generation);
     };
-    socket.onmessage = (event) => this.onFrame(String(event.data));
+    socket.onmessage = (event) => {
+      this.heard();
+      this.onFrame(String(event.data));
+    };
     // A refused handshake shows as an error and then a close; the close decides.
     // Browsers say nothing more; Node's `ws` names the HTTP status.
     socket.onerror = (event) => {
@@ -462,7 +486,7 @@ export class UpdraftClient {
     this.setState({ state: ConnectionState.CatchingUp });
     this.startHeartbeat();
     // Requests that were waiting, or in flight on the last connection, go (again) first.
-    for (const pending of this.pending.values()) if (pending.resend) this.socket?.send(JSON.stringify(pending.frame));
+    for (const pending of this.pending.values()) if (pending.resend) this.send(pending.frame);
     const channels = [...this.cursors.keys()];
     for (const channel of channels) this.startCatchUp(channel);
     try {
@@ -757,37 +781,67 @@ export class UpdraftClient {
     }, delayMs);
   }
 
+  /** Sends a frame on the open socket; the gateway's idle timer starts again from here. */
+  private send(frame: object): void {
+    this.socket?.send(JSON.stringify(frame));
+    this.lastSentAt = Date.now();
+  }
+
+  /** Any frame from the server proves the connection alive: an unanswered heartbeat is answered. */
+  private heard(): void {
+    this.lastHeardAt = Date.now();
+    this.unanswered = 0;
+    clearTimeout(this.pongTimer);
+    this.pongTimer = undefined;
+  }
+
   private startHeartbeat(): void {
     this.stopHeartbeat();
-    this.heartbeatTimer = setInterval(() => {
-      const socket = this.socket;
-      // A ping still unanswered keeps its deadline: a new one must not push it back (as it did
-      // when the pong timeout was as long as the heartbeat, and a silent connection lived on).
-      // The ping goes anyway: it is also what keeps the gateway's idle timer from cutting us.
-      this.pongTimer ??= setTimeout(() => {
-        this.pongTimer = undefined;
-        // No pong: the connection is dead even if the socket has not noticed. Replace it.
-        if (this.socket === socket && socket) {
-          this.dropConnection();
-          socket.close(4001, 'heartbeat timed out');
-          this.retry('heartbeat timed out');
-        }
-      }, this.options.pongTimeoutMs ?? 15_000);
-      this.request('ping', {}, 'pong', false).then(
-        () => {
-          clearTimeout(this.pongTimer);
-          this.pongTimer = undefined;
-        },
-        () => undefined,
-      );
-    }, this.options.heartbeatMs ?? 240_000);
+    this.lastSentAt = this.lastHeardAt = Date.now();
+    this.scheduleHeartbeat();
+  }
+
+  /** Wakes when the connection will have been quiet (nothing sent, or nothing heard) for heartbeatMs. */
+  private scheduleHeartbeat(): void {
+    const dueAt = Math.min(this.lastSentAt, this.lastHeardAt) + (this.options.heartbeatMs ?? HEARTBEAT_MS);
+    this.heartbeatTimer = setTimeout(() => {
+      this.heartbeatTimer = undefined;
+      const quietSince = Math.min(this.lastSentAt, this.lastHeardAt);
+      // Frames went both ways since this was armed: no ping is needed yet.
+      if (Date.now() - quietSince >= (this.options.heartbeatMs ?? HEARTBEAT_MS) && this.pongTimer === undefined) this.heartbeat(this.socket);
+      this.scheduleHeartbeat();
+    }, Math.max(0, dueAt - Date.now()));
+  }
+
+  /**
+   * One heartbeat: a `ping`, and a deadline for any frame to come back. A heartbeat may be
+   * throttled (the gateway answers with a frame of its own, which proves life too) or lost: one
+   * unanswered is sent again, and only HEARTBEAT_TRIES unanswered in a row drop the connection.
+   */
+  private heartbeat(socket: SocketLike | undefined): void {
+    if (!socket || this.socket !== socket) return;
+    this.request('ping', {}, 'pong', false).catch(() => undefined);
+    this.pongTimer = setTimeout(() => {
+      this.pongTimer = undefined;
+      if (this.socket !== socket) return;
+      this.unanswered += 1;
+      if (this.unanswered < HEARTBEAT_TRIES) {
+        this.heartbeat(socket);
+        return;
+      }
+      // Nothing heard through every try: the connection is dead even if the socket has not noticed. Replace it.
+      this.dropConnection();
+      socket.close(4001, 'heartbeat timed out');
+      this.retry('heartbeat timed out');
+    }, this.options.pongTimeoutMs ?? 15_000);
   }
 
   private stopHeartbeat(): void {
-    clearInterval(this.heartbeatTimer);
+    clearTimeout(this.heartbeatTimer);
     clearTimeout(this.pongTimer);
     this.heartbeatTimer = undefined;
     this.pongTimer = undefined;
+    this.unanswered = 0;
   }
 
   private detach(): SocketLike | undefined {

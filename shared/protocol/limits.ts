@@ -18,6 +18,12 @@ export const Limits = {
   feedMaxLimit: 100,
   /** Status ids one `get` may ask for. */
   getMaxIds: 100,
+  /**
+   * A client sends a frame at least this often (a `ping` when it has nothing else to send), under
+   * API Gateway's 10-minute idle timeout with a minute to spare. The stage throttle is sized for a
+   * million connections doing so (cdk/limits.ts).
+   */
+  heartbeatMs: 9 * 60 * 1000,
   /** How long `post` with the same request id returns the first status again. */
   idempotencySeconds: 10 * 60,
   /**

@@ -97,7 +97,7 @@ describe('delivery workers', () => {
       POWERTOOLS_SERVICE_NAME: 'updraft',
       NODE_OPTIONS: '--enable-source-maps',
       UPDRAFT_STAGE: 'dev',
-      DELIVERY_RPS: '8000',
+      DELIVERY_RPS: '6000',
       DELIVERY_WORKERS: '10',
       DELIVERY_CONCURRENCY: '100',
       CONNECTIONS_TABLE: { Ref: tree.idOf('AWS::DynamoDB::Table', 'Connections') },

@@ -1,6 +1,7 @@
-import { App } from 'aws-cdk-lib';
+import { App, Aws } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { expect } from '@jest/globals';
+import { DEFAULT_ACCOUNT_RPS, LOW_THROTTLE_REGIONS, heartbeatsPerSecond, resolveAccountRps } from '../../cdk/limits';
 import { UpdraftStack } from '../../cdk/updraft-stack';
 import { PublishOutput, PublishRoute } from '../../shared/publish-api';
 import { at, list, resourcesOf, statementsIn, text, type Statement } from '../support/template-json';
@@ -67,11 +68,42 @@ describe('WebSocket API', () => {
     template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
       StageName: 'dev',
       AutoDeploy: true,
-      DefaultRouteSettings: { ThrottlingRateLimit: 500, ThrottlingBurstLimit: 1000 },
+      DefaultRouteSettings: { ThrottlingRateLimit: 2500, ThrottlingBurstLimit: 5000 },
     });
     synth('prod').hasResourceProperties('AWS::ApiGatewayV2::Stage', { StageName: 'prod' });
     template.hasOutput('WebSocketUrl', { Value: { 'Fn::Join': ['', Match.arrayWith(['wss://', '/dev'])] } });
     template.hasOutput('ManagementEndpoint', { Value: { 'Fn::Join': ['', Match.arrayWith(['https://', '/dev'])] } });
+  });
+});
+
+describe('the account throttle (accountRps)', () => {
+  const stageOf = (t: Template) => at(Object.values(t.findResources('AWS::ApiGatewayV2::Stage', { Properties: { StageName: 'dev' } }))[0]?.['Properties'], 'DefaultRouteSettings');
+
+  it("leaves room in the default stage throttle for a million connections' heartbeats, and in the account for the delivery budget", () => {
+    const settings = stageOf(template);
+    const rate = at(settings, 'ThrottlingRateLimit');
+    const deliveryRps = Number(at(resources[logicalId('AWS::Lambda::Function', 'Deliver')]?.Properties, 'Environment', 'Variables', 'DELIVERY_RPS'));
+
+    expect(typeof rate === 'number' && rate >= heartbeatsPerSecond(1_000_000)).toBe(true);
+    expect(heartbeatsPerSecond(1_000_000)).toBeCloseTo(1852, 0);
+    expect(Number(rate) + deliveryRps).toBeLessThanOrEqual(0.85 * DEFAULT_ACCOUNT_RPS);
+  });
+
+  it('sizes the stage throttle and the delivery budget from context, unless they are given themselves', () => {
+    const low = Template.fromStack(new UpdraftStack(new App({ context: { 'aws:cdk:bundling-stacks': [], accountRps: '2500' } }), 'Low'));
+    const given = Template.fromStack(new UpdraftStack(new App({ context: { 'aws:cdk:bundling-stacks': [], accountRps: '2500', throttleRate: '900' } }), 'Given'));
+
+    expect(stageOf(low)).toEqual({ ThrottlingRateLimit: 625, ThrottlingBurstLimit: 1250 });
+    low.hasResourceProperties('AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ DELIVERY_RPS: '1500' }) } });
+    expect(stageOf(given)).toEqual({ ThrottlingRateLimit: 900, ThrottlingBurstLimit: 1250 });
+  });
+
+  it("takes AWS's default for the region: 2,500 in the 13 regions that have it, else 10,000", () => {
+    const node = new App().node;
+    expect([resolveAccountRps(node, 'af-south-1'), resolveAccountRps(node, 'mx-central-1'), resolveAccountRps(node, 'us-east-1'), resolveAccountRps(node, Aws.REGION)]).toEqual([2500, 2500, 10_000, 10_000]);
+    expect(LOW_THROTTLE_REGIONS.size).toBe(13);
+    expect(resolveAccountRps(new App({ context: { accountRps: '20000' } }).node, 'af-south-1')).toBe(20_000);
+    expect(() => resolveAccountRps(new App({ context: { accountRps: 'lots' } }).node, 'us-east-1')).toThrow(/accountRps must be a whole number of at least 100, not "lots"/);
   });
 });
 

@@ -1,4 +1,4 @@
-import { ClientErrorCode, ConnectionState, UpdraftClient, UpdraftError, type ClientOptions, type SocketLike, type StateChange } from '../../../../shared/client';
+import { ClientErrorCode, ConnectionState, HEARTBEAT_TRIES, UpdraftClient, UpdraftError, type ClientOptions, type SocketLike, type StateChange } from '../../../../shared/client';
 import { newId } from '../../../../shared/ids';
 
 // Fake time: backoff, heartbeats and timeouts run at once and in a known order, with no real waiting.
@@ -119,14 +119,50 @@ describe('UpdraftClient', () => {
     expect(last().sent).toContainEqual(expect.objectContaining({ action: 'subscribe', channels: ['user:bob'], since: { 'user:bob': id } }));
   });
 
-  it('replaces a connection whose heartbeat goes unanswered', async () => {
+  it('replaces a connection whose heartbeats go unanswered, after HEARTBEAT_TRIES of them', async () => {
     await connected(create({ heartbeatMs: 10, pongTimeoutMs: 10 }));
     const silent = last();
 
     await until(() => FakeSocket.opened.length === 2);
 
-    expect(silent.sent.some((f) => f['action'] === 'ping')).toBe(true);
+    expect(silent.sent.filter((f) => f['action'] === 'ping')).toHaveLength(HEARTBEAT_TRIES);
     expect(silent.readyState).toBe(3);
+  });
+
+  it('sends no heartbeat while frames go both ways, and one once nothing has been sent for heartbeatMs', async () => {
+    await connected(create({ heartbeatMs: 1_000 }));
+    const socket = last();
+    const pings = () => socket.sent.filter((f) => f['action'] === 'ping');
+
+    await jest.advanceTimersByTimeAsync(600);
+    const posting = client.post('busy');
+    const sent = socket.sent.find((f) => f['action'] === 'post');
+    socket.reply({ type: 'posted', id: sent?.['id'], status: { id: '01P', author: 'me', text: 'busy', createdAt: '' } });
+    await posting;
+    await jest.advanceTimersByTimeAsync(999);
+    expect(pings()).toEqual([]);
+
+    await jest.advanceTimersByTimeAsync(1);
+    expect(pings()).toHaveLength(1);
+  });
+
+  it('takes any frame as an answer to a heartbeat, and sends an unanswered one again rather than reconnecting', async () => {
+    await connected(create({ heartbeatMs: 1_000, pongTimeoutMs: 100 }));
+    const socket = last();
+    const pings = () => socket.sent.filter((f) => f['action'] === 'ping');
+
+    await jest.advanceTimersByTimeAsync(1_000);
+    expect(pings()).toHaveLength(1);
+    // Unanswered (lost, or throttled without a word): sent again, and the connection stays.
+    await jest.advanceTimersByTimeAsync(100);
+    expect(pings()).toHaveLength(2);
+    // API Gateway's answer to a throttled message is not a pong, but it is a frame: the connection lives.
+    socket.reply({ message: 'Too Many Requests', connectionId: 'c', requestId: 'r' });
+    await jest.advanceTimersByTimeAsync(100 * HEARTBEAT_TRIES);
+
+    expect(pings()).toHaveLength(2);
+    expect(socket.readyState).toBe(1);
+    expect(FakeSocket.opened).toHaveLength(1);
   });
 
   it('refuses requests before connect() and after close()', async () => {
