@@ -15,4 +15,4 @@ const deps = {
 };
 
 /** A page of the caller's home feed: their statuses and those of everyone they follow, newest first. */
-export const handler = messageHandler(validateFeed, async ({ caller, request }) => ({ type: 'feed', ...(await feed(deps, caller.userId, request)) }));
+export const handler = messageHandler(validateFeed, async ({ caller, request, charge }) => ({ type: 'feed', ...(await feed(deps, caller.userId, request, charge)) }));

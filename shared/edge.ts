@@ -32,7 +32,16 @@ export interface Request<T> {
   readonly request: T;
   /** The frame's `id`, echoed in the reply. */
   readonly requestId?: string;
+  /**
+   * Charges more units to the caller's action budget, for work the frame's up-front cost
+   * (shared/protocol/costs.ts) could not foresee; rejects with RateLimited, and then the work
+   * must not be done.
+   */
+  readonly charge: Charge;
 }
+
+/** Takes `units` more from the caller's action budget, or rejects with RateLimited. */
+export type Charge = (units: number) => Promise<void>;
 
 /** A user's action budget: a bucket of cost units across all their connections (shared/protocol/costs.ts). */
 export type ActionBudget = Pick<RateLimiter, 'take'>;
@@ -64,7 +73,10 @@ export function messageHandler<T>(validate: (frame: Frame) => T, run: (input: Re
       const userId = callerId(event);
       const cost = actionCost(frame);
       if (cost > 0) await charge(await budget(), userId, cost);
-      const reply = await run({ caller: { userId, connectionId, connectedAt, ...tokenExpiry(event) }, request, requestId });
+      const more: Charge = async (units) => {
+        if (units > 0) await charge(await budget(), userId, units);
+      };
+      const reply = await run({ caller: { userId, connectionId, connectedAt, ...tokenExpiry(event) }, request, requestId, charge: more });
       return respond({ ...reply, ...(requestId === undefined ? {} : { id: requestId }) });
     } catch (error) {
       return respond(errorFrame(error, requestId));

@@ -11,6 +11,9 @@ export interface FeedDeps {
   readonly statuses: Pick<StatusStore, 'page'>;
 }
 
+/** Takes more units from the caller's action budget, or rejects (shared/edge.ts Charge). */
+export type ChargeMore = (units: number) => Promise<void>;
+
 export type FeedItem = Status & { readonly pos?: Position };
 
 export interface FeedPage {
@@ -36,7 +39,14 @@ const QUERIES_IN_FLIGHT = 16;
  * So the first page reads at most `limit` channels, whatever the number followed; a later page
  * reads also each author who posted since its cursor.
  */
-export async function feed(deps: FeedDeps, userId: string, request: FeedRequest): Promise<FeedPage> {
+/**
+ * The frame's up-front cost pays for `limit` channel Queries (ActionCosts.feed). A later page,
+ * or a crafted `before` older than everyone's newest status, may need a Query for every author
+ * who posted since: each beyond `limit` is charged through `chargeMore` before any is made, so a
+ * page costs its user what it costs the table, and one that the budget cannot pay reads nothing
+ * more than the heads.
+ */
+export async function feed(deps: FeedDeps, userId: string, request: FeedRequest, chargeMore: ChargeMore = () => Promise.resolve()): Promise<FeedPage> {
   const { before, limit } = request;
   const authors = [userId, ...(await deps.follows.following(userId))];
   const heads = await deps.heads.read(authors.map(userChannel));
@@ -50,6 +60,7 @@ export async function feed(deps: FeedDeps, userId: string, request: FeedRequest)
   ranked.sort((a, b) => (a.last < b.last ? 1 : -1));
   ranked.slice(0, limit).forEach(({ channel }, rank) => reads.push({ channel, limit: limit - rank }));
   const beyondPage = ranked.length > limit;
+  await chargeMore(reads.length - limit);
 
   const inFlight = pLimit(QUERIES_IN_FLIGHT);
   const pages = await Promise.all(reads.map((read) => inFlight(() => deps.statuses.page({ channel: read.channel, before, limit: read.limit }))));

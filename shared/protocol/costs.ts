@@ -20,8 +20,9 @@ export const ActionCosts = {
   history: () => 1,
   /**
    * Who the user follows (a Query), their channels' heads (BatchGets of 100), a Query per
-   * author who may hold one of the page's items (at most `limit` of them on the first page;
-   * on later pages also each author who posted since the cursor), and the threads' heads.
+   * author who may hold one of the page's items (at most `limit` of them on the first page),
+   * and the threads' heads. A later page may read also each author who posted since its
+   * cursor: those beyond `limit` are charged once the heads tell how many (shared/domain/feed.ts).
    */
   feed: (fields) => 2 + Limits.followsPerUser / 100 + pageSize(fields['limit'], Limits.feedDefaultLimit) + 1,
   /** The statuses by id and their threads' heads: a BatchGet each. */

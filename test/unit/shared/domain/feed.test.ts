@@ -46,6 +46,31 @@ async function pages(deps: ReturnType<typeof world>['deps'], limit: number) {
 }
 
 describe('feed', () => {
+  it('charges a Query for each channel it reads beyond the page size before reading any, and reads none the budget refuses', async () => {
+    // 30 authors who all posted after a crafted cursor older than everything: each channel may hold items below it.
+    const shape = Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`a${i}`, [100 + i, 200 + i]]));
+    const { deps, queried } = world({ me: [], ...shape });
+    const charged: number[] = [];
+
+    await feed(deps, 'me', { before: '00000001', limit: 5 }, (units) => Promise.resolve(void charged.push(units)));
+    expect([charged, queried.length]).toEqual([[25], 30]);
+
+    queried.length = 0;
+    const refusal = new Error('rate_limited');
+    await expect(feed(deps, 'me', { before: '00000001', limit: 5 }, () => Promise.reject(refusal))).rejects.toBe(refusal);
+    expect(queried).toEqual([]);
+  });
+
+  it('charges nothing more for a first page, which reads at most `limit` channels', async () => {
+    const { deps, queried } = world(Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`a${i}`, [100 + i]])));
+    const charged: number[] = [];
+
+    await feed(deps, 'me', { limit: 5 }, (units) => Promise.resolve(void charged.push(units)));
+
+    expect(queried).toHaveLength(5);
+    expect(charged.filter((units) => units > 0)).toEqual([]);
+  });
+
   it('pages exactly the merged channels, newest first, each page full but the last, for any channels and page size', async () => {
     const channels = fc.dictionary(fc.constantFrom('me', 'a', 'b', 'c', 'd', 'e', 'f'), fc.array(fc.integer({ min: 1, max: 500 }), { maxLength: 30 }));
     await fc.assert(
