@@ -801,9 +801,13 @@ export class UpdraftClient {
     this.scheduleHeartbeat();
   }
 
-  /** Wakes when the connection will have been quiet (nothing sent, or nothing heard) for heartbeatMs. */
+  /**
+   * Wakes when the connection will have been quiet (nothing sent, or nothing heard) for
+   * heartbeatMs; while a heartbeat waits for its answer, not before that has had its time.
+   */
   private scheduleHeartbeat(): void {
-    const dueAt = Math.min(this.lastSentAt, this.lastHeardAt) + (this.options.heartbeatMs ?? HEARTBEAT_MS);
+    const quietAt = Math.min(this.lastSentAt, this.lastHeardAt) + (this.options.heartbeatMs ?? HEARTBEAT_MS);
+    const dueAt = this.pongTimer === undefined ? quietAt : Math.max(quietAt, Date.now() + (this.options.pongTimeoutMs ?? 15_000));
     this.heartbeatTimer = setTimeout(() => {
       this.heartbeatTimer = undefined;
       const quietSince = Math.min(this.lastSentAt, this.lastHeardAt);

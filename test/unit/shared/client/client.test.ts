@@ -153,9 +153,13 @@ describe('UpdraftClient', () => {
 
     await jest.advanceTimersByTimeAsync(1_000);
     expect(pings()).toHaveLength(1);
-    // Unanswered (lost, or throttled without a word): sent again, and the connection stays.
+    // Unanswered (lost, or throttled without a word): sent again, and the connection stays. Meanwhile
+    // the heartbeat timer waits for the answer's deadline rather than waking again and again.
+    const timers = jest.spyOn(globalThis, 'setTimeout');
     await jest.advanceTimersByTimeAsync(100);
     expect(pings()).toHaveLength(2);
+    expect(timers.mock.calls.length).toBeLessThan(10);
+    timers.mockRestore();
     // API Gateway's answer to a throttled message is not a pong, but it is a frame: the connection lives.
     socket.reply({ message: 'Too Many Requests', connectionId: 'c', requestId: 'r' });
     await jest.advanceTimersByTimeAsync(100 * HEARTBEAT_TRIES);
