@@ -21,13 +21,13 @@ export const LOW_THROTTLE_REGIONS: ReadonlySet<string> = new Set([
  * How the stack shares the account throttle: a quarter for the messages clients send (the stage's
  * throttle), 60% for the delivery workers, and 15% left for direct deliveries of small channels,
  * the publish API and the account's other APIs. At 10,000 that is 2,500 messages/s, room for a
- * million idle connections' heartbeats (1,000,000 / 540 s = 1,852/s) and 648 other frames a
+ * million idle connections' heartbeats (1,000,000 / 513 s = 1,949/s) and 551 other frames a
  * second; and 6,000 deliveries/s (README, "Limits").
  */
 export const THROTTLE_SHARES = { stage: 0.25, delivery: 0.6 } as const;
 
-/** Heartbeats a second that `connections` quiet connections make, one per Limits.heartbeatMs each. */
-export const heartbeatsPerSecond = (connections: number): number => connections / (Limits.heartbeatMs / 1000);
+/** Heartbeats a second that `connections` quiet connections make: one per Limits.heartbeatMs less half the jitter, on average. */
+export const heartbeatsPerSecond = (connections: number): number => connections / ((Limits.heartbeatMs * (1 - Limits.heartbeatJitter / 2)) / 1000);
 
 /** The stage throttle and delivery budget that `accountRps` leaves room for; the burst is capped at the account's (half its rate). */
 export function throttleBudget(accountRps: number): { throttleRate: number; throttleBurst: number; deliveryRps: number } {

@@ -73,8 +73,11 @@ export function messageHandler<T>(validate: (frame: Frame) => T, run: (input: Re
       const userId = callerId(event);
       const cost = actionCost(frame);
       if (cost > 0) await charge(await budget(), userId, cost);
+      // The bucket holds at most its burst: a frame whose work costs more is charged the whole
+      // burst (up front and more together), so that a full bucket can always pay it.
       const more: Charge = async (units) => {
-        if (units > 0) await charge(await budget(), userId, units);
+        const payable = Math.min(units, config.actionRate().burst - cost);
+        if (payable > 0) await charge(await budget(), userId, payable);
       };
       const reply = await run({ caller: { userId, connectionId, connectedAt, ...tokenExpiry(event) }, request, requestId, charge: more });
       return respond({ ...reply, ...(requestId === undefined ? {} : { id: requestId }) });

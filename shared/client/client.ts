@@ -69,9 +69,9 @@ export interface ClientOptions {
   /** @default globalThis.WebSocket (browsers, Node 22); pass `ws`'s WebSocket on Node 20 */
   readonly WebSocket?: SocketFactory;
   /**
-   * A `ping` goes once the client has sent nothing, or heard nothing, for this long: it keeps API
-   * Gateway's 10-minute idle cut away and proves the connection alive. A client that sends and
-   * hears often enough never pings. @default 540000 (9 minutes)
+   * A `ping` goes once the client has sent nothing, or heard nothing, for this long (less up to
+   * 10%, drawn at random): it keeps API Gateway's 10-minute idle cut away and proves the connection
+   * alive. A client that sends and hears often enough never pings. @default 540000 (9 minutes)
    */
   readonly heartbeatMs?: number;
   /**
@@ -121,8 +121,8 @@ interface Pending {
 
 const OPEN = 1;
 /**
- * A connection quiet this long gets a heartbeat (Limits.heartbeatMs): a million connections make
- * about 1,850 heartbeats a second (README, "Limits"), not the 4,170 a 4-minute beat made.
+ * A connection quiet this long gets a heartbeat (Limits.heartbeatMs, less up to 10%): a million
+ * connections make about 1,950 heartbeats a second (README, "Limits"), not the 4,170 a 4-minute beat made.
  */
 export const HEARTBEAT_MS = Limits.heartbeatMs;
 /** Heartbeats in a row with nothing heard back before a connection is given up as dead. */
@@ -803,16 +803,18 @@ export class UpdraftClient {
 
   /**
    * Wakes when the connection will have been quiet (nothing sent, or nothing heard) for
-   * heartbeatMs; while a heartbeat waits for its answer, not before that has had its time.
+   * heartbeatMs, less up to Limits.heartbeatJitter of it, drawn anew each time; while a heartbeat
+   * waits for its answer, not before that has had its time.
    */
   private scheduleHeartbeat(): void {
-    const quietAt = Math.min(this.lastSentAt, this.lastHeardAt) + (this.options.heartbeatMs ?? HEARTBEAT_MS);
+    const every = (this.options.heartbeatMs ?? HEARTBEAT_MS) * (1 - Limits.heartbeatJitter * (this.options.random ?? Math.random)());
+    const quietAt = Math.min(this.lastSentAt, this.lastHeardAt) + every;
     const dueAt = this.pongTimer === undefined ? quietAt : Math.max(quietAt, Date.now() + (this.options.pongTimeoutMs ?? 15_000));
     this.heartbeatTimer = setTimeout(() => {
       this.heartbeatTimer = undefined;
       const quietSince = Math.min(this.lastSentAt, this.lastHeardAt);
       // Frames went both ways since this was armed: no ping is needed yet.
-      if (Date.now() - quietSince >= (this.options.heartbeatMs ?? HEARTBEAT_MS) && this.pongTimer === undefined) this.heartbeat(this.socket);
+      if (Date.now() - quietSince >= every && this.pongTimer === undefined) this.heartbeat(this.socket);
       this.scheduleHeartbeat();
     }, Math.max(0, dueAt - Date.now()));
   }

@@ -24,6 +24,12 @@ export const Limits = {
    * million connections doing so (cdk/limits.ts).
    */
   heartbeatMs: 9 * 60 * 1000,
+  /**
+   * Each wait is drawn between (1 - this) and 1 times heartbeatMs (8.1 to 9 minutes), so that
+   * connections opened together (after a deploy, say) do not beat together, and a browser that
+   * runs a hidden tab's timers up to a minute late still beats inside the 10 minutes.
+   */
+  heartbeatJitter: 0.1,
   /** How long `post` with the same request id returns the first status again. */
   idempotencySeconds: 10 * 60,
   /**

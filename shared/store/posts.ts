@@ -133,9 +133,9 @@ export class PostLog {
         const copyAt = copy ? (claim ? 1 : 0) : -1;
         // Another status has this id (usually one that also moved a head here): try the next id up.
         if (reasons[copyAt] === 'ConditionalCheckFailed') lowest = incrementBase32(id);
-        // Another commit moved a head first, or is in flight on one of these rows (a racing retry
-        // of this very post included: once it has finished, its claim answers).
-        const lostRace = reasons.some((code, at) => at !== copyAt && (code === 'ConditionalCheckFailed' || code === 'TransactionConflict'));
+        // Another commit moved a head first, or is in flight on one of these rows, the copy's
+        // included (a racing retry of this very post too: once it has finished, its claim answers).
+        const lostRace = reasons.some((code, at) => code === 'TransactionConflict' || (at !== copyAt && code === 'ConditionalCheckFailed'));
         // Only the id was taken, by a status on other channels: no head stands in the way, so no pause.
         if (!lostRace && reasons[copyAt] === 'ConditionalCheckFailed') continue;
         if (!lostRace) throw error;

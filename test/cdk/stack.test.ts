@@ -85,7 +85,7 @@ describe('the account throttle (accountRps)', () => {
     const deliveryRps = Number(at(resources[logicalId('AWS::Lambda::Function', 'Deliver')]?.Properties, 'Environment', 'Variables', 'DELIVERY_RPS'));
 
     expect(typeof rate === 'number' && rate >= heartbeatsPerSecond(1_000_000)).toBe(true);
-    expect(heartbeatsPerSecond(1_000_000)).toBeCloseTo(1852, 0);
+    expect(heartbeatsPerSecond(1_000_000)).toBeCloseTo(1949, 0);
     expect(Number(rate) + deliveryRps).toBeLessThanOrEqual(0.85 * DEFAULT_ACCOUNT_RPS);
   });
 

@@ -2,6 +2,7 @@ import { ApiGatewayManagementApiClient, DeleteConnectionCommand } from '@aws-sdk
 import { mockClient } from 'aws-sdk-client-mock';
 import { messageHandler, tokenExpired, type WebSocketEvent } from '../../../shared/edge';
 import { DefaultLimits } from '../../../shared/config';
+import { config } from '../../../shared/config';
 import { ErrorCode, MAX_ACTION_COST, ProtocolError } from '../../../shared/protocol';
 import { messageEvent, replyOf } from '../../support/events';
 
@@ -110,6 +111,28 @@ describe('the action budget at the edge', () => {
     const reply = replyOf(await handler(frame({ action: 'history', channel: 'user:a' })));
 
     expect(reply).toEqual({ type: 'error', id: 'r1', code: 'rate_limited', message: 'too many requests; try again in 1.3 s', retryAfterMs: 1234 });
+    expect(run).not.toHaveBeenCalled();
+  });
+
+  it('charges work the up-front cost did not foresee through `charge`, at most what a full bucket holds, and answers rate_limited when refused', async () => {
+    const more = (units: number) => messageHandler(() => ({}), async ({ charge }) => (await charge(units), { type: 'pong' as const }), { budget: () => Promise.resolve(budget) });
+    const burst = config.actionRate().burst;
+
+    await more(40)(frame({ action: 'history', channel: 'user:a' }));
+    await more(10 * burst)(frame({ action: 'history', channel: 'user:a' }));
+    expect(takes.map((take) => take.weight)).toEqual([1, 40, 1, burst - 1]);
+
+    // A budget with room for the up-front unit and not for 5 more.
+    const nearlySpent = { take: (_subject: string, _nowMs: number, weight?: number) => Promise.resolve(weight === 5 ? ({ allowed: false, retryAfterMs: 500 } as const) : ({ allowed: true } as const)) };
+    const refusing = messageHandler(
+      () => ({}),
+      async ({ charge }) => {
+        await charge(5);
+        return run();
+      },
+      { budget: () => Promise.resolve(nearlySpent) },
+    );
+    expect(replyOf(await refusing(frame({ action: 'history', channel: 'user:a' })))).toMatchObject({ type: 'error', id: 'r1', code: 'rate_limited', retryAfterMs: 500 });
     expect(run).not.toHaveBeenCalled();
   });
 

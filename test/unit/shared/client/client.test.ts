@@ -130,7 +130,7 @@ describe('UpdraftClient', () => {
   });
 
   it('sends no heartbeat while frames go both ways, and one once nothing has been sent for heartbeatMs', async () => {
-    await connected(create({ heartbeatMs: 1_000 }));
+    await connected(create({ heartbeatMs: 1_000, random: () => 0 }));
     const socket = last();
     const pings = () => socket.sent.filter((f) => f['action'] === 'ping');
 
@@ -146,8 +146,18 @@ describe('UpdraftClient', () => {
     expect(pings()).toHaveLength(1);
   });
 
+  it('draws each heartbeat wait at random, down to 10% short of heartbeatMs, so connections opened together do not beat together', async () => {
+    await connected(create({ heartbeatMs: 1_000, random: () => 1 }));
+    const pings = () => last().sent.filter((f) => f['action'] === 'ping');
+
+    await jest.advanceTimersByTimeAsync(899);
+    expect(pings()).toEqual([]);
+    await jest.advanceTimersByTimeAsync(1);
+    expect(pings()).toHaveLength(1);
+  });
+
   it('takes any frame as an answer to a heartbeat, and sends an unanswered one again rather than reconnecting', async () => {
-    await connected(create({ heartbeatMs: 1_000, pongTimeoutMs: 100 }));
+    await connected(create({ heartbeatMs: 1_000, pongTimeoutMs: 100, random: () => 0 }));
     const socket = last();
     const pings = () => socket.sent.filter((f) => f['action'] === 'ping');
 
