@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { TransactWriteCommand, type DynamoDBDocumentClient, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
 import { incrementBase32 } from 'ulid';
@@ -132,7 +133,7 @@ export class PostLog {
         if (attempt === MAX_ATTEMPTS) throw error;
         const copyAt = copy ? (claim ? 1 : 0) : -1;
         // Another status has this id (usually one that also moved a head here): try the next id up.
-        if (reasons[copyAt] === 'ConditionalCheckFailed') lowest = incrementBase32(id);
+        if (reasons[copyAt] === 'ConditionalCheckFailed') lowest = clearAbove(id);
         // Another commit moved a head first, or is in flight on one of these rows, the copy's
         // included (a racing retry of this very post too: once it has finished, its claim answers).
         const lostRace = reasons.some((code, at) => code === 'TransactionConflict' || (at !== copyAt && code === 'ConditionalCheckFailed'));
@@ -169,6 +170,19 @@ interface CommitExtras {
 const headOf = (heads: ReadonlyMap<ChannelName, Head>, channel: ChannelName): Head => heads.get(channel) ?? { pos: 0 };
 
 /** The proposed id, or the next id above the highest head's if that is not lower: ids rise on every channel. */
+/**
+ * An id above `taken`, in a stretch no other post is likely to hold: its first 18 characters
+ * raised by one, then 8 random ones (40 bits). Not `taken` + 1: ids made in one millisecond by one
+ * process are consecutive (ulid's monotonic factory), so stepping by one walked a burst's ids one
+ * transaction at a time, and ran out of attempts in a batch of 50.
+ */
+function clearAbove(taken: string): string {
+  const random = Array.from(randomBytes(8), (byte) => CROCKFORD[byte % 32]).join('');
+  return `${incrementBase32(taken.slice(0, 18))}${random}`;
+}
+
+const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+
 function idAbove(proposed: string, heads: ReadonlyMap<ChannelName, Head>): string {
   const highest = [...heads.values()].reduce<string | undefined>((max, head) => (head.last !== undefined && (max === undefined || head.last > max) ? head.last : max), undefined);
   return highest === undefined || proposed > highest ? proposed : incrementBase32(highest);

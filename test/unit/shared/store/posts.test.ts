@@ -37,7 +37,7 @@ describe('PostLog commit retries', () => {
     expect(written()).toEqual([status.id, status.id]);
   });
 
-  it('moves to the next id up when the id names another status already', async () => {
+  it('moves above the id, clear of the ids made with it in the same millisecond, when it names another status already', async () => {
     ddb.on(TransactWriteCommand).rejectsOnce(cancelled('ConditionalCheckFailed', 'None', 'None')).resolves({});
     const { status } = entry();
 
@@ -45,6 +45,8 @@ describe('PostLog commit retries', () => {
 
     expect(written()).toHaveLength(2);
     expect((written()[1] ?? '') > status.id).toBe(true);
+    // Not the next id: a burst's ids from one process are consecutive, and that one is likely taken too.
+    expect((written()[1] ?? '').slice(0, 18) > status.id.slice(0, 18)).toBe(true);
     expect(result.status.id).toBe(written()[1]);
   });
 
