@@ -41,11 +41,8 @@ export function throttleBudget(accountRps: number): { throttleRate: number; thro
  * region (10,000 when the region is not known at synth time).
  */
 export function resolveAccountRps(node: Node, region: string, given?: number): number {
-  const raw: unknown = given ?? node.tryGetContext('accountRps');
-  if (raw === undefined) return !Token.isUnresolved(region) && LOW_THROTTLE_REGIONS.has(region) ? LOW_ACCOUNT_RPS : DEFAULT_ACCOUNT_RPS;
-  const value = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : raw;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 100) throw new Error(`accountRps must be a whole number of at least 100, not ${JSON.stringify(raw)}`);
-  return value;
+  const lowRegion = !Token.isUnresolved(region) && LOW_THROTTLE_REGIONS.has(region);
+  return readLimit(node, 'accountRps', given, { min: 100 }) ?? (lowRegion ? LOW_ACCOUNT_RPS : DEFAULT_ACCOUNT_RPS);
 }
 
 /**
@@ -82,10 +79,12 @@ export interface ServiceLimits {
   readonly throttleBurst: number;
 }
 
+const DEFAULT_BUDGET = throttleBudget(DEFAULT_ACCOUNT_RPS);
+
 export const DEFAULT_SERVICE_LIMITS: ServiceLimits = {
   ...DefaultLimits,
-  throttleRate: throttleBudget(DEFAULT_ACCOUNT_RPS).throttleRate,
-  throttleBurst: throttleBudget(DEFAULT_ACCOUNT_RPS).throttleBurst,
+  throttleRate: DEFAULT_BUDGET.throttleRate,
+  throttleBurst: DEFAULT_BUDGET.throttleBurst,
   // Every published status is a transaction of 4 to 6 writes and a fan-out to its author's followers:
   // the stage-wide cap bounds what all backends together add, whatever their per-author budgets allow.
   publishThrottleRate: 50,
@@ -167,15 +166,20 @@ function resolve<T extends Readonly<Record<keyof T, number>>>(
   const resolved: Record<keyof T, number> = { ...defaults };
   // The rules name every limit: Object.keys of that record is exactly keyof T.
   for (const name of Object.keys(rules) as (keyof T & string)[]) {
-    const raw: unknown = props[name] ?? node.tryGetContext(name);
-    if (raw === undefined) continue;
-    // Context given on the command line arrives as a string.
-    const value = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : raw;
-    const rule = rules[name];
-    if (!fits(value, rule)) throw new Error(`limit ${name} must be ${describeRule(rule)}, not ${JSON.stringify(raw)}`);
-    resolved[name] = value;
+    const value = readLimit(node, name, props[name], rules[name]);
+    if (value !== undefined) resolved[name] = value;
   }
   return resolved;
+}
+
+/** One limit: the prop, else CDK context, checked against its rule; undefined when neither gives it. */
+function readLimit(node: Node, name: string, given: unknown, rule: Rule): number | undefined {
+  const raw: unknown = given ?? node.tryGetContext(name);
+  if (raw === undefined) return undefined;
+  // Context given on the command line arrives as a string.
+  const value = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : raw;
+  if (!fits(value, rule)) throw new Error(`limit ${name} must be ${describeRule(rule)}, not ${JSON.stringify(raw)}`);
+  return value;
 }
 
 function fits(value: unknown, rule: Rule): value is number {

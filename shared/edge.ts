@@ -1,5 +1,5 @@
 import type { APIGatewayEventWebsocketRequestContextV2, APIGatewayProxyWebsocketEventV2WithRequestContext } from 'aws-lambda';
-import type { Caller } from './domain/channels';
+import type { Caller, Charge } from './domain/channels';
 import { toError } from './errors';
 import { logger } from './logger';
 import { MetricName } from './metric-names';
@@ -32,16 +32,9 @@ export interface Request<T> {
   readonly request: T;
   /** The frame's `id`, echoed in the reply. */
   readonly requestId?: string;
-  /**
-   * Charges more units to the caller's action budget, for work the frame's up-front cost
-   * (shared/protocol/costs.ts) could not foresee; rejects with RateLimited, and then the work
-   * must not be done.
-   */
+  /** More units for the caller's action budget, for work the up-front cost could not foresee. */
   readonly charge: Charge;
 }
-
-/** Takes `units` more from the caller's action budget, or rejects with RateLimited. */
-export type Charge = (units: number) => Promise<void>;
 
 /** A user's action budget: a bucket of cost units across all their connections (shared/protocol/costs.ts). */
 export type ActionBudget = Pick<RateLimiter, 'take'>;

@@ -120,11 +120,6 @@ interface Pending {
 }
 
 const OPEN = 1;
-/**
- * A connection quiet this long gets a heartbeat (Limits.heartbeatMs, less up to 10%): a million
- * connections make about 1,950 heartbeats a second (README, "Limits"), not the 4,170 a 4-minute beat made.
- */
-export const HEARTBEAT_MS = Limits.heartbeatMs;
 /** Heartbeats in a row with nothing heard back before a connection is given up as dead. */
 export const HEARTBEAT_TRIES = 3;
 const SUBSCRIBE_BATCH = 50;
@@ -781,6 +776,10 @@ export class UpdraftClient {
     }, delayMs);
   }
 
+  private get pongTimeoutMs(): number {
+    return this.options.pongTimeoutMs ?? 15_000;
+  }
+
   /** Sends a frame on the open socket; the gateway's idle timer starts again from here. */
   private send(frame: object): void {
     this.socket?.send(JSON.stringify(frame));
@@ -807,9 +806,9 @@ export class UpdraftClient {
    * waits for its answer, not before that has had its time.
    */
   private scheduleHeartbeat(): void {
-    const every = (this.options.heartbeatMs ?? HEARTBEAT_MS) * (1 - Limits.heartbeatJitter * (this.options.random ?? Math.random)());
+    const every = (this.options.heartbeatMs ?? Limits.heartbeatMs) * (1 - Limits.heartbeatJitter * (this.options.random ?? Math.random)());
     const quietAt = Math.min(this.lastSentAt, this.lastHeardAt) + every;
-    const dueAt = this.pongTimer === undefined ? quietAt : Math.max(quietAt, Date.now() + (this.options.pongTimeoutMs ?? 15_000));
+    const dueAt = this.pongTimer === undefined ? quietAt : Math.max(quietAt, Date.now() + (this.pongTimeoutMs));
     this.heartbeatTimer = setTimeout(() => {
       this.heartbeatTimer = undefined;
       const quietSince = Math.min(this.lastSentAt, this.lastHeardAt);
@@ -839,7 +838,7 @@ export class UpdraftClient {
       this.dropConnection();
       socket.close(4001, 'heartbeat timed out');
       this.retry('heartbeat timed out');
-    }, this.options.pongTimeoutMs ?? 15_000);
+    }, this.pongTimeoutMs);
   }
 
   private stopHeartbeat(): void {

@@ -4,6 +4,13 @@ import { SubscriptionLimitReached, type SubscriptionStore } from '../store/subsc
 import type { StatusStore } from '../store/statuses';
 import { ReplyBudget } from './budget';
 
+/**
+ * Takes `units` more from the caller's action budget, for work a frame's up-front cost
+ * (shared/protocol/costs.ts) could not foresee; rejects with RateLimited, and then the work must
+ * not be done (shared/edge.ts gives one to every message route).
+ */
+export type Charge = (units: number) => Promise<void>;
+
 export interface Caller {
   readonly userId: string;
   readonly connectionId: string;

@@ -1,6 +1,7 @@
 import pLimit from 'p-limit';
 import { threadChannel, userChannel, type ChannelName, type FeedRequest, type GetRequest, type Position, type ReplyCounts, type Status, type StatusId } from '../protocol';
 import type { FollowStore } from '../store/follows';
+import type { Charge } from './channels';
 import type { ChannelHeads } from '../store/heads';
 import type { StatusStore } from '../store/statuses';
 import { ReplyBudget } from './budget';
@@ -10,9 +11,6 @@ export interface FeedDeps {
   readonly heads: Pick<ChannelHeads, 'read'>;
   readonly statuses: Pick<StatusStore, 'page'>;
 }
-
-/** Takes more units from the caller's action budget, or rejects (shared/edge.ts Charge). */
-export type ChargeMore = (units: number) => Promise<void>;
 
 export type FeedItem = Status & { readonly pos?: Position };
 
@@ -38,15 +36,14 @@ const QUERIES_IN_FLIGHT = 16;
  * - an author who posted at or after the cursor may hold up to `limit` items below it: read.
  * So the first page reads at most `limit` channels, whatever the number followed; a later page
  * reads also each author who posted since its cursor.
- */
-/**
+ *
  * The frame's up-front cost pays for `limit` channel Queries (ActionCosts.feed). A later page,
  * or a crafted `before` older than everyone's newest status, may need a Query for every author
  * who posted since: each beyond `limit` is charged through `chargeMore` before any is made, so a
  * page costs its user what it costs the table, and one that the budget cannot pay reads nothing
  * more than the heads.
  */
-export async function feed(deps: FeedDeps, userId: string, request: FeedRequest, chargeMore: ChargeMore = () => Promise.resolve()): Promise<FeedPage> {
+export async function feed(deps: FeedDeps, userId: string, request: FeedRequest, chargeMore: Charge = () => Promise.resolve()): Promise<FeedPage> {
   const { before, limit } = request;
   const authors = [userId, ...(await deps.follows.following(userId))];
   const heads = await deps.heads.read(authors.map(userChannel));

@@ -1,7 +1,6 @@
-import { randomBytes } from 'node:crypto';
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { TransactWriteCommand, type DynamoDBDocumentClient, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
-import { incrementBase32 } from 'ulid';
+import { incrementBase32, ulid } from 'ulid';
 import type { ChannelName, Notification, Position, Status } from '../protocol';
 import { Statuses } from '../schema';
 import type { ClaimStore, RetryKey } from './claims';
@@ -103,7 +102,7 @@ export class PostLog {
    * A status's copy under `status:<id>` is written only where none is. Two posts to disjoint
    * channels whose heads hold the same id (one status is on several channels) both raise their id
    * to the one above it, and their transactions touch no common head: the copy's condition is what
-   * keeps one of them from taking the other's id. The one that finds the id taken tries the next.
+   * keeps one of them from taking the other's id. The one that finds the id taken tries a higher one.
    */
   private async commit(proposedId: string, rows: readonly ChannelRow[], extras: CommitExtras): Promise<{ readonly written: string } | Status> {
     const { copy, claim } = extras;
@@ -132,14 +131,17 @@ export class PostLog {
         }
         if (attempt === MAX_ATTEMPTS) throw error;
         const copyAt = copy ? (claim ? 1 : 0) : -1;
-        // Another status has this id (usually one that also moved a head here): try the next id up.
-        if (reasons[copyAt] === 'ConditionalCheckFailed') lowest = clearAbove(id);
+        // Another status has this id (usually one that also moved a head here): try a higher one.
+        const idTaken = reasons[copyAt] === 'ConditionalCheckFailed';
+        if (idTaken) lowest = clearAbove(id);
         // Another commit moved a head first, or is in flight on one of these rows, the copy's
         // included (a racing retry of this very post too: once it has finished, its claim answers).
         const lostRace = reasons.some((code, at) => code === 'TransactionConflict' || (at !== copyAt && code === 'ConditionalCheckFailed'));
-        // Only the id was taken, by a status on other channels: no head stands in the way, so no pause.
-        if (!lostRace && reasons[copyAt] === 'ConditionalCheckFailed') continue;
-        if (!lostRace) throw error;
+        if (!lostRace) {
+          // Only the id was taken, by a status on other channels: no head stands in the way, so no pause.
+          if (idTaken) continue;
+          throw error;
+        }
         pause = this.backoff(attempt, pause);
         await new Promise((resolve) => setTimeout(resolve, pause));
       }
@@ -169,20 +171,15 @@ interface CommitExtras {
 
 const headOf = (heads: ReadonlyMap<ChannelName, Head>, channel: ChannelName): Head => heads.get(channel) ?? { pos: 0 };
 
-/** The proposed id, or the next id above the highest head's if that is not lower: ids rise on every channel. */
 /**
  * An id above `taken`, in a stretch no other post is likely to hold: its first 18 characters
- * raised by one, then 8 random ones (40 bits). Not `taken` + 1: ids made in one millisecond by one
- * process are consecutive (ulid's monotonic factory), so stepping by one walked a burst's ids one
- * transaction at a time, and ran out of attempts in a batch of 50.
+ * raised by one, then the last 8 random characters (40 bits) of a fresh ULID. Not `taken` + 1: ids
+ * made in one millisecond by one process are consecutive (ulid's monotonic factory), so stepping by
+ * one walked a burst's ids one transaction at a time, and ran out of attempts in a batch of 50.
  */
-function clearAbove(taken: string): string {
-  const random = Array.from(randomBytes(8), (byte) => CROCKFORD[byte % 32]).join('');
-  return `${incrementBase32(taken.slice(0, 18))}${random}`;
-}
+const clearAbove = (taken: string): string => `${incrementBase32(taken.slice(0, 18))}${ulid().slice(18)}`;
 
-const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
-
+/** The proposed id, or the next id above the highest head's if that is not lower: ids rise on every channel. */
 function idAbove(proposed: string, heads: ReadonlyMap<ChannelName, Head>): string {
   const highest = [...heads.values()].reduce<string | undefined>((max, head) => (head.last !== undefined && (max === undefined || head.last > max) ? head.last : max), undefined);
   return highest === undefined || proposed > highest ? proposed : incrementBase32(highest);

@@ -44,8 +44,7 @@ export class TestClient {
    */
   async request(frame: Frame, timeoutMs = 10_000): Promise<Frame> {
     const id = frame.id ?? `${this.prefix}-${++this.counter}`;
-    const earlier = new Set(this.frames);
-    const reply = this.next((f) => f.id === id && !earlier.has(f), timeoutMs);
+    const reply = this.next((f) => f.id === id, timeoutMs, this.frames.length);
     this.socket.send(JSON.stringify({ ...frame, id }));
     return reply;
   }
@@ -54,9 +53,9 @@ export class TestClient {
     this.socket.send(data);
   }
 
-  /** The first frame (already received or still to come) that matches. */
-  next(match: (f: Frame) => boolean, timeoutMs = 10_000): Promise<Frame> {
-    const seen = this.frames.find(match);
+  /** The first frame (already received from index `from` on, or still to come) that matches. */
+  next(match: (f: Frame) => boolean, timeoutMs = 10_000, from = 0): Promise<Frame> {
+    const seen = this.frames.find((f, i) => i >= from && match(f));
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
