@@ -146,9 +146,16 @@ export class LocalStack {
   }
 
   async connect(user: string): Promise<TestClient> {
-    const client = await TestClient.open(`${this.wsUrl}?token=${await this.token(user)}`);
-    this.clients.push(client);
-    return client;
+    const url = `${this.wsUrl}?token=${await this.token(user)}`;
+    try {
+      const client = await TestClient.open(url);
+      this.clients.push(client);
+      return client;
+    } catch (error) {
+      // A refused handshake's cause is in the stack's own log (a failing $connect prints its error there).
+      const tail = this.output.trimEnd().split('\n').slice(-30).join('\n');
+      throw new Error(`${user} could not connect: ${error instanceof Error ? error.message : String(error)}\nthe stack's last output:\n${tail}`, { cause: error });
+    }
   }
 
   /**
