@@ -4,13 +4,13 @@ import { feed } from '../shared/domain/feed';
 import { messageHandler } from '../shared/edge';
 import { Limits, validateFeed } from '../shared/protocol';
 import { FollowStore } from '../shared/store/follows';
-import { ChannelHeads } from '../shared/store/heads';
+import { ChannelHeads, RecentHeads } from '../shared/store/heads';
 import { StatusStore } from '../shared/store/statuses';
 
 const db = documentClient();
 const deps = {
   follows: new FollowStore(db, config.followsTable(), Limits.followsPerUser),
-  heads: new ChannelHeads(db, config.statusesTable()),
+  heads: new RecentHeads(new ChannelHeads(db, config.statusesTable())),
   statuses: new StatusStore(db, config.statusesTable()),
 };
 

@@ -1,5 +1,5 @@
 import pLimit from 'p-limit';
-import { threadChannel, userChannel, type ChannelName, type FeedRequest, type GetRequest, type Position, type ReplyCounts, type Status, type StatusId } from '../protocol';
+import { FEED_PREPAID_HEADS, headsCost, threadChannel, userChannel, type ChannelName, type FeedRequest, type GetRequest, type Position, type ReplyCounts, type Status, type StatusId } from '../protocol';
 import type { FollowStore } from '../store/follows';
 import type { Charge } from './channels';
 import type { ChannelHeads } from '../store/heads';
@@ -37,15 +37,20 @@ const QUERIES_IN_FLIGHT = 16;
  * So the first page reads at most `limit` channels, whatever the number followed; a later page
  * reads also each author who posted since its cursor.
  *
- * The frame's up-front cost pays for `limit` channel Queries (ActionCosts.feed). A later page,
- * or a crafted `before` older than everyone's newest status, may need a Query for every author
- * who posted since: each beyond `limit` is charged through `chargeMore` before any is made, so a
- * page costs its user what it costs the table, and one that the budget cannot pay reads nothing
- * more than the heads.
+ * The frame's up-front cost pays for FEED_PREPAID_HEADS heads and `limit` channel Queries
+ * (ActionCosts.feed). Through `chargeMore`, before any is read, it then pays for the heads of
+ * everyone else followed, and a later page, or a crafted `before` older than everyone's newest
+ * status, for a Query for each author beyond `limit` who posted since. So a page costs its user
+ * what it costs the table, and one that the budget cannot pay reads nothing more.
+ *
+ * Heads and pages are read eventually consistent, at half the read units, and the heads may come
+ * from the container's memory (RecentHeads): a page may miss what was written in the last second
+ * or so, which the feed's live subscriptions bring (docs/protocol.md, "The home feed").
  */
 export async function feed(deps: FeedDeps, userId: string, request: FeedRequest, chargeMore: Charge = () => Promise.resolve()): Promise<FeedPage> {
   const { before, limit } = request;
   const authors = [userId, ...(await deps.follows.following(userId))];
+  await chargeMore(headsCost(authors.length) - headsCost(FEED_PREPAID_HEADS));
   const heads = await deps.heads.read(authors.map(userChannel));
   const ranked: { channel: ChannelName; last: StatusId }[] = [];
   const reads: { channel: ChannelName; limit: number }[] = [];
@@ -60,7 +65,7 @@ export async function feed(deps: FeedDeps, userId: string, request: FeedRequest,
   await chargeMore(reads.length - limit);
 
   const inFlight = pLimit(QUERIES_IN_FLIGHT);
-  const pages = await Promise.all(reads.map((read) => inFlight(() => deps.statuses.page({ channel: read.channel, before, limit: read.limit }))));
+  const pages = await Promise.all(reads.map((read) => inFlight(() => deps.statuses.page({ channel: read.channel, before, limit: read.limit, consistent: false }))));
   // A `user:` channel holds statuses only.
   const merged = pages.flatMap((page) => page.items as FeedItem[]).sort((a, b) => (a.id < b.id ? 1 : -1));
   const items = new ReplyBudget().take(merged.slice(0, limit));

@@ -2,9 +2,23 @@ import { Limits } from './limits';
 import type { Frame } from './validate';
 
 /**
+ * Heads per unit: a channel's head is a small item, and an eventually consistent read of one is
+ * half a read unit (the home feed and reply counts read them so, shared/store/heads.ts).
+ */
+const HEADS_PER_UNIT = 2;
+
+/** What reading `channels` heads eventually consistent costs. */
+export const headsCost = (channels: number): number => Math.ceil(channels / HEADS_PER_UNIT);
+
+/** Heads a feed page's up-front cost pays for: the user's own and 19 people's they follow. */
+export const FEED_PREPAID_HEADS = 20;
+
+/**
  * What a valid frame costs its user's action budget, in units of about one
- * DynamoDB request (docs/protocol.md, "Action budget"). The edge charges it
- * after validation and before any work, one conditional write per frame.
+ * DynamoDB request, or of one read unit where one request reads many items (the
+ * heads and statuses that `feed` and `get` read in batches of 100) (docs/protocol.md,
+ * "Action budget"). The edge charges it after validation and before any work, one
+ * conditional write per frame.
  *
  * Not in the table, so free: `ping` (it touches no table, and charging it would be the only
  * DynamoDB request it makes; a ping flood is the stage throttle's to stop,
@@ -19,14 +33,18 @@ export const ActionCosts = {
   /** One Query of at most 100 items. */
   history: () => 1,
   /**
-   * Who the user follows (a Query), their channels' heads (BatchGets of 100), a Query per
-   * author who may hold one of the page's items (at most `limit` of them on the first page),
-   * and the threads' heads. A later page may read also each author who posted since its
-   * cursor: those beyond `limit` are charged once the heads tell how many (shared/domain/feed.ts).
+   * Who the user follows (a Query), the heads of `FEED_PREPAID_HEADS` channels, a Query per
+   * author who may hold one of the page's items (at most `limit` of them on the first page), and
+   * the heads of the page's threads. Heads beyond the prepaid ones are charged once the follows
+   * tell how many there are, and a later page's Queries beyond `limit` once the heads tell which
+   * authors posted since its cursor, each before any is read (shared/domain/feed.ts).
    */
-  feed: (fields) => 2 + Limits.followsPerUser / 100 + pageSize(fields['limit'], Limits.feedDefaultLimit) + 1,
-  /** The statuses by id and their threads' heads: a BatchGet each. */
-  get: () => 2,
+  feed: (fields) => {
+    const limit = pageSize(fields['limit'], Limits.feedDefaultLimit);
+    return 1 + headsCost(FEED_PREPAID_HEADS) + limit + headsCost(limit);
+  },
+  /** Each status by id, strongly consistent (a read unit each), and the heads of their threads. */
+  get: (fields) => count(fields['ids']) + headsCost(count(fields['ids'])),
   /** Who the user follows: one Query of up to 1,000 rows. */
   following: () => 2,
   /**

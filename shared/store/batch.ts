@@ -34,16 +34,23 @@ export async function batchWriteAll(db: DynamoDBDocumentClient, table: string, r
 type Key = Record<string, NativeAttributeValue>;
 const GET_SIZE = 100;
 
+export interface BatchGetOptions {
+  /** Batches in flight at once. @default 10 */
+  readonly parallel?: number;
+  /** Strongly consistent (a read unit per item of up to 4 KB), or eventually (half that). @default true */
+  readonly consistent?: boolean;
+}
+
 /**
- * Reads every key, strongly consistent, 100 at a time with up to `parallel` batches in flight,
- * asking again for what DynamoDB left unprocessed (it does so under throttling) with a growing,
- * jittered pause, as batchWriteAll does. Items come back in no particular order.
+ * Reads every key, 100 at a time with up to `parallel` batches in flight, asking again for what
+ * DynamoDB left unprocessed (it does so under throttling) with a growing, jittered pause, as
+ * batchWriteAll does. Items come back in no particular order.
  */
 export async function batchGetAll(
   db: DynamoDBDocumentClient,
   table: string,
   keys: readonly Key[],
-  parallel = 10,
+  { parallel = 10, consistent = true }: BatchGetOptions = {},
 ): Promise<Record<string, NativeAttributeValue>[]> {
   const limit = pLimit(parallel);
   const chunks: Key[][] = [];
@@ -56,7 +63,7 @@ export async function batchGetAll(
         for (let round = 0; pending && pending.length > 0; round++) {
           if (round === MAX_ROUNDS) throw new Error(`DynamoDB left ${pending.length} reads unprocessed on ${table}`);
           if (round > 0) await sleep(Math.random() * 25 * 2 ** round);
-          const result: BatchGetCommandOutput = await db.send(new BatchGetCommand({ RequestItems: { [table]: { Keys: pending, ConsistentRead: true } } }));
+          const result: BatchGetCommandOutput = await db.send(new BatchGetCommand({ RequestItems: { [table]: { Keys: pending, ConsistentRead: consistent } } }));
           items.push(...(result.Responses?.[table] ?? []));
           pending = result.UnprocessedKeys?.[table]?.Keys;
         }

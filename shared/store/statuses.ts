@@ -10,6 +10,11 @@ export interface PageQuery {
   readonly after?: string;
   readonly before?: string;
   readonly limit: number;
+  /**
+   * Strongly consistent (the default), or eventually, at half the read units: it may miss the
+   * last second's writes, which a reader that must miss nothing (a catch-up) cannot afford.
+   */
+  readonly consistent?: boolean;
 }
 
 export interface Page {
@@ -50,7 +55,7 @@ export class StatusStore {
         ExpressionAttributeValues: cursor === undefined ? { ':c': query.channel } : { ':c': query.channel, ':cursor': cursor },
         ScanIndexForward: ascending,
         Limit: query.limit + 1,
-        ConsistentRead: true,
+        ConsistentRead: query.consistent ?? true,
       }),
     );
     const items = Items.slice(0, query.limit).flatMap((item) => channelItem(item) ?? []);

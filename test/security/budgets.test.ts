@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { SignJWT } from 'jose';
 import { signToken } from '../../shared/auth';
+import { FollowStore } from '../../shared/store/follows';
 import { LocalStack } from '../support/local-stack';
 import { until } from '../support/until';
 import { TestClient, type Frame } from '../support/ws-client';
@@ -125,6 +126,33 @@ describe('the action budget (bursts of 400 cost units per user)', () => {
     expect(await bystander.request({ action: 'presence', users })).toMatchObject({ type: 'presence' });
     expect(await bystander.request({ action: 'history', channel: 'user:watcher' })).toMatchObject({ type: 'history' });
     expect(await client.request({ action: 'ping' })).toMatchObject({ type: 'pong' });
+  });
+});
+
+describe('reads charged by what they read (bursts of 400 cost units per user)', () => {
+  it("charges a feed page the heads of everyone followed, before reading them: following 100, 4 pages, not 12", async () => {
+    // The follows are made through the store, as 100 follow frames would (and would spend the budget first).
+    const follows = new FollowStore(stack.documentClient(), stack.tableName('Follows'), 1000);
+    for (let i = 0; i < 100; i++) await follows.follow('reader', `author${i}`, Date.now());
+    const client = await stack.connect('reader');
+
+    const replies: Frame[] = [];
+    // 41 for a page of 20, and the heads past the 20 prepaid: 101 heads are 51 units, 10 prepaid. 82 a page.
+    for (let i = 0; i < 5; i++) replies.push(await client.request({ action: 'feed' }));
+
+    expect(replies.map((r) => r.type)).toEqual(['feed', 'feed', 'feed', 'feed', 'error']);
+    expect(isRateLimited(replies[4] ?? {})).toBe(true);
+    expect(await client.request({ action: 'ping' })).toMatchObject({ type: 'pong' });
+  });
+
+  it('charges get a read unit per status asked and half one per thread head: 100 ids twice, not a third time', async () => {
+    const client = await stack.connect('getter');
+    const ids = Array.from({ length: 100 }, (_, i) => `01JD${String(i).padStart(22, '0')}`);
+
+    const replies = [await client.request({ action: 'get', ids }), await client.request({ action: 'get', ids }), await client.request({ action: 'get', ids })];
+
+    expect(replies.map((r) => r.type)).toEqual(['statuses', 'statuses', 'error']);
+    expect(isRateLimited(replies[2] ?? {})).toBe(true);
   });
 });
 

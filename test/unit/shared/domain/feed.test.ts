@@ -53,22 +53,48 @@ describe('feed', () => {
     const charged: number[] = [];
 
     await feed(deps, 'me', { before: '00000001', limit: 5 }, (units) => Promise.resolve(void charged.push(units)));
-    expect([charged, queried.length]).toEqual([[25], 30]);
+    // 31 heads (16 units, 10 prepaid), then 25 Queries past the page size.
+    expect([charged, queried.length]).toEqual([[6, 25], 30]);
 
     queried.length = 0;
+    let asked = 0;
     const refusal = new Error('rate_limited');
-    await expect(feed(deps, 'me', { before: '00000001', limit: 5 }, () => Promise.reject(refusal))).rejects.toBe(refusal);
+    const refuseQueries = () => (++asked === 2 ? Promise.reject(refusal) : Promise.resolve());
+    await expect(feed(deps, 'me', { before: '00000001', limit: 5 }, refuseQueries)).rejects.toBe(refusal);
     expect(queried).toEqual([]);
   });
 
-  it('charges nothing more for a first page, which reads at most `limit` channels', async () => {
-    const { deps, queried } = world(Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`a${i}`, [100 + i]])));
+  it('charges the heads of everyone followed past the prepaid ones before reading any, and reads none the budget refuses', async () => {
+    const { deps } = world(Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`a${i}`, [100 + i]])));
+    const read: string[][] = [];
+    const heads = deps.heads;
+    const counting = { ...deps, heads: { read: (names: readonly string[]) => (read.push([...names]), heads.read(names)) } };
+    const charged: number[] = [];
+
+    await feed(counting, 'me', { limit: 5 }, (units) => Promise.resolve(void charged.push(units)));
+    // 1,001 heads, eventually consistent: 501 units, of which 10 were paid up front.
+    expect(charged.filter((units) => units > 0)).toEqual([491]);
+
+    read.length = 0;
+    const refusal = new Error('rate_limited');
+    await expect(feed(counting, 'me', { limit: 5 }, () => Promise.reject(refusal))).rejects.toBe(refusal);
+    expect(read).toEqual([]);
+  });
+
+  it('charges nothing more for a first page of someone following few, which reads at most `limit` channels', async () => {
+    const { deps, queried } = world(Object.fromEntries(Array.from({ length: 19 }, (_, i) => [`a${i}`, [100 + i]])));
     const charged: number[] = [];
 
     await feed(deps, 'me', { limit: 5 }, (units) => Promise.resolve(void charged.push(units)));
 
     expect(queried).toHaveLength(5);
     expect(charged.filter((units) => units > 0)).toEqual([]);
+  });
+
+  it('reads the channels eventually consistent', async () => {
+    const { deps, queried } = world({ me: [1], a: [2] });
+    await feed(deps, 'me', { limit: 5 });
+    expect(queried.map((query) => query.consistent)).toEqual([false, false]);
   });
 
   it('pages exactly the merged channels, newest first, each page full but the last, for any channels and page size', async () => {
