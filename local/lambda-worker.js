@@ -22,13 +22,17 @@ function load() {
   return loaded;
 }
 
-// Load the bundle now, as Lambda's init phase does, and say when init is over (the invocation's
-// timeout starts then); an error surfaces at the first invocation.
-load()
-  .catch(() => undefined)
-  .then(() => parentPort.postMessage({ ready: true }));
-
-parentPort.on('message', async ({ id, event, context }) => {
+parentPort.on('message', async (message) => {
+  // Load the bundle when the stack gives the word (its turn among the inits), as Lambda's init phase
+  // does, and say when init is over (the invocation's timeout starts then); an error surfaces at the
+  // first invocation.
+  if (message.init) {
+    load()
+      .catch(() => undefined)
+      .then(() => parentPort.postMessage({ ready: true }));
+    return;
+  }
+  const { id, event, context } = message;
   const deadline = context.deadline;
   const lambdaContext = {
     ...context,

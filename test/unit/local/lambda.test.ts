@@ -3,6 +3,7 @@ import { expect } from '@jest/globals';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import pLimit from 'p-limit';
 import { FunctionError, LocalFunction, workerExecArgv } from '../../../local/lambda';
 
 /** Lambda's container model, with a bundle written here: one invocation per container at a time. */
@@ -163,6 +164,34 @@ describe('an init past its 10 seconds (scaled down here)', () => {
       for (let i = 1; i < spans.length; i++) expect(spans[i]?.[0]).toBeGreaterThanOrEqual(spans[i - 1]?.[1] ?? Infinity);
     } finally {
       await fn.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("waits its turn among the stack's inits, and counts its limit from its own start", async () => {
+    // Two functions, one init at a time: the second loads after the first, and its 400 ms limit
+    // counts from then, though it ends 600 ms after both containers were made.
+    const dir = mkdtempSync(path.join(tmpdir(), 'updraft-init-turns-'));
+    const loads = path.join(dir, 'loads');
+    writeFileSync(
+      path.join(dir, 'index.js'),
+      `const start = Date.now(); while (Date.now() < start + 300) {}
+       require('node:fs').appendFileSync(${JSON.stringify(loads)}, start + ',' + Date.now() + '\\n');
+       exports.handler = async () => 'ran';`,
+    );
+    const lines: string[] = [];
+    const oneAtATime = pLimit(1);
+    const made = [1, 2].map(
+      (n) => new LocalFunction({ ...model, logicalId: `Fn${n}`, bundleDir: dir }, { AWS_REGION: 'us-east-1' }, (_name, line) => lines.push(line), 1, 400, undefined, oneAtATime),
+    );
+    try {
+      await Promise.all(made.map((fn) => fn.warm));
+      const [first, second] = readFileSync(loads, 'utf8').trim().split('\n').map((line) => line.split(',').map(Number));
+      expect(second?.[0]).toBeGreaterThanOrEqual(first?.[1] ?? Infinity);
+      expect(lines.filter((line) => line.includes('init did not finish'))).toEqual([]);
+      await expect(Promise.all(made.map((fn) => fn.invoke({})))).resolves.toEqual(['ran', 'ran']);
+    } finally {
+      await Promise.all(made.map((fn) => fn.stop()));
       rmSync(dir, { recursive: true, force: true });
     }
   });
