@@ -58,12 +58,15 @@ const INIT_LIMIT_MS = 10_000;
 export type InitSlots = <T>(init: () => Promise<T>) => Promise<T>;
 
 /**
- * The inits the stack runs at once: one per core. On Lambda every container loads its bundle on
- * hardware of its own; here the stack's 20 functions load theirs on the same cores. Started all
+ * The first containers' inits, which the stack starts all together: one per core at a time. On
+ * Lambda every container loads its bundle on hardware of its own; here the stack's 20 functions
+ * load theirs on the same cores. Started all
  * together, each took the time of all of them: 6 s on a quiet 2-core machine, and past the 10 s init
  * limit beside a second test run, where the first handshake's authorizer then ran its suppressed
  * init within its own timeout and answered HTTP 500. One per core, each init takes its own time,
- * and its 10 s count from when it starts.
+ * and its 10 s count from when it starts. The stack still says `ready` within 10 s: a request to a
+ * function whose init has not ended waits for it, as for a cold start, with no timeout until the
+ * init's own 10 s have passed.
  */
 const STACK_INITS: InitSlots = pLimit(Math.max(1, availableParallelism()));
 
@@ -115,12 +118,17 @@ export class LocalFunction {
     private readonly initLimitMs = INIT_LIMIT_MS,
     /** The containers' Node options: by default, the stack's own that serve them (workerExecArgv). */
     private readonly execArgv = workerExecArgv(process.execArgv),
-    /** Where its containers' inits wait their turn: by default, the stack's, shared by every function. */
+    /** Where its first container's init waits its turn: by default, the stack's, shared by every function. */
     private readonly initSlots: InitSlots = STACK_INITS,
   ) {
     this.warm = new Promise((resolve) => (this.initEnded = resolve));
+    // The stack's start waits for no longer than the init limit, counted from now, though the init may
+    // still be waiting its turn: a request that comes first waits for it, as for a cold start.
+    setTimeout(() => this.initEnded?.(), this.initLimitMs).unref();
     // One warm container from the start, as if provisioned: the first request does not pay a cold start.
-    this.idle.push(this.start());
+    // These inits, all the stack's at once, wait their turn (STACK_INITS); a container started later
+    // for more concurrency loads at once, one per function at a time (initializing()).
+    this.idle.push(this.start(this.initSlots));
   }
 
   get name(): string {
@@ -255,7 +263,8 @@ export class LocalFunction {
     await container.worker.terminate();
   }
 
-  private start(): Container {
+  /** A new container; its bundle loads when `slots` give it a turn, else at once. */
+  private start(slots: InitSlots = (init) => init()): Container {
     const worker = new Worker(path.join(__dirname, 'lambda-worker.js'), {
       env: this.environment,
       execArgv: this.execArgv,
@@ -266,7 +275,7 @@ export class LocalFunction {
     const container: Container = { worker, ready: false };
     this.containers.add(container);
     // The bundle loads once the container's turn comes; the init limit counts from then.
-    void this.initSlots(
+    void slots(
       () =>
         new Promise<void>((endInit) => {
           if (!this.containers.has(container)) {
@@ -278,8 +287,7 @@ export class LocalFunction {
           container.initTimer = setTimeout(() => {
             this.log(this.model.logicalId, `init did not finish within ${this.initLimitMs / 1000} seconds; it goes on within the next invocation's timeout, as on Lambda`);
             container.initSuppressed = true;
-            // The stack's start waits for no longer than the limit, and neither do the inits behind this one.
-            this.initEnded?.();
+            // The inits behind this one wait no longer for it.
             endInit();
             if (container.current) this.arm(container, container.current);
           }, this.initLimitMs);

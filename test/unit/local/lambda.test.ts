@@ -1,6 +1,6 @@
 // jest's global expect types its asymmetric matchers (expect.any, …) as any; @jest/globals types them.
 import { expect } from '@jest/globals';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import pLimit from 'p-limit';
@@ -168,9 +168,7 @@ describe('an init past its 10 seconds (scaled down here)', () => {
     }
   });
 
-  it("waits its turn among the stack's inits, and counts its limit from its own start", async () => {
-    // Two functions, one init at a time: the second loads after the first, and its 400 ms limit
-    // counts from then, though it ends 600 ms after both containers were made.
+  it("waits its turn among the stack's inits: two functions' bundles load one after the other", async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'updraft-init-turns-'));
     const loads = path.join(dir, 'loads');
     writeFileSync(
@@ -179,19 +177,42 @@ describe('an init past its 10 seconds (scaled down here)', () => {
        require('node:fs').appendFileSync(${JSON.stringify(loads)}, start + ',' + Date.now() + '\\n');
        exports.handler = async () => 'ran';`,
     );
-    const lines: string[] = [];
     const oneAtATime = pLimit(1);
-    const made = [1, 2].map(
-      (n) => new LocalFunction({ ...model, logicalId: `Fn${n}`, bundleDir: dir }, { AWS_REGION: 'us-east-1' }, (_name, line) => lines.push(line), 1, 400, undefined, oneAtATime),
-    );
+    const made = [1, 2].map((n) => new LocalFunction({ ...model, logicalId: `Fn${n}`, bundleDir: dir }, { AWS_REGION: 'us-east-1' }, () => undefined, 1, undefined, undefined, oneAtATime));
     try {
       await Promise.all(made.map((fn) => fn.warm));
       const [first, second] = readFileSync(loads, 'utf8').trim().split('\n').map((line) => line.split(',').map(Number));
       expect(second?.[0]).toBeGreaterThanOrEqual(first?.[1] ?? Infinity);
-      expect(lines.filter((line) => line.includes('init did not finish'))).toEqual([]);
       await expect(Promise.all(made.map((fn) => fn.invoke({})))).resolves.toEqual(['ran', 'ran']);
     } finally {
       await Promise.all(made.map((fn) => fn.stop()));
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('counts its init limit from when its turn comes, not from while it waited', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'updraft-init-wait-'));
+    const fast = path.join(dir, 'fast');
+    const slow = path.join(dir, 'slow');
+    const passed = path.join(dir, 'limit-passed');
+    mkdirSync(fast);
+    mkdirSync(slow);
+    writeFileSync(path.join(fast, 'index.js'), `exports.handler = async () => 'ran';`);
+    // Loads until its own init limit has been reported: the marker that the limit's time has passed.
+    writeFileSync(path.join(slow, 'index.js'), `const start = Date.now(); while (!require('node:fs').existsSync(${JSON.stringify(passed)}) && Date.now() < start + 10000) {}\nexports.handler = async () => 'ran';`);
+    const waitingLog: string[] = [];
+    let turn!: () => void;
+    const held = new Promise<void>((resolve) => (turn = resolve));
+    const waiting = new LocalFunction({ ...model, bundleDir: fast }, { AWS_REGION: 'us-east-1' }, (_name, line) => waitingLog.push(line), 1, 300, undefined, (init) => held.then(init));
+    // Made after the waiting one, with the same limit and a turn of its own at once.
+    const clock = new LocalFunction({ ...model, bundleDir: slow }, { AWS_REGION: 'us-east-1' }, (_name, line) => line.includes('init did not finish') && writeFileSync(passed, ''), 1, 300, undefined, pLimit(1));
+    try {
+      await clock.warm;
+      turn();
+      await expect(waiting.invoke({})).resolves.toBe('ran');
+      expect(waitingLog).toEqual([]);
+    } finally {
+      await Promise.all([waiting.stop(), clock.stop()]);
       rmSync(dir, { recursive: true, force: true });
     }
   });
