@@ -60,10 +60,9 @@ export type InitSlots = <T>(init: () => Promise<T>) => Promise<T>;
 /**
  * The first containers' inits, which the stack starts all together: one per core at a time. On
  * Lambda every container loads its bundle on hardware of its own; here the stack's 20 functions
- * load theirs on the same cores. Started all
- * together, each took the time of all of them: 6 s on a quiet 2-core machine, and past the 10 s init
- * limit beside a second test run, where the first handshake's authorizer then ran its suppressed
- * init within its own timeout and answered HTTP 500. One per core, each init takes its own time,
+ * load theirs on the same cores. Started all together, each took the time of all of them: 6 s on a
+ * quiet 2-core machine, and past the 10 s init limit beside a second test run, where the first
+ * handshake's authorizer then ran its suppressed init within its own timeout and answered HTTP 500. One per core, each init takes its own time,
  * and its 10 s count from when it starts. The stack still says `ready` within 10 s: a request to a
  * function whose init has not ended waits for it, as for a cold start, with no timeout until the
  * init's own 10 s have passed.
