@@ -106,7 +106,7 @@ export class LocalFunction {
   private readonly waiting: Invocation[] = [];
   private stopped = false;
   private initEnded?: () => void;
-  /** Settles when the first container has ended its init phase, warm or not. */
+  /** Settles when the first container has ended its init phase, warm or not, or the init limit has passed since the function was made. */
   readonly warm: Promise<void>;
 
   constructor(
@@ -118,7 +118,7 @@ export class LocalFunction {
     /** The containers' Node options: by default, the stack's own that serve them (workerExecArgv). */
     private readonly execArgv = workerExecArgv(process.execArgv),
     /** Where its first container's init waits its turn: by default, the stack's, shared by every function. */
-    private readonly initSlots: InitSlots = STACK_INITS,
+    initSlots: InitSlots = STACK_INITS,
   ) {
     this.warm = new Promise((resolve) => (this.initEnded = resolve));
     // The stack's start waits for no longer than the init limit, counted from now, though the init may
@@ -127,7 +127,7 @@ export class LocalFunction {
     // One warm container from the start, as if provisioned: the first request does not pay a cold start.
     // These inits, all the stack's at once, wait their turn (STACK_INITS); a container started later
     // for more concurrency loads at once, one per function at a time (initializing()).
-    this.idle.push(this.start(this.initSlots));
+    this.idle.push(this.start(initSlots));
   }
 
   get name(): string {

@@ -808,7 +808,7 @@ export class UpdraftClient {
   private scheduleHeartbeat(): void {
     const every = (this.options.heartbeatMs ?? Limits.heartbeatMs) * (1 - Limits.heartbeatJitter * (this.options.random ?? Math.random)());
     const quietAt = Math.min(this.lastSentAt, this.lastHeardAt) + every;
-    const dueAt = this.pongTimer === undefined ? quietAt : Math.max(quietAt, Date.now() + (this.pongTimeoutMs));
+    const dueAt = this.pongTimer === undefined ? quietAt : Math.max(quietAt, Date.now() + this.pongTimeoutMs);
     this.heartbeatTimer = setTimeout(() => {
       this.heartbeatTimer = undefined;
       const quietSince = Math.min(this.lastSentAt, this.lastHeardAt);

@@ -106,6 +106,26 @@ describe('LocalFunction', () => {
   });
 });
 
+/** A bundle's load that spins until `marker` exists (at most 10 s): until its init limit has been reported, say. */
+const loadUntil = (marker: string) => `const start = Date.now(); while (!require('node:fs').existsSync(${JSON.stringify(marker)}) && Date.now() < start + 10000) {}`;
+
+/**
+ * A bundle in a folder of its own whose load takes 300 ms and records when it began and ended,
+ * and whose handler is `handler`; `spans()` reads those records back, in the order loads ended.
+ */
+function timedBundle(prefix: string, handler: string) {
+  const dir = mkdtempSync(path.join(tmpdir(), prefix));
+  const loads = path.join(dir, 'loads');
+  writeFileSync(
+    path.join(dir, 'index.js'),
+    `const start = Date.now(); while (Date.now() < start + 300) {}
+     require('node:fs').appendFileSync(${JSON.stringify(loads)}, start + ',' + Date.now() + '\\n');
+     ${handler}`,
+  );
+  const spans = () => readFileSync(loads, 'utf8').trim().split('\n').map((line) => line.split(',').map(Number));
+  return { dir, spans };
+}
+
 describe('an init past its 10 seconds (scaled down here)', () => {
   /**
    * A function with a 500 ms timeout and an init limit of 100 ms, whose bundle takes `loadMs` to
@@ -115,10 +135,7 @@ describe('an init past its 10 seconds (scaled down here)', () => {
   async function slowToLoad(load: number | 'past the limit', run: (fn: LocalFunction) => Promise<void>) {
     const dir = mkdtempSync(path.join(tmpdir(), 'updraft-slow-init-'));
     const passed = path.join(dir, 'limit-passed');
-    const loading =
-      load === 'past the limit'
-        ? `const start = Date.now(); while (!require('node:fs').existsSync(${JSON.stringify(passed)}) && Date.now() < start + 10000) {}`
-        : `const until = Date.now() + ${load}; while (Date.now() < until) {}`;
+    const loading = load === 'past the limit' ? loadUntil(passed) : `const until = Date.now() + ${load}; while (Date.now() < until) {}`;
     writeFileSync(path.join(dir, 'index.js'), `${loading}\nexports.handler = async () => 'ran';`);
     const lines: string[] = [];
     const log = (_name: string, line: string) => {
@@ -145,19 +162,15 @@ describe('an init past its 10 seconds (scaled down here)', () => {
   });
 
   it('loads one container at a time: invocations that come meanwhile wait for it, then spread', async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'updraft-one-init-'));
-    const loads = path.join(dir, 'loads');
-    writeFileSync(
-      path.join(dir, 'index.js'),
-      `const start = Date.now(); while (Date.now() < start + 300) {}
-       require('node:fs').appendFileSync(${JSON.stringify(loads)}, start + ',' + Date.now() + '\\n');
-       const me = Math.random();
+    const { dir, spans: loaded } = timedBundle(
+      'updraft-one-init-',
+      `const me = Math.random();
        exports.handler = async () => { await new Promise((r) => setTimeout(r, 400)); return me; };`,
     );
     const fn = new LocalFunction({ ...model, bundleDir: dir }, { AWS_REGION: 'us-east-1' }, () => undefined, 4);
     try {
       const ran = await Promise.all([fn.invoke({}), fn.invoke({}), fn.invoke({}), fn.invoke({})]);
-      const spans = readFileSync(loads, 'utf8').trim().split('\n').map((line) => line.split(',').map(Number));
+      const spans = loaded();
       // More than one container served (the others started while the first ran its handler)...
       expect(new Set(ran).size).toBeGreaterThan(1);
       // ...and none began to load before the one before it had loaded.
@@ -169,19 +182,12 @@ describe('an init past its 10 seconds (scaled down here)', () => {
   });
 
   it("waits its turn among the stack's inits: two functions' bundles load one after the other", async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'updraft-init-turns-'));
-    const loads = path.join(dir, 'loads');
-    writeFileSync(
-      path.join(dir, 'index.js'),
-      `const start = Date.now(); while (Date.now() < start + 300) {}
-       require('node:fs').appendFileSync(${JSON.stringify(loads)}, start + ',' + Date.now() + '\\n');
-       exports.handler = async () => 'ran';`,
-    );
+    const { dir, spans } = timedBundle('updraft-init-turns-', `exports.handler = async () => 'ran';`);
     const oneAtATime = pLimit(1);
     const made = [1, 2].map((n) => new LocalFunction({ ...model, logicalId: `Fn${n}`, bundleDir: dir }, { AWS_REGION: 'us-east-1' }, () => undefined, 1, undefined, undefined, oneAtATime));
     try {
       await Promise.all(made.map((fn) => fn.warm));
-      const [first, second] = readFileSync(loads, 'utf8').trim().split('\n').map((line) => line.split(',').map(Number));
+      const [first, second] = spans();
       expect(second?.[0]).toBeGreaterThanOrEqual(first?.[1] ?? Infinity);
       await expect(Promise.all(made.map((fn) => fn.invoke({})))).resolves.toEqual(['ran', 'ran']);
     } finally {
@@ -199,7 +205,7 @@ describe('an init past its 10 seconds (scaled down here)', () => {
     mkdirSync(slow);
     writeFileSync(path.join(fast, 'index.js'), `exports.handler = async () => 'ran';`);
     // Loads until its own init limit has been reported: the marker that the limit's time has passed.
-    writeFileSync(path.join(slow, 'index.js'), `const start = Date.now(); while (!require('node:fs').existsSync(${JSON.stringify(passed)}) && Date.now() < start + 10000) {}\nexports.handler = async () => 'ran';`);
+    writeFileSync(path.join(slow, 'index.js'), `${loadUntil(passed)}\nexports.handler = async () => 'ran';`);
     const waitingLog: string[] = [];
     let turn!: () => void;
     const held = new Promise<void>((resolve) => (turn = resolve));
