@@ -790,8 +790,12 @@ export class UpdraftClient {
   private heard(): void {
     this.lastHeardAt = Date.now();
     this.unanswered = 0;
+    if (this.pongTimer === undefined) return;
     clearTimeout(this.pongTimer);
     this.pongTimer = undefined;
+    // The next heartbeat was armed for the answer's deadline: with an answer in, it is due by the quiet time again.
+    clearTimeout(this.heartbeatTimer);
+    this.scheduleHeartbeat();
   }
 
   private startHeartbeat(): void {

@@ -179,6 +179,18 @@ describe('UpdraftClient', () => {
     expect(FakeSocket.opened).toHaveLength(1);
   });
 
+  it('keeps to heartbeatMs once a heartbeat is answered, even when heartbeatMs is shorter than pongTimeoutMs', async () => {
+    await connected(create({ heartbeatMs: 500, pongTimeoutMs: 15_000, random: () => 0 }));
+    const socket = last();
+    const pings = () => socket.sent.filter((f) => f['action'] === 'ping');
+
+    for (let beat = 1; beat <= 3; beat++) {
+      await jest.advanceTimersByTimeAsync(500);
+      expect(pings()).toHaveLength(beat);
+      socket.reply({ type: 'pong', id: pings()[beat - 1]?.['id'] });
+    }
+  });
+
   it('refuses requests before connect() and after close()', async () => {
     create();
     await expect(client.ping()).rejects.toThrow(/call connect\(\) first/);
