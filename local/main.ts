@@ -41,6 +41,7 @@ environment:
   UPDRAFT_STREAM_POLL_MS=50    how often an idle stream shard is polled
   UPDRAFT_FUNCTION_CONTAINERS=4  containers each function may run at once
   UPDRAFT_EVENT_LOG=<file>     append every event sent to a function to this file
+  UPDRAFT_DYNAMODB_LEDGER=<file>  append what each of the functions' DynamoDB requests costs to this file
   UPDRAFT_FAULTS=key=value[,key=value]  inject faults (README.md, "Injecting faults"), e.g.
                                postToConnection:500=0.1,postToConnection:429=0.05,postToConnection:latency=5-300ms,
                                postToConnection:lost=0.01,fanout:crash=0.02,stream:duplicate=0.05,stream:reorder=0.05
@@ -183,6 +184,7 @@ async function main(): Promise<void> {
       streamPollMs: intEnv('UPDRAFT_STREAM_POLL_MS', 50),
       functionContainers: Math.max(1, intEnv('UPDRAFT_FUNCTION_CONTAINERS', 4)),
       ...(process.env['UPDRAFT_EVENT_LOG'] ? { eventLog: path.resolve(process.env['UPDRAFT_EVENT_LOG']) } : {}),
+      ...(process.env['UPDRAFT_DYNAMODB_LEDGER'] ? { dynamoDbLedger: path.resolve(process.env['UPDRAFT_DYNAMODB_LEDGER']) } : {}),
       environmentOverrides: environmentOverrides(),
       ...(injected ? { faults: injected } : {}),
       webDir,

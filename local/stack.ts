@@ -5,6 +5,7 @@ import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { LOCAL_PUBLISH_PATH } from '../shared/publish-api';
 import { devTokenRoute } from './dev-token';
 import { LOCAL_CREDENTIALS, createTables, reapLeftover, startDynamoDbLocal, type DynamoDbLocal } from './dynamodb';
+import { startDynamoDbLedger } from './dynamodb-ledger';
 import { LocalStackError } from './errors';
 import { faultsRoute, type Faults } from './faults';
 import { Gateway, type GatewayLimits, type RequestSummary } from './gateway';
@@ -42,6 +43,8 @@ export interface LocalStackOptions {
   readonly functionContainers: number;
   /** Appends every event sent to a function to this file, one JSON line each. */
   readonly eventLog?: string;
+  /** Appends what each of the functions' DynamoDB requests cost to this file, one JSON line each (local/dynamodb-ledger.ts). */
+  readonly dynamoDbLedger?: string;
   /**
    * Values that replace the template's for one run (`UPDRAFT_FUNCTION_ENV`), in every
    * function whose environment has the variable: a test lowers a threshold without a
@@ -129,6 +132,13 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
     phase('DynamoDB Local', `${dynamo.endpoint}, ${options.dataDir ? `data in ${path.relative(options.root, options.dataDir)}` : 'in memory'}`);
     const streamArns = await createTables(dynamo.client, app.tables.values());
     phase('tables', [...app.tables.values()].map((table) => table.logicalId).join(', '));
+    let functionsDynamoDb = dynamo.endpoint;
+    if (options.dynamoDbLedger) {
+      const ledger = await startDynamoDbLedger(dynamo.endpoint, options.dynamoDbLedger);
+      cleanups.push(() => ledger.stop());
+      functionsDynamoDb = ledger.endpoint;
+      phase('DynamoDB ledger', `the functions' requests through ${ledger.endpoint}, their cost in ${path.relative(options.root, options.dynamoDbLedger)}`);
+    }
 
     const failuresDir = path.join(options.stateDir, 'failed-batches');
     const queues = new LocalQueues(app.queues.values(), {
@@ -195,10 +205,12 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
         LAMBDA_TASK_ROOT: model.bundleDir,
         _HANDLER: model.handler,
         // The handlers' own SDK clients reach local services through the SDK's endpoint settings alone.
-        AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+        AWS_ENDPOINT_URL_DYNAMODB: functionsDynamoDb,
         AWS_ENDPOINT_URL_SECRETS_MANAGER: httpUrl,
         AWS_ENDPOINT_URL_SQS: httpUrl,
         AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+        // Names the function in its SDK clients' user agent (`app/<id>`), which the ledger reads.
+        ...(options.dynamoDbLedger ? { AWS_SDK_UA_APP_ID: model.logicalId } : {}),
       };
       for (const [name, value] of Object.entries(model.environment)) {
         environment[name] = options.environmentOverrides?.[name] ?? localize(resolve(value, resolver, region));

@@ -1,0 +1,53 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import type { LedgerEntry } from '../../local/dynamodb-ledger';
+
+/** What one action cost the tables, summed over the DynamoDB requests it made. */
+export interface ActionCost {
+  readonly requests: number;
+  readonly readUnits: number;
+  readonly writeUnits: number;
+  /** Items put, updated or deleted (a refused write counts: it is charged). */
+  readonly itemsWritten: number;
+  /** The same, by function (its logical id without CDK's hash), for the actions that run more than one. */
+  readonly byFunction: Readonly<Record<string, Omit<ActionCost, 'byFunction'>>>;
+}
+
+/**
+ * The local stack's DynamoDB ledger (`UPDRAFT_DYNAMODB_LEDGER`, local/dynamodb-ledger.ts), read
+ * an action at a time: take() returns what was recorded since the last take.
+ */
+export class Ledger {
+  private read = 0;
+
+  constructor(readonly file: string) {
+    writeFileSync(file, '');
+  }
+
+  take(): LedgerEntry[] {
+    const lines = readFileSync(this.file, 'utf8').split('\n').filter(Boolean);
+    const taken = lines.slice(this.read).map((line) => JSON.parse(line) as LedgerEntry);
+    this.read = lines.length;
+    return taken;
+  }
+}
+
+export function costOf(entries: readonly LedgerEntry[]): ActionCost {
+  const byFunction: Record<string, Omit<ActionCost, 'byFunction'>> = {};
+  for (const entry of entries) {
+    const fn = entry.fn.replace(/[0-9A-F]{8}$/, '');
+    byFunction[fn] = add(byFunction[fn], entry);
+  }
+  return { ...entries.reduce<Omit<ActionCost, 'byFunction'> | undefined>(add, undefined) ?? none, byFunction };
+}
+
+const none = { requests: 0, readUnits: 0, writeUnits: 0, itemsWritten: 0 };
+
+function add(sum: Omit<ActionCost, 'byFunction'> | undefined, entry: LedgerEntry): Omit<ActionCost, 'byFunction'> {
+  const total = sum ?? none;
+  return {
+    requests: total.requests + 1,
+    readUnits: total.readUnits + entry.readUnits,
+    writeUnits: total.writeUnits + entry.writeUnits,
+    itemsWritten: total.itemsWritten + entry.itemsWritten,
+  };
+}
