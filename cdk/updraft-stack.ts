@@ -126,14 +126,15 @@ export class UpdraftStack extends Stack {
       Object.fromEntries(prefixes.map((prefix) => [`${Statuses.head.prefix}${prefix}`, actions]));
 
     const connectionCap = { [EnvVar.maxConnectionsPerUser]: String(limits.maxConnectionsPerUser) };
-    // The user's connection slots (`open#`): taken with one conditional update, read when the cap looks reached.
+    // The user's connection slots (`open#`): taken with one conditional update, read when the cap looks reached,
+    // and the row created (a conditional put) at a user's first connection and after it has expired.
     const connectFn = fn('Connect', { handler: 'connect', description: '$connect: record, subscribe to follows', environment: connectionCap })
       .bindTable(EnvVar.connectionsTable, this.connections, {
         rows: {
           [connection.prefix]: ['PutItem'],
           [subscription.prefix]: ['BatchWriteItem'],
           [presence.prefix]: ['UpdateItem'],
-          [openConnections.prefix]: ['GetItem', 'UpdateItem'],
+          [openConnections.prefix]: ['GetItem', 'PutItem', 'UpdateItem'],
         },
       })
       .bindTable(EnvVar.followsTable, this.follows, { anyRow: ['Query'] });

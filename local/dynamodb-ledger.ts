@@ -33,7 +33,20 @@ export interface LedgerEntry {
   readonly itemsRead: number;
   /** The error DynamoDB answered with, if any, e.g. `ConditionalCheckFailedException`. */
   readonly error?: string;
+  /** What IAM would check: each action on each table or index, with the partition keys it names (`dynamodb:LeadingKeys`). */
+  readonly access: readonly Access[];
 }
+
+export interface Access {
+  /** The IAM action, without `dynamodb:`: a transaction's parts are PutItem, UpdateItem, DeleteItem, ConditionCheckItem. */
+  readonly action: string;
+  readonly table: string;
+  readonly index?: string;
+  readonly leadingKeys: readonly string[];
+}
+
+/** A table's partition key attribute, and each of its indexes' (`<table>/<index>`). */
+export type PartitionKeys = ReadonlyMap<string, string>;
 
 type Json = Record<string, unknown>;
 
@@ -47,11 +60,11 @@ export interface DynamoDbLedger {
   stop(): Promise<void>;
 }
 
-export async function startDynamoDbLedger(target: string, file: string): Promise<DynamoDbLedger> {
+export async function startDynamoDbLedger(target: string, file: string, partitionKeys: PartitionKeys): Promise<DynamoDbLedger> {
   const upstream = new URL(target);
   const agent = new Agent({ keepAlive: true });
   const server = createServer((req, res) => {
-    forward(req, res, upstream, agent, (entry) => appendFileSync(file, `${JSON.stringify(entry)}\n`));
+    forward(req, res, upstream, agent, partitionKeys, (entry) => appendFileSync(file, `${JSON.stringify(entry)}\n`));
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -69,7 +82,7 @@ export async function startDynamoDbLedger(target: string, file: string): Promise
   };
 }
 
-function forward(req: IncomingMessage, res: ServerResponse, upstream: URL, agent: Agent, record: (entry: LedgerEntry) => void): void {
+function forward(req: IncomingMessage, res: ServerResponse, upstream: URL, agent: Agent, partitionKeys: PartitionKeys, record: (entry: LedgerEntry) => void): void {
   const chunks: Buffer[] = [];
   req.on('data', (chunk: Buffer) => chunks.push(chunk));
   req.on('end', () => {
@@ -86,7 +99,7 @@ function forward(req: IncomingMessage, res: ServerResponse, upstream: URL, agent
         const output = Buffer.concat(answered);
         res.writeHead(answer.statusCode ?? 500, answer.headers);
         res.end(output);
-        if (input && CAPACITY_OPS.has(op)) record(entryOf(fnOf(req), op, input, parse(output) ?? {}, answer.statusCode ?? 500));
+        if (input && CAPACITY_OPS.has(op)) record(entryOf(fnOf(req), op, input, parse(output) ?? {}, answer.statusCode ?? 500, partitionKeys));
       });
     });
     out.on('error', (error) => {
@@ -112,14 +125,63 @@ function fnOf(req: IncomingMessage): string {
   return /(?:^|\s)app\/([A-Za-z0-9]+)/.exec(agents)?.[1] ?? 'unknown';
 }
 
-export function entryOf(fn: string, op: string, input: Json, output: Json, status: number): LedgerEntry {
+export function entryOf(fn: string, op: string, input: Json, output: Json, status: number, partitionKeys: PartitionKeys = new Map()): LedgerEntry {
   const itemsWritten = writtenItems(op, input);
   const failed = status >= 400;
   const units = unitsOf(op, input, output, failed, itemsWritten);
   const type = output['__type'];
   const error = failed ? (typeof type === 'string' ? type.split('#').pop() : `HTTP ${status}`) : undefined;
-  return { fn, op, readUnits: units.read, writeUnits: units.write, itemsWritten, itemsRead: failed ? 0 : readItems(op, output), ...(error ? { error } : {}) };
+  const access = accessOf(op, input, partitionKeys);
+  return { fn, op, readUnits: units.read, writeUnits: units.write, itemsWritten, itemsRead: failed ? 0 : readItems(op, output), ...(error ? { error } : {}), access };
 }
+
+const TRANSACT_ACTIONS: Readonly<Record<string, string>> = { Put: 'PutItem', Update: 'UpdateItem', Delete: 'DeleteItem', ConditionCheck: 'ConditionCheckItem', Get: 'GetItem' };
+
+function accessOf(op: string, input: Json, partitionKeys: PartitionKeys): Access[] {
+  const keyOf = (table: string, item: unknown): string[] => {
+    const name = partitionKeys.get(table);
+    const value = name === undefined ? undefined : record(record(item)[name]);
+    const key = value?.['S'] ?? value?.['N'];
+    return typeof key === 'string' ? [key] : [];
+  };
+  const table = str(input['TableName']);
+  if (op === 'Query' || op === 'Scan') {
+    const index = typeof input['IndexName'] === 'string' ? input['IndexName'] : undefined;
+    const leadingKeys = op === 'Query' ? queriedKey(input, partitionKeys.get(index ? `${table}/${index}` : table)) : [];
+    return [{ action: op, table, ...(index ? { index } : {}), leadingKeys }];
+  }
+  if (op === 'BatchGetItem' || op === 'BatchWriteItem') {
+    return Object.entries(record(input['RequestItems'])).map(([name, ask]) => {
+      const items = op === 'BatchGetItem' ? list(record(ask)['Keys']) : list(ask).map((r) => record(r)['PutRequest'] ? record(record(r)['PutRequest'])['Item'] : record(record(r)['DeleteRequest'])['Key']);
+      return { action: op, table: name, leadingKeys: items.flatMap((item) => keyOf(name, item)) };
+    });
+  }
+  if (op === 'TransactWriteItems' || op === 'TransactGetItems') {
+    return list(input['TransactItems']).flatMap((element) =>
+      Object.entries(record(element)).map(([kind, part]) => {
+        const name = str(record(part)['TableName']);
+        return { action: TRANSACT_ACTIONS[kind] ?? kind, table: name, leadingKeys: keyOf(name, record(part)['Key'] ?? record(part)['Item']) };
+      }),
+    );
+  }
+  return [{ action: op, table, leadingKeys: keyOf(table, input['Key'] ?? input['Item']) }];
+}
+
+/** The partition key value a Query's key condition names (`pk = :v`, or through an attribute name alias). */
+function queriedKey(input: Json, name: string | undefined): string[] {
+  if (name === undefined) return [];
+  const aliases = Object.entries(record(input['ExpressionAttributeNames'])).filter(([, value]) => value === name).map(([alias]) => alias);
+  for (const attribute of [name, ...aliases]) {
+    const placeholder = new RegExp(`(?:^|[\\s(])${attribute.replace(/[#.*+?^${}()|[\]\\]/g, '\\$&')}\\s*=\\s*(:[A-Za-z0-9_]+)`).exec(str(input['KeyConditionExpression']))?.[1];
+    const value = placeholder === undefined ? undefined : record(record(input['ExpressionAttributeValues'])[placeholder]);
+    const key = value?.['S'] ?? value?.['N'];
+    if (typeof key === 'string') return [key];
+  }
+  return [];
+}
+
+const list = (value: unknown): unknown[] => (Array.isArray(value) ? (value as unknown[]) : []);
+const str = (value: unknown): string => (typeof value === 'string' ? value : '');
 
 function unitsOf(op: string, input: Json, output: Json, failed: boolean, itemsWritten: number): { read: number; write: number } {
   if (op === 'TransactWriteItems') {

@@ -5,7 +5,7 @@ import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { LOCAL_PUBLISH_PATH } from '../shared/publish-api';
 import { devTokenRoute } from './dev-token';
 import { LOCAL_CREDENTIALS, createTables, reapLeftover, startDynamoDbLocal, type DynamoDbLocal } from './dynamodb';
-import { startDynamoDbLedger } from './dynamodb-ledger';
+import { startDynamoDbLedger, type PartitionKeys } from './dynamodb-ledger';
 import { LocalStackError } from './errors';
 import { faultsRoute, type Faults } from './faults';
 import { Gateway, type GatewayLimits, type RequestSummary } from './gateway';
@@ -134,7 +134,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
     phase('tables', [...app.tables.values()].map((table) => table.logicalId).join(', '));
     let functionsDynamoDb = dynamo.endpoint;
     if (options.dynamoDbLedger) {
-      const ledger = await startDynamoDbLedger(dynamo.endpoint, options.dynamoDbLedger);
+      const ledger = await startDynamoDbLedger(dynamo.endpoint, options.dynamoDbLedger, partitionKeysOf(app.tables.values()));
       cleanups.push(() => ledger.stop());
       functionsDynamoDb = ledger.endpoint;
       phase('DynamoDB ledger', `the functions' requests through ${ledger.endpoint}, their cost in ${path.relative(options.root, options.dynamoDbLedger)}`);
@@ -461,3 +461,18 @@ function portError(error: unknown, port: number, variable: string): Error {
   return error instanceof Error ? error : new Error(String(error));
 }
 
+/** Each table's partition key attribute and its indexes' (`<table>/<index>`), from their CreateTable input. */
+function partitionKeysOf(tables: Iterable<TableModel>): PartitionKeys {
+  const hashKey = (schema: unknown) => (Array.isArray(schema) ? (schema as { KeyType?: string; AttributeName?: string }[]).find((k) => k.KeyType === 'HASH')?.AttributeName : undefined);
+  const keys = new Map<string, string>();
+  for (const table of tables) {
+    const own = hashKey(table.definition['KeySchema']);
+    if (own) keys.set(table.name, own);
+    const indexes = table.definition['GlobalSecondaryIndexes'];
+    for (const index of Array.isArray(indexes) ? (indexes as { IndexName?: string; KeySchema?: unknown }[]) : []) {
+      const key = hashKey(index.KeySchema);
+      if (key && index.IndexName) keys.set(`${table.name}/${index.IndexName}`, key);
+    }
+  }
+  return keys;
+}

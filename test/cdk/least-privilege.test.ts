@@ -62,7 +62,7 @@ const EXPECTED: Record<(typeof FUNCTIONS)[number], Grants> = {
   Authorizer: {},
   // The connection row, its subscriptions to the people its user follows, "last seen", a slot of the user's connections.
   Connect: {
-    Connections: { 'conn#': ['PutItem'], 'chan#': ['BatchWriteItem'], 'presence#': ['UpdateItem'], 'open#': ['GetItem', 'UpdateItem'] },
+    Connections: { 'conn#': ['PutItem'], 'chan#': ['BatchWriteItem'], 'presence#': ['UpdateItem'], 'open#': ['GetItem', 'PutItem', 'UpdateItem'] },
     Follows: { '(any)': ['Query'] },
   },
   Disconnect: { Connections: { 'conn#': ['BatchWriteItem', 'GetItem'], 'chan#': ['BatchWriteItem'], 'presence#': ['UpdateItem'], 'open#': ['UpdateItem'] } },

@@ -2,9 +2,12 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { BatchWriteCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { Template } from 'aws-cdk-lib/assertions';
+import { loadApp } from '../../local/template';
 import { ACTION_COSTS_FILE, type ActionCosts } from '../bench/capacity/costs';
 import { costOf, Ledger, type ActionCost } from '../support/ledger';
-import { LocalStack } from '../support/local-stack';
+import { LocalStack, TEST_ASSEMBLY } from '../support/local-stack';
+import { allows, resourcesOf, roleStatements } from '../support/template-json';
 import { until } from '../support/until';
 import type { TestClient } from '../support/ws-client';
 
@@ -17,10 +20,14 @@ import type { TestClient } from '../support/ws-client';
  *
  * Every action is measured alone, after the marker that its last request is made: the answer to
  * the frame; for a disconnect, the stack's log line for `$disconnect`; for a post's fan-out, the
- * last subscriber's delivery.
+ * last subscriber's delivery. And every request is checked against the template's IAM policies,
+ * which DynamoDB Local does not enforce.
  */
 let stack: LocalStack;
 let ledger: Ledger;
+/** The test stack's template: its functions' roles and its tables' logical ids by local name. */
+const template = resourcesOf(Template.fromJSON(JSON.parse(readFileSync(path.join(TEST_ASSEMBLY, `${loadApp(TEST_ASSEMBLY).stackName}.template.json`), 'utf8')) as Record<string, unknown>));
+const tableIds = new Map([...loadApp(TEST_ASSEMBLY).tables.values()].map((table) => [table.name, table.logicalId]));
 const dir = mkdtempSync(path.join(tmpdir(), 'updraft-capacity-'));
 
 beforeAll(async () => {
@@ -96,6 +103,16 @@ describe('what each action costs the tables', () => {
       if (follows === 20) {
         const pong = await measure('ping', () => client.request({ action: 'ping' }));
         expect(pong.type).toBe('pong');
+        // The frames a client sends after a reconnect and while reading, one of each.
+        const since = { 'thread:01J0000000000000000000000A': '0'.repeat(26), 'user:cap-b1': '0'.repeat(26) };
+        expect((await measure('subscribe', () => client.request({ action: 'subscribe', channels: Object.keys(since), since }))).type).toBe('subscribed');
+        expect((await measure('unsubscribe', () => client.request({ action: 'unsubscribe', channels: Object.keys(since) }))).type).toBe('unsubscribed');
+        const history = await measure('history', () => client.request({ action: 'history', channel: 'user:cap-a0' }));
+        expect(history['items']).toHaveLength(1);
+        const ids = (page['items'] as { id: string }[]).map((status) => status.id);
+        expect((await measure('get', () => client.request({ action: 'get', ids }))).type).toBe('statuses');
+        expect((await measure('following', () => client.request({ action: 'following' })))['users']).toHaveLength(20);
+        expect((await measure('presence', () => client.request({ action: 'presence', users: authors })))['users']).toHaveLength(20);
         // The follow's notification is fanned out to its inbox: its arrival is the follow's last request.
         const followed = await stack.connect('cap-b0');
         await followed.request({ action: 'subscribe', channels: ['inbox:cap-b0'] });
@@ -122,6 +139,20 @@ describe('what each action costs the tables', () => {
     await postReaching('post/1', connections);
     for (const watcher of watchers) for (let i = 0; i < 10; i++) connections.push(await stack.connect(watcher));
     await postReaching('post/101', connections);
+
+    // Every request the functions made is one their roles allow on AWS, row kind by row kind: DynamoDB
+    // Local checks no IAM, so a grant the code outgrew would first fail in a deployed stack.
+    const denied = ledger.all().flatMap((entry) =>
+      entry.access.flatMap(({ action, table, index, leadingKeys }) => {
+        const id = tableIds.get(table);
+        if (!id) return [`${entry.fn} ${action} on ${table}, a table not in the template`];
+        const resource = index ? { 'Fn::Join': ['', [{ 'Fn::GetAtt': [id, 'Arn'] }, `/index/${index}`]] } : { 'Fn::GetAtt': [id, 'Arn'] };
+        const statements = roleStatements(template, entry.fn);
+        const keys = leadingKeys.length > 0 ? leadingKeys : [undefined];
+        return keys.filter((key) => !allows(statements, `dynamodb:${action}`, resource, key)).map((key) => `${entry.fn} ${action} on ${id}${index ? `/${index}` : ''} ${key ?? ''}`);
+      }),
+    );
+    expect([...new Set(denied)]).toEqual([]);
 
     const expected = existsSync(ACTION_COSTS_FILE) ? (JSON.parse(readFileSync(ACTION_COSTS_FILE, 'utf8')) as ActionCosts) : undefined;
     if (process.env['UPDRAFT_WRITE_COSTS'] === '1') writeFileSync(ACTION_COSTS_FILE, `${JSON.stringify({ ...expected, actions: measured }, null, 2)}\n`);

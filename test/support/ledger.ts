@@ -23,6 +23,14 @@ export class Ledger {
     writeFileSync(file, '');
   }
 
+  /** Everything recorded since the ledger started. */
+  all(): LedgerEntry[] {
+    return readFileSync(this.file, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as LedgerEntry);
+  }
+
   take(): LedgerEntry[] {
     const lines = readFileSync(this.file, 'utf8').split('\n').filter(Boolean);
     const taken = lines.slice(this.read).map((line) => JSON.parse(line) as LedgerEntry);

@@ -1,5 +1,11 @@
 import { entryOf, itemBytes } from '../../../local/dynamodb-ledger';
 
+const partitionKeys = new Map([
+  ['T', 'pk'],
+  ['U', 'userId'],
+  ['T/byUser', 'userId'],
+]);
+
 /** How the ledger counts a request, where it counts as AWS bills rather than as DynamoDB Local reports. */
 describe('the DynamoDB ledger', () => {
   const small = { pk: { S: 'head#user:ann' }, sk: { S: 'head' }, seq: { N: '42' } };
@@ -12,6 +18,7 @@ describe('the DynamoDB ledger', () => {
       writeUnits: 0,
       itemsWritten: 0,
       itemsRead: 3,
+      access: [{ action: 'Query', table: 'T', leadingKeys: [] }],
     });
     expect(entryOf('Connect', 'PutItem', { Item: small }, { ConsumedCapacity: { CapacityUnits: 5 } }, 200)).toMatchObject({ readUnits: 0, writeUnits: 5, itemsWritten: 1 });
   });
@@ -40,7 +47,27 @@ describe('the DynamoDB ledger', () => {
       itemsWritten: 1,
       itemsRead: 0,
       error: 'ConditionalCheckFailedException',
+      access: [{ action: 'UpdateItem', table: '', leadingKeys: [] }],
     });
+  });
+
+  it('names each action on each table or index with the partition keys it reaches, as IAM checks dynamodb:LeadingKeys', () => {
+    const key = (pk: string) => ({ pk: { S: pk }, sk: { S: 'x' } });
+    const at = (op: string, input: Record<string, unknown>) => entryOf('F', op, input, {}, 200, partitionKeys).access;
+    expect(at('PutItem', { TableName: 'T', Item: key('open#ada') })).toEqual([{ action: 'PutItem', table: 'T', leadingKeys: ['open#ada'] }]);
+    expect(
+      at('Query', { TableName: 'T', KeyConditionExpression: '#p = :p AND sk > :s', ExpressionAttributeNames: { '#p': 'pk' }, ExpressionAttributeValues: { ':p': { S: 'chan#a#0' }, ':s': { S: 'b' } } }),
+    ).toEqual([{ action: 'Query', table: 'T', leadingKeys: ['chan#a#0'] }]);
+    expect(at('Query', { TableName: 'T', IndexName: 'byUser', KeyConditionExpression: 'userId = :u', ExpressionAttributeValues: { ':u': { S: 'ada' } } })).toEqual([
+      { action: 'Query', table: 'T', index: 'byUser', leadingKeys: ['ada'] },
+    ]);
+    expect(at('BatchWriteItem', { RequestItems: { T: [{ PutRequest: { Item: key('chan#a#0') } }, { DeleteRequest: { Key: key('chan#b#1') } }] } })).toEqual([
+      { action: 'BatchWriteItem', table: 'T', leadingKeys: ['chan#a#0', 'chan#b#1'] },
+    ]);
+    expect(at('TransactWriteItems', { TransactItems: [{ Put: { TableName: 'T', Item: key('user:ada') } }, { ConditionCheck: { TableName: 'U', Key: { userId: { S: 'ada' } } } }] })).toEqual([
+      { action: 'PutItem', table: 'T', leadingKeys: ['user:ada'] },
+      { action: 'ConditionCheckItem', table: 'U', leadingKeys: ['ada'] },
+    ]);
   });
 
   it("sizes an item by its attributes' names and values, as DynamoDB does", () => {
