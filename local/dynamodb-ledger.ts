@@ -1,14 +1,16 @@
 import { appendFileSync } from 'node:fs';
 import { Agent, createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { fromBrowser, hostAllowed, stackHosts } from './request-guard';
 
 /**
  * `UPDRAFT_DYNAMODB_LEDGER=<file>`: what each DynamoDB request of the functions costs, one JSON line
- * per request, so that a person or a test can read what an action costs the table (README, "What an
- * action costs"). The functions' SDK clients reach DynamoDB Local through this loopback proxy by
- * their endpoint setting alone. It asks DynamoDB Local for the capacity each request consumed
- * (`ReturnConsumedCapacity`; clients ignore the extra field in the answer) and learns which function
- * sent it from the SDK's application id (`AWS_SDK_UA_APP_ID`, set per function by the stack).
+ * per request, so that a person or a test can read what an action costs the tables (README, "What
+ * a million users cost") and check each request against IAM (test/support/iam-check.ts). The
+ * functions' SDK clients reach DynamoDB Local through this loopback proxy by their endpoint setting
+ * alone. It asks DynamoDB Local for the capacity each request consumed (`ReturnConsumedCapacity`;
+ * clients ignore the extra field in the answer) and learns which function sent it from the SDK's
+ * application id (`AWS_SDK_UA_APP_ID`, set per function by the stack).
  *
  * Where DynamoDB Local's figure differs from how AWS bills ("Read/write capacity mode" in the
  * DynamoDB developer guide), the ledger counts as AWS does:
@@ -63,7 +65,14 @@ export interface DynamoDbLedger {
 export async function startDynamoDbLedger(target: string, file: string, partitionKeys: PartitionKeys): Promise<DynamoDbLedger> {
   const upstream = new URL(target);
   const agent = new Agent({ keepAlive: true });
+  let hosts: ReadonlySet<string> = new Set();
   const server = createServer((req, res) => {
+    // As DynamoDB Local itself: this machine's clients only, under the proxy's own name (no web page,
+    // directly or by DNS rebinding), since the proxy names DynamoDB Local's host for them.
+    if (!hostAllowed(req, hosts) || fromBrowser(req)) {
+      res.writeHead(403, { 'content-type': 'text/plain' }).end('the DynamoDB ledger answers only Host 127.0.0.1:<port> or localhost:<port>, and no browser');
+      return;
+    }
     forward(req, res, upstream, agent, partitionKeys, (entry) => appendFileSync(file, `${JSON.stringify(entry)}\n`));
   });
   await new Promise<void>((resolve, reject) => {
@@ -71,6 +80,7 @@ export async function startDynamoDbLedger(target: string, file: string, partitio
     server.listen(0, '127.0.0.1', resolve);
   });
   const { port } = server.address() as AddressInfo;
+  hosts = stackHosts(port);
   return {
     endpoint: `http://127.0.0.1:${port}`,
     stop: () =>

@@ -19,8 +19,12 @@ export interface ActionCost {
 export class Ledger {
   private read = 0;
 
-  constructor(readonly file: string) {
-    writeFileSync(file, '');
+  /** Starts the file empty, unless `keep` (reading what a stack recorded). */
+  constructor(
+    readonly file: string,
+    { keep = false } = {},
+  ) {
+    if (!keep) writeFileSync(file, '');
   }
 
   /** Everything recorded since the ledger started. */

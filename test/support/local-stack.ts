@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -9,6 +9,8 @@ import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { leftoverPid } from '../../local/dynamodb';
 import { loadApp } from '../../local/template';
 import { LOCAL_PUBLISH_PATH } from '../../shared/publish-api';
+import { deniedRequests } from './iam-check';
+import { Ledger } from './ledger';
 import { TestClient } from './ws-client';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -30,6 +32,11 @@ export interface StackOptions {
   readonly verbose?: boolean;
   /** Options for the stack's Node process, e.g. `--cpu-prof` (which NODE_OPTIONS may not carry). */
   readonly nodeArgs?: readonly string[];
+  /**
+   * Record the functions' DynamoDB requests (UPDRAFT_DYNAMODB_LEDGER) and have stop() fail if any is one
+   * their IAM roles in the template would not allow on AWS. @default true under Jest, false in a benchmark
+   */
+  readonly checkIam?: boolean;
 }
 
 /**
@@ -38,6 +45,8 @@ export interface StackOptions {
  */
 export class LocalStack {
   output = '';
+  /** The ledger stop() checks against the template's IAM policies, and whether it is the stack's own to remove. */
+  private iamCheck: { ledger: string; assembly: string; own: boolean } | undefined;
   /** Clients opened through connect(), closed by stop(). */
   private readonly clients: TestClient[] = [];
   private exited: Promise<number | null>;
@@ -80,6 +89,8 @@ export class LocalStack {
     if (options.verbose) args.push('--verbose');
     const stateDir = options.dataDir ?? mkdtempSync(path.join(tmpdir(), 'updraft-stack-'));
     const ownStateDir = options.dataDir === undefined;
+    const checkIam = options.checkIam ?? process.env['JEST_WORKER_ID'] !== undefined;
+    const ledger = checkIam ? (options.env?.['UPDRAFT_DYNAMODB_LEDGER'] ?? path.join(mkdtempSync(path.join(tmpdir(), 'updraft-ledger-')), 'ledger.jsonl')) : undefined;
     const child = spawn(process.execPath, args, {
       cwd: ROOT,
       detached: true, // its own process group, so a test that fails can still end everything it started
@@ -91,6 +102,7 @@ export class LocalStack {
         UPDRAFT_CDK_OUT: TEST_ASSEMBLY,
         UPDRAFT_WEB_DIR: TEST_WEB_DIR,
         UPDRAFT_DATA_DIR: stateDir,
+        ...(ledger ? { UPDRAFT_DYNAMODB_LEDGER: ledger } : {}),
         ...options.env,
       },
     });
@@ -116,6 +128,7 @@ export class LocalStack {
     try {
       const stack = new LocalStack(child, ports, await ready, stateDir, ownStateDir);
       stack.output = output;
+      if (ledger) stack.iamCheck = { ledger, assembly: options.env?.['UPDRAFT_CDK_OUT'] ?? TEST_ASSEMBLY, own: options.env?.['UPDRAFT_DYNAMODB_LEDGER'] === undefined };
       // Both streams, as a person sees them in the terminal.
       const append = (chunk: Buffer) => (stack.output += chunk.toString());
       stdout.on('data', append);
@@ -217,7 +230,19 @@ export class LocalStack {
       clearTimeout(timer);
     }
     if (sweep) this.sweep();
+    this.checkIam();
     return this.child.exitCode;
+  }
+
+  /** Fails when the functions made a DynamoDB request their roles would not allow on AWS (checkIam). */
+  private checkIam(): void {
+    const check = this.iamCheck;
+    if (!check) return;
+    this.iamCheck = undefined;
+    const entries = existsSync(check.ledger) ? new Ledger(check.ledger, { keep: true }).all() : [];
+    if (check.own) rmSync(path.dirname(check.ledger), { recursive: true, force: true });
+    const denied = deniedRequests(entries, check.assembly);
+    if (denied.length > 0) throw new Error(`the functions made DynamoDB requests their IAM roles would not allow on AWS:\n${denied.join('\n')}`);
   }
 
   /** Kills anything left of the stack (its process group and its DynamoDB Local) and removes its own state folder. */

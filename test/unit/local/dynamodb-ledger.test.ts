@@ -1,4 +1,9 @@
-import { entryOf, itemBytes } from '../../../local/dynamodb-ledger';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, request, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { entryOf, itemBytes, startDynamoDbLedger } from '../../../local/dynamodb-ledger';
 
 const partitionKeys = new Map([
   ['T', 'pk'],
@@ -73,5 +78,46 @@ describe('the DynamoDB ledger', () => {
   it("sizes an item by its attributes' names and values, as DynamoDB does", () => {
     expect(itemBytes({ ab: { S: 'héllo' }, n: { N: '12345' }, ok: { BOOL: true } })).toBe(2 + 6 + 1 + 4 + 2 + 1);
     expect(itemBytes({ l: { L: [{ S: 'ab' }, { N: '1' }] }, m: { M: { k: { S: 'v' } } } })).toBe(1 + 3 + (1 + 2) + (1 + 2) + 1 + 3 + (1 + 1 + 1));
+  });
+
+  it('forwards a request under the upstream host with ReturnConsumedCapacity, records it by function, and refuses web pages and foreign hosts', async () => {
+    const seen: { headers: IncomingHttpHeaders; body: Record<string, unknown> }[] = [];
+    const upstream = createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      req.on('end', () => {
+        seen.push({ headers: req.headers, body: JSON.parse(body) as Record<string, unknown> });
+        res.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' }).end(JSON.stringify({ Item: small, ConsumedCapacity: { CapacityUnits: 1 } }));
+      });
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    const target = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+    const dir = mkdtempSync(path.join(tmpdir(), 'ledger-test-'));
+    const ledger = await startDynamoDbLedger(target, path.join(dir, 'ledger.jsonl'), partitionKeys);
+    const send = (headers: Record<string, string>) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const { port } = new URL(ledger.endpoint);
+        const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/', headers: { 'x-amz-target': 'DynamoDB_20120810.GetItem', host: `127.0.0.1:${port}`, ...headers } }, (res) => {
+          let body = '';
+          res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on('error', reject);
+        req.end(JSON.stringify({ TableName: 'T', Key: { pk: { S: 'open#ada' } } }));
+      });
+    try {
+      expect(await send({ 'user-agent': 'aws-sdk-js/3 app/Connect5B7625CA-PT-NO-OP' })).toMatchObject({ status: 200 });
+      expect(seen[0]?.headers.host).toBe(new URL(target).host);
+      expect(seen[0]?.body).toMatchObject({ TableName: 'T', ReturnConsumedCapacity: 'TOTAL' });
+      expect(JSON.parse(readFileSync(path.join(dir, 'ledger.jsonl'), 'utf8'))).toMatchObject({ fn: 'Connect5B7625CA', op: 'GetItem', readUnits: 1, itemsRead: 1, access: [{ leadingKeys: ['open#ada'] }] });
+
+      expect(await send({ host: 'evil.example:8000' })).toMatchObject({ status: 403 });
+      expect(await send({ origin: 'http://evil.example' })).toMatchObject({ status: 403 });
+      expect(seen).toHaveLength(1);
+    } finally {
+      await ledger.stop();
+      await new Promise((resolve) => upstream.close(resolve));
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
