@@ -136,6 +136,7 @@ export class LocalStack {
       return stack;
     } catch (error) {
       sweep();
+      if (ledger && options.env?.['UPDRAFT_DYNAMODB_LEDGER'] === undefined) rmSync(path.dirname(ledger), { recursive: true, force: true });
       throw error;
     }
   }
