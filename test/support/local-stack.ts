@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -82,7 +82,7 @@ export class LocalStack {
   }
 
   static async start(options: StackOptions = {}): Promise<LocalStack> {
-    const ports = options.ports ?? { http: await freePort(), dynamodb: await freePort() };
+    const ports = options.ports ?? (await stackPorts());
     // One process, as `npm start` runs it: signals reach the stack itself, which must stop what it started.
     const args = [...(options.nodeArgs ?? []), '--import', 'tsx', path.join(ROOT, 'local', 'main.ts'), '--no-synth'];
     if (!options.dataDir) args.push('--in-memory');
@@ -283,13 +283,35 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   }
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
+/** An HTTP and a DynamoDB port for a stack of its own. */
+async function stackPorts(): Promise<{ http: number; dynamodb: number }> {
+  const [http = 0, dynamodb = 0] = await freePorts(2);
+  return { http, dynamodb };
+}
+
+export async function freePort(): Promise<number> {
+  const [port = 0] = await freePorts(1);
+  return port;
+}
+
+/**
+ * `count` ports free now, all different: each is held until all are found, since the kernel may
+ * hand a port just closed out again (one stack once got the same port for its HTTP server and its
+ * DynamoDB Local, and could not start).
+ */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<Server>((resolve, reject) => {
+          const server = createServer();
+          server.once('error', reject);
+          server.listen(0, '127.0.0.1', () => resolve(server));
+        }),
+    ),
+  );
+  const ports = servers.map((server) => (server.address() as AddressInfo).port);
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  return ports;
 }
