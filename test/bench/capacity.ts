@@ -75,7 +75,8 @@ function stackFacts(accountRps: number): StackFacts {
 }
 
 const money = (dollars: number) => `$${dollars >= 100 ? Math.round(dollars).toLocaleString('en-US') : dollars.toFixed(2)}`;
-const amount = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(2)} billion` : n >= 1e6 ? `${(n / 1e6).toFixed(1)} million` : n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(1));
+const amount = (n: number) =>
+  n >= 1e9 ? `${(n / 1e9).toFixed(2)} billion` : n >= 1e6 ? `${(n / 1e6).toFixed(1)} million` : n >= 100 || Number.isInteger(n) ? Math.round(n).toLocaleString('en-US') : n.toFixed(1);
 
 function print(p: Plan): void {
   const w = p.workload;
