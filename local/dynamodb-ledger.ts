@@ -1,6 +1,7 @@
 import { appendFileSync } from 'node:fs';
 import { Agent, createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { isRecord } from '../shared/protocol/frames';
 import { fromBrowser, hostAllowed, stackHosts } from './request-guard';
 
 /**
@@ -97,10 +98,11 @@ function forward(req: IncomingMessage, res: ServerResponse, upstream: URL, agent
   req.on('data', (chunk: Buffer) => chunks.push(chunk));
   req.on('end', () => {
     const op = String(req.headers['x-amz-target'] ?? '').split('.')[1] ?? '';
-    const input = parse(Buffer.concat(chunks));
+    const raw = Buffer.concat(chunks);
+    const input = CAPACITY_OPS.has(op) ? parse(raw) : undefined;
     // DynamoDB Local does not check signatures, so the body and host may change under the SDK's
     // (it answers only its own loopback Host).
-    const body = Buffer.from(input && CAPACITY_OPS.has(op) ? JSON.stringify({ ...input, ReturnConsumedCapacity: 'TOTAL' }) : Buffer.concat(chunks));
+    const body = input ? Buffer.from(JSON.stringify({ ...input, ReturnConsumedCapacity: 'TOTAL' })) : raw;
     const headers = { ...req.headers, host: upstream.host, 'content-length': String(body.length) };
     const out = request({ host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers, agent }, (answer) => {
       const answered: Buffer[] = [];
@@ -109,7 +111,8 @@ function forward(req: IncomingMessage, res: ServerResponse, upstream: URL, agent
         const output = Buffer.concat(answered);
         res.writeHead(answer.statusCode ?? 500, answer.headers);
         res.end(output);
-        if (input && CAPACITY_OPS.has(op)) record(entryOf(fnOf(req), op, input, parse(output) ?? {}, answer.statusCode ?? 500, partitionKeys));
+        // Written before the client can read its answer, so a reader who has the answer finds the line.
+        if (input) record(entryOf(fnOf(req), op, input, parse(output) ?? {}, answer.statusCode ?? 500, partitionKeys));
       });
     });
     out.on('error', (error) => {
@@ -123,7 +126,7 @@ function forward(req: IncomingMessage, res: ServerResponse, upstream: URL, agent
 function parse(body: Buffer): Json | undefined {
   try {
     const value: unknown = JSON.parse(body.toString('utf8'));
-    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Json) : undefined;
+    return isRecord(value) ? value : undefined;
   } catch {
     return undefined;
   }
@@ -255,4 +258,4 @@ function consumed(capacity: unknown, write: boolean): { read: number; write: num
   return write ? { read: 0, write: units } : { read: units, write: 0 };
 }
 
-const record = (value: unknown): Json => (typeof value === 'object' && value !== null ? (value as Json) : {});
+const record = (value: unknown): Json => (isRecord(value) ? value : {});

@@ -374,9 +374,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
 
 /** stream:duplicate and stream:reorder; a reorder swaps records of one partition (one channel of the Statuses table) when it can. */
 function streamFaults(faults: Faults, table: TableModel | undefined): StreamFaults {
-  const keySchema = table?.definition['KeySchema'];
-  const hash = Array.isArray(keySchema) ? keySchema.find((key) => key !== null && typeof key === 'object' && !Array.isArray(key) && key['KeyType'] === 'HASH') : undefined;
-  const partitionKey = hash !== null && typeof hash === 'object' && !Array.isArray(hash) && typeof hash['AttributeName'] === 'string' ? hash['AttributeName'] : undefined;
+  const partitionKey = table?.partitionKey;
   const keyOf = (record: Batch[number]) => (partitionKey === undefined ? undefined : JSON.stringify(record.dynamodb?.Keys?.[partitionKey]));
   return { duplicate: (records) => faults.duplicate(records), reorder: (batch) => [...faults.reorder(batch, keyOf)] };
 }
@@ -461,18 +459,12 @@ function portError(error: unknown, port: number, variable: string): Error {
   return error instanceof Error ? error : new Error(String(error));
 }
 
-/** Each table's partition key attribute and its indexes' (`<table>/<index>`), from their CreateTable input. */
+/** Each table's partition key attribute and its indexes' (`<table>/<index>`), by local name. */
 function partitionKeysOf(tables: Iterable<TableModel>): PartitionKeys {
-  const hashKey = (schema: unknown) => (Array.isArray(schema) ? (schema as { KeyType?: string; AttributeName?: string }[]).find((k) => k.KeyType === 'HASH')?.AttributeName : undefined);
   const keys = new Map<string, string>();
   for (const table of tables) {
-    const own = hashKey(table.definition['KeySchema']);
-    if (own) keys.set(table.name, own);
-    const indexes = table.definition['GlobalSecondaryIndexes'];
-    for (const index of Array.isArray(indexes) ? (indexes as { IndexName?: string; KeySchema?: unknown }[]) : []) {
-      const key = hashKey(index.KeySchema);
-      if (key && index.IndexName) keys.set(`${table.name}/${index.IndexName}`, key);
-    }
+    keys.set(table.name, table.partitionKey);
+    for (const [index, key] of table.indexPartitionKeys) keys.set(`${table.name}/${index}`, key);
   }
   return keys;
 }

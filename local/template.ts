@@ -22,6 +22,10 @@ export interface TableModel {
   readonly name: string;
   /** CreateTable input, as the template declares it. */
   readonly definition: Record<string, Json>;
+  /** Its partition (HASH) key attribute. */
+  readonly partitionKey: string;
+  /** Each global secondary index's partition key attribute, by index name. */
+  readonly indexPartitionKeys: ReadonlyMap<string, string>;
   readonly ttlAttribute?: string;
   readonly streamViewType?: string;
 }
@@ -195,10 +199,20 @@ export function loadApp(assemblyDir: string): AppModel {
     if (p['LocalSecondaryIndexes']) definition['LocalSecondaryIndexes'] = p['LocalSecondaryIndexes'];
     if (p['ProvisionedThroughput']) definition['ProvisionedThroughput'] = p['ProvisionedThroughput'];
     if (streamViewType) definition['StreamSpecification'] = { StreamEnabled: true, StreamViewType: streamViewType };
+    const partitionKey = hashKeyOf(keySchema);
+    if (partitionKey === undefined) throw new Error(`table ${id} has no HASH key in its KeySchema`);
+    const indexPartitionKeys = new Map<string, string>();
+    for (const index of Array.isArray(p['GlobalSecondaryIndexes']) ? p['GlobalSecondaryIndexes'] : []) {
+      const name = str(obj(index)?.['IndexName']);
+      const key = hashKeyOf(obj(index)?.['KeySchema']);
+      if (name !== undefined && key !== undefined) indexPartitionKeys.set(name, key);
+    }
     tables.set(id, {
       logicalId: id,
       name: `${stackName}-${id}`,
       definition,
+      partitionKey,
+      indexPartitionKeys,
       ...(ttlAttribute ? { ttlAttribute } : {}),
       ...(streamViewType ? { streamViewType } : {}),
     });
@@ -453,6 +467,9 @@ export type { Json, JsonObject, CfnResource };
 const str = (value: Json | undefined): string | undefined => (typeof value === 'string' ? value : undefined);
 const num = (value: Json | undefined): number | undefined => (typeof value === 'number' ? value : undefined);
 const obj = (value: Json | undefined): JsonObject | undefined => (value !== null && typeof value === 'object' && !Array.isArray(value) ? value : undefined);
+/** The HASH key's attribute in a KeySchema. */
+const hashKeyOf = (keySchema: Json | undefined): string | undefined =>
+  Array.isArray(keySchema) ? str(keySchema.map(obj).find((key) => key?.['KeyType'] === 'HASH')?.['AttributeName']) : undefined;
 const strings = (value: Json | undefined): string[] => (Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : []);
 
 function isJsonObject(value: unknown): value is JsonObject {

@@ -14,6 +14,7 @@ import { synthIfStale } from '../../local/synth';
 import { loadApp } from '../../local/template';
 import { MetricName } from '../../shared/metric-names';
 import { TEST_ASSEMBLY } from '../support/local-stack';
+import { constructName } from '../support/template-json';
 import { loadActionCosts } from './capacity/costs';
 import { DEFAULT_ASSUMPTIONS, plan, type FunctionRole, type Plan, type StackFacts } from './capacity/model';
 
@@ -54,7 +55,7 @@ function stackFacts(accountRps: number): StackFacts {
   synthIfStale(path.resolve(__dirname, '..', '..'), TEST_ASSEMBLY, (line) => console.error(line));
   const app = loadApp(TEST_ASSEMBLY);
   const memoryOf = (prefix: string) => {
-    const fn = [...app.functions.values()].find((f) => f.logicalId.replace(/[0-9A-F]{8}$/, '') === prefix);
+    const fn = [...app.functions.values()].find((f) => constructName(f.logicalId) === prefix);
     if (!fn) throw new Error(`no function ${prefix} in the template`);
     return fn.memoryMb;
   };

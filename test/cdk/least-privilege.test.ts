@@ -2,7 +2,7 @@ import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { expect } from '@jest/globals';
 import { UpdraftStack } from '../../cdk/updraft-stack';
-import { allows, at, list, resourcesOf, roleStatements, type Statement } from '../support/template-json';
+import { allows, at, indexArn as arnOfIndex, list, resourcesOf, roleStatements, tableArn as arnOfTable, type Statement } from '../support/template-json';
 
 /**
  * Least privilege to the row: what each function's role lets it do with each kind of row of
@@ -114,8 +114,8 @@ const EXPECTED: Record<(typeof FUNCTIONS)[number], Grants> = {
 };
 
 const statementsOf = (fn: string): Statement[] => roleStatements(resources, idOf('AWS::Lambda::Function', fn));
-const tableArn = (table: Table) => ({ 'Fn::GetAtt': [idOf('AWS::DynamoDB::Table', table), 'Arn'] });
-const indexArn = (table: Table, index: string) => ({ 'Fn::Join': ['', [tableArn(table), `/index/${index}`]] });
+const tableArn = (table: Table) => arnOfTable(idOf('AWS::DynamoDB::Table', table));
+const indexArn = (table: Table, index: string) => arnOfIndex(idOf('AWS::DynamoDB::Table', table), index);
 
 /** Whether a function may take `action` on `resource` (an ARN as the template writes it) for an item whose partition key is `leadingKey`. */
 const may = (fn: string, action: string, resource: unknown, leadingKey?: string): boolean => allows(statementsOf(fn), action, resource, leadingKey);

@@ -3,7 +3,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { stackPropsFromContext } from '../../cdk/context';
 import { expect } from '@jest/globals';
 import { UpdraftStack, type UpdraftStackProps } from '../../cdk/updraft-stack';
-import { at, resourcesOf, text, type Resource } from '../support/template-json';
+import { at, constructName, resourcesOf, text, type Resource } from '../support/template-json';
 
 
 function synth(props: UpdraftStackProps = {}) {
@@ -318,7 +318,7 @@ describe('data safety', () => {
   const kept = (stack: ReturnType<typeof synth>) =>
     Object.entries(stack.resources)
       .filter(([, r]) => (r.DeletionPolicy ?? 'Delete') !== 'Delete')
-      .map(([id, r]) => `${r.Type} ${id.replace(/[0-9A-F]{8}$/, '')}`)
+      .map(([id, r]) => `${r.Type} ${constructName(id)}`)
       .sort();
 
   it('dev: cdk destroy removes everything but the account-wide API Gateway logs role and setting', () => {

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { Template } from 'aws-cdk-lib/assertions';
 import type { LedgerEntry } from '../../local/dynamodb-ledger';
 import { loadApp } from '../../local/template';
-import { allows, resourcesOf, roleStatements, type Resource } from './template-json';
+import { allows, indexArn, resourcesOf, roleStatements, tableArn, type Resource } from './template-json';
 
 interface Assembly {
   readonly resources: Record<string, Resource>;
@@ -36,8 +36,7 @@ export function deniedRequests(entries: readonly LedgerEntry[], assemblyDir: str
     entry.access.flatMap(({ action, table, index, leadingKeys }) => {
       const id = tableIds.get(table);
       if (!id) return [`${entry.fn} ${action} on ${table}, a table not in the template`];
-      const tableArn = { 'Fn::GetAtt': [id, 'Arn'] };
-      const resource = index ? { 'Fn::Join': ['', [tableArn, `/index/${index}`]] } : tableArn;
+      const resource = index ? indexArn(id, index) : tableArn(id);
       const statements = roleStatements(resources, entry.fn);
       const keys = leadingKeys.length > 0 ? leadingKeys : [undefined];
       return keys.filter((key) => !allows(statements, `dynamodb:${action}`, resource, key)).map((key) => `${entry.fn} ${action} on ${id}${index ? `/${index}` : ''} ${key ?? ''}`.trim());

@@ -1,5 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { LedgerEntry } from '../../local/dynamodb-ledger';
+import { constructName } from './template-json';
 
 /** What one action cost the tables, summed over the DynamoDB requests it made. */
 export interface ActionCost {
@@ -12,41 +13,35 @@ export interface ActionCost {
   readonly byFunction: Readonly<Record<string, Omit<ActionCost, 'byFunction'>>>;
 }
 
-/**
- * The local stack's DynamoDB ledger (`UPDRAFT_DYNAMODB_LEDGER`, local/dynamodb-ledger.ts), read
- * an action at a time: take() returns what was recorded since the last take.
- */
+/** Every entry of a DynamoDB ledger file (`UPDRAFT_DYNAMODB_LEDGER`, local/dynamodb-ledger.ts), in order. */
+export function readLedger(file: string): LedgerEntry[] {
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as LedgerEntry);
+}
+
+/** A ledger read an action at a time: take() returns what was recorded since the last take. */
 export class Ledger {
   private read = 0;
 
-  /** Starts the file empty, unless `keep` (reading what a stack recorded). */
-  constructor(
-    readonly file: string,
-    { keep = false } = {},
-  ) {
-    if (!keep) writeFileSync(file, '');
-  }
-
-  /** Everything recorded since the ledger started. */
-  all(): LedgerEntry[] {
-    return readFileSync(this.file, 'utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map((line) => JSON.parse(line) as LedgerEntry);
+  /** Starts the file empty. */
+  constructor(readonly file: string) {
+    writeFileSync(file, '');
   }
 
   take(): LedgerEntry[] {
-    const lines = readFileSync(this.file, 'utf8').split('\n').filter(Boolean);
-    const taken = lines.slice(this.read).map((line) => JSON.parse(line) as LedgerEntry);
-    this.read = lines.length;
+    const entries = readLedger(this.file);
+    const taken = entries.slice(this.read);
+    this.read = entries.length;
     return taken;
   }
 }
 
-export function costOf(entries: readonly LedgerEntry[]): ActionCost {
+export function totalCost(entries: readonly LedgerEntry[]): ActionCost {
   const byFunction: Record<string, Omit<ActionCost, 'byFunction'>> = {};
   for (const entry of entries) {
-    const fn = entry.fn.replace(/[0-9A-F]{8}$/, '');
+    const fn = constructName(entry.fn);
     byFunction[fn] = add(byFunction[fn], entry);
   }
   return { ...entries.reduce<Omit<ActionCost, 'byFunction'> | undefined>(add, undefined) ?? none, byFunction };

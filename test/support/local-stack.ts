@@ -10,7 +10,7 @@ import { leftoverPid } from '../../local/dynamodb';
 import { loadApp } from '../../local/template';
 import { LOCAL_PUBLISH_PATH } from '../../shared/publish-api';
 import { deniedRequests } from './iam-check';
-import { Ledger } from './ledger';
+import { readLedger } from './ledger';
 import { TestClient } from './ws-client';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -240,7 +240,7 @@ export class LocalStack {
     const check = this.iamCheck;
     if (!check) return;
     this.iamCheck = undefined;
-    const entries = existsSync(check.ledger) ? new Ledger(check.ledger, { keep: true }).all() : [];
+    const entries = existsSync(check.ledger) ? readLedger(check.ledger) : [];
     if (check.own) rmSync(path.dirname(check.ledger), { recursive: true, force: true });
     const denied = deniedRequests(entries, check.assembly);
     if (denied.length > 0) throw new Error(`the functions made DynamoDB requests their IAM roles would not allow on AWS:\n${denied.join('\n')}`);

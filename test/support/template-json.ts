@@ -20,6 +20,13 @@ export interface Statement {
   readonly Condition?: unknown;
 }
 
+/** A resource's construct name: its logical id without the 8-digit hash CDK adds (`Connect5B7625CA` → `Connect`). */
+export const constructName = (logicalId: string): string => logicalId.replace(/[0-9A-F]{8}$/, '');
+
+/** A table's ARN, and one of its indexes', as the template writes them in a policy. */
+export const tableArn = (tableId: string) => ({ 'Fn::GetAtt': [tableId, 'Arn'] });
+export const indexArn = (tableId: string, index: string) => ({ 'Fn::Join': ['', [tableArn(tableId), `/index/${index}`]] });
+
 /** The value at `path` inside template JSON, or undefined where the path leads nowhere. */
 export function at(value: unknown, ...path: readonly (string | number)[]): unknown {
   let current = value;

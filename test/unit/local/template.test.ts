@@ -38,6 +38,8 @@ describe('loadApp', () => {
     expect(statuses.definition).toMatchObject({ StreamSpecification: { StreamEnabled: true, StreamViewType: 'NEW_IMAGE' }, BillingMode: 'PAY_PER_REQUEST' });
     expect(connections).toMatchObject({ ttlAttribute: 'expiresAt' });
     expect(connections.definition['GlobalSecondaryIndexes']).toEqual([expect.objectContaining({ IndexName: 'byUser' })]);
+    expect([statuses.partitionKey, connections.partitionKey]).toEqual(['channel', 'pk']);
+    expect(connections.indexPartitionKeys).toEqual(new Map([['byUser', 'userId']]));
   });
 
   it('reads every route with its function, the authorizer on $connect, and which routes answer', () => {
@@ -92,7 +94,11 @@ describe('loadApp on the fan-out tree', () => {
     Stage: { Type: 'AWS::ApiGatewayV2::Stage', Properties: { ApiId: { Ref: 'Api' }, StageName: 'dev' } },
     Statuses: {
       Type: 'AWS::DynamoDB::Table',
-      Properties: { KeySchema: [], AttributeDefinitions: [], StreamSpecification: { StreamViewType: 'NEW_IMAGE' } },
+      Properties: {
+        KeySchema: [{ AttributeName: 'channel', KeyType: 'HASH' }],
+        AttributeDefinitions: [{ AttributeName: 'channel', AttributeType: 'S' }],
+        StreamSpecification: { StreamViewType: 'NEW_IMAGE' },
+      },
     },
     FanOut: { Type: 'AWS::Lambda::Function', Properties: { Environment: { Variables: { DELIVERY_QUEUE_URL: { Ref: 'DeliveryQueue' } } } }, Metadata: { 'aws:asset:path': 'asset.fanout' } },
     Deliver: { Type: 'AWS::Lambda::Function', Properties: { Timeout: 60 }, Metadata: { 'aws:asset:path': 'asset.deliver' } },
