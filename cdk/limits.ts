@@ -1,7 +1,7 @@
 import { Token } from 'aws-cdk-lib';
 import type { Node } from 'constructs';
 import { DefaultLimits, FanOutDefaults } from '../shared/config';
-import { MAX_ACTION_COST } from '../shared/protocol/costs';
+import { MAX_ACTION_COST, MAX_CONNECT_COST } from '../shared/protocol/costs';
 import { Limits } from '../shared/protocol/limits';
 
 /**
@@ -45,6 +45,18 @@ export function resolveAccountRps(node: Node, region: string, given?: number): n
   return readLimit(node, 'accountRps', given, { min: 100 }) ?? (lowRegion ? LOW_ACCOUNT_RPS : DEFAULT_ACCOUNT_RPS);
 }
 
+/** Connections the browser app's reconnections are spread for when nothing says otherwise. */
+export const DEFAULT_EXPECTED_CONNECTIONS = 10_000;
+
+/**
+ * How many connections the deployment expects at its peak (CDK context `expectedConnections`): the
+ * browser app's reconnect backoff is sized from it (shared/client/backoff.ts `fleetBackoff`), so that
+ * clients cut off together come back under API Gateway's connect quota.
+ */
+export function resolveExpectedConnections(node: Node, given?: number): number {
+  return readLimit(node, 'expectedConnections', given, {}) ?? DEFAULT_EXPECTED_CONNECTIONS;
+}
+
 /**
  * The limits a deployment chooses. Each comes from the stack's props, else from
  * CDK context (`cdk deploy -c postRateBurst=20`, or `context` in cdk.json),
@@ -71,6 +83,10 @@ export interface ServiceLimits {
   readonly publishThrottleBurst: number;
   /** Connections one user may have open at once. @default 10 */
   readonly maxConnectionsPerUser: number;
+  /** Cost units (shared/protocol/costs.ts `connectCost`) one user's handshakes may spend at once, open or closed since; at least the costliest handshake. @default 10030 */
+  readonly connectRateBurst: number;
+  /** Cost units per second one user's handshakes may keep up after the burst. @default 50 */
+  readonly connectRatePerSecond: number;
   /** The oldest a token may be (from its `iat`), in seconds; connections end then at the latest. @default 86400 */
   readonly maxTokenAgeSeconds: number;
   /** Steady-state messages per second the stage accepts (API Gateway throttling). @default a quarter of accountRps: 2500 */
@@ -136,6 +152,8 @@ const SERVICE_RULES: Readonly<Record<keyof ServiceLimits, Rule>> = {
   publishThrottleRate: {},
   publishThrottleBurst: {},
   maxConnectionsPerUser: {},
+  connectRateBurst: { min: MAX_CONNECT_COST, why: 'a handshake at the follow limit must fit in the burst' },
+  connectRatePerSecond: { fractional: true },
   maxTokenAgeSeconds: {},
   throttleRate: {},
   throttleBurst: {},

@@ -11,6 +11,7 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { DeduplicationScope, FifoThroughputLimit, Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { NagSuppressions } from 'cdk-nag';
 import type { Construct } from 'constructs';
+import { fleetBackoff } from '../shared/client/backoff';
 import { DEFAULT_FANOUT_CONCURRENCY, EnvVar, FanOutDefaults } from '../shared/config';
 import { isCharged } from '../shared/protocol/costs';
 import { PublishOutput, PublishRoute } from '../shared/publish-api';
@@ -20,7 +21,7 @@ import { Monitoring } from './constructs/monitoring';
 import { PublishApi } from './constructs/publish-api';
 import { UpdraftFunction, type TableAction, type UpdraftFunctionProps } from './constructs/updraft-function';
 import { WebApp, WebAppHeaders } from './constructs/web-app';
-import { resolveAccountRps, resolveDeliveryLimits, resolveLimits, type DeliveryLimits, type ServiceLimits } from './limits';
+import { resolveAccountRps, resolveDeliveryLimits, resolveExpectedConnections, resolveLimits, type DeliveryLimits, type ServiceLimits } from './limits';
 
 /**
  * Limits (subscriptions, post rate, stage throttling) and the fan-out tree's size and pace
@@ -52,6 +53,12 @@ export interface UpdraftStackProps extends StackProps, Partial<ServiceLimits>, P
   readonly apiGatewayLogsRole?: boolean;
   /** The built browser app: when given, it is deployed to S3 behind CloudFront. @default no web app */
   readonly webAppDir?: string;
+  /**
+   * Connections expected at the peak (CDK context expectedConnections): the web app's reconnect
+   * backoff spreads that many clients under API Gateway's 500 new connections a second.
+   * @default 10000 (DEFAULT_EXPECTED_CONNECTIONS)
+   */
+  readonly expectedConnections?: number;
 }
 
 /** Message routes: one per action of docs/protocol.md, each with its own least-privilege Lambda. */
@@ -118,7 +125,7 @@ export class UpdraftStack extends Stack {
     this.identity.bind(authorizerFn);
     // Each function's grants name the kinds of row it works with (shared/schema.ts) and what it
     // does with each; test/cdk/least-privilege.test.ts holds the same table, row kind by row kind.
-    const { connection, subscription, presence, claim, rate, budget, publish, followNotice, openConnections } = Connections.rows;
+    const { connection, subscription, presence, claim, rate, budget, churn, publish, followNotice, openConnections } = Connections.rows;
     /** The same actions on every channel's rows of the Statuses table (`user:`, `thread:`, `inbox:`). */
     const onChannels = (actions: readonly TableAction[]) => Object.fromEntries(Object.values(ChannelPrefix).map((prefix) => [prefix, actions]));
     /** The heads of channels (`head#<channel>`), of every kind or of one. */
@@ -128,9 +135,19 @@ export class UpdraftStack extends Stack {
     const connectionCap = { [EnvVar.maxConnectionsPerUser]: String(limits.maxConnectionsPerUser) };
     // The user's connection slots (`open#`): taken with one conditional update, read when the cap looks reached,
     // and the row created (a conditional put) at a user's first connection and after it has expired.
-    const connectFn = fn('Connect', { handler: 'connect', description: '$connect: record, subscribe to follows', environment: connectionCap })
+    // The connect budget (`churn#`): a conditional update per handshake, and a read when it looks spent.
+    const connectFn = fn('Connect', {
+      handler: 'connect',
+      description: '$connect: record, subscribe to follows',
+      environment: {
+        ...connectionCap,
+        [EnvVar.connectRateBurst]: String(limits.connectRateBurst),
+        [EnvVar.connectRatePerSecond]: String(limits.connectRatePerSecond),
+      },
+    })
       .bindTable(EnvVar.connectionsTable, this.connections, {
         rows: {
+          [churn.prefix]: ['GetItem', 'UpdateItem'],
           [connection.prefix]: ['PutItem'],
           [subscription.prefix]: ['BatchWriteItem'],
           [presence.prefix]: ['UpdateItem'],
@@ -519,7 +536,10 @@ export class UpdraftStack extends Stack {
 
     // Declared with or without a web app: the local stack serves the app with these headers, read from the template.
     const webHeaders = new WebAppHeaders(this, 'WebAppHeaders', { wsUrl: this.stage.url });
-    if (props.webAppDir) new WebApp(this, 'WebApp', { assetDir: props.webAppDir, wsUrl: this.stage.url, headers: webHeaders });
+    if (props.webAppDir) {
+      const { maxMs } = fleetBackoff(resolveExpectedConnections(this.node, props.expectedConnections));
+      new WebApp(this, 'WebApp', { assetDir: props.webAppDir, wsUrl: this.stage.url, headers: webHeaders, reconnectMaxMs: maxMs });
+    }
   }
 }
 

@@ -2,6 +2,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import * as path from 'node:path';
 import sirv from 'sirv';
+import { fleetBackoff } from '../shared/client/backoff';
 import { LocalStackError } from './errors';
 import { sourceHash } from './synth';
 import type { Json } from './template';
@@ -119,7 +120,8 @@ function securityHeaders(config: JsonObject, text: (value: Json) => string): Rec
  * them). Without a build, `/` says how to make one.
  */
 export function webApp(outDir: string, wsUrl: string, headers: Readonly<Record<string, string>> = {}): WebHandler {
-  const config = JSON.stringify({ wsUrl, devTokens: true });
+  // One machine's few clients: the backoff's floor, so the app is back within 2 s of a restarted stack.
+  const config = JSON.stringify({ wsUrl, devTokens: true, reconnectMaxMs: fleetBackoff(0).maxMs });
   const built = existsSync(path.join(outDir, 'index.html'));
   const setHeaders = (res: ServerResponse) => {
     for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);

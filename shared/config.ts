@@ -29,6 +29,9 @@ export const EnvVar = {
   actionRateBurst: 'ACTION_RATE_BURST',
   actionRatePerSecond: 'ACTION_RATE_PER_SECOND',
   maxConnectionsPerUser: 'MAX_CONNECTIONS_PER_USER',
+  /** The connect budget per user (Connections row `churn#<userId>`), in cost units. */
+  connectRateBurst: 'CONNECT_RATE_BURST',
+  connectRatePerSecond: 'CONNECT_RATE_PER_SECOND',
   maxTokenAgeSeconds: 'MAX_TOKEN_AGE_SECONDS',
   authMode: 'AUTH_MODE',
   jwksUrl: 'JWKS_URL',
@@ -71,6 +74,18 @@ export const DefaultLimits = {
   publishRatePerSecond: 2,
   /** Connections one user may have open at once; the next handshake is refused with 429. */
   maxConnectionsPerUser: 10,
+  /**
+   * Cost units (one write each, shared/protocol/costs.ts `connectCost`: 3 and one per person followed) a
+   * user's handshakes may spend at once, whether their connections are still open or not: room for the
+   * whole connection cap at once at the follow limit (10 × 1,003), and for 436 handshakes at 20 follows.
+   */
+  connectRateBurst: 10_030,
+  /**
+   * Cost units per second a user's handshakes may keep up once the burst is spent; beyond it, 429. One
+   * handshake every 20 s at 1,000 follows, every 4 s at 200, two a second at 20: a reconnect loop writes
+   * at most 50 items a second for its user, however many follows it makes the handshake write.
+   */
+  connectRatePerSecond: 50,
   /** The oldest a token may be (now minus its `iat`), seconds; a connection ends then at the latest. */
   maxTokenAgeSeconds: 24 * 60 * 60,
 } as const;
@@ -191,6 +206,10 @@ export const config = {
     perSecond: optionalPositiveEnv(EnvVar.actionRatePerSecond, DefaultLimits.actionRatePerSecond),
   }),
   maxConnectionsPerUser: () => optionalIntEnv(EnvVar.maxConnectionsPerUser, DefaultLimits.maxConnectionsPerUser),
+  connectRate: () => ({
+    burst: optionalIntEnv(EnvVar.connectRateBurst, DefaultLimits.connectRateBurst),
+    perSecond: optionalPositiveEnv(EnvVar.connectRatePerSecond, DefaultLimits.connectRatePerSecond),
+  }),
   maxTokenAgeSeconds: () => optionalIntEnv(EnvVar.maxTokenAgeSeconds, DefaultLimits.maxTokenAgeSeconds),
   authMode: () => oneOfEnv(EnvVar.authMode, ['hs256', 'jwks'] as const),
   jwksUrl: () => requiredEnv(EnvVar.jwksUrl),

@@ -35,6 +35,8 @@ export const MetricName = {
   publishRateLimited: 'PublishRateLimited',
   /** Handshakes refused because the user already had the most connections allowed. */
   connectionsRefused: 'ConnectionsRefused',
+  /** Handshakes refused because the user connected faster than the connect budget allows (a reconnect loop). */
+  connectsThrottled: 'ConnectsThrottled',
 } as const;
 
 /** The dimensions every custom metric carries, besides its name. */

@@ -103,6 +103,8 @@ export const Connections = {
     rate: { prefix: 'rate#', sortKey: 'rate' },
     /** Every other action's budget: `budget#<userId>`, a row kind of its own so that only post may reach `rate#`. */
     budget: { prefix: 'budget#', sortKey: 'rate' },
+    /** The connect budget: `churn#<userId>`, handshakes a user may make at once and then per second (shared/store/rates.ts). */
+    churn: { prefix: 'churn#', sortKey: 'rate' },
     /**
      * The publish API's integration budget for statuses published as a user: `publish#<userId>`, apart from
      * that user's own post budget (`rate#`), so a backend neither spends nor is held back by the user's own.

@@ -251,7 +251,12 @@ export class Monitoring extends Construct {
     this.dashboard.addWidgets(
       graph('Fan-out DLQ depth', [dlqDepth.with({ label: 'messages visible' })]),
       graph('API Gateway errors', [api('IntegrationError'), api('ExecutionError'), api('ClientError')]),
-      graph('Authorizer', [custom(MetricName.authorizerFailures, 'Sum', 'AuthorizerFailures'), custom(MetricName.expiredConnections, 'Sum', 'ExpiredConnections')]),
+      graph('Handshakes refused, connections ended', [
+        custom(MetricName.authorizerFailures, 'Sum', 'AuthorizerFailures'),
+        custom(MetricName.connectionsRefused, 'Sum', 'ConnectionsRefused (cap)'),
+        custom(MetricName.connectsThrottled, 'Sum', 'ConnectsThrottled (connect budget)'),
+        custom(MetricName.expiredConnections, 'Sum', 'ExpiredConnections'),
+      ]),
     );
     this.dashboard.addWidgets(
       graph(

@@ -15,6 +15,8 @@ export interface WebAppProps {
   readonly wsUrl: string;
   /** The security headers CloudFront adds to every response (WebAppHeaders). */
   readonly headers: IResponseHeadersPolicy;
+  /** The app's reconnect backoff ceiling, ms, written into its config.json (shared/client/backoff.ts `fleetBackoff`). */
+  readonly reconnectMaxMs: number;
 }
 
 export interface WebAppHeadersProps {
@@ -127,7 +129,7 @@ export class WebApp extends Construct {
     ]);
     new BucketDeployment(this, 'Deploy', {
       destinationBucket: bucket,
-      sources: [Source.asset(props.assetDir), Source.jsonData('config.json', { wsUrl: props.wsUrl, devTokens: false })],
+      sources: [Source.asset(props.assetDir), Source.jsonData('config.json', { wsUrl: props.wsUrl, devTokens: false, reconnectMaxMs: props.reconnectMaxMs })],
       distribution: this.distribution,
       memoryLimit: 512,
     });

@@ -1,9 +1,12 @@
 import { ErrorCode, ProtocolError, inboxChannel, userChannel, type Presence } from '../protocol';
+import { connectCost } from '../protocol/costs';
 import type { ConnectionStore } from '../store/connections';
 import type { FollowNoticeStore } from '../store/follow-notices';
+import type { ConnectionSlots } from '../store/connection-slots';
 import { FollowLimitReached, type FollowStore } from '../store/follows';
 import type { PostLog } from '../store/posts';
 import type { PresenceStore } from '../store/presence';
+import type { RateLimiter } from '../store/rates';
 import type { SubscriptionStore } from '../store/subscriptions';
 import type { Caller } from './channels';
 
@@ -26,9 +29,17 @@ export interface UnfollowDeps {
 
 export interface ConnectDeps {
   readonly follows: Pick<FollowStore, 'following'>;
+  /** The user's connect budget (`churn#`), in cost units. */
+  readonly budget: Pick<RateLimiter, 'take'>;
+  /** The cap on the user's open connections (`open#`). */
+  readonly slots: Pick<ConnectionSlots, 'claim' | 'release'>;
   readonly connections: Pick<ConnectionStore, 'open'>;
   readonly presence: Pick<PresenceStore, 'touch'>;
+  readonly now: () => number;
 }
+
+/** Whether $connect opened the connection, or why it refused the handshake (the gateway answers 429 either way). */
+export type ConnectOutcome = { readonly opened: true } | { readonly opened: false; readonly reason: 'budget'; readonly retryAfterMs: number } | { readonly opened: false; readonly reason: 'cap' };
 
 export interface PresenceDeps {
   readonly follows: Pick<FollowStore, 'followedAmong'>;
@@ -68,12 +79,26 @@ export async function unfollow(deps: UnfollowDeps, caller: Caller, user: string)
 }
 
 /**
- * $connect: records the connection and subscribes it to everyone its user
- * follows, a read bounded by the follow limit.
+ * $connect: reads whom the user follows (bounded by the follow limit), charges
+ * the handshake what it writes to the user's connect budget, takes one of the
+ * user's connection slots, then records the connection subscribed to everyone
+ * its user follows. A handshake the budget refuses writes nothing; one the cap
+ * refuses has been charged (a reconnect loop against a full cap is churn too).
+ * One that fails after taking its slot gives the slot back (API Gateway runs
+ * no $disconnect for it).
  */
-export async function connect(deps: ConnectDeps, caller: Caller): Promise<void> {
-  const [followed] = await Promise.all([deps.follows.following(caller.userId), deps.presence.touch(caller.userId, caller.connectedAt)]);
-  await deps.connections.open(caller, followed.map(userChannel));
+export async function connect(deps: ConnectDeps, caller: Caller): Promise<ConnectOutcome> {
+  const followed = await deps.follows.following(caller.userId);
+  const charge = await deps.budget.take(caller.userId, deps.now(), connectCost(followed.length));
+  if (!charge.allowed) return { opened: false, reason: 'budget', retryAfterMs: charge.retryAfterMs };
+  if (!(await deps.slots.claim(caller.userId, caller.connectionId, deps.now()))) return { opened: false, reason: 'cap' };
+  try {
+    await Promise.all([deps.presence.touch(caller.userId, caller.connectedAt), deps.connections.open(caller, followed.map(userChannel))]);
+  } catch (error) {
+    await deps.slots.release(caller.userId, caller.connectionId);
+    throw error;
+  }
+  return { opened: true };
 }
 
 /**

@@ -59,6 +59,16 @@ export const ActionCosts = {
 } as const satisfies Record<string, (fields: Frame['fields']) => number>;
 
 export type ChargedAction = keyof typeof ActionCosts;
+
+/**
+ * What a handshake costs its user's connect budget (`churn#`), in the same units: the
+ * connection row, its open slot, "last seen", and a subscription row for each person the
+ * user follows, one write each. $connect charges it once it has read the follows.
+ */
+export const connectCost = (follows: number): number => 3 + follows;
+
+/** The most a handshake can cost (a user at the follow limit): the connect budget's burst must hold at least this. */
+export const MAX_CONNECT_COST = connectCost(Limits.followsPerUser);
 /** Whether frames of `action` are charged to the action budget; the stack grants those routes the bucket's row. */
 export const isCharged = (action: unknown): action is ChargedAction => typeof action === 'string' && Object.hasOwn(ActionCosts, action);
 

@@ -23,7 +23,7 @@ const idOf = (type: string, name: string) => {
 
 /** A sample partition key of every kind of row (shared/schema.ts), by table. */
 const ROWS = {
-  Connections: { 'conn#': 'conn#AbCdEfGhIjKlMnO=', 'chan#': 'chan#user:ada#0', 'presence#': 'presence#ada', 'post#': 'post#ada#r1', 'rate#': 'rate#ada', 'budget#': 'budget#ada', 'publish#': 'publish#ada', 'notice#': 'notice#ada#bob', 'open#': 'open#ada' },
+  Connections: { 'conn#': 'conn#AbCdEfGhIjKlMnO=', 'chan#': 'chan#user:ada#0', 'presence#': 'presence#ada', 'post#': 'post#ada#r1', 'rate#': 'rate#ada', 'budget#': 'budget#ada', 'churn#': 'churn#ada', 'publish#': 'publish#ada', 'notice#': 'notice#ada#bob', 'open#': 'open#ada' },
   Statuses: {
     'user:': 'user:ada',
     'thread:': 'thread:01J0000000000000000000000A',
@@ -60,9 +60,9 @@ const POSTS = {
 /** What each function does with each kind of row, action by action (alphabetical). */
 const EXPECTED: Record<(typeof FUNCTIONS)[number], Grants> = {
   Authorizer: {},
-  // The connection row, its subscriptions to the people its user follows, "last seen", a slot of the user's connections.
+  // The connect budget, the connection row, its subscriptions to the people its user follows, "last seen", a slot of the user's connections.
   Connect: {
-    Connections: { 'conn#': ['PutItem'], 'chan#': ['BatchWriteItem'], 'presence#': ['UpdateItem'], 'open#': ['GetItem', 'PutItem', 'UpdateItem'] },
+    Connections: { 'churn#': ['GetItem', 'UpdateItem'], 'conn#': ['PutItem'], 'chan#': ['BatchWriteItem'], 'presence#': ['UpdateItem'], 'open#': ['GetItem', 'PutItem', 'UpdateItem'] },
     Follows: { '(any)': ['Query'] },
   },
   Disconnect: { Connections: { 'conn#': ['BatchWriteItem', 'GetItem'], 'chan#': ['BatchWriteItem'], 'presence#': ['UpdateItem'], 'open#': ['UpdateItem'] } },

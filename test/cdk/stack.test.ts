@@ -136,6 +136,11 @@ describe('limits', () => {
     expect(() => fromContext({ maxSubscriptions: '2.5' })).toThrow(/maxSubscriptions/);
     expect(() => fromContext({ postRatePerSecond: 'fast' })).toThrow(/postRatePerSecond must be a positive number/);
   });
+
+  it('refuses a connect budget whose burst cannot pay for a handshake at the follow limit', () => {
+    expect(() => fromContext({ connectRateBurst: '1002' })).toThrow(/connectRateBurst must be a whole number of at least 1003 \(a handshake at the follow limit must fit in the burst\)/);
+    expect(() => fromContext({ connectRateBurst: '1003', connectRatePerSecond: '0.5' })).not.toThrow();
+  });
 });
 
 describe('tables', () => {
@@ -293,7 +298,11 @@ describe('functions', () => {
       expect(at(resources[logicalId('AWS::Lambda::Function', fn)]?.Properties, 'Environment', 'Variables')).toMatchObject({ ACTION_RATE_BURST: '1250', ACTION_RATE_PER_SECOND: '20' });
     }
     for (const fn of ['Post', 'Ping']) expect(at(resources[logicalId('AWS::Lambda::Function', fn)]?.Properties, 'Environment', 'Variables')).not.toHaveProperty('ACTION_RATE_BURST');
-    expect(at(resources[logicalId('AWS::Lambda::Function', 'Connect')]?.Properties, 'Environment', 'Variables')).toMatchObject({ MAX_CONNECTIONS_PER_USER: '10' });
+    expect(at(resources[logicalId('AWS::Lambda::Function', 'Connect')]?.Properties, 'Environment', 'Variables')).toMatchObject({
+      MAX_CONNECTIONS_PER_USER: '10',
+      CONNECT_RATE_BURST: '10030',
+      CONNECT_RATE_PER_SECOND: '50',
+    });
     expect(at(resources[logicalId('AWS::Lambda::Function', 'Authorizer')]?.Properties, 'Environment', 'Variables')).toMatchObject({ MAX_TOKEN_AGE_SECONDS: '86400' });
   });
 

@@ -18,7 +18,7 @@ const wsUrl = 'wss://abc123.execute-api.eu-west-1.amazonaws.com/dev';
 function synth(assetDir: string): Template {
   const stack = new Stack(new App(), 'WebAppTest');
   const headers = new WebAppHeaders(stack, 'WebAppHeaders', { wsUrl });
-  new WebApp(stack, 'WebApp', { assetDir, wsUrl, headers });
+  new WebApp(stack, 'WebApp', { assetDir, wsUrl, headers, reconnectMaxMs: 25_000 });
   return Template.fromStack(stack);
 }
 

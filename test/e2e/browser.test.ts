@@ -97,8 +97,15 @@ afterEach(() => {
 });
 
 /** A person in a browser window of their own, signed in through the dev token form; at `hash` (a thread's address, say) when given. */
-async function signIn(user: string, viewport = DESKTOP, hash = ''): Promise<Page> {
+/** `config`: what to change in the stack's config.json, as a deployment's would differ (its reconnect ceiling, say). */
+async function signIn(user: string, viewport = DESKTOP, hash = '', config: Record<string, unknown> = {}): Promise<Page> {
   const page = await newPage(viewport);
+  if (Object.keys(config).length > 0) {
+    await page.route('**/config.json', async (route) => {
+      const response = await route.fetch();
+      await route.fulfill({ response, json: { ...((await response.json()) as object), ...config } });
+    });
+  }
   await page.goto(`${started().stack.httpUrl}/${hash}`);
   await page.getByLabel('Your user id').fill(user);
   await page.getByRole('button', { name: 'Sign in' }).click();
@@ -309,7 +316,8 @@ describe('the browser app', () => {
   });
 
   it('counts down to the next reconnection each second and retries at once on "Retry now"', async () => {
-    const jay = await signIn('e-jay', PHONE);
+    // As deployed with the default expectedConnections (10,000): a 25 s ceiling, long enough to watch.
+    const jay = await signIn('e-jay', PHONE, '', { reconnectMaxMs: 25_000 });
     // Every attempt fails (no token), so the backoff grows: its ceiling doubles from 0.5 s, with random jitter.
     await jay.route('**/dev/token**', (route) => void route.fulfill({ status: 503, contentType: 'application/json', body: '{"message":"held by the test"}' }));
     expect(await started().stack.disconnectUser('e-jay')).toBe(1);
@@ -330,6 +338,26 @@ describe('the browser app', () => {
     expect(Date.now() - clickedAt).toBeLessThan(2_000);
     await live(jay);
     expect(await jay.getByRole('button', { name: 'Retry now' }).count()).toBe(0);
+  });
+
+  it('is back within 2 s of the server after a long outage, on the local stack (few clients: the 2 s ceiling)', async () => {
+    const kim = await signIn('e-kim', PHONE);
+    // The server is "down": every attempt fails at its token. Ten failures in a row would have grown a 30 s ceiling to 30 s.
+    let refused = 0;
+    await kim.route('**/dev/token**', (route) => {
+      refused += 1;
+      void route.fulfill({ status: 503, contentType: 'application/json', body: '{"message":"held by the test"}' });
+    });
+    expect(await started().stack.disconnectUser('e-kim')).toBe(1);
+    await until(() => refused >= 10, 'ten failed attempts', 60_000);
+    expect(await kim.locator('.countdown').textContent()).toMatch(/next in [0-2] s/);
+
+    // Back: the next attempt comes within the 2 s ceiling.
+    await kim.unroute('**/dev/token**');
+    const backAt = Date.now();
+    await kim.waitForRequest('**/dev/token**', { timeout: 2_500 });
+    expect(Date.now() - backAt).toBeLessThan(2_500);
+    await live(kim);
   });
 
   it('keeps the unread count across signing out and in, until it is marked read', async () => {

@@ -42,12 +42,12 @@ const measured: Record<string, ActionCost & { itemsCreated?: number }> = {};
 
 /**
  * Runs `action` alone and records what it cost under `name`. First it waits until `user`'s rate
- * buckets (the post budget and the action budget) are idle: a charge to a bucket still draining
+ * buckets (the post, action and connect budgets) are idle: a charge to a bucket still draining
  * costs a refused write and a read more (shared/store/rates.ts), so that the cost measured does not
  * depend on how fast the actions before it ran.
  */
 async function measure<T>(name: string, user: string, action: () => Promise<T>, options: { countItems?: boolean } = {}): Promise<T> {
-  await until(async () => (await Promise.all([Connections.rows.rate, Connections.rows.budget].map((row) => bucketIdle(row, user)))).every(Boolean), `${user}'s rate buckets to be idle`);
+  await until(async () => (await Promise.all([Connections.rows.rate, Connections.rows.budget, Connections.rows.churn].map((row) => bucketIdle(row, user)))).every(Boolean), `${user}'s rate buckets to be idle`);
   ledger.take();
   const before = options.countItems ? await connectionItems() : 0;
   const result = await action();

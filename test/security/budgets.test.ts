@@ -17,7 +17,8 @@ import { TestClient, type Frame } from '../support/ws-client';
  *
  * Test-only settings (UPDRAFT_FUNCTION_ENV): a burst of 400 rather than the default 1,250, so that
  * a few frames spend it, and ACTION_RATE_PER_SECOND=0.01, which refills it by one unit in 100 s, so whether the nth frame of a burst is
- * refused does not depend on how fast this machine runs the frames before it.
+ * refused does not depend on how fast this machine runs the frames before it. The connect budget
+ * likewise: 120 units (40 handshakes of a user who follows nobody, 3 units each) refilled at 0.01 a second.
  */
 const dataDir = mkdtempSync(path.join(tmpdir(), 'updraft-budgets-'));
 let stack: LocalStack;
@@ -25,7 +26,7 @@ let secret: string;
 
 beforeAll(async () => {
   // A stack with a data folder keeps its JWT secret in a file, which lets this test sign its own tokens.
-  stack = await LocalStack.start({ dataDir, env: { UPDRAFT_FUNCTION_ENV: 'ACTION_RATE_BURST=400,ACTION_RATE_PER_SECOND=0.01' } });
+  stack = await LocalStack.start({ dataDir, env: { UPDRAFT_FUNCTION_ENV: 'ACTION_RATE_BURST=400,ACTION_RATE_PER_SECOND=0.01,CONNECT_RATE_BURST=120,CONNECT_RATE_PER_SECOND=0.01' } });
   ({ secret } = stack.jwtSecret());
 });
 
@@ -153,6 +154,43 @@ describe('reads charged by what they read (bursts of 400 cost units per user)', 
 
     expect(replies.map((r) => r.type)).toEqual(['statuses', 'statuses', 'error']);
     expect(isRateLimited(replies[2] ?? {})).toBe(true);
+  });
+});
+
+describe('connect budget (3 units a handshake and one per follow)', () => {
+  it('refuses a reconnect loop with 429 once its handshakes have spent the budget, though each connection closed, and stores nothing for it', async () => {
+    const loopersRows = async () => {
+      const { Items = [] } = await stack.documentClient().send(new ScanCommand({ TableName: stack.tableName('Connections'), ConsistentRead: true }));
+      return Items.filter((item) => item['userId'] === 'looper' || item['pk'] === 'open#looper');
+    };
+    for (let i = 0; i < 40; i++) await (await stack.connect('looper')).close();
+    // Every $disconnect has run: no connection row, and an empty slot map.
+    let left: Awaited<ReturnType<typeof loopersRows>> = [];
+    await until(async () => {
+      left = await loopersRows();
+      return left.every((item) => item['pk'] === 'open#looper' && Object.keys((item['connections'] as object | undefined) ?? {}).length === 0);
+    }, "the closed connections' $disconnects");
+
+    // The 41st is refused, though the user has no connection open: the budget counts handshakes, not open connections.
+    await expect(stack.connect('looper')).rejects.toMatchObject({ status: 429 });
+
+    // $connect had finished when the handshake was refused; it took no slot and wrote no row.
+    expect(await loopersRows()).toEqual(left);
+    // Others carry on.
+    const other = await stack.connect('looper-neighbour');
+    expect(await other.request({ action: 'ping' })).toMatchObject({ type: 'pong' });
+    await other.close();
+  });
+
+  it('charges a handshake what it writes: a user following 37 people gets 3 (40 units each), not 40', async () => {
+    const follows = new FollowStore(stack.documentClient(), stack.tableName('Follows'), 1000);
+    for (let i = 0; i < 37; i++) await follows.follow('fan', `star${i}`, Date.now());
+
+    const opened = [await stack.connect('fan'), await stack.connect('fan'), await stack.connect('fan')];
+    await expect(stack.connect('fan')).rejects.toMatchObject({ status: 429 });
+
+    for (const client of opened) expect(await client.request({ action: 'ping' })).toMatchObject({ type: 'pong' });
+    await Promise.all(opened.map((client) => client.close()));
   });
 });
 

@@ -20,6 +20,7 @@ export function Home({ config, session, onSignOut }: { config: AppConfig; sessio
           url: config.wsUrl,
           // Locally a fresh dev token per connection; deployed, the one the user gave.
           token: config.devTokens ? () => devToken(session.user) : session.token,
+          ...(config.reconnectMaxMs === undefined ? {} : { backoff: { maxMs: config.reconnectMaxMs } }),
         }),
         session.user,
       ),
@@ -31,6 +32,16 @@ export function Home({ config, session, onSignOut }: { config: AppConfig; sessio
     });
     return () => {
       model.stop();
+    };
+  }, [model]);
+  // The browser says the network is back: try at once rather than at the end of the backoff.
+  useEffect(() => {
+    const online = () => {
+      model.reconnectNow();
+    };
+    window.addEventListener('online', online);
+    return () => {
+      window.removeEventListener('online', online);
     };
   }, [model]);
   const view = useSyncExternalStore(model.subscribe, model.snapshot);

@@ -5,6 +5,8 @@ export interface AppConfig {
   readonly wsUrl: string;
   /** The local stack hands out tokens for any user id; a deployed stack does not. */
   readonly devTokens: boolean;
+  /** The reconnect backoff's ceiling, ms, sized to the deployment's expected connections (shared/client/backoff.ts `fleetBackoff`); absent: the client's default. */
+  readonly reconnectMaxMs?: number;
 }
 
 export interface Session {
@@ -20,7 +22,12 @@ export async function loadConfig(): Promise<AppConfig> {
   if (!response.ok) throw new Error(`could not load config.json (HTTP ${response.status})`);
   const body: unknown = await response.json();
   if (!isRecord(body) || typeof body['wsUrl'] !== 'string') throw new Error('config.json has no wsUrl');
-  return { wsUrl: body['wsUrl'], devTokens: body['devTokens'] === true };
+  const reconnectMaxMs = body['reconnectMaxMs'];
+  return {
+    wsUrl: body['wsUrl'],
+    devTokens: body['devTokens'] === true,
+    ...(typeof reconnectMaxMs === 'number' && Number.isFinite(reconnectMaxMs) && reconnectMaxMs > 0 ? { reconnectMaxMs } : {}),
+  };
 }
 
 /** A dev token from the local stack; a fresh one on every call, so a reconnection never uses an expired one. */

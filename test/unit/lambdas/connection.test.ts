@@ -30,6 +30,7 @@ describe('$connect', () => {
     expect(ddb.commandCalls(BatchWriteCommand)).toHaveLength(0);
     expect(item?.['expiresAt']).toBeGreaterThan(connectedAt / 1000 + 2 * 3600);
     expect(ddb.commandCalls(UpdateCommand).map((c) => c.args[0].input.Key)).toEqual([
+      { pk: 'churn#bob', sk: 'rate' },
       { pk: 'open#bob', sk: 'open' },
       { pk: 'presence#bob', sk: 'presence' },
     ]);
@@ -45,7 +46,20 @@ describe('$connect', () => {
     expect(result).toEqual({ statusCode: 429, body: JSON.stringify({ message: 'at most 10 connections per user; close one first' }) });
     expect(ddb.commandCalls(PutCommand)).toHaveLength(0);
     expect(ddb.commandCalls(BatchWriteCommand)).toHaveLength(0);
-    expect(ddb.commandCalls(QueryCommand)).toHaveLength(0);
+    expect(ddb.commandCalls(UpdateCommand).map((c) => String(c.args[0].input.Key?.['pk']))).not.toContain('presence#bob');
+  });
+
+  it('refuses the handshake with 429 when the connect budget is spent, taking no slot and storing nothing', async () => {
+    // The bucket is full for the next 30 s (tat), past what a handshake of 3 units may wait.
+    ddb.on(UpdateCommand, { Key: { pk: 'churn#bob', sk: 'rate' } }).rejects(Object.assign(new Error('condition'), { name: 'ConditionalCheckFailedException' }));
+    ddb.on(GetCommand, { Key: { pk: 'churn#bob', sk: 'rate' } }).resolves({ Item: { tat: Date.now() + 10_029 * 20 + 30_000 } });
+
+    const result = await connect(messageEvent(undefined, { userId: 'bob', connectionId: 'conn-12', routeKey: '$connect' }));
+
+    expect(result).toMatchObject({ statusCode: 429, body: expect.stringMatching(/too many connections opened; try again in \d+ s/) });
+    expect(ddb.commandCalls(UpdateCommand).map((c) => String(c.args[0].input.Key?.['pk']))).toEqual(['churn#bob']);
+    expect(ddb.commandCalls(PutCommand)).toHaveLength(0);
+    expect(ddb.commandCalls(BatchWriteCommand)).toHaveLength(0);
   });
 
   it('gives the slot back when $connect fails after taking it', async () => {

@@ -1,5 +1,6 @@
 import { connect, follow, presence } from '../../../../shared/domain/social';
 import type { OpenConnection } from '../../../../shared/store/connections';
+import type { Charge } from '../../../../shared/store/rates';
 
 const NOW = new Date('2026-11-27T12:00:00.000Z');
 const caller = { userId: 'bob', connectionId: 'b3', connectedAt: NOW.getTime() };
@@ -149,30 +150,92 @@ describe('follow', () => {
 });
 
 describe('connect', () => {
-  it('opens the connection subscribed to everyone its user follows, and notes the user as seen', async () => {
+  /** A $connect's stores, recording what each was asked; `budget` and `slots` say yes unless told otherwise. */
+  function deps(options: { follows?: string[]; budget?: Charge; slot?: boolean; openFails?: boolean } = {}) {
+    const log: string[] = [];
+    const charged: number[] = [];
     const opened: { connection: unknown; channels: readonly string[] }[] = [];
-    const touched: [string, number][] = [];
-
-    await connect(
-      {
-        follows: { following: () => Promise.resolve(['alice', 'carol']) },
+    return {
+      log,
+      charged,
+      opened,
+      deps: {
+        follows: { following: () => Promise.resolve(options.follows ?? ['alice', 'carol']) },
+        budget: {
+          take: (user: string, _now: number, weight?: number) => {
+            log.push(`charge ${user}`);
+            charged.push(weight ?? 1);
+            return Promise.resolve(options.budget ?? { allowed: true as const });
+          },
+        },
+        slots: {
+          claim: (user: string, connectionId: string) => {
+            log.push(`claim ${user} ${connectionId}`);
+            return Promise.resolve(options.slot ?? true);
+          },
+          release: (user: string, connectionId: string) => {
+            log.push(`release ${user} ${connectionId}`);
+            return Promise.resolve();
+          },
+        },
         connections: {
-          open: (connection, channels) => {
+          open: (connection: OpenConnection & { userId: string }, channels: readonly string[]) => {
+            if (options.openFails) return Promise.reject(new Error('throttled'));
             opened.push({ connection, channels });
             return Promise.resolve();
           },
         },
         presence: {
-          touch: (user, at) => {
-            touched.push([user, at]);
+          touch: (user: string, at: number) => {
+            log.push(`touch ${user} ${at}`);
             return Promise.resolve();
           },
         },
+        now: () => NOW.getTime(),
       },
-      caller,
-    );
+    };
+  }
 
-    expect(opened).toEqual([{ connection: caller, channels: ['user:alice', 'user:carol'] }]);
-    expect(touched).toEqual([['bob', caller.connectedAt]]);
+  it('opens the connection subscribed to everyone its user follows, and notes the user as seen', async () => {
+    const fake = deps();
+
+    expect(await connect(fake.deps, caller)).toEqual({ opened: true });
+
+    expect(fake.opened).toEqual([{ connection: caller, channels: ['user:alice', 'user:carol'] }]);
+    expect(fake.log).toEqual(['charge bob', 'claim bob b3', `touch bob ${caller.connectedAt}`]);
+  });
+
+  it('charges the connect budget what the handshake writes: 3 rows and one per person followed', async () => {
+    const fake = deps({ follows: Array.from({ length: 200 }, (_, i) => `u${i}`) });
+
+    await connect(fake.deps, caller);
+
+    expect(fake.charged).toEqual([203]);
+  });
+
+  it('refuses a handshake the connect budget cannot pay, taking no slot and writing nothing', async () => {
+    const fake = deps({ budget: { allowed: false, retryAfterMs: 4_000 } });
+
+    expect(await connect(fake.deps, caller)).toEqual({ opened: false, reason: 'budget', retryAfterMs: 4_000 });
+
+    expect(fake.log).toEqual(['charge bob']);
+    expect(fake.opened).toEqual([]);
+  });
+
+  it('refuses a handshake over the connection cap, writing nothing', async () => {
+    const fake = deps({ slot: false });
+
+    expect(await connect(fake.deps, caller)).toEqual({ opened: false, reason: 'cap' });
+
+    expect(fake.log).toEqual(['charge bob', 'claim bob b3']);
+    expect(fake.opened).toEqual([]);
+  });
+
+  it('gives the slot back when recording the connection fails', async () => {
+    const fake = deps({ openFails: true });
+
+    await expect(connect(fake.deps, caller)).rejects.toThrow('throttled');
+
+    expect(fake.log.at(-1)).toBe('release bob b3');
   });
 });
