@@ -360,6 +360,37 @@ describe('the browser app', () => {
     await live(kim);
   });
 
+  it('fills the feed once the server is back, though it went away during the first fill for longer than a request waits', async () => {
+    const page = await newPage(PHONE);
+    // The first connection: the server's answers never arrive, and after a second it goes away.
+    let connections = 0;
+    await page.routeWebSocket(/\/dev\?token=/, (ws) => {
+      const server = ws.connectToServer();
+      if (++connections > 1) return;
+      server.onMessage(() => undefined);
+      setTimeout(() => void ws.close({ code: 1001, reason: 'going away' }), 1_000);
+    });
+    // Then it stays away (every token after the first connection's refused) for longer than a request waits, 20 s.
+    await page.route('**/dev/token**', (route) =>
+      connections === 0 ? void route.fallback() : void route.fulfill({ status: 503, contentType: 'application/json', body: '{"message":"held by the test"}' }),
+    );
+    await page.goto(`${started().stack.httpUrl}/`);
+    await page.getByLabel('Your user id').fill('e-lou');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.locator('[data-state="reconnecting"]').waitFor({ timeout: 20_000 });
+    await page.getByRole('alert').filter({ hasText: /no reply to \w+ within 20000 ms/ }).waitFor({ timeout: 30_000 });
+    expect(await page.getByText('Loading your feed…').count()).toBe(1);
+
+    await page.unroute('**/dev/token**');
+    await live(page);
+    await page.getByText('Nothing here yet. Follow someone, or post the first status.').waitFor({ timeout: 20_000 });
+    expect(await page.getByText('Loading your feed…').count()).toBe(0);
+    // The fill's failure is taken down once the fill is made.
+    expect(await page.getByRole('alert').filter({ hasText: /no reply to/ }).count()).toBe(0);
+    await shoot(page, 'filled-after-outage-phone.png');
+    expect(connections).toBeGreaterThanOrEqual(2);
+  });
+
   it('keeps the unread count across signing out and in, until it is marked read', async () => {
     const kim = await signIn('e-kim');
     const leo = await signIn('e-leo', PHONE);

@@ -149,6 +149,12 @@ export class AppModel {
   private current: Snapshot;
   /** Presence polling runs once the first fill is done; until then a refresh would find no one to ask about. */
   private presenceStarted = false;
+  /** The first fill failed (the server went away during it, longer than a request waits): it is made again at the next connection. */
+  private fillAgain = false;
+  /** The fill has been made again once while live: a second failure while live is the server's answer, not its absence. */
+  private refilled = false;
+  /** What the failed fill said, taken down once a fill succeeds. */
+  private fillProblem: string | undefined;
   private presenceTimer: ReturnType<typeof setTimeout> | undefined;
   /** When the last full presence refresh was asked for (epoch ms). */
   private presenceAskedAt = 0;
@@ -167,6 +173,7 @@ export class AppModel {
       this.changed();
       // On every (re)connection: who went on or off line while we were away. Requests made offline would pile up and time out.
       if (change.state === ConnectionState.Live && this.presenceStarted) this.refreshPresenceInBackground();
+      if (change.state === ConnectionState.Live && this.fillAgain) void this.fill();
     });
     client.events.on('status', ({ channel, status }) => this.onStatus(channel, status));
     client.events.on('notification', (notification) => {
@@ -202,12 +209,39 @@ export class AppModel {
   async start(): Promise<void> {
     document.addEventListener('visibilitychange', this.onVisibility);
     await this.client.connect();
-    await Promise.all([
-      this.client.subscribe([userChannel(this.me), inboxChannel(this.me)]),
-      this.client.history(inboxChannel(this.me), { limit: 20 }),
-      this.loadFollowing(),
-      this.loadFeedPage(),
-    ]);
+    await this.fill();
+  }
+
+  /**
+   * The first fill. A request waits 20 s at most, across reconnections: when the server is away
+   * longer, the fill fails, which is said, and it is made again once the client is live (at once
+   * if it already is), rather than leaving the feed loading for good.
+   */
+  private async fill(): Promise<void> {
+    this.fillAgain = false;
+    try {
+      await Promise.all([
+        this.client.subscribe([userChannel(this.me), inboxChannel(this.me)]),
+        this.client.history(inboxChannel(this.me), { limit: 20 }),
+        this.loadFollowing(),
+        this.feedState === 'loading' ? this.loadFeedPage() : Promise.resolve(),
+      ]);
+    } catch (error) {
+      this.fail(error);
+      this.fillProblem = this.problem;
+      this.fillAgain = true;
+      // Live again already (the failure was the wait's end): one more try now. Another failure while
+      // live is the server's answer, not its absence: it waits for the next connection.
+      if (this.client.state === ConnectionState.Live && !this.refilled) {
+        this.refilled = true;
+        void this.fill();
+      }
+      return;
+    }
+    this.refilled = false;
+    if (this.fillProblem !== undefined && this.problem === this.fillProblem) this.problem = undefined;
+    this.fillProblem = undefined;
+    this.changed();
     this.presenceStarted = true;
     await this.refreshPresence();
   }
