@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { isRecord } from '../shared/protocol/frames';
 import { authorizerEvent, connectEvent, disconnectEvent, gatewayId, messageEvent, type ApiIdentity, type ConnectionFacts } from './events';
 import { FrameGuard } from './frame-guard';
 import { refuseUpgrade, requestUrl, statusText, type UpgradeHandler } from './http';
@@ -346,7 +347,6 @@ interface AuthorizerResult {
   readonly context: Record<string, unknown>;
 }
 
-const isRecord = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value);
 
 const errorMessage = (error: unknown) => (error instanceof Error ? error.message : String(error));
 

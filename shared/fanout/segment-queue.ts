@@ -1,6 +1,7 @@
 import { SendMessageBatchCommand, type SendMessageBatchRequestEntry, type SQSClient } from '@aws-sdk/client-sqs';
 import pLimit from 'p-limit';
 import { Connections } from '../schema';
+import { isRecord } from '../protocol/frames';
 import { HASH_SPACE, hashKey, indexOf, type HashRange } from './hash-space';
 
 /**
@@ -48,7 +49,6 @@ export function decodeSegment(body: string): SegmentMessage {
   return value;
 }
 
-const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 const isHash = (value: unknown): value is number => Number.isInteger(value) && Number(value) >= 0 && Number(value) <= HASH_SPACE;
 
 /** Well formed, and a range the worker can read: not empty, and inside one delivery group's write shard. */

@@ -1,4 +1,5 @@
 import { decodeJwt } from 'jose';
+import { isRecord } from '../../../shared/protocol/frames';
 
 /** Where the app finds its stack: `/config.json`, written by the local stack or by the deployment. */
 export interface AppConfig {
@@ -72,8 +73,4 @@ export function savedSession(): Session | undefined {
 export function saveSession(session: Session | undefined): void {
   if (session) sessionStorage.setItem(KEY, JSON.stringify(session));
   else sessionStorage.removeItem(KEY);
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
