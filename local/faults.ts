@@ -99,7 +99,7 @@ export type CrashPoint = 'before' | 'after';
  */
 export class Faults {
   readonly injected: Record<string, number> = {};
-  private state: number;
+  private readonly draw: () => number;
   /** The key of the lost-delivery draw: derived from the seed, so that a seed repeats it too. */
   private readonly lostKey: string;
 
@@ -108,7 +108,7 @@ export class Faults {
     /** Random when not given; either way it is reported, so that a run can be repeated. */
     readonly seed: number = randomInt(0, 0xffffffff),
   ) {
-    this.state = seed >>> 0;
+    this.draw = mulberry32(seed);
     this.lostKey = `updraft-faults-${seed}`;
     for (const key of KNOWN) if (key in spec) this.injected[key] = 0;
   }
@@ -127,12 +127,7 @@ export class Faults {
 
   /** A uniform draw from [0, 1). */
   random(): number {
-    // mulberry32
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    return this.draw();
   }
 
   /**
@@ -229,5 +224,17 @@ export function faultsRoute(faults: Faults | undefined): HttpRoute {
     if (req.method !== 'GET' || url.pathname !== '/dev/faults') return false;
     json(res, 200, faults ? faults.report() : { faults: {}, injected: {} });
     return true;
+  };
+}
+
+/** mulberry32: uniform draws from [0, 1), the same ones for the same seed (the fault injector's, a benchmark's, a test's). */
+export function mulberry32(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }

@@ -23,6 +23,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import { synthIfStale } from '../../local/synth';
+import { mulberry32 } from '../../local/faults';
 import { UpdraftClient, type SocketFactory } from '../../shared/client';
 import type { ChannelName } from '../../shared/protocol';
 import { ChannelViews, difference, readChannel, type Difference } from '../support/channel-views';
@@ -100,17 +101,6 @@ function processStats(pid: number | undefined): ProcessStats | undefined {
 
 const describeStats = (stats: ProcessStats | undefined) => (stats ? `RSS ${stats.rssMb} MB, ${stats.fds} fds, ${stats.threads} threads` : 'n/a');
 
-/** mulberry32, as the fault injector draws: a seed repeats which watchers drop and how. */
-function generator(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A WebSocket class that remembers its last socket, so the bench can cut it from under the client as a network would. */
 function cuttableSocket(): { Socket: SocketFactory; cut: () => boolean } {
@@ -175,7 +165,8 @@ async function main(): Promise<void> {
   process.once('SIGTERM', interrupted);
 
   try {
-    const random = generator(SEED);
+    // As the fault injector draws: a seed repeats which watchers drop and how.
+    const random = mulberry32(SEED);
     const tag = Date.now().toString(36);
     const views = new ChannelViews();
     let clientErrors = 0;

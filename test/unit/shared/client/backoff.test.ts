@@ -1,16 +1,6 @@
+import { mulberry32 } from '../../../../local/faults';
 import { backoffDelay, fleetBackoff, MIN_RECONNECT_CEILING_MS, RECONNECTS_PER_SECOND } from '../../../../shared/client/backoff';
 
-/** A seeded generator (mulberry32), so the fleet below is the same fleet every run. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * `clients` cut off at once reconnect with `options`; API Gateway admits `quota` new connections
@@ -18,7 +8,8 @@ function seeded(seed: number): () => number {
  * Returns when the last one got in, and how many handshakes were refused on the way.
  */
 function reconnectStorm(clients: number, options: { initialMs: number; maxMs: number }, quota = 500) {
-  const random = seeded(7);
+  // Seeded, so the fleet below is the same fleet every run.
+  const random = mulberry32(7);
   // Each client's next attempt, as [time ms, failed attempts so far]; processed in time order, one second at a time.
   let waiting = Array.from({ length: clients }, () => ({ at: backoffDelay(0, options, random), attempt: 1 }));
   let refused = 0;
